@@ -1,0 +1,77 @@
+# The taxi model-registry lab. `make` alone lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The venv is rebuilt whenever the pins change: the stamp is keyed on the pin files' digest.
+PIN_DIGEST := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.pins-$(PIN_DIGEST)
+RUN_DIR := outputs/runs/$(shell date +%Y%m%d-%H%M%S)
+PYTEST_ARGS ?=
+
+.PHONY: help venv run server stop status lab test lint bench sample clean
+
+## List the targets
+help:
+	@awk '/^## /{d=substr($$0,4); next} /^[a-zA-Z0-9_-]+:/{if(d){split($$1,t,":"); printf "  make %-14s %s\n", t[1], d}; d=""}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
+	  { echo "error: Python 3.10-3.12 needed, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[lab,dev]'
+	$(PY) -m pip check
+	$(PY) -m ipykernel install --sys-prefix --name taxi-registry-lab --display-name "Python (taxi registry lab)" >/dev/null
+	@rm -f $(VENV)/.pins-*
+	@touch $@
+
+## Create or refresh .venv from the pinned set (other targets do this for you)
+venv: $(STAMP)
+
+## Start the local MLflow server, train both steps on the sample and print the server address
+run: $(STAMP)
+	$(PY) -m labhelpers server start
+	$(PY) ML/train_supervised.py --output-dir $(RUN_DIR)/supervised
+	$(PY) ML/train_unsupervised.py --output-dir $(RUN_DIR)/unsupervised
+	@$(PY) -m labhelpers server status --quiet
+
+## Start the local MLflow server (sqlite + artifact folder under .mlflow/, 127.0.0.1 only)
+server: $(STAMP)
+	$(PY) -m labhelpers server start
+
+## Stop the local MLflow server
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m labhelpers server stop; else echo "no .venv: nothing to stop"; fi
+
+## Show whether the local MLflow server is running
+status: $(STAMP)
+	$(PY) -m labhelpers server status
+
+## Open JupyterLab with the project kernel (starts the server if needed)
+lab: $(STAMP)
+	$(PY) -m labhelpers server start
+	$(VENV)/bin/jupyter lab notebooks
+
+## Lint and format check (ruff)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## Lint, then run every test
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Time and measure memory of the training steps (not part of make test)
+bench: $(STAMP)
+	$(PY) bench/bench_training.py
+
+## Regenerate data/nyc_taxi_sample.csv from the seeded generator
+sample: $(STAMP)
+	$(PY) -m labhelpers sample data/nyc_taxi_sample.csv
+
+## Stop the server and remove .venv, server state, caches and outputs
+clean: stop
+	rm -rf $(VENV) .mlflow .cache outputs build .pytest_cache .ruff_cache
