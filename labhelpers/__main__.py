@@ -1,0 +1,5 @@
+"""``python -m labhelpers``: see :mod:`labhelpers.cli`."""
+
+from labhelpers.cli import main
+
+raise SystemExit(main())
