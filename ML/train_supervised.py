@@ -17,16 +17,29 @@ from labhelpers.features import DEFAULT_SUPERVISED_FEATURES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(SAMPLE_DATA),
-                        help="CSV/parquet file or https URL of trips (default: the shipped sample)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data",
+        default=str(SAMPLE_DATA),
+        help="CSV/parquet file or https URL of trips (default: the shipped sample)",
+    )
     parser.add_argument("--output-dir", required=True, help="new or empty folder for the trained models")
-    parser.add_argument("--alpha", type=float, default=1.0, help="Ridge regularisation strength (default 1.0)")
-    parser.add_argument("--test-size", type=float, default=0.2,
-                        help="share of rows held out for the metrics (default 0.2)")
+    parser.add_argument(
+        "--alpha", type=float, default=1.0, help="Ridge regularisation strength (default 1.0)"
+    )
+    parser.add_argument(
+        "--test-size", type=float, default=0.2, help="share of rows held out for the metrics (default 0.2)"
+    )
     parser.add_argument("--seed", type=int, default=RANDOM_SEED, help=f"split seed (default {RANDOM_SEED})")
-    parser.add_argument("--features", nargs="+", default=DEFAULT_SUPERVISED_FEATURES, metavar="NAME",
-                        help="features to train on (default: all of %(default)s)")
+    parser.add_argument(
+        "--features",
+        nargs="+",
+        default=DEFAULT_SUPERVISED_FEATURES,
+        metavar="NAME",
+        help="features to train on (default: all of %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -34,10 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     from labhelpers.steps import metrics_table, run_supervised
 
     args = parse_args(argv)
-    payload = run_supervised(args.data, args.output_dir, alpha=args.alpha, test_size=args.test_size,
-                             seed=args.seed, features=args.features)
-    print(f"data: {payload['data']['source']} ({payload['data']['rows_used']} clean rows, "
-          f"{payload['data_version'][:19]})")
+    payload = run_supervised(
+        args.data,
+        args.output_dir,
+        alpha=args.alpha,
+        test_size=args.test_size,
+        seed=args.seed,
+        features=args.features,
+    )
+    print(
+        f"data: {payload['data']['source']} ({payload['data']['rows_used']} clean rows, "
+        f"{payload['data_version'][:19]})"
+    )
     print(metrics_table(payload).round(4).to_string())
     print(f"wrote {args.output_dir}")
     return 0

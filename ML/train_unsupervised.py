@@ -16,14 +16,23 @@ from labhelpers.entry import run_main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(SAMPLE_DATA),
-                        help="CSV/parquet file or https URL of trips (default: the shipped sample)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data",
+        default=str(SAMPLE_DATA),
+        help="CSV/parquet file or https URL of trips (default: the shipped sample)",
+    )
     parser.add_argument("--output-dir", required=True, help="new or empty folder for the trained model")
     parser.add_argument("--n-clusters", type=int, default=8, help="number of zone clusters (default 8)")
     parser.add_argument("--seed", type=int, default=RANDOM_SEED, help=f"KMeans seed (default {RANDOM_SEED})")
-    parser.add_argument("--silhouette-sample", type=int, default=10_000,
-                        help="rows used for the silhouette score at most (default 10000; it is quadratic)")
+    parser.add_argument(
+        "--silhouette-sample",
+        type=int,
+        default=10_000,
+        help="rows used for the silhouette score at most (default 10000; it is quadratic)",
+    )
     return parser.parse_args(argv)
 
 
@@ -31,12 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     from labhelpers.steps import run_unsupervised
 
     args = parse_args(argv)
-    payload = run_unsupervised(args.data, args.output_dir, n_clusters=args.n_clusters, seed=args.seed,
-                               silhouette_sample=args.silhouette_sample)
-    print(f"data: {payload['data']['source']} ({payload['data']['rows_used']} clean rows, "
-          f"{payload['data_version'][:19]})")
-    print(f"kmeans: n_clusters={payload['n_clusters']} inertia={payload['inertia']:.4f} "
-          f"silhouette={payload['silhouette']:.4f} (on {payload['sample_size_used']} rows)")
+    payload = run_unsupervised(
+        args.data,
+        args.output_dir,
+        n_clusters=args.n_clusters,
+        seed=args.seed,
+        silhouette_sample=args.silhouette_sample,
+    )
+    print(
+        f"data: {payload['data']['source']} ({payload['data']['rows_used']} clean rows, "
+        f"{payload['data_version'][:19]})"
+    )
+    print(
+        f"kmeans: n_clusters={payload['n_clusters']} inertia={payload['inertia']:.4f} "
+        f"silhouette={payload['silhouette']:.4f} (on {payload['sample_size_used']} rows)"
+    )
     print(f"wrote {args.output_dir}")
     return 0
 

@@ -35,7 +35,9 @@ def _check_target(target: Path) -> None:
             f"{target} already holds a training run ({MANIFEST} present). Choose a new --output-dir, "
             "or remove that folder if you no longer need the run."
         )
-    leftovers = [p.name for p in target.iterdir() if not p.name.startswith(".partial-")] if target.exists() else []
+    leftovers = (
+        [p.name for p in target.iterdir() if not p.name.startswith(".partial-")] if target.exists() else []
+    )
     if leftovers:
         raise TrainingError(
             f"{target} is not empty ({', '.join(sorted(leftovers)[:5])}); choose a new or empty --output-dir."

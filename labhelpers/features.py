@@ -62,9 +62,7 @@ def supervised_xy(frame: pd.DataFrame, features: list[str] | None = None) -> tup
     features = list(features or DEFAULT_SUPERVISED_FEATURES)
     unknown = [name for name in features if name not in SUPERVISED_FEATURES]
     if unknown:
-        raise TrainingError(
-            f"Unknown feature(s) {unknown}; choose from {sorted(SUPERVISED_FEATURES)}."
-        )
+        raise TrainingError(f"Unknown feature(s) {unknown}; choose from {sorted(SUPERVISED_FEATURES)}.")
     columns = _all_supervised(frame)
     X = pd.DataFrame({name: columns[name].to_numpy(dtype=np.float64) for name in features})
     return X, frame[TARGET].astype(np.float64).reset_index(drop=True)

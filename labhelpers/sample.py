@@ -97,7 +97,9 @@ def _endpoints(rng: np.random.Generator, kind: np.ndarray) -> tuple[np.ndarray, 
 def _times(rng: np.random.Generator, n: int, start: str, end: str) -> pd.DatetimeIndex:
     """Pickup times: uniform days, with the daily rhythm of taxi demand (quiet at 5 am, busy at 7 pm)."""
     days = pd.date_range(start, end, freq="D", inclusive="left")
-    hourly = np.array([5, 3, 2, 1.5, 1, 1, 2.5, 4.5, 5.5, 5.5, 5, 5, 5.5, 5.5, 5.5, 5, 5, 6, 7, 7, 6.5, 6.5, 6, 5.5])
+    hourly = np.array(
+        [5, 3, 2, 1.5, 1, 1, 2.5, 4.5, 5.5, 5.5, 5, 5, 5.5, 5.5, 5.5, 5, 5, 6, 7, 7, 6.5, 6.5, 6, 5.5]
+    )
     hour = rng.choice(24, size=n, p=hourly / hourly.sum())
     seconds = rng.integers(0, 3600, n)
     day = days.values[rng.integers(0, len(days), n)]
@@ -152,7 +154,15 @@ def _add_dirt(rng: np.random.Generator, frame: pd.DataFrame) -> None:
     frame.loc[zero_xy, ["startLon", "startLat"]] = 0.0
     frame.loc[zero_xy[::2], ["endLon", "endLat"]] = 0.0
     frame.loc[zero_dist, "tripDistance"] = 0.0
-    money = ["fareAmount", "extra", "mtaTax", "improvementSurcharge", "tipAmount", "tollsAmount", "totalAmount"]
+    money = [
+        "fareAmount",
+        "extra",
+        "mtaTax",
+        "improvementSurcharge",
+        "tipAmount",
+        "tollsAmount",
+        "totalAmount",
+    ]
     frame.loc[refund, money] = -frame.loc[refund, money].abs()
     frame.loc[day_long, "tpepDropoffDateTime"] += pd.to_timedelta(rng.integers(20, 26, len(day_long)), "h")
 

@@ -34,7 +34,9 @@ def prepare_data(source: str | Path | None = None, *, require_coordinates: bool 
     from labhelpers.data import load_trips
 
     loaded = load_trips(source or SAMPLE_DATA)
-    frame, report = clean_trips(loaded.frame, require_coordinates=require_coordinates, source=str(loaded.path))
+    frame, report = clean_trips(
+        loaded.frame, require_coordinates=require_coordinates, source=str(loaded.path)
+    )
     info = {
         "source": str(loaded.source),
         "schema": loaded.schema,
@@ -54,8 +56,10 @@ def _save(result: TrainingResult, folder: Path, metrics_name: str, payload: dict
         (folder / name).mkdir()
         joblib.dump(model, folder / name / "model.joblib")
     write_json(folder / metrics_name, payload)
-    write_json(folder / INPUT_EXAMPLE, {"columns": list(result.input_example.columns),
-                                        "data": result.input_example.values.tolist()})
+    write_json(
+        folder / INPUT_EXAMPLE,
+        {"columns": list(result.input_example.columns), "data": result.input_example.values.tolist()},
+    )
     write_manifest(folder, metrics_name.removesuffix("_metrics.json"), extra={"lineage": git_info()})
 
 
@@ -103,7 +107,9 @@ def run_unsupervised(
     """
     with atomic_output_dir(output_dir) as folder:
         frame, _, info = prepare_data(data, require_coordinates=True)
-        result = train_unsupervised(frame, n_clusters=n_clusters, seed=seed, silhouette_sample=silhouette_sample)
+        result = train_unsupervised(
+            frame, n_clusters=n_clusters, seed=seed, silhouette_sample=silhouette_sample
+        )
         payload = {
             "model": "kmeans",
             **result.metrics["kmeans"],

@@ -1,8 +1,14 @@
-"""Shared fixtures: small generated trip files and their cleaned canonical frames."""
+"""Shared fixtures: generated trip files, cleaned frames, trained outputs and one local MLflow server."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# The lab never sends usage telemetry (no network but the package registries), in tests either.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
 from labhelpers.sample import write_sample
 
@@ -21,3 +27,55 @@ def clean_frame(sample_csv):
 
     frame, _ = clean_trips(load_trips(sample_csv, progress=False).frame, require_coordinates=True)
     return frame
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """One real local MLflow server for the whole session, on a free port with its own state folder.
+
+    Tests that write to it use their own model names (see ``unique_names``), so they never collide.
+    """
+    import socket
+
+    from labhelpers import server
+    from labhelpers.tracking import configure_client_timeouts
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    state = tmp_path_factory.mktemp("mlflow-state")
+    info = server.start(port, state)
+    configure_client_timeouts()
+    yield info
+    server.stop(port, state)
+
+
+@pytest.fixture
+def tracking_uri(mlflow_server, monkeypatch):
+    """The session server's URI, exported as MLFLOW_TRACKING_URI for the test (and its subprocesses)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    mlflow.set_registry_uri(mlflow_server.uri)
+    return mlflow_server.uri
+
+
+@pytest.fixture
+def unique_names(request):
+    """Registered names unique to this test: {"linear": ..., "ridge": ..., "kmeans": ...}."""
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    return {key: f"test-{key}-{tag}" for key in ("linear", "ridge", "kmeans")}
+
+
+@pytest.fixture(scope="session")
+def trained_dirs(sample_csv, tmp_path_factory):
+    """Both training steps run once on the small sample: (supervised_dir, unsupervised_dir)."""
+    from labhelpers.steps import run_supervised, run_unsupervised
+
+    root = tmp_path_factory.mktemp("trained")
+    run_supervised(sample_csv, root / "supervised")
+    run_unsupervised(sample_csv, root / "unsupervised", silhouette_sample=2000)
+    return root / "supervised", root / "unsupervised"

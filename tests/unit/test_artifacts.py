@@ -79,7 +79,9 @@ def test_write_json_refuses_nan(tmp_path):
         write_json(tmp_path / "m.json", {"rmse": float("nan")})
 
 
-@pytest.mark.parametrize(("value", "ok"), [(1, True), (0.5, True), (float("nan"), False),
-                                           (float("inf"), False), (True, False), ("1", False)])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(1, True), (0.5, True), (float("nan"), False), (float("inf"), False), (True, False), ("1", False)],
+)
 def test_finite_number(value, ok):
     assert finite_number(value) is ok

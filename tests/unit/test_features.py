@@ -18,12 +18,18 @@ def test_default_features_and_target(clean_frame):
 
 
 def test_values_match_the_trip():
-    frame = pd.DataFrame({
-        "pickup_datetime": pd.to_datetime(["2016-03-04 17:30:00", "2016-03-05 23:00:00"]),  # Fri peak, Sat night
-        "dropoff_datetime": pd.to_datetime(["2016-03-04 17:45:30", "2016-03-05 23:10:00"]),
-        "trip_distance": [2.0, 17.5], "passenger_count": pd.array([1, pd.NA], dtype="Int64"),
-        "rate_code": pd.array([1, 2], dtype="Int64"), "fare_amount": [12.0, 52.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "pickup_datetime": pd.to_datetime(
+                ["2016-03-04 17:30:00", "2016-03-05 23:00:00"]
+            ),  # Fri peak, Sat night
+            "dropoff_datetime": pd.to_datetime(["2016-03-04 17:45:30", "2016-03-05 23:10:00"]),
+            "trip_distance": [2.0, 17.5],
+            "passenger_count": pd.array([1, pd.NA], dtype="Int64"),
+            "rate_code": pd.array([1, 2], dtype="Int64"),
+            "fare_amount": [12.0, 52.0],
+        }
+    )
     X, _ = supervised_xy(frame)
     assert X.duration_min.tolist() == [15.5, 10.0]
     assert X.is_weekday_peak.tolist() == [1.0, 0.0]

@@ -8,8 +8,9 @@ from labhelpers.lineage import GIT_COMMIT_ENV, git_info
 
 
 def _git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True
+    )
 
 
 def test_clean_then_dirty_checkout(tmp_path, monkeypatch):

@@ -52,7 +52,10 @@ def test_unsupervised_metrics_and_silhouette_sample(clean_frame):
     assert metrics["n_clusters"] == 5 and result.models["kmeans"].n_clusters == 5
     assert metrics["sample_size_used"] == 1000
     assert -1 <= metrics["silhouette"] <= 1 and metrics["inertia"] > 0
-    assert train_unsupervised(clean_frame, n_clusters=5, seed=1, silhouette_sample=1000).metrics == result.metrics
+    assert (
+        train_unsupervised(clean_frame, n_clusters=5, seed=1, silhouette_sample=1000).metrics
+        == result.metrics
+    )
 
 
 def test_unsupervised_checks_cluster_count(clean_frame):

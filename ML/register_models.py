@@ -1,0 +1,68 @@
+"""Register the three trained taxi models as one all-or-nothing batch.
+
+The last step of the pipeline: it runs only after both training steps succeeded. All three models are
+checked first (files present, SHA-256 matching the training manifest, metrics complete and finite); then each
+gets its own run `register-<name>` and a new version tagged lifecycle=candidate. A failure halfway removes
+what the batch created. Uses MLFLOW_TRACKING_URI when set, else the local server (make server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import _bootstrap  # noqa: F401  (puts labhelpers on the path)
+
+from labhelpers.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME, RIDGE_MODEL_NAME
+from labhelpers.entry import run_main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--supervised-dir", required=True, help="output folder of ML/train_supervised.py")
+    parser.add_argument("--unsupervised-dir", required=True, help="output folder of ML/train_unsupervised.py")
+    parser.add_argument(
+        "--linear-model-name",
+        default=LINEAR_MODEL_NAME,
+        help="registered name of the LinearRegression model (default %(default)s)",
+    )
+    parser.add_argument(
+        "--ridge-model-name",
+        default=RIDGE_MODEL_NAME,
+        help="registered name of the Ridge model (default %(default)s)",
+    )
+    parser.add_argument(
+        "--unsupervised-model-name",
+        default=KMEANS_MODEL_NAME,
+        help="registered name of the KMeans model (default %(default)s)",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from labhelpers.registry import register_models
+
+    args = parse_args(argv)
+    names = {
+        "linear": args.linear_model_name,
+        "ridge": args.ridge_model_name,
+        "kmeans": args.unsupervised_model_name,
+    }
+    done = register_models(
+        args.supervised_dir, args.unsupervised_dir, names=names, tracking_uri=args.tracking_uri
+    )
+    print(f"batch {done[0].batch_id}: registered")
+    for item in done:
+        print(f"  {item.name} version {item.version}  (lifecycle=candidate, run {item.run_id})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
