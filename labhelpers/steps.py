@@ -11,8 +11,9 @@ import pandas as pd
 
 from labhelpers.artifacts import atomic_output_dir, write_json, write_manifest
 from labhelpers.config import RANDOM_SEED, SAMPLE_DATA
+from labhelpers.features import supervised_xy
 from labhelpers.lineage import git_info
-from labhelpers.train import TrainingResult, train_supervised, train_unsupervised
+from labhelpers.train import TrainingResult, fit_regressors, train_unsupervised
 
 SUPERVISED_METRICS = "supervised_metrics.json"
 UNSUPERVISED_METRICS = "unsupervised_metrics.json"
@@ -34,18 +35,17 @@ def prepare_data(source: str | Path | None = None, *, require_coordinates: bool 
     from labhelpers.data import load_trips
 
     loaded = load_trips(source or SAMPLE_DATA)
-    frame, report = clean_trips(
-        loaded.frame, require_coordinates=require_coordinates, source=str(loaded.path)
-    )
     info = {
         "source": str(loaded.source),
         "schema": loaded.schema,
         "file_sha256": loaded.sha256,
         "rows_read": loaded.rows_read,
-        "rows_used": len(frame),
-        "dropped_by_rule": dict(report.dropped),
-        "data_version": data_version(frame),
     }
+    raw, path = loaded.frame, str(loaded.path)
+    del loaded  # only `raw` holds the uncleaned frame now, and it goes once cleaning is done
+    frame, report = clean_trips(raw, require_coordinates=require_coordinates, source=path)
+    del raw
+    info.update(rows_used=len(frame), dropped_by_rule=dict(report.dropped), data_version=data_version(frame))
     return frame, report, info
 
 
@@ -79,7 +79,9 @@ def run_supervised(
     """
     with atomic_output_dir(output_dir) as folder:
         frame, _, info = prepare_data(data)
-        result = train_supervised(frame, alpha=alpha, test_size=test_size, seed=seed, features=features)
+        X, y = supervised_xy(frame, features)
+        del frame  # ~1.8 GB at 10M rows; the features are all training needs from here
+        result = fit_regressors(X, y, alpha=alpha, test_size=test_size, seed=seed)
         payload = {
             "features_used": result.features_used,
             **result.metrics,

@@ -63,3 +63,23 @@ def test_unsupervised_checks_cluster_count(clean_frame):
         train_unsupervised(clean_frame, n_clusters=1)
     with pytest.raises(TrainingError, match="rows with coordinates"):
         train_unsupervised(clean_frame.head(3), n_clusters=4)
+
+
+def test_large_data_kmeans_starts_from_a_sample(clean_frame, monkeypatch):
+    from labhelpers import train
+
+    plain = train_unsupervised(clean_frame, n_clusters=6, seed=2, silhouette_sample=500)
+    monkeypatch.setattr(train, "KMEANS_INIT_SAMPLE", 1000)
+    sampled = train_unsupervised(clean_frame, n_clusters=6, seed=2, silhouette_sample=500)
+    assert isinstance(plain.models["kmeans"].init, str)
+    assert sampled.models["kmeans"].init.shape == (6, 4)  # centres from the sample, refined on all rows
+    # k-means finds local optima: a different start may land elsewhere, but not far off on this data
+    assert sampled.metrics["kmeans"]["inertia"] <= plain.metrics["kmeans"]["inertia"] * 1.25
+
+
+def test_fit_regressors_split_is_seeded_and_sized(clean_frame):
+    first = train_supervised(clean_frame, test_size=0.25, seed=9)
+    other = train_supervised(clean_frame, test_size=0.25, seed=10)
+    assert first.extra["rows_test"] == round(len(clean_frame) * 0.25)
+    assert first.metrics != other.metrics
+    assert first.models["linear_regression"].copy_X is True
