@@ -40,6 +40,10 @@ _EXPORTS = {
     "comparison_table": "labhelpers.catalog",
     "lineage": "labhelpers.catalog",
     "audit": "labhelpers.catalog",
+    # Azure ML
+    "connect": "labhelpers.azure",
+    "submit_pipeline": "labhelpers.azure",
+    "AzureError": "labhelpers.azure",
     # errors
     "LabError": "labhelpers.errors",
     "DataError": "labhelpers.errors",

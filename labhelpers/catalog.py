@@ -175,7 +175,11 @@ def _params_by_run(client, run_ids: list[str], chunk: int = 100) -> dict[str, di
     experiments = sorted({client.get_run(run_ids[0]).info.experiment_id})
     for start in range(0, len(run_ids), chunk):
         ids = ", ".join(f"'{r}'" for r in run_ids[start : start + chunk])
-        for run in client.search_runs(experiments, f"attributes.run_id IN ({ids})", max_results=chunk):
+        try:
+            runs = client.search_runs(experiments, f"attributes.run_id IN ({ids})", max_results=chunk)
+        except Exception:  # Azure ML cannot filter runs by attributes: fetch them one by one below
+            break
+        for run in runs:
             found[run.info.run_id] = dict(run.data.params)
     missing = [r for r in run_ids if r not in found]
     for run_id in missing:  # runs in another experiment

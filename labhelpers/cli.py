@@ -98,8 +98,181 @@ def add_server_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         action.set_defaults(handler=handler)
 
 
+def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
+    from labhelpers.azure import CREDENTIALS
+
+    parser.add_argument(
+        "--credential",
+        choices=CREDENTIALS,
+        default="default",
+        help="How to sign in: default (service principal variables, az login...; managed identity only "
+        "on Azure compute), cli (`az login` only) or managed-identity (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="PATH",
+        help="The workspace's config.json, or a folder to search upwards from (default: "
+        "$AZURE_SUBSCRIPTION_ID, $AZURE_RESOURCE_GROUP and $AZUREML_WORKSPACE_NAME, else "
+        ".azureml/config.json from the working folder upwards).",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="Seconds the sign-in and workspace lookup may take (default: %(default)g).",
+    )
+
+
+def _azure_connect(args: argparse.Namespace) -> int:
+    from labhelpers.azure import connect
+
+    found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)
+    print(f"Azure ML workspace: {found.workspace}")
+    print(f"Tracking URI: {found.tracking_uri}")
+    return 0
+
+
+def _azure_submit(args: argparse.Namespace) -> int:
+    from labhelpers.azure import connect, submit_pipeline
+
+    found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)
+    submit_pipeline(
+        found,
+        pipeline=args.pipeline,
+        compute=args.compute,
+        data=args.data,
+        experiment=args.experiment,
+        create_environment=args.create_environment,
+        stream=args.stream,
+    )
+    return 0
+
+
+def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``azure connect|submit``.
+
+    Args:
+        subparsers: The top-level parser's subparsers object.
+    """
+    group = subparsers.add_parser(
+        "azure",
+        help="Connect to an Azure ML workspace or submit the training pipeline to it.",
+        description="Use an Azure ML workspace instead of the local MLflow server (see docs/azure.md).",
+    )
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    text = "Find the workspace, sign in, and print its MLflow tracking URI."
+    connect = actions.add_parser("connect", help=text, description=text)
+    _add_workspace_options(connect)
+    connect.set_defaults(handler=_azure_connect)
+    text = "Submit ML/pipeline.yaml (train both steps, then register) and print its Studio address."
+    submit = actions.add_parser("submit", help=text, description=text)
+    _add_workspace_options(submit)
+    submit.add_argument(
+        "--pipeline",
+        default=None,
+        metavar="PATH",
+        help="Pipeline YAML to submit (default: ML/pipeline.yaml).",
+    )
+    submit.add_argument(
+        "--compute", default=None, help="Compute cluster to run on (default: the YAML's cpu-cluster)."
+    )
+    submit.add_argument(
+        "--data",
+        default=None,
+        help="Trips to train on: azureml:NAME:VERSION, azureml:NAME@latest, an https URL or a local file "
+        "(default: the shipped sample, uploaded).",
+    )
+    submit.add_argument(
+        "--experiment", default=None, help="Experiment name (default: the YAML's taxi-model-registry)."
+    )
+    submit.add_argument(
+        "--create-environment",
+        action="store_true",
+        help="Create or update the job environment taxi-ml-env from ML/environment first "
+        "(needed once per workspace).",
+    )
+    submit.add_argument("--stream", action="store_true", help="Wait for the pipeline and stream its logs.")
+    submit.set_defaults(handler=_azure_submit)
+
+
+def _parse_setting(text: str) -> tuple[str, object]:
+    import yaml
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), yaml.safe_load(value)  # 2000 -> int, null -> None, [a, b] -> list
+
+
+def _course_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from labhelpers import course
+
+    parameters = course.load_parameters(args.parameters, dict(args.set))
+    output_dir = Path(args.output_dir).resolve()
+    course.run_course(output_dir, parameters, timeout=args.timeout)
+    print(f"Executed notebooks in {output_dir}")
+    return 0
+
+
+def _course_summary(args: argparse.Namespace) -> int:
+    from labhelpers import course
+
+    print(course.summary(args.tracking_uri, args.deployment_dir))
+    return 0
+
+
+def add_course_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``course run|summary``.
+
+    Args:
+        subparsers: The top-level parser's subparsers object.
+    """
+    group = subparsers.add_parser(
+        "course",
+        help="Run the course notebooks 01-05 in order, or summarise the registry they leave.",
+        description="Run the course notebooks with papermill, or print the registry summary.",
+    )
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser(
+        "run",
+        help="Execute notebooks 01-05 in order (stops at the first failing cell, exit status 2).",
+        description="Execute notebooks 01-05 in order with this venv's kernel; each notebook receives the "
+        "parameters it declares. Relative paths in values are read from the notebooks/ folder.",
+    )
+    run.add_argument("--output-dir", default="build/course", help="Executed notebooks go here (%(default)s).")
+    run.add_argument(
+        "--parameters",
+        metavar="PRESET|FILE",
+        help="A preset (default, small) or a YAML file of parameter values (default: the notebooks' own).",
+    )
+    run.add_argument(
+        "--set",
+        type=_parse_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Set one parameter, e.g. --set data=/path/trips.csv (YAML value; repeatable; wins over "
+        "--parameters).",
+    )
+    run.add_argument("--timeout", type=int, default=300, help="Seconds one cell may run (%(default)s).")
+    run.set_defaults(handler=_course_run)
+    summary = actions.add_parser(
+        "summary",
+        help="Print each model's versions and lifecycle, the production pins and the MLflow UI address.",
+        description="Summarise the registry: versions and lifecycle per model, production pins, MLflow UI.",
+    )
+    summary.add_argument(
+        "--tracking-uri", help="Tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)."
+    )
+    summary.add_argument("--deployment-dir", help="Deployment configuration folder (default: ML/deployment).")
+    summary.set_defaults(handler=_course_summary)
+
+
 #: Builders of the top-level commands, in the order ``--help`` lists them.
-COMMAND_BUILDERS: list[CommandBuilder] = [add_server_commands]
+COMMAND_BUILDERS: list[CommandBuilder] = [add_server_commands, add_azure_commands, add_course_commands]
 
 
 def build_parser(builders: Sequence[CommandBuilder] | None = None) -> argparse.ArgumentParser:

@@ -19,6 +19,10 @@ HOST = "127.0.0.1"
 #: Downloaded data files are cached here (keyed by URL digest).
 CACHE_DIR_ENV = "LAB_DATA_CACHE"
 
+#: Seconds a data URL's server may take to connect or to send the next block.
+DOWNLOAD_TIMEOUT_ENV = "LAB_DOWNLOAD_TIMEOUT"
+DEFAULT_DOWNLOAD_TIMEOUT = 30.0
+
 RANDOM_SEED = 42
 
 LINEAR_MODEL_NAME = "taxi-fare-linear-regression"
@@ -52,3 +56,14 @@ def local_tracking_uri() -> str:
 def cache_dir() -> Path:
     """Download cache (``$LAB_DATA_CACHE`` or ``<project>/.cache/data``)."""
     return Path(os.environ.get(CACHE_DIR_ENV) or PROJECT_ROOT / ".cache" / "data").resolve()
+
+
+def download_timeout() -> float:
+    """Seconds to wait for a data URL (``$LAB_DOWNLOAD_TIMEOUT``, default 30)."""
+    raw = os.environ.get(DOWNLOAD_TIMEOUT_ENV)
+    try:
+        return float(raw) if raw else DEFAULT_DOWNLOAD_TIMEOUT
+    except ValueError:
+        from labhelpers.errors import DataError
+
+        raise DataError(f"{DOWNLOAD_TIMEOUT_ENV}={raw!r} is not a number of seconds; e.g. 30.") from None

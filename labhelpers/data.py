@@ -28,6 +28,7 @@ import requests
 from tqdm import tqdm
 
 from labhelpers import config
+from labhelpers.artifacts import sha256_file
 from labhelpers.errors import DataError, SchemaError
 
 # One row per canonical column, in canonical order: name, dtype, then the column's name in each source schema.
@@ -394,14 +395,6 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _stream(url: str, handle: BinaryIO, timeout: float, progress: bool) -> None:
     try:
         with requests.get(url, stream=True, timeout=(timeout, timeout)) as response:
@@ -463,14 +456,18 @@ def download(
 
 
 def load_trips(
-    source: str | Path, *, cache_dir: str | Path | None = None, timeout: float = 30.0, progress: bool = True
+    source: str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
 ) -> TripData:
     """Load a NYC taxi trip file into the canonical frame.
 
     Args:
         source: A local .csv, .csv.gz or .parquet file, or an ``https://`` / ``http://`` URL of one.
         cache_dir: Where URLs are cached (default :func:`labhelpers.config.cache_dir`).
-        timeout: Seconds to wait for a URL's server.
+        timeout: Seconds to wait for a URL's server (default ``$LAB_DOWNLOAD_TIMEOUT`` or 30).
         progress: Show a download progress bar.
 
     Returns:
@@ -482,7 +479,8 @@ def load_trips(
     """
     text = str(source)
     if text.lower().startswith(("http://", "https://")):
-        path = download(text, cache_dir=cache_dir, timeout=timeout, progress=progress)
+        wait = config.download_timeout() if timeout is None else timeout
+        path = download(text, cache_dir=cache_dir, timeout=wait, progress=progress)
         label = f"{path} (the cached download of {text}; delete it to download again)"
     else:
         path = Path(text).expanduser()
@@ -492,4 +490,4 @@ def load_trips(
     frame, schema = reader(path, label)
     if frame.empty:
         raise DataError(f"{label} has column headers but no rows; download it again or pick another file.")
-    return TripData(frame, schema, text, path, _file_sha256(path), len(frame))
+    return TripData(frame, schema, text, path, sha256_file(path), len(frame))

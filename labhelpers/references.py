@@ -47,11 +47,10 @@ def parse_reference(text: str) -> Reference:
         RegistryError: The form is unknown, or is ``azureml:NAME@<number>`` (suggests ``azureml:NAME:N``).
     """
     text = (text or "").strip()
-    for pattern in (_AZURE, _MODELS, _PLAIN):
-        match = pattern.match(text)
-        if match:
-            break
-    else:
+    # The prefix picks the form: "azureml:NAME" must not be read as a plain NAME:VERSION named "azureml".
+    pattern = _AZURE if text.startswith("azureml:") else _MODELS if text.startswith("models:") else _PLAIN
+    match = pattern.match(text)
+    if not match:
         raise RegistryError(
             f"Cannot read the model reference {text!r}. Use one of: azureml:NAME@latest, azureml:NAME:3, "
             "models:/NAME/3, models:/NAME/latest, models:/NAME@alias, NAME@latest, NAME:3."
@@ -76,8 +75,18 @@ def _versions(client, name: str) -> list:
     return list(client.search_model_versions(f"name='{name}'"))
 
 
+def _on_azure(client) -> bool:
+    """Azure ML documents no aliases and no ordering of versions: skip those requests there."""
+    from labhelpers.tracking import is_azure_uri
+
+    return is_azure_uri(getattr(client, "_registry_uri", None) or getattr(client, "tracking_uri", None))
+
+
 def _unknown_name(client, name: str) -> RegistryError:
-    known = sorted(m.name for m in client.search_registered_models())
+    try:
+        known = sorted(m.name for m in client.search_registered_models())
+    except Exception:  # MLflow 3 sends a tag filter Azure ML rejected (azure-sdk-for-python#42155)
+        return RegistryError(f"No registered model named {name!r} (see the Models page for the names).")
     listed = ", ".join(known) if known else "none yet: register models first (notebook 02 or make run)"
     return RegistryError(f"No registered model named {name!r}. Registered models: {listed}.")
 
@@ -85,24 +94,30 @@ def _unknown_name(client, name: str) -> RegistryError:
 def _latest(client, name: str):
     from mlflow.exceptions import MlflowException
 
-    try:  # one small request where the backend can sort by version number
-        page = client.search_model_versions(f"name='{name}'", max_results=1, order_by=["version_number DESC"])
-        if page:
-            return page[0]
-    except MlflowException:  # Azure ML: no ordering; take the maximum ourselves
-        versions = _versions(client, name)
-        if versions:
-            return max(versions, key=lambda v: int(v.version))
+    if not _on_azure(client):
+        try:  # one small request where the backend can sort by version number
+            page = client.search_model_versions(
+                f"name='{name}'", max_results=1, order_by=["version_number DESC"]
+            )
+            if page:
+                return page[0]
+            raise _unknown_name(client, name)
+        except MlflowException:  # a backend without ordering: take the maximum ourselves
+            pass
+    versions = _versions(client, name)
+    if versions:
+        return max(versions, key=lambda v: int(v.version))
     raise _unknown_name(client, name)
 
 
 def _by_label(client, name: str, label: str):
     from mlflow.exceptions import MlflowException
 
-    try:
-        return client.get_model_version_by_alias(name, label)
-    except (MlflowException, AttributeError, NotImplementedError):
-        pass  # no such alias, or a backend without aliases: the lifecycle tag carries the state
+    if not _on_azure(client):
+        try:
+            return client.get_model_version_by_alias(name, label)
+        except (MlflowException, AttributeError, NotImplementedError):
+            pass  # no such alias, or a backend without aliases: the lifecycle tag carries the state
     versions = _versions(client, name)
     if not versions:
         raise _unknown_name(client, name)
