@@ -1,0 +1,225 @@
+"""The training scripts run the way a user runs them: as processes, with exit codes and clear messages."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labhelpers.artifacts import sha256_file
+from labhelpers.config import PROJECT_ROOT
+from labhelpers.sample import generate_trips
+
+pytestmark = pytest.mark.scripts
+ML = PROJECT_ROOT / "ML"
+
+
+def run(
+    script: str, *args: str, env: dict | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ML / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_refused(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Non-zero exit, one clear 'error:' line naming what is wrong, and no traceback."""
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in done.stderr
+
+
+def test_supervised_script_writes_models_metrics_and_manifest(sample_csv, tmp_path):
+    out = tmp_path / "sup"
+    done = run("train_supervised.py", "--data", sample_csv, "--output-dir", out, "--alpha", "0.5")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "supervised_metrics.json").read_text())
+    assert list(metrics)[0] == "features_used"
+    assert metrics["linear_regression"]["r2"] >= 0.9
+    assert set(metrics["ridge_regression"]) == {"rmse", "mae", "r2"}
+    assert metrics["parameters"]["alpha"] == 0.5
+    assert metrics["data_version"].startswith("sha256:")
+    manifest = json.loads((out / "manifest.json").read_text())
+    for relative in (
+        "linear_regression/model.joblib",
+        "ridge_regression/model.joblib",
+        "supervised_metrics.json",
+    ):
+        assert manifest["artifacts"][relative] == sha256_file(out / relative)
+
+
+def test_unsupervised_script_writes_kmeans_and_metrics(sample_csv, tmp_path):
+    out = tmp_path / "uns"
+    done = run(
+        "train_unsupervised.py",
+        "--data",
+        sample_csv,
+        "--output-dir",
+        out,
+        "--n-clusters",
+        "5",
+        "--silhouette-sample",
+        "1500",
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "unsupervised_metrics.json").read_text())
+    assert metrics["model"] == "kmeans" and metrics["n_clusters"] == 5
+    assert metrics["sample_size_used"] == 1500 and -1 <= metrics["silhouette"] <= 1
+    assert metrics["features_used"] == [
+        "pickup_latitude",
+        "pickup_longitude",
+        "dropoff_latitude",
+        "dropoff_longitude",
+    ]
+    assert (out / "kmeans" / "model.joblib").is_file() and (out / "manifest.json").is_file()
+
+
+def test_default_data_is_the_shipped_sample(tmp_path):
+    done = run("train_supervised.py", "--output-dir", tmp_path / "sup")
+    assert done.returncode == 0, done.stderr
+    assert "nyc_taxi_sample.csv" in done.stdout
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("missing", ["no-such.csv"]),
+        ("folder", ["a-folder"]),
+        ("unknown_schema", ["columns", "found"]),
+        ("empty", ["empty.csv"]),
+        ("all_dirty", ["dirty.csv", "fare_out_of_range"]),
+        ("non_numeric_fare", ["fareAmount", "abc"]),
+    ],
+)
+def test_bad_data_is_refused_with_a_clear_message(tmp_path, case, fragments):
+    good = generate_trips(50, seed=1, dirty=False)
+    if case == "missing":
+        data = tmp_path / "no-such.csv"
+    elif case == "folder":
+        data = tmp_path / "a-folder"
+        data.mkdir()
+    elif case == "unknown_schema":
+        data = _write(tmp_path / "other.csv", "a,b,c\n1,2,3\n")
+    elif case == "empty":
+        data = _write(tmp_path / "empty.csv", "")
+    elif case == "all_dirty":
+        good["fareAmount"] = -5.0
+        data = tmp_path / "dirty.csv"
+        good.to_csv(data, index=False)
+    else:
+        good["fareAmount"] = good["fareAmount"].astype(object)
+        good.loc[3, "fareAmount"] = "abc"
+        data = tmp_path / "fares.csv"
+        good.to_csv(data, index=False)
+    before = sha256_file(data) if data.is_file() else None
+    for script in ("train_supervised.py", "train_unsupervised.py"):
+        out = tmp_path / f"out-{script}"
+        assert_refused(run(script, "--data", data, "--output-dir", out), *fragments)
+        assert not out.exists()
+    if before:
+        assert sha256_file(data) == before  # bad input loses nothing
+
+
+def test_output_folder_holding_a_run_is_refused_and_kept(sample_csv, tmp_path):
+    out = tmp_path / "sup"
+    assert run("train_supervised.py", "--data", sample_csv, "--output-dir", out).returncode == 0
+    before = sha256_file(out / "manifest.json")
+    assert_refused(run("train_supervised.py", "--data", sample_csv, "--output-dir", out), "already holds")
+    assert sha256_file(out / "manifest.json") == before
+
+
+def test_data_without_coordinates_explains_why_kmeans_needs_them(tmp_path):
+    trips = generate_trips(200, seed=2, dirty=False).rename(
+        columns={
+            "tpepPickupDateTime": "tpep_pickup_datetime",
+            "tpepDropoffDateTime": "tpep_dropoff_datetime",
+            "tripDistance": "trip_distance",
+            "fareAmount": "fare_amount",
+            "rateCodeId": "RatecodeID",
+            "passengerCount": "passenger_count",
+        }
+    )
+    data = tmp_path / "tlc.parquet"
+    trips.drop(columns=["startLon", "startLat", "endLon", "endLat"]).to_parquet(data)
+    assert run("train_supervised.py", "--data", data, "--output-dir", tmp_path / "sup").returncode == 0
+    assert_refused(
+        run("train_unsupervised.py", "--data", data, "--output-dir", tmp_path / "uns"), "coordinates"
+    )
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path.startswith("/hang"):
+            time.sleep(10)
+            return
+        self.send_error(404)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_url_answering_404_is_refused(http_server, tmp_path):
+    url = f"{http_server}/missing/trips.csv"
+    done = run(
+        "train_supervised.py",
+        "--data",
+        url,
+        "--output-dir",
+        tmp_path / "o",
+        env={"LAB_DATA_CACHE": str(tmp_path / "cache")},
+    )
+    assert_refused(done, url, "404")
+
+
+def test_url_that_never_answers_is_refused_quickly(http_server, tmp_path):
+    url = f"{http_server}/hang/trips.csv"
+    started = time.monotonic()
+    done = run(
+        "train_supervised.py",
+        "--data",
+        url,
+        "--output-dir",
+        tmp_path / "o",
+        env={"LAB_DATA_CACHE": str(tmp_path / "cache"), "LAB_DOWNLOAD_TIMEOUT": "1"},
+    )
+    assert_refused(done, url)
+    assert time.monotonic() - started < 15
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_documents_every_option():
+    for script, options in (
+        ("train_supervised.py", ["--data", "--output-dir", "--alpha", "--features"]),
+        ("train_unsupervised.py", ["--data", "--output-dir", "--n-clusters"]),
+    ):
+        done = run(script, "--help")
+        assert done.returncode == 0
+        for option in options:
+            assert option in done.stdout
