@@ -9,11 +9,10 @@ parser(s), and sets ``handler`` (a function of the parsed arguments returning th
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 
 from labhelpers import config
-from labhelpers.errors import LabError
+from labhelpers.entry import run_main
 
 Handler = Callable[[argparse.Namespace], int]
 CommandBuilder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -224,6 +223,14 @@ def _course_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _course_store_outputs(args: argparse.Namespace) -> int:
+    from labhelpers import course
+
+    for cell in course.store_checked_outputs(args.executed_dir):
+        print(f"stored the outputs of {cell}")
+    return 0
+
+
 def add_course_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``course run|summary``.
 
@@ -269,6 +276,14 @@ def add_course_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     summary.add_argument("--deployment-dir", help="Deployment configuration folder (default: ML/deployment).")
     summary.set_defaults(handler=_course_summary)
+    store = actions.add_parser(
+        "store-outputs",
+        help="Copy the outputs of the # NBVAL_CHECK_OUTPUT cells of executed notebooks into notebooks/.",
+        description="Store the reference outputs nbval checks, taken from a course run against a fresh "
+        "server (they hold version numbers); execution counts are never stored.",
+    )
+    store.add_argument("executed_dir", help="Folder of the executed notebooks (course run --output-dir).")
+    store.set_defaults(handler=_course_store_outputs)
 
 
 #: Builders of the top-level commands, in the order ``--help`` lists them.
@@ -307,8 +322,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except LabError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+    return run_main(lambda _: args.handler(args))
