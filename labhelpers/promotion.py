@@ -218,7 +218,8 @@ def rollback(
         raise RegistryError(
             f"{name} version {now.version} is the first production version: nothing to return to."
         )
-    previous = max(earlier, key=lambda v: v.tags["production_until"])
+    # whole-second timestamps tie when production changed twice within a second: the higher version is newer
+    previous = max(earlier, key=lambda v: (v.tags["production_until"], int(v.version)))
     _record(
         client,
         now,

@@ -132,10 +132,17 @@ def _log_dataset(client, run_id: str, candidate: Candidate) -> None:
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(candidate.input_example, source=source, name=DATASET, digest=digest)
     entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")])
-    try:
-        client.log_inputs(run_id, [entity])
-    except Exception as error:  # Azure ML's MLflow API may lack log-inputs; the data_version tag still holds
-        _log.warning("dataset input not recorded (%s); the data_version tag carries the digest", error)
+    # Two attempts: the server looks the dataset up, then inserts it, so two runs logging the same new
+    # dataset at once (linear and ridge do) make one fail on a UNIQUE constraint; retried, it finds the row.
+    for attempt in (1, 2):
+        try:
+            client.log_inputs(run_id, [entity])
+            return
+        except Exception as error:  # Azure ML's MLflow API may lack log-inputs; the data_version tag holds
+            if attempt == 2:
+                _log.warning(
+                    "dataset input not recorded (%s); the data_version tag carries the digest", error
+                )
 
 
 def _log_model(client, run_id: str, candidate: Candidate) -> None:

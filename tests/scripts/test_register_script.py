@@ -1,0 +1,125 @@
+"""ML/register_models.py run the way a learner or a pipeline step runs it: a subprocess, its exit status,
+what it prints, and what it leaves in the registry.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "ML" / "register_models.py"
+
+pytestmark = pytest.mark.scripts
+
+
+def run_script(*args: str, tracking_uri: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ}
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    # From another folder, so nothing depends on the caller's working directory.
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT / "ML",
+        env=env,
+    )
+
+
+def name_options(names: dict[str, str]) -> list[str]:
+    return [
+        f"--linear-model-name={names['linear']}",
+        f"--ridge-model-name={names['ridge']}",
+        f"--unsupervised-model-name={names['kmeans']}",
+    ]
+
+
+@pytest.mark.registry
+def test_registers_three_versions_and_prints_them(trained_dirs, unique_names, tracking_uri):
+    from mlflow import MlflowClient
+
+    supervised, unsupervised = trained_dirs
+
+    folders = ["--supervised-dir", str(supervised), "--unsupervised-dir", str(unsupervised)]
+
+    done = run_script(*folders, *name_options(unique_names), tracking_uri=tracking_uri)
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    client = MlflowClient(tracking_uri, tracking_uri)
+    batch = re.search(r"^batch (\S+): registered$", done.stdout, re.MULTILINE)
+    assert batch, done.stdout
+    for name in unique_names.values():
+        assert re.search(
+            rf"^  {re.escape(name)} version 1  \(lifecycle=candidate, run \w+\)$", done.stdout, re.M
+        )
+        [mv] = client.search_model_versions(f"name='{name}'")
+        assert (mv.version, mv.tags["batch_id"], mv.tags["batch_status"]) == ("1", batch[1], "complete")
+
+
+def _dead_uri() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing-dir", r"^error: --supervised-dir \S+/no-such-run does not exist; point it at"),
+        ("bad-name", r"^error: Invalid --ridge-model-name 'fare model': use 1-255 letters"),
+        (
+            "dead-server",
+            r"^error: No MLflow server answers at http://127\.0\.0\.1:\d+\. Start the local one with",
+        ),
+    ],
+)
+def test_a_bad_input_exits_2_with_a_one_line_error_and_no_traceback(
+    trained_dirs, unique_names, tmp_path, case, expected
+):
+    supervised, unsupervised = trained_dirs
+    names = {**unique_names, "ridge": "fare model"} if case == "bad-name" else unique_names
+    if case == "missing-dir":
+        supervised = tmp_path / "no-such-run"
+
+    folders = ["--supervised-dir", str(supervised), "--unsupervised-dir", str(unsupervised)]
+
+    done = run_script(*folders, *name_options(names), tracking_uri=_dead_uri())
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert re.match(expected, done.stderr)
+    assert "Traceback" not in done.stderr
+
+
+def test_a_missing_required_option_is_a_usage_error():
+    done = run_script("--supervised-dir", "somewhere")
+
+    assert done.returncode == 2
+    assert "the following arguments are required: --unsupervised-dir" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_describes_every_option():
+    source = SCRIPT.read_text()
+    options = re.findall(r'add_argument\(\s*"(--[a-z-]+)"', source)
+
+    done = run_script("--help")
+
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: register_models.py")
+    assert "all-or-nothing batch" in done.stdout  # the module docstring is the description
+    assert set(options) >= {"--supervised-dir", "--unsupervised-dir", "--tracking-uri"}
+    for option in options:
+        # "  --option METAVAR   help text", the help text possibly on the next line
+        described = re.search(rf"^  {option}(?: [A-Z_]+)?(?: {{2,}}|\n {{10,}})(\w.*)$", done.stdout, re.M)
+        assert described, f"{option} has no help text in:\n{done.stdout}"
