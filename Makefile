@@ -84,7 +84,7 @@ sample: $(STAMP)
 
 ## Stop the server and remove .venv, server state, caches and outputs
 clean: stop
-	rm -rf $(VENV) .mlflow .cache outputs build .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-mlflow2 .mlflow .cache outputs build .pytest_cache .ruff_cache
 
 # The MLflow 2 test environment: its own venv, rebuilt when its pin file changes (stamp keyed on its digest).
 MLFLOW2_VENV := .venv-mlflow2

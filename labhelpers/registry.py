@@ -187,7 +187,8 @@ def _register_one(
     client.log_dict(run_id, candidate.payload, f"metrics/{candidate.spec.step}_metrics.json")
     _log_dataset(client, run_id, candidate)
     _log_model(client, run_id, candidate)
-    _ensure_registered_model(client, candidate.name)
+    if _ensure_registered_model(client, candidate.name):
+        created.append(("model", candidate.name))
     # The local server creates versions READY at once; waiting would only poll and log.
     wait = 300 if is_azure_uri(client.tracking_uri) else 0
     version = client.create_model_version(
@@ -203,14 +204,29 @@ def _register_one(
     return Registered(candidate.name, str(version.version), run_id, batch_id, candidate.metrics)
 
 
-def _ensure_registered_model(client, name: str) -> None:
+def _ensure_registered_model(client, name: str) -> bool:
+    """Create the registered model unless it exists; True when this call created it."""
     from mlflow.exceptions import MlflowException
 
     try:
         client.create_registered_model(name, tags={"dataset": DATASET, "framework": FRAMEWORK})
+        return True
     except MlflowException as error:
-        if "ALREADY_EXISTS" not in str(error.error_code):
-            raise
+        try:  # it exists, whatever error code this backend uses for "already exists"
+            client.get_registered_model(name)
+        except MlflowException:
+            raise error from None
+        return False
+
+
+def _undo_one(client, kind: str, item) -> None:
+    if kind == "version":
+        client.delete_model_version(*item)
+    elif kind == "run":
+        client.set_terminated(item, status="FAILED")
+    # A model this batch created goes too, once empty; Azure ML cannot delete a whole model.
+    elif not is_azure_uri(client.tracking_uri) and not client.search_model_versions(f"name='{item}'"):
+        client.delete_registered_model(item)
 
 
 def _undo(client, created: list) -> list[str]:
@@ -218,10 +234,7 @@ def _undo(client, created: list) -> list[str]:
     left = []
     for kind, item in reversed(created):
         try:
-            if kind == "version":
-                client.delete_model_version(*item)
-            else:
-                client.set_terminated(item, status="FAILED")
+            _undo_one(client, kind, item)
         except Exception:
             if kind == "version":
                 left.append(f"{item[0]} version {item[1]}")

@@ -113,13 +113,14 @@ def fit_regressors(
 KMEANS_INIT_SAMPLE = 200_000
 
 
-def _fit_kmeans(X: np.ndarray, n_clusters: int, seed: int):
+def _fit_kmeans(X: pd.DataFrame, n_clusters: int, seed: int):
     from sklearn.cluster import KMeans
 
     init = "k-means++"
     if len(X) > KMEANS_INIT_SAMPLE:
         rows = np.random.default_rng(seed).choice(len(X), KMEANS_INIT_SAMPLE, replace=False)
-        init = KMeans(n_clusters=n_clusters, random_state=seed, n_init=1).fit(X[rows]).cluster_centers_
+        init = KMeans(n_clusters=n_clusters, random_state=seed, n_init=1).fit(X.iloc[rows]).cluster_centers_
+    # Fitted on the frame, so the model knows its feature names and predicts on frames without warnings.
     return KMeans(n_clusters=n_clusters, init=init, random_state=seed, n_init=1).fit(X)
 
 
@@ -153,7 +154,7 @@ def train_unsupervised(
         raise TrainingError(f"n_clusters must be at least 2, got {n_clusters}.")
     if len(X) <= n_clusters:
         raise TrainingError(f"Only {len(X)} rows with coordinates for {n_clusters} clusters; use more data.")
-    model = _fit_kmeans(X.to_numpy(), n_clusters, seed)
+    model = _fit_kmeans(X, n_clusters, seed)
     sample_size = min(silhouette_sample, len(X))
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(X), size=sample_size, replace=False)

@@ -44,7 +44,7 @@ def mlflow_server(tmp_path_factory):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     state = tmp_path_factory.mktemp("mlflow-state")
-    info = server.start(port, state)
+    info = server.start(port, state, timeout=180)  # generous: CI machines can be loaded
     configure_client_timeouts()
     yield info
     server.stop(port, state)

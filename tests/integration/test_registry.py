@@ -246,6 +246,10 @@ def test_a_failure_halfway_removes_every_version_of_the_batch(
     client = client_for(tracking_uri)
     assert sorted(name for name, _ in created) == sorted(unique_names[k] for k in KEYS if k != failing)
     assert {k: versions(client, n) for k, n in unique_names.items()} == {k: [] for k in KEYS}
+    # the names were new, so the batch created the registered models too: they go with it
+    assert [
+        m.name for n in unique_names.values() for m in client.search_registered_models(f"name='{n}'")
+    ] == []
     experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
     for name in unique_names.values():
         runs = client.search_runs([experiment], f"attributes.run_name = 'register-{name}'")
