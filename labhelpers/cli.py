@@ -232,11 +232,13 @@ def _course_store_outputs(args: argparse.Namespace) -> int:
 
 
 def add_course_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``course run|summary``.
+    """Add ``course run|summary|store-outputs``.
 
     Args:
         subparsers: The top-level parser's subparsers object.
     """
+    from labhelpers.course import CELL_TIMEOUT  # light: the module imports papermill only when running
+
     group = subparsers.add_parser(
         "course",
         help="Run the course notebooks 01-05 in order, or summarise the registry they leave.",
@@ -264,7 +266,9 @@ def add_course_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         help="Set one parameter, e.g. --set data=/path/trips.csv (YAML value; repeatable; wins over "
         "--parameters).",
     )
-    run.add_argument("--timeout", type=int, default=300, help="Seconds one cell may run (%(default)s).")
+    run.add_argument(
+        "--timeout", type=int, default=CELL_TIMEOUT, help="Seconds one cell may run (%(default)s)."
+    )
     run.set_defaults(handler=_course_run)
     summary = actions.add_parser(
         "summary",

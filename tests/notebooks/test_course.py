@@ -1,0 +1,337 @@
+"""The course notebooks, executed as a learner runs them, then checked through the registry.
+
+- papermill runs 01 -> 05 against a fresh local server (its own port and state folder), with the small
+  sample; the registry is then checked with ``MlflowClient``. The whole course then runs a second time
+  against the same server and must only add versions.
+- nbval runs the notebooks against another fresh server and compares the cells marked
+  ``# NBVAL_CHECK_OUTPUT`` with their stored outputs (version numbers, the cleaning report...).
+- Bad input stops a notebook at the first cell that needs it, with the library's one-line message.
+
+Executed notebooks are kept under ``build/test-notebooks/`` (git-ignored) so a failure can be read.
+
+Stored outputs: the repository's notebooks keep outputs only for the checked cells, and no execution counts.
+nbval skips cells without an execution count and refuses stored outputs on them, so the copies nbval runs get
+a count on exactly the checked cells (:func:`_prepare_for_nbval`). After changing a checked cell, refresh the
+stored outputs from a run against a fresh server::
+
+    LAB_MLFLOW_HOME=$(mktemp -d) LAB_MLFLOW_PORT=5099 .venv/bin/python -m labhelpers server start
+    MLFLOW_TRACKING_URI=http://127.0.0.1:5099 .venv/bin/python -m labhelpers course run \\
+        --output-dir build/course-fresh --set deployment_dir=$(mktemp -d)
+    .venv/bin/python -m labhelpers course store-outputs build/course-fresh
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labhelpers import config, course, server
+from labhelpers.pinning import deployed_model, read_pins
+
+pytestmark = pytest.mark.notebooks
+
+ROOT = config.PROJECT_ROOT
+KEPT = ROOT / "build" / "test-notebooks"
+SANITIZE = Path(__file__).with_name("sanitize.cfg")
+LINEAR = config.LINEAR_MODEL_NAME
+WORSE_FEATURES = "passenger_count,is_weekend"
+# -o addopts=: the project's options are not nbval's; no cache folder in the temporary directory
+NBVAL_OPTIONS = ["-p", "no:cacheprovider", "-o", "addopts=", "--nbval-lax", "--nbval-current-env"]
+NBVAL_OPTIONS += ["--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "300"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((config.HOST, 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _fresh_server(state: Path):
+    info = server.start(_free_port(), state)
+    try:
+        yield info
+    finally:
+        server.stop(info.port, state)
+
+
+def _parameters(root: Path, data: Path | None) -> dict:
+    """Small parameters, with every folder the notebooks write under ``root`` (ML/deployment is copied)."""
+    deployment = root / "deployment"
+    shutil.copytree(ROOT / "ML" / "deployment", deployment)
+    small = {
+        "silhouette_sample": 2000,
+        "output_dir": str(root / "outputs"),
+        "deployment_dir": str(deployment),
+    }
+    return {**small, "data": str(data)} if data else small
+
+
+@pytest.fixture(scope="module")
+def course_server(tmp_path_factory):
+    """A fresh server for this module, exported as MLFLOW_TRACKING_URI (the kernels inherit it)."""
+    with _fresh_server(tmp_path_factory.mktemp("course-mlflow")) as info, pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", info.uri)
+        yield info
+
+
+@pytest.fixture(scope="module")
+def client(course_server):
+    from mlflow import MlflowClient
+
+    return MlflowClient(course_server.uri, course_server.uri)
+
+
+@pytest.fixture(scope="module")
+def parameters(tmp_path_factory, sample_csv):
+    return _parameters(tmp_path_factory.mktemp("course"), sample_csv)
+
+
+def _run(folder: str, parameters: dict) -> float:
+    started = time.monotonic()
+    shutil.rmtree(KEPT / folder, ignore_errors=True)
+    course.run_course(KEPT / folder, parameters, echo=None)
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def first_run(nbval_job, course_server, parameters):
+    """The whole course once, on the fresh server (nbval runs meanwhile); returns its duration in seconds."""
+    repo_deployment = {p.name: p.read_text() for p in (ROOT / "ML" / "deployment").glob("*")}
+    seconds = _run("first", parameters)
+    assert {p.name: p.read_text() for p in (ROOT / "ML" / "deployment").glob("*")} == repo_deployment
+    return seconds
+
+
+def _versions(client) -> dict[tuple[str, int], object]:
+    return {
+        (v.name, int(v.version)): v
+        for name in config.MODEL_NAMES
+        for v in client.search_model_versions(f"name='{name}'")
+    }
+
+
+def _production(client, name: str) -> list[int]:
+    versions = _versions(client).items()
+    return sorted(n for (model, n), v in versions if model == name and v.tags["lifecycle"] == "production")
+
+
+def test_notebooks_are_clean_and_take_literal_parameters():
+    import nbformat
+    import papermill
+
+    for name in course.NOTEBOOKS:
+        path = course.NOTEBOOK_DIR / name
+        notebook = nbformat.read(path, as_version=4)
+        assert notebook.metadata.kernelspec.name == "python3", name
+        tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name}: {len(tagged)} parameters cells"
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        assert all(c.execution_count is None for c in code), f"{name}: stored execution counts"
+        unchecked = [c.id for c in code if c.outputs and course.CHECK_MARKER not in c.source]
+        assert unchecked == [], f"{name}: outputs stored on unchecked cells"
+        values = course.notebook_parameters(path)  # ast.literal_eval per assignment, or CourseError
+        comments = [line for line in tagged[0].source.splitlines() if line.strip()]
+        assert all("  # " in line for line in comments), f"{name}: a parameter without its comment"
+        # papermill's own parser (papermill --help-notebook) skips lines with a second '=': it must see all
+        assert set(papermill.inspect_notebook(str(path))) == set(values), name
+        if name != "01_train_models.ipynb":
+            assert values["backend"] == "local" and values["tracking_uri"] is None, name
+
+
+def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
+    versions = _versions(client)
+    assert {name for name, _ in versions} == set(config.MODEL_NAMES)
+    # 02 registers twice, 04 once (the worse fare model, with KMeans from 01's run)
+    assert sorted(versions) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in (1, 2, 3)]
+    for (name, number), version in versions.items():
+        assert version.tags["batch_status"] == "complete", (name, number)
+        assert version.tags["git_commit"] != "unknown"
+        assert version.tags["data_version"].startswith("sha256:")
+        if name != LINEAR:
+            assert version.tags["lifecycle"] == "candidate", (name, number)
+    assert versions[(LINEAR, 3)].tags["features"] == WORSE_FEATURES
+    assert float(versions[(LINEAR, 3)].tags["rmse"]) > 2 * float(versions[(LINEAR, 1)].tags["rmse"])
+    # 1 -> production, 2 replaces it, 3 is refused, the rollback returns production to 1
+    lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (1, 2, 3)}
+    assert lifecycle == {1: "production", 2: "archived", 3: "validated"}
+    assert _production(client, LINEAR) == [1]
+    assert versions[(LINEAR, 1)].tags["batch_id"] != versions[(LINEAR, 2)].tags["batch_id"]
+    assert "regresses against production version 2" in _cell_text(
+        "first", "04_pin_and_promote.ipynb", "refuse"
+    )
+    pinned = f"azureml:{LINEAR}:1"
+    assert read_pins(parameters["deployment_dir"]) == {LINEAR: pinned}
+    assert deployed_model(parameters["deployment_dir"]) == pinned
+    assert "agree: True" in _cell_text("first", "05_serve_pinned_model.ipynb", "agree")
+    print(f"\nfirst course run: {first_run:.0f} s")
+
+
+def test_second_run_only_adds_versions(first_run, client, parameters):
+    before = _versions(client)
+    seconds = _run("second", parameters)
+    after = _versions(client)
+    assert sorted(after) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, 7)]
+    for key, old in before.items():  # every old version still there, with its files, run and data
+        assert (after[key].source, after[key].run_id) == (old.source, old.run_id), key
+        assert after[key].tags["data_version"] == old.tags["data_version"], key
+    lifecycle = {n: after[(LINEAR, n)].tags["lifecycle"] for n in range(1, 7)}
+    # 4 -> production (over 1), 5 replaces it, 6 is refused, the rollback returns production to 4
+    expected = {1: "archived", 2: "archived", 3: "validated", 4: "production", 5: "archived", 6: "validated"}
+    assert lifecycle == expected
+    assert _production(client, LINEAR) == [4]
+    assert read_pins(parameters["deployment_dir"]) == {LINEAR: f"azureml:{LINEAR}:4"}
+    assert deployed_model(parameters["deployment_dir"]) == f"azureml:{LINEAR}:4"
+    print(f"\nsecond course run: {seconds:.0f} s")
+
+
+def test_summary_lists_models_pins_and_ui(first_run, course_server, parameters):
+    text = course.summary(deployment_dir=parameters["deployment_dir"])
+    for name in config.MODEL_NAMES:
+        assert f"  {name}: v" in text
+    assert f"{LINEAR}: azureml:{LINEAR}:" in text and "(matches the registry)" in text
+    assert text.splitlines()[-1] == f"MLflow UI: {course_server.uri}"
+
+
+def _cell_text(folder: str, notebook: str, cell_id: str) -> str:
+    import nbformat
+
+    cell = next(
+        c for c in nbformat.read(KEPT / folder / notebook, as_version=4).cells if c.get("id") == cell_id
+    )
+    return "".join(o.get("text", "") for o in cell.outputs)
+
+
+def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
+    """Copies of the notebooks with the parameters injected and a count on each checked cell (see above)."""
+    import nbformat
+    import papermill
+
+    sources = [course.NOTEBOOK_DIR / name for name in course.NOTEBOOKS]
+    copies = []
+    for source, values in course.split_parameters(parameters, sources).items():
+        target = folder / source.name
+        folder.mkdir(parents=True, exist_ok=True)
+        papermill.execute_notebook(
+            str(source), str(target), parameters=values, prepare_only=True, kernel_name=course.KERNEL
+        )
+        notebook = nbformat.read(target, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code" and course.CHECK_MARKER in cell.source:
+                cell.execution_count = 1
+        nbformat.write(notebook, target)
+        copies.append(target)
+    return copies
+
+
+@pytest.fixture(scope="module")
+def nbval_job(tmp_path_factory):
+    """nbval over the notebooks on its own fresh server, started in the background.
+
+    It runs while papermill executes the course (two cores: most of either run is waiting on a kernel or a
+    server); :func:`test_nbval_checked_outputs_on_a_fresh_server` waits for it. Its report is kept beside
+    the executed notebooks.
+    """
+    root = tmp_path_factory.mktemp("nbval")
+    # data: the shipped sample, which the stored cleaning report describes
+    copies = _prepare_for_nbval(root / "notebooks", _parameters(root, data=None))
+    report = KEPT / "nbval.log"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with _fresh_server(root / "mlflow") as info, open(report, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *NBVAL_OPTIONS, "--rootdir", str(root), *map(str, copies)],
+            cwd=root,
+            env={**os.environ, "MLFLOW_TRACKING_URI": info.uri},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its kernels and scoring server go with it if it has to be killed
+        )
+        try:
+            yield process, time.monotonic(), report
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_nbval_checked_outputs_on_a_fresh_server(nbval_job):
+    process, started, report = nbval_job
+    returncode = process.wait(timeout=600)
+    summary = report.read_text().strip().splitlines()[-1]
+    assert returncode == 0, report.read_text()[-8000:]
+    assert "passed" in summary and "failed" not in summary and "error" not in summary, summary
+    print(f"\nnbval: {summary} (finished {time.monotonic() - started:.0f} s after it started)")
+
+
+@pytest.mark.parametrize(
+    ("notebook", "parameters", "cell_id", "ename", "message"),
+    [
+        ("01_train_models.ipynb", {"data": "/nonexistent/trips.csv"}, "load", "DataError",
+         "/nonexistent/trips.csv: no such file"),
+        ("02_register_models.ipynb", {"tracking_uri": "http://127.0.0.1:{closed}"}, "connect", "ServerError",
+         "No MLflow server answers at http://127.0.0.1:{closed}. Start the local one with `make server`"),
+        ("04_pin_and_promote.ipynb", {"model_name": "no-such-model"}, "latest", "RegistryError",
+         "No registered model named 'no-such-model'. Registered models: "),
+    ],
+    ids=["missing-data-file", "unreachable-server", "unknown-model-reference"],
+)  # fmt: skip
+def test_bad_input_stops_at_the_first_cell_that_needs_it(
+    course_server, notebook, parameters, cell_id, ename, message
+):
+    import nbformat
+    import papermill
+
+    closed = _free_port()  # nothing listens there
+    values = {key: value.format(closed=closed) for key, value in parameters.items()}
+    target = KEPT / "bad-input" / notebook
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(papermill.PapermillExecutionError) as caught:
+        papermill.execute_notebook(
+            str(course.NOTEBOOK_DIR / notebook),
+            str(target),
+            parameters=values,
+            kernel_name=course.kernel_name(),
+            cwd=str(course.NOTEBOOK_DIR),
+            execution_timeout=120,
+            progress_bar=False,
+        )
+    error = caught.value
+    assert error.ename == ename
+    assert message.format(closed=closed) in error.evalue
+    assert error.traceback == [f"{ename}: {error.evalue}"]  # one line, not a 40-line MLflow traceback
+    cells = nbformat.read(target, as_version=4).cells
+    failed = [c.id for c in cells if any(o.output_type == "error" for o in c.get("outputs", []))]
+    assert failed == [cell_id]
+    later = cells[[c.get("id") for c in cells].index(cell_id) + 1 :]
+    assert all(c.get("execution_count") is None for c in later if c.cell_type == "code")
+
+
+def test_course_command_prints_one_line_and_exits_2(tmp_path):
+    command = ["course", "run", "--output-dir", str(tmp_path), "--set", "data=/nonexistent/trips.csv"]
+    done = subprocess.run(
+        [sys.executable, "-m", "labhelpers", *command], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("error: 01_train_models.ipynb stopped at cell [")
+    assert "DataError: /nonexistent/trips.csv: no such file" in errors[0]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "02_register_models.ipynb").exists()
+
+
+def test_unknown_parameter_names_are_refused_before_anything_runs(tmp_path):
+    with pytest.raises(
+        course.CourseError, match=r"Unknown parameter\(s\) silhouete_sample; the notebooks take: "
+    ):
+        course.run_course(tmp_path, {"silhouete_sample": 2000})
+    assert list(tmp_path.iterdir()) == []
