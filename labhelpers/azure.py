@@ -343,7 +343,7 @@ def load_pipeline(pipeline: str | Path | None = None, *, compute: str | None = N
     """
     from azure.ai.ml import Input, load_job
 
-    from labhelpers.lineage import GIT_COMMIT_ENV, git_info
+    from labhelpers.provenance import GIT_COMMIT_ENV, git_info
 
     job = load_job(Path(pipeline or PIPELINE_FILE).resolve())
     if compute:

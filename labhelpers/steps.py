@@ -12,7 +12,7 @@ import pandas as pd
 from labhelpers.artifacts import atomic_output_dir, write_json, write_manifest
 from labhelpers.config import RANDOM_SEED, SAMPLE_DATA
 from labhelpers.features import supervised_xy
-from labhelpers.lineage import git_info
+from labhelpers.provenance import git_info
 from labhelpers.train import TrainingResult, fit_regressors, train_unsupervised
 
 SUPERVISED_METRICS = "supervised_metrics.json"

@@ -544,10 +544,10 @@ def _workspace_connection(jobs=None):
 
 
 def test_submit_pipeline_sends_the_loaded_pipeline_and_prints_its_studio_url(monkeypatch, capsys, offline):
-    import labhelpers.lineage
+    import labhelpers.provenance
 
     monkeypatch.setattr(
-        labhelpers.lineage, "git_info", lambda: {"git_commit": "abc123", "git_dirty": "false"}
+        labhelpers.provenance, "git_info", lambda: {"git_commit": "abc123", "git_dirty": "false"}
     )
     connection = _workspace_connection()
     created = lab_azure.submit_pipeline(

@@ -28,3 +28,11 @@ def test_import_is_inert(tmp_path):
 def test_every_public_name_resolves():
     missing = [name for name in labhelpers.__all__ if getattr(labhelpers, name, None) is None]
     assert missing == []
+
+
+def test_no_submodule_shadows_a_public_name():
+    # importing labhelpers.X sets the package attribute X to the module, hiding an export of that name
+    from pathlib import Path
+
+    modules = {p.stem for p in Path(labhelpers.__path__[0]).glob("*.py")}
+    assert modules & set(labhelpers.__all__) == set()

@@ -1,4 +1,4 @@
-"""Lineage facts recorded with every training run and registered version.
+"""Provenance facts (the code commit) recorded with every training run and registered version.
 
 MLflow does not set ``mlflow.source.git.commit`` for notebook runs, so the lab records it itself.
 """

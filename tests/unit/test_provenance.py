@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from labhelpers.lineage import GIT_COMMIT_ENV, git_info
+from labhelpers.provenance import GIT_COMMIT_ENV, git_info
 
 
 def _git(cwd, *args):
