@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from labhelpers.steps import metrics_table, run_supervised
+    from labhelpers.steps import data_line, metrics_table, run_supervised
 
     args = parse_args(argv)
     payload = run_supervised(
@@ -55,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         features=args.features,
     )
-    print(
-        f"data: {payload['data']['source']} ({payload['data']['rows_used']} clean rows, "
-        f"{payload['data_version'][:19]})"
-    )
+    print(data_line(payload))
     print(metrics_table(payload).round(4).to_string())
     print(f"wrote {args.output_dir}")
     return 0

@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from labhelpers.steps import run_unsupervised
+    from labhelpers.steps import data_line, run_unsupervised
 
     args = parse_args(argv)
     payload = run_unsupervised(
@@ -47,10 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         silhouette_sample=args.silhouette_sample,
     )
-    print(
-        f"data: {payload['data']['source']} ({payload['data']['rows_used']} clean rows, "
-        f"{payload['data_version'][:19]})"
-    )
+    print(data_line(payload))
     print(
         f"kmeans: n_clusters={payload['n_clusters']} inertia={payload['inertia']:.4f} "
         f"silhouette={payload['silhouette']:.4f} (on {payload['sample_size_used']} rows)"

@@ -154,15 +154,7 @@ def _add_dirt(rng: np.random.Generator, frame: pd.DataFrame) -> None:
     frame.loc[zero_xy, ["startLon", "startLat"]] = 0.0
     frame.loc[zero_xy[::2], ["endLon", "endLat"]] = 0.0
     frame.loc[zero_dist, "tripDistance"] = 0.0
-    money = [
-        "fareAmount",
-        "extra",
-        "mtaTax",
-        "improvementSurcharge",
-        "tipAmount",
-        "tollsAmount",
-        "totalAmount",
-    ]
+    money = AZURE_YELLOW_COLUMNS[AZURE_YELLOW_COLUMNS.index("fareAmount") :]
     frame.loc[refund, money] = -frame.loc[refund, money].abs()
     frame.loc[day_long, "tpepDropoffDateTime"] += pd.to_timedelta(rng.integers(20, 26, len(day_long)), "h")
 

@@ -125,6 +125,12 @@ def run_unsupervised(
     return payload
 
 
+def data_line(payload: dict) -> str:
+    """One line saying what a training step was trained on (for the scripts' output)."""
+    data = payload["data"]
+    return f"data: {data['source']} ({data['rows_used']} clean rows, {payload['data_version'][:19]})"
+
+
 def metrics_table(supervised: dict, unsupervised: dict | None = None) -> pd.DataFrame:
     """One row per model with its headline metrics, for printing."""
     rows = [{"model": name, **supervised[name]} for name in ("linear_regression", "ridge_regression")]
