@@ -42,8 +42,8 @@ _EXPORTS = {
     "audit": "labhelpers.catalog",
     # Azure ML
     "connect": "labhelpers.azure",
-    "submit_pipeline": "labhelpers.azure",
-    "AzureError": "labhelpers.azure",
+    "submit_pipeline": "labhelpers.azure_pipeline",
+    "AzureError": "labhelpers.azure_workspace",
     # errors
     "LabError": "labhelpers.errors",
     "DataError": "labhelpers.errors",

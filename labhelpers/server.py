@@ -9,7 +9,8 @@ state folder (``$LAB_MLFLOW_HOME``, default ``<project>/.mlflow``) holds everyth
     server.json   pid, port, uri, started_at and the store locations
     server.log    the server's stdout and stderr since it was last started (server.log.1: the run before)
 
-POSIX only (Linux, macOS, WSL): it relies on sessions and process groups.
+POSIX only (Linux, macOS, WSL): it relies on sessions and process groups. The process-group helpers live in
+:mod:`labhelpers.processes`, the state folder's files in :mod:`labhelpers.server_state`.
 """
 
 from __future__ import annotations
@@ -17,21 +18,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple
 
 import requests
 
 from labhelpers import config
 from labhelpers.errors import ServerError
+from labhelpers.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until
+from labhelpers.server_state import LOG_TAIL_LINES as LOG_TAIL_LINES
+from labhelpers.server_state import _forget, _locked, _log_tail, _Paths, _paths, _running_record
 
 #: Worker processes, deliberately one. ``mlflow server --workers`` (default 4) sets uvicorn's process count.
 #: Every worker opens its own connections to the one SQLite file, and SQLite lets one writer in at a time:
@@ -41,12 +41,9 @@ from labhelpers.errors import ServerError
 WORKERS = 1
 #: A real API call: /health and /version answer before the stores are usable and skip host validation.
 PROBE_PATH = "/api/2.0/mlflow/registered-models/search"
-LOG_TAIL_LINES = 20
 _STOP_HINT = "Stop it with `make stop` (or `python -m labhelpers server stop`)"
 
 StateDir = str | os.PathLike | None
-# Popen objects of servers this process started, so stop() and status() can reap them (no zombies).
-_SPAWNED: dict[int, subprocess.Popen] = {}
 
 
 @dataclass(frozen=True)
@@ -73,20 +70,6 @@ class ServerStatus:
     state_dir: Path
     log_path: Path
     answering: bool
-
-
-class _Paths(NamedTuple):
-    root: Path
-    db: Path
-    artifacts: Path
-    pid: Path
-    record: Path
-    log: Path
-
-
-def _paths(root: Path) -> _Paths:
-    names = ("mlflow.db", "artifacts", "server.pid", "server.json", "server.log")
-    return _Paths(root, *(root / name for name in names))
 
 
 def _resolve(port: int | None, state_dir: StateDir) -> tuple[int, _Paths]:
@@ -127,111 +110,6 @@ def _port_taken(port: int) -> bool:
         except OSError:
             return True
     return False
-
-
-def _linux_group(pgid: int) -> list[bytes]:
-    """Command lines of the group's live (not zombie) processes, read from Linux's /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if entry.name.isdigit() and int(fields[2]) == pgid and fields[0] != "Z":
-                found.append((entry / "cmdline").read_bytes())
-        except (OSError, IndexError, ValueError):
-            continue  # not a process, or it ended while we looked
-    return found
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a live MLflow process is left in the process group our server leads.
-
-    The group, not just its leader: a ``kill -9`` of ``mlflow server`` leaves its uvicorn child serving.
-    On Linux the command lines are checked too, so a recycled pid in a stale pid file is never taken for ours.
-    """
-    if pgid in _SPAWNED:
-        _SPAWNED[pgid].poll()  # reap our own child, or it lingers as a zombie
-    if Path("/proc/self/stat").exists():
-        return any(b"mlflow" in cmdline for cmdline in _linux_group(pgid))
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
-
-
-def _terminate_group(pgid: int, timeout: float) -> None:
-    """SIGTERM the whole process group (uvicorn and any children too), then SIGKILL what is left."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
-        if _wait_until(lambda: not _group_alive(pgid), wait):
-            break
-    else:
-        raise ServerError(f"Process group {pgid} survived SIGKILL; check it with `ps -g {pgid}`.")
-    spawned = _SPAWNED.pop(pgid, None)
-    if spawned is not None:
-        spawned.wait(timeout=5)
-
-
-def _read_record(paths: _Paths) -> dict | None:
-    """The pid file plus server.json, or None when there is no (readable) pid file."""
-    try:
-        pid = int(paths.pid.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        record = json.loads(paths.record.read_text())
-    except (OSError, ValueError):
-        record = {}
-    return {**record, "pid": pid}
-
-
-def _forget(paths: _Paths) -> None:
-    for path in (paths.pid, paths.record):
-        path.unlink(missing_ok=True)
-
-
-def _running_record(paths: _Paths) -> dict | None:
-    """The record of our live server, or None; a stale pid file (process gone) is removed."""
-    record = _read_record(paths)
-    if record is None:
-        if paths.record.exists():
-            _forget(paths)
-        return None
-    if _group_alive(record["pid"]):
-        return record
-    _forget(paths)
-    return None
-
-
-@contextlib.contextmanager
-def _locked(paths: _Paths) -> Iterator[None]:
-    """Serialise start/stop calls on one state folder (two notebooks starting the server at once)."""
-    import fcntl  # POSIX only, like the rest of this module
-
-    with open(paths.root / "server.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _log_tail(paths: _Paths, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        tail = paths.log.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return "(no log written)"
-    return "\n".join(tail) or "(log is empty)"
 
 
 def _info(record: dict, paths: _Paths, already_running: bool) -> ServerInfo:
