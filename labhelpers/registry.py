@@ -200,8 +200,25 @@ def _register_one(
         await_creation_for=wait,
     )
     created.append(("version", (candidate.name, version.version)))
+    _drop_retried_duplicates(client, candidate.name, run_id, str(version.version))
     client.set_terminated(run_id)
     return Registered(candidate.name, str(version.version), run_id, batch_id, candidate.metrics)
+
+
+def _drop_retried_duplicates(client, name: str, run_id: str, kept: str) -> None:
+    """Delete versions of ``name`` that a retried POST created from the same run beside ``kept``.
+
+    MLflow's client retries a create request that timed out or failed, and the server may already have
+    created the version the first time; versions are never renumbered, so the extra one is deleted.
+    """
+    try:
+        twins = [v for v in client.search_model_versions(f"run_id='{run_id}'") if v.name == name]
+    except Exception as error:  # a backend without run_id search: nothing to compare with
+        _log.warning("could not check %s for duplicate versions (%s)", name, error)
+        return
+    for twin in twins:
+        if str(twin.version) != kept:
+            client.delete_model_version(name, twin.version)
 
 
 def _ensure_registered_model(client, name: str) -> bool:

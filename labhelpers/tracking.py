@@ -18,14 +18,15 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 #: MLflow's client defaults are 7 retries with exponential backoff (factor 2) and a 120 s timeout per
 #: request: built to ride out a rate-limiting cloud backend, but a stopped local server then stalls every
-#: call for minutes before an error appears. These defaults make a refused connection fail in a few
-#: seconds (3 attempts, backoff 0 s then ~2 s plus up to 1 s jitter). The timeout stays above SQLite's 20 s
-#: busy timeout: MLflow retries POSTs too, so a write that is merely slow must not be retried into a second
-#: model version.
+#: call for minutes before an error appears. A refused connection now fails in a few seconds (3 attempts,
+#: backoff 0 s then ~2 s plus up to 1 s jitter); a server that accepts but never answers is caught by
+#: check_reachable's 5 s probe before any work starts. The per-request timeout stays at MLflow's 120 s:
+#: MLflow retries POSTs too, and a registration that is merely slow (eight processes writing to one SQLite
+#: file stalled the server for 30 s once) must not be retried into a second model version.
 CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # MLflow parses it as an int
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "120",
 }
 
 #: A real API call; /health answers even when the tracking API does not.
