@@ -11,28 +11,18 @@ import sys
 
 import _bootstrap  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.config import RANDOM_SEED, SAMPLE_DATA
-from labhelpers.entry import run_main
+from labhelpers.entry import run_main, training_parser
 from labhelpers.features import DEFAULT_SUPERVISED_FEATURES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data",
-        default=str(SAMPLE_DATA),
-        help="CSV/parquet file or https URL of trips (default: the shipped sample)",
-    )
-    parser.add_argument("--output-dir", required=True, help="new or empty folder for the trained models")
+    parser = training_parser(__doc__, "seed of the train/test split")
     parser.add_argument(
         "--alpha", type=float, default=1.0, help="Ridge regularisation strength (default 1.0)"
     )
     parser.add_argument(
         "--test-size", type=float, default=0.2, help="share of rows held out for the metrics (default 0.2)"
     )
-    parser.add_argument("--seed", type=int, default=RANDOM_SEED, help=f"split seed (default {RANDOM_SEED})")
     parser.add_argument(
         "--features",
         nargs="+",

@@ -11,22 +11,12 @@ import sys
 
 import _bootstrap  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.config import RANDOM_SEED, SAMPLE_DATA
-from labhelpers.entry import run_main
+from labhelpers.entry import run_main, training_parser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data",
-        default=str(SAMPLE_DATA),
-        help="CSV/parquet file or https URL of trips (default: the shipped sample)",
-    )
-    parser.add_argument("--output-dir", required=True, help="new or empty folder for the trained model")
+    parser = training_parser(__doc__, "KMeans seed")
     parser.add_argument("--n-clusters", type=int, default=8, help="number of zone clusters (default 8)")
-    parser.add_argument("--seed", type=int, default=RANDOM_SEED, help=f"KMeans seed (default {RANDOM_SEED})")
     parser.add_argument(
         "--silhouette-sample",
         type=int,

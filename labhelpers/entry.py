@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -21,3 +22,18 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def training_parser(doc: str, seed_help: str) -> argparse.ArgumentParser:
+    """The options every training script shares: --data, --output-dir and --seed."""
+    from labhelpers.config import RANDOM_SEED, SAMPLE_DATA
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data",
+        default=str(SAMPLE_DATA),
+        help="CSV/parquet file or https URL of trips (default: the shipped sample)",
+    )
+    parser.add_argument("--output-dir", required=True, help="new or empty folder for the trained model(s)")
+    parser.add_argument("--seed", type=int, default=RANDOM_SEED, help=f"{seed_help} (default {RANDOM_SEED})")
+    return parser
