@@ -154,6 +154,9 @@ def run_notebook(source: Path, target: Path, parameters: dict, *, timeout: int =
             cwd=str(source.parent),
             execution_timeout=timeout,
             progress_bar=False,
+            # the kernel's own log (plain-TCP notice, shutdown interrupts) is noise to a learner; cell
+            # errors still arrive through the notebook
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except papermill.PapermillExecutionError as error:
         raise CourseError(
