@@ -132,17 +132,31 @@ def _log_dataset(client, run_id: str, candidate: Candidate) -> None:
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(candidate.input_example, source=source, name=DATASET, digest=digest)
     entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")])
-    # Two attempts: the server looks the dataset up, then inserts it, so two runs logging the same new
-    # dataset at once (linear and ridge do) make one fail on a UNIQUE constraint; retried, it finds the row.
-    for attempt in (1, 2):
+    # The server looks the dataset up, then inserts it, so two runs logging the same new dataset at once
+    # (linear and ridge do) make one fail on a UNIQUE constraint; retried, it finds the row.
+    if not _with_retry(client.log_inputs, run_id, [entity]):
+        _log.warning("dataset input of run %s not recorded; the data_version tag carries the digest", run_id)
+
+
+def _with_retry(call, *args, attempts: int = 3) -> bool:
+    """Call a registry write that races with concurrent writers (select-then-insert on the server).
+
+    Returns:
+        True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
+        of information stored elsewhere (dataset input, aliases) and must not fail a registration.
+    """
+    for attempt in range(1, attempts + 1):
         try:
-            client.log_inputs(run_id, [entity])
-            return
-        except Exception as error:  # Azure ML's MLflow API may lack log-inputs; the data_version tag holds
-            if attempt == 2:
+            call(*args)
+            return True
+        except Exception as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
+            if attempt == attempts:
                 _log.warning(
-                    "dataset input not recorded (%s); the data_version tag carries the digest", error
+                    "%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error
                 )
+            else:
+                time.sleep(0.05 * attempt)
+    return False
 
 
 def _log_model(client, run_id: str, candidate: Candidate) -> None:
@@ -305,9 +319,9 @@ def register_batch(
         raise RegistryError(
             f"Registration failed at {uri}: {type(error).__name__}: {error}.{note}"
         ) from error
-    if not is_azure_uri(uri):
+    if not is_azure_uri(uri):  # aliases mirror the lifecycle tag where the backend has them
         for item in done:
-            client.set_registered_model_alias(item.name, "candidate", item.version)
+            _with_retry(client.set_registered_model_alias, item.name, "candidate", item.version)
     return done
 
 

@@ -51,6 +51,7 @@ def repository_deployment_untouched():
 def deployment_dir(tmp_path, unique_names) -> Path:
     """A copy of ML/deployment whose production deployment serves this test's linear model @latest."""
     folder = Path(shutil.copytree(DEPLOYMENT_DIR, tmp_path / "deployment"))
+    (folder / PINS_FILE).unlink(missing_ok=True)  # the repo's pins name the course models; start with none
     yml = folder / DEPLOYMENT_FILE
     retargeted, count = re.subn(
         r"(?m)^model:.*$", f"model: azureml:{unique_names['linear']}@latest", yml.read_text()
