@@ -239,14 +239,16 @@ def _ensure_registered_model(client, name: str) -> bool:
     """Create the registered model unless it exists; True when this call created it."""
     from mlflow.exceptions import MlflowException
 
+    try:  # one request in the common case: the model is registered already
+        client.get_registered_model(name)
+        return False
+    except MlflowException:
+        pass
     try:
         client.create_registered_model(name, tags={"dataset": DATASET, "framework": FRAMEWORK})
         return True
-    except MlflowException as error:
-        try:  # it exists, whatever error code this backend uses for "already exists"
-            client.get_registered_model(name)
-        except MlflowException:
-            raise error from None
+    except MlflowException:
+        client.get_registered_model(name)  # created meanwhile by a concurrent batch; else this raises
         return False
 
 

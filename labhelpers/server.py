@@ -143,12 +143,13 @@ def _spawn(port: int, paths: _Paths) -> dict:
     if paths.log.exists():  # keep the previous run's log: it may explain why that server died
         paths.log.replace(paths.root / "server.log.1")
     # No GenAI job runner: it adds eight huey processes that a model-registry lab never uses.
-    # No connection pool: MLflow's default (5 + 10 overflow) let concurrent registrations queue 30 s for a
-    # connection and fail ("QueuePool limit ... reached"); a SQLite connection costs next to nothing to
-    # open, and SQLite's own 20 s busy timeout orders the writers.
+    # A pool larger than the server's thread pool (40): MLflow's default (5 + 10 overflow) let concurrent
+    # registrations queue 30 s for a connection and fail ("QueuePool limit ... reached"). SQLite
+    # connections are cheap, and SQLite's own 20 s busy timeout orders the writers.
     env = {
         **os.environ,
-        "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool",
+        "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "10",
+        "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "50",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "PYTHONUNBUFFERED": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
