@@ -64,10 +64,11 @@ lab: $(STAMP)
 	$(PY) -m labhelpers server start
 	$(VENV)/bin/jupyter lab notebooks
 
-## Lint and format check (ruff)
+## Lint, format check (ruff) and the layering contract of labhelpers' subpackages (import-linter)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 ## Lint, then run every test
 test: lint
@@ -80,7 +81,7 @@ bench: $(STAMP)
 
 ## Regenerate data/nyc_taxi_sample.csv from the seeded generator
 sample: $(STAMP)
-	$(PY) -c "from labhelpers.sample import write_sample; print(write_sample('data/nyc_taxi_sample.csv'))"
+	$(PY) -c "from labhelpers.data.sample import write_sample; print(write_sample('data/nyc_taxi_sample.csv'))"
 
 ## Stop the server and remove .venv, server state, caches and outputs
 clean: stop

@@ -13,8 +13,8 @@ import sys
 
 import _bootstrap  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME, RIDGE_MODEL_NAME
-from labhelpers.entry import run_main
+from labhelpers.core.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME, RIDGE_MODEL_NAME
+from labhelpers.core.entry import run_main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from labhelpers.registry import register_models
+    from labhelpers.registry.register import register_models
 
     args = parse_args(argv)
     names = {

@@ -11,8 +11,8 @@ import sys
 
 import _bootstrap  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.entry import run_main, training_parser
-from labhelpers.features import DEFAULT_SUPERVISED_FEATURES
+from labhelpers.core.entry import run_main, training_parser
+from labhelpers.training.features import DEFAULT_SUPERVISED_FEATURES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from labhelpers.steps import data_line, metrics_table, run_supervised
+    from labhelpers.training.steps import data_line, metrics_table, run_supervised
 
     args = parse_args(argv)
     payload = run_supervised(

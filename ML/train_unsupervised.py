@@ -11,7 +11,7 @@ import sys
 
 import _bootstrap  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.entry import run_main, training_parser
+from labhelpers.core.entry import run_main, training_parser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from labhelpers.steps import data_line, run_unsupervised
+    from labhelpers.training.steps import data_line, run_unsupervised
 
     args = parse_args(argv)
     payload = run_unsupervised(

@@ -50,9 +50,9 @@ def seed_loop(candidates, suffix: str) -> None:
 
 
 def bench_registration(work: Path, repeats: int) -> None:
-    from labhelpers.batch import collect
-    from labhelpers.registry import register_batch
-    from labhelpers.steps import run_supervised, run_unsupervised
+    from labhelpers.registry.batch import collect
+    from labhelpers.registry.register import register_batch
+    from labhelpers.training.steps import run_supervised, run_unsupervised
 
     run_supervised(None, work / "sup")
     run_unsupervised(None, work / "uns")
@@ -77,9 +77,9 @@ def bench_registration(work: Path, repeats: int) -> None:
 def bench_catalog(versions: int) -> None:
     from mlflow import MlflowClient
 
-    from labhelpers.catalog import comparison_table
-    from labhelpers.config import MODEL_NAMES
-    from labhelpers.references import resolve
+    from labhelpers.core.config import MODEL_NAMES
+    from labhelpers.registry.catalog import comparison_table
+    from labhelpers.registry.references import resolve
 
     client = MlflowClient()
     per_model = -(-versions // len(MODEL_NAMES))  # at least `versions` in all
@@ -119,8 +119,8 @@ def main() -> int:
     parser.add_argument("--versions", type=int, default=1000, help="versions in the registry for the catalog")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions after the first call")
     args = parser.parse_args()
-    from labhelpers import server
-    from labhelpers.tracking import use_tracking
+    from labhelpers.server import local as server
+    from labhelpers.server.tracking import use_tracking
 
     work = Path(tempfile.mkdtemp(prefix="bench-registry-"))
     port = _free_port()

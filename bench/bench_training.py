@@ -29,7 +29,7 @@ def generate_month(path: Path, rows: int, chunk: int = 1_000_000) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from labhelpers.sample import generate_trips
+    from labhelpers.data.sample import generate_trips
 
     writer = None
     for index, start in enumerate(range(0, rows, chunk)):

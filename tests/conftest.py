@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +12,52 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-from labhelpers.sample import write_sample
+from labhelpers.data.sample import write_sample
+
+#: Each test folder is one tier; its marker is applied here, so `-m unit` selects exactly tests/unit/.
+TIERS = {
+    "unit": "unit",
+    "integration/server": "server",
+    "integration/registry": "registry",
+    "scripts": "scripts",
+    "notebooks": "notebooks",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_root = Path(__file__).parent
+    for item in items:
+        relative = Path(item.path).relative_to(tests_root).as_posix()
+        for folder, marker in TIERS.items():
+            if relative.startswith(folder + "/"):
+                item.add_marker(getattr(pytest.mark, marker))
+                break
+
+
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at the moment of the call."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` of 127.0.0.1 (a connection attempt is refused)."""
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """``free_port()`` gives a TCP port on 127.0.0.1 that nothing listens on at the moment of the call."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def port_free():
+    """``port_free(port)`` tells whether nothing listens on that port of 127.0.0.1."""
+    return _port_free
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +69,8 @@ def sample_csv(tmp_path_factory):
 @pytest.fixture(scope="session")
 def clean_frame(sample_csv):
     """The sample loaded, normalised and cleaned with coordinates required (usable by both steps)."""
-    from labhelpers.cleaning import clean_trips
-    from labhelpers.data import load_trips
+    from labhelpers.data.cleaning import clean_trips
+    from labhelpers.data.load import load_trips
 
     frame, _ = clean_trips(load_trips(sample_csv, progress=False).frame, require_coordinates=True)
     return frame
@@ -35,14 +82,10 @@ def mlflow_server(tmp_path_factory):
 
     Tests that write to it use their own model names (see ``unique_names``), so they never collide.
     """
-    import socket
+    from labhelpers.server import local as server
+    from labhelpers.server.tracking import configure_client_timeouts
 
-    from labhelpers import server
-    from labhelpers.tracking import configure_client_timeouts
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()
     state = tmp_path_factory.mktemp("mlflow-state")
     info = server.start(port, state, timeout=180)  # generous: CI machines can be loaded
     configure_client_timeouts()
@@ -73,7 +116,7 @@ def unique_names(request):
 @pytest.fixture(scope="session")
 def trained_dirs(sample_csv, tmp_path_factory):
     """Both training steps run once on the small sample: (supervised_dir, unsupervised_dir)."""
-    from labhelpers.steps import run_supervised, run_unsupervised
+    from labhelpers.training.steps import run_supervised, run_unsupervised
 
     root = tmp_path_factory.mktemp("trained")
     run_supervised(sample_csv, root / "supervised")

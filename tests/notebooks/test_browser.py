@@ -13,10 +13,12 @@ import subprocess
 
 import pytest
 
-from labhelpers import config, server
-from labhelpers.registry import register_models
+from labhelpers.core import config
 
-pytestmark = [pytest.mark.browser, pytest.mark.notebooks]
+from labhelpers.server import local as server
+from labhelpers.registry.register import register_models
+
+pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # No sandbox (CI runs as root); no network but the server: no QUIC, sync, component or background fetches.

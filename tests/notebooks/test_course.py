@@ -34,10 +34,12 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers import config, course, server
-from labhelpers.pinning import deployed_model, read_pins
+from labhelpers.core import config
 
-pytestmark = pytest.mark.notebooks
+from labhelpers.course import run as course
+
+from labhelpers.server import local as server
+from labhelpers.registry.pinning import deployed_model, read_pins
 
 ROOT = config.PROJECT_ROOT
 KEPT = ROOT / "build" / "test-notebooks"

@@ -16,8 +16,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "ML" / "register_models.py"
 
-pytestmark = pytest.mark.scripts
-
 
 def run_script(*args: str, tracking_uri: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ}

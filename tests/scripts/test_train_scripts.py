@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers.artifacts import sha256_file
-from labhelpers.config import PROJECT_ROOT
-from labhelpers.sample import generate_trips
+from labhelpers.core.artifacts import sha256_file
+from labhelpers.core.config import PROJECT_ROOT
+from labhelpers.data.sample import generate_trips
 
-pytestmark = pytest.mark.scripts
 ML = PROJECT_ROOT / "ML"
 
 

@@ -1,0 +1,5 @@
+"""Azure ML: workspace connection with explicit credentials, the pipeline job and its environment.
+
+May import ``labhelpers.registry`` and every room below it; not ``serving`` or ``course``. Nothing here
+contacts Azure on import: credentials and clients are built on first use.
+"""

@@ -1,0 +1,132 @@
+"""Load, prepare and submit the training pipeline ``ML/pipeline.yaml`` to an Azure ML workspace.
+
+azure-ai-ml is imported inside the functions, so importing this module stays instant and offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from labhelpers.azure.workspace import AzureError
+from labhelpers.core.config import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from labhelpers.azure.connect import Connection
+
+PIPELINE_FILE = PROJECT_ROOT / "ML" / "pipeline.yaml"
+ENVIRONMENT_FILE = PROJECT_ROOT / "ML" / "environment" / "environment.yml"
+
+
+def load_pipeline(pipeline: str | Path | None = None, *, compute: str | None = None, data: str | None = None):
+    """Load ``ML/pipeline.yaml`` as a ``PipelineJob`` ready to submit (offline).
+
+    Every step gets ``LAB_GIT_COMMIT``, the commit of this checkout: the uploaded snapshot has no ``.git``,
+    and registered versions must name their code commit to pass the reproducibility audit.
+
+    Args:
+        pipeline: The pipeline YAML (default: ``ML/pipeline.yaml``).
+        compute: A compute cluster name replacing ``settings.default_compute`` (``cpu-cluster``).
+        data: Trips to train on instead of the shipped sample: ``azureml:NAME:VERSION``,
+            ``azureml:NAME@latest``, an https URL or a local file (uploaded at submission).
+
+    Raises:
+        AzureError: The data reference is malformed or the local file is missing.
+    """
+    from azure.ai.ml import Input, load_job
+
+    from labhelpers.core.provenance import GIT_COMMIT_ENV, git_info
+
+    job = load_job(Path(pipeline or PIPELINE_FILE).resolve())
+    if compute:
+        job.settings.default_compute = compute.strip().removeprefix("azureml:")
+    if data:
+        job.inputs.data = Input(type="uri_file", path=_data_reference(data))
+    git = git_info()
+    if git["git_commit"] != "unknown":
+        for node in job.jobs.values():
+            node.environment_variables = {
+                **(node.environment_variables or {}),
+                GIT_COMMIT_ENV: git["git_commit"],
+            }
+    if git["git_dirty"] == "true":
+        print(
+            f"note: uncommitted changes are uploaded, but versions will name commit {git['git_commit'][:12]}"
+        )
+    return job
+
+
+def _data_reference(data: str) -> str:
+    from labhelpers.core.errors import RegistryError
+    from labhelpers.registry.references import parse_reference
+
+    text = data.strip()
+    if text.startswith("azureml:"):
+        try:  # the same grammar as model references: NAME:3 or NAME@latest, never NAME@3
+            return parse_reference(text).azureml()
+        except RegistryError as error:
+            raise AzureError(str(error).replace("model reference", "data reference")) from None
+    if urlparse(text).scheme in ("http", "https", "abfss", "wasbs", "azureml"):
+        return text
+    path = Path(text).expanduser().resolve()
+    if not path.is_file():
+        raise AzureError(f"--data {text}: no such file; give a file, an https URL or azureml:NAME:VERSION.")
+    return str(path)
+
+
+def register_environment(connection: Connection, path: str | Path = ENVIRONMENT_FILE):
+    """Create (or add a version of) the job environment ``taxi-ml-env`` from ``ML/environment``."""
+    from azure.ai.ml import load_environment
+
+    environment = connection.ml_client.environments.create_or_update(load_environment(Path(path).resolve()))
+    print(f"Environment {environment.name} version {environment.version} ready (builds on first use).")
+    return environment
+
+
+def submit_pipeline(
+    connection: Connection | None = None,
+    *,
+    pipeline: str | Path | None = None,
+    compute: str | None = None,
+    data: str | None = None,
+    experiment: str | None = None,
+    create_environment: bool = False,
+    stream: bool = False,
+):
+    """Submit ``ML/pipeline.yaml`` to the workspace and print the job's Azure ML Studio address.
+
+    Args:
+        connection: From ``connect("azure")`` (default: made here with the default credential).
+        pipeline: The pipeline YAML (default: ``ML/pipeline.yaml``).
+        compute: Compute cluster instead of the YAML's ``cpu-cluster``.
+        data: Trips instead of the shipped sample (see :func:`load_pipeline`).
+        experiment: Experiment name instead of the YAML's ``taxi-model-registry``.
+        create_environment: Create or update ``taxi-ml-env`` first (needed once per workspace).
+        stream: Wait for the pipeline and stream its logs.
+
+    Returns:
+        The submitted ``PipelineJob`` (``.name``, ``.studio_url``, ``.status``).
+
+    Raises:
+        AzureError: No workspace, or the submission was refused.
+    """
+    from labhelpers.azure.connect import connect
+
+    connection = connection or connect("azure")
+    if connection.ml_client is None:
+        raise AzureError(
+            f"Pipelines run in an Azure ML workspace, but the backend is {connection.describe()}; "
+            "use connect('azure')."
+        )
+    job = load_pipeline(pipeline, compute=compute, data=data)
+    if create_environment:
+        register_environment(connection)
+    try:
+        created = connection.ml_client.jobs.create_or_update(job, experiment_name=experiment)
+    except Exception as error:  # azure-ai-ml raises many types; all mean "not submitted"
+        raise AzureError(f"The pipeline was not submitted: {type(error).__name__}: {error}") from error
+    print(f"Submitted pipeline job {created.name}: {created.studio_url}")
+    if stream:
+        connection.ml_client.jobs.stream(created.name)
+    return created

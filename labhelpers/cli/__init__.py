@@ -1,0 +1,59 @@
+"""The ``python -m labhelpers`` command line.
+
+Each command group is added by a builder: a function that takes argparse's subparsers object, adds its
+parser(s), and sets ``handler`` (a function of the parsed arguments returning the exit status) with
+``set_defaults``. To add a command, write ``add_<name>_commands(subparsers)`` in a module of this
+folder and list it in :data:`COMMAND_BUILDERS`. Import heavy modules (mlflow, pandas) inside handlers,
+so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from labhelpers.cli.azure import add_azure_commands
+from labhelpers.cli.course import add_course_commands
+from labhelpers.cli.server import add_server_commands
+from labhelpers.core.entry import run_main
+
+CommandBuilder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+#: Builders of the top-level commands, in the order ``--help`` lists them.
+COMMAND_BUILDERS: list[CommandBuilder] = [add_server_commands, add_azure_commands, add_course_commands]
+
+
+def build_parser(builders: Sequence[CommandBuilder] | None = None) -> argparse.ArgumentParser:
+    """Return the ``python -m labhelpers`` parser.
+
+    Args:
+        builders: Command builders to use; default :data:`COMMAND_BUILDERS`.
+
+    Returns:
+        The parser; parsed arguments carry the chosen command's ``handler``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m labhelpers",
+        description="Helpers for the NYC taxi model-registry lab.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for build in COMMAND_BUILDERS if builders is None else builders:
+        build(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status.
+
+    A :class:`~labhelpers.core.errors.LabError` is printed to stderr without a traceback and turns into its
+    ``exit_code``.
+
+    Args:
+        argv: Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns:
+        The exit status.
+    """
+    args = build_parser().parse_args(argv)
+    return run_main(lambda _: args.handler(args))

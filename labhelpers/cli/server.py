@@ -1,0 +1,89 @@
+"""``python -m labhelpers server``: start, stop and inspect the local MLflow server."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from labhelpers.core import config
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"Port on {config.HOST} (default: ${config.PORT_ENV}, else {config.DEFAULT_PORT}).",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        help=f"Folder for the database, artifacts, pid and log files "
+        f"(default: ${config.STATE_DIR_ENV}, else <project>/.mlflow).",
+    )
+
+
+def _server_start(args: argparse.Namespace) -> int:
+    from labhelpers.server import local as server
+
+    info = server.start(args.port, args.state_dir, timeout=args.timeout)
+    state = "already running" if info.already_running else "started"
+    print(f"Local MLflow server {state} (pid {info.pid}, since {info.started_at}), state in {info.state_dir}")
+    print(f"Tracking URI: {info.uri}")
+    print(f"MLflow UI: {info.uri}")
+    return 0
+
+
+def _server_stop(args: argparse.Namespace) -> int:
+    from labhelpers.server import local as server
+
+    server.stop(args.port, args.state_dir, timeout=args.timeout)  # prints what happened
+    return 0
+
+
+def _server_status(args: argparse.Namespace) -> int:
+    from labhelpers.server import local as server
+
+    found = server.status(args.port, args.state_dir)
+    if found.running:
+        health = "answering" if found.answering else "NOT answering API calls (see the log)"
+        print(f"Local MLflow server: running (pid {found.pid}), {health}")
+    elif found.answering:
+        print(f"Local MLflow server: not running, but another MLflow server answers on port {found.port}")
+    else:
+        print("Local MLflow server: not running (start it with `make server`)")
+    print(f"  URI:       {found.uri}\n  State dir: {found.state_dir}\n  Log:       {found.log_path}")
+    return 0 if found.running else 1
+
+
+def add_server_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``server start|stop|status``.
+
+    Args:
+        subparsers: The top-level parser's subparsers object.
+    """
+    group = subparsers.add_parser(
+        "server",
+        help="Start, stop or inspect the local MLflow tracking server.",
+        description="Manage the local MLflow server (SQLite database and artifacts in the state folder).",
+    )
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    specs: list[tuple[str, Handler, str, float]] = [
+        ("start", _server_start, "Start the server in the background (or reuse the running one).", 90.0),
+        ("stop", _server_stop, "Stop the server and its worker processes.", 20.0),
+        ("status", _server_status, "Show whether the server runs (exit status 0) or not (1).", 0.0),
+    ]
+    for name, handler, text, timeout in specs:
+        action = actions.add_parser(name, help=text, description=text)
+        _add_server_options(action)
+        if timeout:
+            verb = "answer" if name == "start" else "exit before it is killed"
+            action.add_argument(
+                "--timeout",
+                type=float,
+                default=timeout,
+                help=f"Seconds to wait for the server to {verb} (default: {timeout:.0f}).",
+            )
+        action.set_defaults(handler=handler)

@@ -1,0 +1,110 @@
+"""Training outputs that never look complete when they are not: temp folders, manifests, checksums."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from labhelpers.core.errors import TrainingError
+
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_target(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise TrainingError(f"--output-dir {target} is a file; give a folder path.")
+    if (target / MANIFEST).exists():
+        raise TrainingError(
+            f"{target} already holds a training run ({MANIFEST} present). Choose a new --output-dir, "
+            "or remove that folder if you no longer need the run."
+        )
+    leftovers = (
+        [p.name for p in target.iterdir() if not p.name.startswith(".partial-")] if target.exists() else []
+    )
+    if leftovers:
+        raise TrainingError(
+            f"{target} is not empty ({', '.join(sorted(leftovers)[:5])}); choose a new or empty --output-dir."
+        )
+
+
+@contextlib.contextmanager
+def atomic_output_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder whose contents appear in ``target`` only when the block succeeds.
+
+    A missing ``target`` is created by renaming the temporary folder into place (atomic on one file system).
+    An existing empty ``target`` (an Azure ML output mount, say) receives the files one by one, with the
+    manifest last, so a folder without ``manifest.json`` is never a complete run.
+
+    Raises:
+        TrainingError: ``target`` is a file, already holds a run, or is not empty.
+    """
+    target = Path(target).resolve()
+    _check_target(target)
+    parent = target if target.exists() else target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
+    try:
+        yield temp
+        if target.exists():
+            children = sorted(temp.iterdir(), key=lambda p: p.name == MANIFEST)
+            for child in children:
+                os.replace(child, target / child.name)
+            temp.rmdir()
+        else:
+            os.replace(temp, target)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    """Write ``payload`` as indented JSON, refusing NaN/inf (they are not JSON)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def write_manifest(folder: Path, step: str, extra: dict | None = None) -> Path:
+    """Record the SHA-256 of every file under ``folder`` in ``folder/manifest.json``."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    payload = {
+        "step": step,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "artifacts": {p.relative_to(folder).as_posix(): sha256_file(p) for p in files},
+        **(extra or {}),
+    }
+    return write_json(folder / MANIFEST, payload)
+
+
+def read_manifest(folder: Path) -> dict:
+    """Load ``folder/manifest.json``, with a clear error when it is missing or broken."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise TrainingError(
+            f"{path} is missing: {folder} is not a complete training output. Re-run the training step."
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise TrainingError(f"{path} is not valid JSON ({error}); re-run the training step.") from None
+
+
+def finite_number(value: object) -> bool:
+    """True for an int/float that is neither NaN nor infinite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

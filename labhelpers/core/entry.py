@@ -1,0 +1,39 @@
+"""How command-line entry points end: a clear message and an exit status, not a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from labhelpers.core.errors import LabError
+
+
+def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+    """Run ``main(argv)``; print a ``LabError`` as one message on stderr and return its exit code.
+
+    Unexpected exceptions keep their traceback: they are bugs, and the traceback is what a bug report needs.
+    """
+    try:
+        return int(main(argv) or 0)
+    except LabError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def training_parser(doc: str, seed_help: str) -> argparse.ArgumentParser:
+    """The options every training script shares: --data, --output-dir and --seed."""
+    from labhelpers.core.config import RANDOM_SEED, SAMPLE_DATA
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data",
+        default=str(SAMPLE_DATA),
+        help="CSV/parquet file or https URL of trips (default: the shipped sample)",
+    )
+    parser.add_argument("--output-dir", required=True, help="new or empty folder for the trained model(s)")
+    parser.add_argument("--seed", type=int, default=RANDOM_SEED, help=f"{seed_help} (default {RANDOM_SEED})")
+    return parser

@@ -1,0 +1,344 @@
+"""The course as a whole: run notebooks 01 -> 05 with papermill, hand folders between them, summarise.
+
+``python -m labhelpers course run`` and the notebook tests execute the same notebooks a learner opens in
+JupyterLab, with the kernel of this interpreter, parameters passed by name (a misspelt name is an error, not
+papermill's warning) and a time limit per cell. A failing notebook ends the run with its one-line error.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from labhelpers.core import config
+from labhelpers.core.errors import LabError, RegistryError, TrainingError
+
+NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
+NOTEBOOKS = (
+    "01_train_models.ipynb",
+    "02_register_models.ipynb",
+    "03_inspect_registry.ipynb",
+    "04_pin_and_promote.ipynb",
+    "05_serve_pinned_model.ipynb",
+)
+#: Named parameter sets for ``course run --parameters NAME``.
+PRESETS: dict[str, dict[str, object]] = {
+    "default": {},
+    # The silhouette score is quadratic in its sample; 2,000 rows keep KMeans' metrics meaningful.
+    "small": {"silhouette_sample": 2000},
+}
+#: Seconds one cell may run; papermill's default is forever, so a hung server would hang CI.
+CELL_TIMEOUT = 300
+KERNEL = "python3"
+#: nbval compares the stored outputs of the cells holding this comment, and only those.
+CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
+
+
+class CourseError(LabError):
+    """A notebook of the course failed, or the course was asked for something it cannot do."""
+
+
+def kernel_name() -> str:
+    """The Jupyter kernel that runs this very interpreter (``python3`` from this venv).
+
+    Raises:
+        CourseError: No ``python3`` kernel, or it belongs to another Python (e.g. a user-wide kernelspec).
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        raise CourseError(
+            f"No {KERNEL!r} Jupyter kernel found: run `make venv` (it installs ipykernel)."
+        ) from None
+    program = spec.argv[0]
+    # jupyter_client starts "python"/"python3" kernels with sys.executable
+    ours = program in ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}")
+    if not ours and Path(program).resolve() != Path(sys.executable).resolve():
+        raise CourseError(
+            f"The {KERNEL!r} kernel ({spec.resource_dir}) runs {program}, not this venv's {sys.executable}; "
+            f"remove that kernelspec (`jupyter kernelspec remove {KERNEL}`) or run from its environment."
+        )
+    return KERNEL
+
+
+def notebook_parameters(path: str | Path) -> dict[str, object]:
+    """The parameters a notebook declares in its one ``parameters`` cell, with their default values.
+
+    Raises:
+        CourseError: Not exactly one cell is tagged ``parameters``, or it holds anything but
+            ``name = <plain literal>`` lines (papermill overrides by name and recomputes nothing).
+    """
+    import ast
+
+    import nbformat
+
+    name = Path(path).name
+    cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise CourseError(f"{name} has {len(cells)} cells tagged 'parameters'; it needs exactly one.")
+    values = {}
+    for node in ast.parse(cells[0].source).body:
+        single = isinstance(node, ast.Assign) and len(node.targets) == 1
+        if not (single and isinstance(node.targets[0], ast.Name)):
+            raise CourseError(f"{name}: the parameters cell holds {ast.unparse(node)!r}; only `name = value`")
+        try:
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+        except ValueError:
+            raise CourseError(
+                f"{name}: parameter {node.targets[0].id} = {ast.unparse(node.value)} is not a plain literal."
+            ) from None
+    return values
+
+
+def load_parameters(spec: str | None, overrides: dict[str, object] | None = None) -> dict[str, object]:
+    """Parameters from a preset name (see :data:`PRESETS`) or a YAML file, updated with ``overrides``.
+
+    Raises:
+        CourseError: ``spec`` is neither a preset nor a readable YAML mapping.
+    """
+    import yaml
+
+    values: dict[str, object] = {}
+    if spec in PRESETS:
+        values = dict(PRESETS[spec])
+    elif spec:
+        try:
+            values = yaml.safe_load(Path(spec).read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            presets = ", ".join(PRESETS)
+            raise CourseError(
+                f"--parameters {spec}: not a preset ({presets}) nor a YAML file ({error})."
+            ) from None
+        if not isinstance(values, dict):
+            raise CourseError(f"{spec} must hold a mapping of parameter names to values.")
+    return {**values, **(overrides or {})}
+
+
+def split_parameters(parameters: dict[str, object], notebooks: list[Path]) -> dict[Path, dict[str, object]]:
+    """Give each notebook the parameters it declares; refuse names no notebook declares.
+
+    Raises:
+        CourseError: A parameter name is declared by none of the notebooks (papermill would only warn).
+    """
+    declared = {path: notebook_parameters(path) for path in notebooks}
+    known = set().union(*declared.values())
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise CourseError(
+            f"Unknown parameter(s) {', '.join(unknown)}; the notebooks take: {', '.join(sorted(known))}."
+        )
+    return {path: {k: v for k, v in parameters.items() if k in names} for path, names in declared.items()}
+
+
+def run_notebook(source: Path, target: Path, parameters: dict, *, timeout: int = CELL_TIMEOUT) -> Path:
+    """Execute one notebook with papermill in its own folder (so its relative defaults hold).
+
+    Raises:
+        CourseError: A cell raised (the message is the cell's error, e.g. a labhelpers message), timed out,
+            or the kernel died; the executed notebook is kept at ``target`` for reading.
+    """
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=parameters,
+            kernel_name=kernel_name(),
+            cwd=str(source.parent),
+            execution_timeout=timeout,
+            progress_bar=False,
+            # the kernel's own log (plain-TCP notice, shutdown interrupts) is noise to a learner; cell
+            # errors still arrive through the notebook
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        )
+    except papermill.PapermillExecutionError as error:
+        raise CourseError(
+            f"{source.name} stopped at cell [{error.exec_count}]: {error.ename}: {error.evalue} "
+            f"(executed notebook: {target})"
+        ) from None
+    except (CellTimeoutError, DeadKernelError) as error:
+        raise CourseError(
+            f"{source.name}: {type(error).__name__}: {error} (executed notebook: {target})"
+        ) from None
+    return target
+
+
+def run_course(
+    output_dir: str | Path,
+    parameters: dict[str, object] | None = None,
+    *,
+    notebooks: tuple[str, ...] = NOTEBOOKS,
+    source_dir: str | Path = NOTEBOOK_DIR,
+    timeout: int = CELL_TIMEOUT,
+    echo=print,
+) -> list[Path]:
+    """Run the notebooks in order, writing the executed copies to ``output_dir``; stop at the first failure.
+
+    Args:
+        output_dir: Folder for the executed notebooks (git-ignored, e.g. ``build/course``).
+        parameters: Values by parameter name; each notebook receives those it declares. Relative paths in
+            values are read from the notebooks' folder.
+        notebooks: File names to run, in order.
+        source_dir: Folder holding them.
+        timeout: Seconds one cell may run.
+        echo: Called with one progress line per notebook (``None``: silent).
+
+    Returns:
+        The executed notebooks.
+
+    Raises:
+        CourseError: Unknown parameter names (before anything runs), or a notebook failed.
+    """
+    sources = [Path(source_dir) / name for name in notebooks]
+    per_notebook = split_parameters(dict(parameters or {}), sources)
+    done = []
+    for source in sources:
+        started = time.monotonic()
+        done.append(
+            run_notebook(source, Path(output_dir) / source.name, per_notebook[source], timeout=timeout)
+        )
+        if echo:
+            echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
+    return done
+
+
+def store_checked_outputs(executed_dir: str | Path, source_dir: str | Path = NOTEBOOK_DIR) -> list[str]:
+    """Copy the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` from executed notebooks into the sources.
+
+    nbval compares exactly these cells with their stored outputs; every other cell stays without outputs, and
+    no cell keeps an execution count. The checked outputs hold version numbers, so take them from a course
+    run against a fresh server (see ``tests/notebooks/test_course.py``).
+
+    Returns:
+        ``notebook:cell-id`` of every cell whose outputs were stored.
+
+    Raises:
+        CourseError: An executed notebook is missing, or its checked cell differs from the source's.
+    """
+    import nbformat
+
+    stored = []
+    for name in NOTEBOOKS:
+        source, executed = Path(source_dir) / name, Path(executed_dir) / name
+        if not executed.is_file():
+            raise CourseError(f"{executed} is missing: run the course into {executed_dir} first.")
+        notebook = nbformat.read(source, as_version=4)
+        ran = {cell.get("id"): cell for cell in nbformat.read(executed, as_version=4).cells}
+        for cell in notebook.cells:
+            if cell.cell_type != "code" or CHECK_MARKER not in cell.source:
+                continue
+            if cell.id not in ran or ran[cell.id].source != cell.source:
+                raise CourseError(f"{name}: cell {cell.id} changed since {executed} ran; run the course anew")
+            cell.outputs = nbformat.from_dict(ran[cell.id].outputs)
+            for output in cell.outputs:
+                if "execution_count" in output:  # an execute_result carries the count too: never store one
+                    output.execution_count = None
+            stored.append(f"{name}:{cell.id}")
+        nbformat.write(notebook, source)
+    return stored
+
+
+def new_run_dir(root: str | Path) -> Path:
+    """Create and return a new, empty ``run-<timestamp>`` folder under ``root`` for training outputs."""
+    folder = Path(root).resolve() / datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def latest_run_dir(root: str | Path) -> Path:
+    """The newest ``run-*`` folder under ``root`` holding both complete training outputs.
+
+    Raises:
+        TrainingError: No such folder (notebook 01 has not run, or wrote elsewhere).
+    """
+    from labhelpers.core.artifacts import MANIFEST
+
+    root = Path(root).resolve()
+    complete = [
+        folder
+        for folder in root.glob("run-*")
+        if all((folder / step / MANIFEST).is_file() for step in ("supervised", "unsupervised"))
+    ]
+    if not complete:
+        raise TrainingError(
+            f"No complete training run under {root}: run notebook 01 with output_dir={str(root)!r}."
+        )
+    return max(complete, key=lambda folder: folder.name)
+
+
+def candidate_versions(name: str, count: int = 2, client=None) -> list[str]:
+    """The ``count`` newest versions of ``name`` still in lifecycle ``candidate``, newest first.
+
+    Raises:
+        RegistryError: Fewer candidates than ``count``: register new versions first (notebook 02).
+    """
+    from labhelpers.registry.catalog import comparison_table
+
+    table = comparison_table([name], client)
+    found = table.loc[table["lifecycle"] == "candidate", "version"].astype(str).tolist()[:count]
+    if len(found) < count:
+        raise RegistryError(
+            f"{name} has {len(found)} candidate version(s), {count} needed: "
+            "run notebook 02 to register new ones."
+        )
+    return found
+
+
+def brief_errors() -> None:
+    """In IPython and Jupyter, show labhelpers' own errors as one line (``DataError: ...``), no traceback.
+
+    Their messages say what went wrong and what to do; other exceptions keep their full traceback.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((LabError,), _one_line)
+
+
+def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """IPython custom exception handler: it must display the error itself (the kernel then reports it)."""
+    lines = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, lines)  # what showtraceback() ends with, minus the frames
+    return lines
+
+
+def summary(tracking_uri: str | None = None, deployment_dir: str | Path | None = None) -> str:
+    """The registry after the course: versions and lifecycle per model, production pins, the UI address.
+
+    Raises:
+        ServerError: The tracking server does not answer.
+    """
+    from labhelpers.registry.catalog import comparison_table
+    from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, read_pins
+    from labhelpers.server.tracking import use_tracking
+
+    uri = use_tracking(tracking_uri)
+    table = comparison_table()
+    lines = [f"Registry at {uri}: {table['name'].nunique()} of {len(config.MODEL_NAMES)} models registered"]
+    for name in config.MODEL_NAMES:
+        versions = table[table["name"] == name]
+        pairs = zip(versions["version"], versions["lifecycle"], strict=True)
+        states = ", ".join(f"v{version} {state or '-'}" for version, state in pairs)
+        lines.append(f"  {name}: {states or 'no versions yet (run notebook 02)'}")
+    pins = read_pins(deployment_dir)
+    lines.append(f"Production pins in {Path(deployment_dir or DEPLOYMENT_DIR) / PINS_FILE}:")
+    for name, reference in sorted(pins.items()):
+        live = table.loc[(table["name"] == name) & (table["lifecycle"] == "production"), "version"].tolist()
+        agrees = reference == f"azureml:{name}:{live[0]}" if live else False
+        note = "matches the registry" if agrees else f"registry production: {live or 'none'}"
+        lines.append(f"  {name}: {reference} ({note})")
+    if not pins:
+        lines.append("  none yet (notebook 04 promotes and pins)")
+    ui = uri if uri.startswith("http") else "https://ml.azure.com (Models)"
+    lines.append(f"MLflow UI: {ui}")
+    return "\n".join(lines)

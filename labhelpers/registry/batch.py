@@ -1,0 +1,226 @@
+"""What one registration batch holds: the three trained models, checked before anything is registered.
+
+Nothing reaches the registry unless all three models are present, match the SHA-256 their training step
+recorded, load, and come with complete, finite metrics. Every failure names the file and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from labhelpers.core.artifacts import MANIFEST, finite_number, read_manifest, sha256_file
+from labhelpers.core.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME, RIDGE_MODEL_NAME
+from labhelpers.core.errors import RegistryError, TrainingError
+from labhelpers.training.steps import INPUT_EXAMPLE, SUPERVISED_METRICS, UNSUPERVISED_METRICS
+
+# Azure ML model names: letters, digits, '-', '_' and '.'; MLflow accepts those too. ':' '@' '/' would
+# break the version references (azureml:NAME:3, NAME@latest, models:/NAME/3).
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one registered model is found in the training output and described in the registry."""
+
+    key: str  # sub-folder and metrics key in the training output
+    step: str  # "supervised" or "unsupervised"
+    task_type: str
+    model_type: str
+    metric_keys: tuple[str, ...]
+    purpose: str
+
+
+SPECS = {
+    "linear": Spec(
+        "linear_regression",
+        "supervised",
+        "regression",
+        "LinearRegression",
+        ("rmse", "mae", "r2"),
+        "predicts the fare amount of a NYC taxi trip",
+    ),
+    "ridge": Spec(
+        "ridge_regression",
+        "supervised",
+        "regression",
+        "Ridge",
+        ("rmse", "mae", "r2"),
+        "predicts the fare amount of a NYC taxi trip",
+    ),
+    "kmeans": Spec(
+        "kmeans",
+        "unsupervised",
+        "clustering",
+        "KMeans",
+        ("n_clusters", "inertia", "silhouette", "sample_size_used"),
+        "assigns NYC taxi trips to zone clusters from pickup/dropoff coordinates",
+    ),
+}
+DEFAULT_NAMES = {"linear": LINEAR_MODEL_NAME, "ridge": RIDGE_MODEL_NAME, "kmeans": KMEANS_MODEL_NAME}
+METRICS_FILES = {"supervised": SUPERVISED_METRICS, "unsupervised": UNSUPERVISED_METRICS}
+REQUIRED_KEYS = ("features_used", "data_version", "parameters")
+
+
+@dataclass
+class Candidate:
+    """One trained model, verified and ready to register."""
+
+    name: str
+    spec: Spec
+    folder: Path
+    model: object
+    metrics: dict[str, float]
+    payload: dict
+    input_example: pd.DataFrame
+    lineage: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / self.spec.key / "model.joblib"
+
+    @property
+    def data_version(self) -> str:
+        return self.payload["data_version"]
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.payload["features_used"])
+
+
+def check_name(name: str, option: str = "model name") -> str:
+    """Return ``name`` if it is a valid registered-model name, else raise a RegistryError saying why."""
+    if not isinstance(name, str) or not MODEL_NAME.match(name):
+        raise RegistryError(
+            f"Invalid {option} {name!r}: use 1-255 letters, digits, '-', '_' or '.', starting with a letter "
+            "or digit (':', '@', '/' and spaces would break version references such as NAME:3)."
+        )
+    return name
+
+
+def _check_folder(folder: Path, option: str, script: str) -> None:
+    if not folder.exists():
+        raise RegistryError(f"{option} {folder} does not exist; point it at the output folder of {script}.")
+    if not folder.is_dir():
+        raise RegistryError(f"{option} {folder} is a file; point it at the output folder of {script}.")
+
+
+def _load_payload(folder: Path, step: str) -> dict:
+    path = folder / METRICS_FILES[step]
+    if not path.is_file():
+        raise RegistryError(f"{path} is missing: is {folder} the output of the {step} training step?")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RegistryError(f"{path} is not valid JSON ({error}); re-run the training step.") from None
+
+
+def _check_metrics(payload: dict, spec: Spec, path: Path) -> dict[str, float]:
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    block = payload.get(spec.key, {}) if spec.step == "supervised" else payload
+    if not isinstance(block, dict):
+        block = {}
+    missing += [
+        f"{spec.key}.{k}" if spec.step == "supervised" else k for k in spec.metric_keys if k not in block
+    ]
+    if missing:
+        raise RegistryError(f"{path} lacks {', '.join(missing)}; re-run the training step to rewrite it.")
+    bad = {k: block[k] for k in spec.metric_keys if not finite_number(block[k])}
+    if bad:
+        raise RegistryError(
+            f"{path}: metric(s) {bad} are not finite numbers; the model cannot be registered."
+        )
+    return {key: float(block[key]) for key in spec.metric_keys}
+
+
+def _verify_checksums(folder: Path, wanted: list[str]) -> dict:
+    try:
+        manifest = read_manifest(folder)
+    except TrainingError as error:
+        raise RegistryError(str(error)) from None
+    recorded = manifest.get("artifacts", {})
+    for relative in wanted:
+        path = folder / relative
+        if not path.is_file():
+            raise RegistryError(f"{path} is missing; re-run the training step that writes {folder}.")
+        if relative not in recorded:
+            raise RegistryError(f"{path} is not listed in {folder / MANIFEST}; re-run the training step.")
+        if sha256_file(path) != recorded[relative]:
+            raise RegistryError(
+                f"{path} does not match the SHA-256 recorded in {folder / MANIFEST} when it was trained: "
+                "the file changed since. Re-run the training step; never register a model you cannot trace."
+            )
+    return manifest
+
+
+def _load_model(path: Path, spec: Spec) -> object:
+    import joblib
+
+    try:
+        # Safe to unpickle only because the SHA-256 matched the training manifest above.
+        model = joblib.load(path)
+    except Exception as error:  # joblib raises many kinds for a damaged file
+        raise RegistryError(
+            f"{path} cannot be loaded ({type(error).__name__}: {error}); re-run training."
+        ) from None
+    if type(model).__name__ != spec.model_type:
+        raise RegistryError(f"{path} holds a {type(model).__name__}, expected a {spec.model_type}.")
+    return model
+
+
+def _input_example(folder: Path) -> pd.DataFrame:
+    raw = json.loads((folder / INPUT_EXAMPLE).read_text())
+    return pd.DataFrame(raw["data"], columns=raw["columns"])
+
+
+def collect(
+    supervised_dir: str | Path, unsupervised_dir: str | Path, names: dict[str, str] | None = None
+) -> list[Candidate]:
+    """Check both training outputs and return the three models to register, or raise before any is.
+
+    Args:
+        supervised_dir: Output folder of ``ML/train_supervised.py``.
+        unsupervised_dir: Output folder of ``ML/train_unsupervised.py``.
+        names: Registered names keyed ``linear``, ``ridge``, ``kmeans`` (defaults for missing keys).
+
+    Returns:
+        Three verified candidates: linear, ridge, kmeans.
+
+    Raises:
+        RegistryError: Any check failed; the message names the file or option.
+    """
+    names = {**DEFAULT_NAMES, **(names or {})}
+    for key, name in names.items():
+        check_name(name, f"--{key}-model-name" if key != "kmeans" else "--unsupervised-model-name")
+    if len(set(names.values())) != len(names):
+        raise RegistryError(f"The three registered names must differ, got {names}.")
+    folders = {"supervised": Path(supervised_dir).resolve(), "unsupervised": Path(unsupervised_dir).resolve()}
+    for step, folder in folders.items():
+        _check_folder(folder, f"--{step}-dir", f"ML/train_{step}.py")
+    payloads = {step: _load_payload(folder, step) for step, folder in folders.items()}
+    manifests = {}
+    candidates = []
+    for key, spec in SPECS.items():
+        folder = folders[spec.step]
+        metrics = _check_metrics(payloads[spec.step], spec, folder / METRICS_FILES[spec.step])
+        wanted = [f"{spec.key}/model.joblib", METRICS_FILES[spec.step], INPUT_EXAMPLE]
+        manifests[spec.step] = _verify_checksums(folder, wanted)
+        candidates.append(
+            Candidate(
+                names[key],
+                spec,
+                folder,
+                None,
+                metrics,
+                payloads[spec.step],
+                _input_example(folder),
+                manifests[spec.step].get("lineage", {}),
+            )
+        )
+    for candidate in candidates:  # load only after every checksum matched
+        candidate.model = _load_model(candidate.model_path, candidate.spec)
+    return candidates

@@ -1,0 +1,199 @@
+"""Inspecting the registry: the catalog of versions, one version's lineage, and the reproducibility audit.
+
+Everything here is built from version searches (one request per registered model, never one per version)
+and sorted in pandas: Azure ML cannot order runs by metric or search models with LIKE.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from labhelpers.core.config import MODEL_NAMES
+from labhelpers.core.errors import RegistryError
+
+#: The reproducibility rule: every version must carry these tags...
+REQUIRED_TAGS = (
+    "task_type",
+    "dataset",
+    "framework",
+    "model_type",
+    "git_commit",
+    "git_dirty",
+    "data_version",
+    "features",
+    "lifecycle",
+)
+#: ...and these metrics (as version tags), by task.
+REQUIRED_METRICS = {"regression": ("rmse", "mae", "r2"), "clustering": ("n_clusters", "silhouette")}
+#: ...and its run these parameters, by model type.
+REQUIRED_PARAMS = {
+    "LinearRegression": ("random_seed", "features"),
+    "Ridge": ("alpha", "random_seed", "features"),
+    "KMeans": ("n_clusters", "random_seed", "features"),
+}
+METRIC_COLUMNS = ("rmse", "mae", "r2", "n_clusters", "inertia", "silhouette")
+
+
+def _client(client):
+    if client is not None:
+        return client
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def versions_of(names=MODEL_NAMES, client=None) -> list:
+    """All versions of the given registered models: one search per name."""
+    client = _client(client)
+    found = []
+    for name in names:
+        found.extend(client.search_model_versions(f"name='{name}'"))
+    return found
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def comparison_table(names=MODEL_NAMES, client=None) -> pd.DataFrame:
+    """One row per version of each model: lifecycle, batch, lineage tags and metrics, newest first.
+
+    Args:
+        names: Registered model names (default: the three taxi models).
+        client: An ``MlflowClient`` (default: one for the current tracking URI).
+
+    Returns:
+        A frame with columns name, version, lifecycle, batch_id, created, model_type, data_version,
+        git_commit, run_id and the metric columns (NaN where a model has no such metric).
+    """
+    rows = []
+    for v in versions_of(names, client):
+        tags = v.tags or {}
+        rows.append(
+            {
+                "name": v.name,
+                "version": int(v.version),
+                "lifecycle": tags.get("lifecycle", ""),
+                "batch_id": tags.get("batch_id", ""),
+                "created": pd.to_datetime(v.creation_timestamp, unit="ms", utc=True),
+                "model_type": tags.get("model_type", ""),
+                "data_version": tags.get("data_version", "")[:19],
+                "git_commit": tags.get("git_commit", "")[:10],
+                "run_id": v.run_id,
+                **{metric: _number(tags.get(metric)) for metric in METRIC_COLUMNS},
+            }
+        )
+    columns = [
+        "name",
+        "version",
+        "lifecycle",
+        "batch_id",
+        "created",
+        "model_type",
+        "data_version",
+        "git_commit",
+        "run_id",
+        *METRIC_COLUMNS,
+    ]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["name", "version"], ascending=[True, False], ignore_index=True)
+
+
+def lineage(name: str, version: str | int, client=None) -> dict:
+    """The trail of one version: data version -> code commit -> run -> model version, with its metrics.
+
+    Raises:
+        RegistryError: The version does not exist.
+    """
+    from labhelpers.registry.references import resolve
+
+    client = _client(client)
+    mv = resolve(f"{name}:{version}", client)
+    tags = mv.tags or {}
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    return {
+        "name": mv.name,
+        "version": str(mv.version),
+        "lifecycle": tags.get("lifecycle"),
+        "batch_id": tags.get("batch_id"),
+        "data_version": tags.get("data_version"),
+        "git_commit": tags.get("git_commit"),
+        "git_dirty": tags.get("git_dirty"),
+        "run_id": mv.run_id,
+        "parameters": dict(run.data.params) if run else {},
+        "metrics": dict(run.data.metrics) if run else {},
+        "source": mv.source,
+    }
+
+
+def reproducibility_problems(version, params: dict | None) -> list[str]:
+    """What keeps a version from being reproducible (empty when it follows the rule).
+
+    Args:
+        version: A ``ModelVersion``.
+        params: Its run's parameters (``None`` when the run is missing).
+    """
+    tags = version.tags or {}
+    problems = [f"tag {tag} missing" for tag in REQUIRED_TAGS if not tags.get(tag)]
+    if tags.get("git_commit") == "unknown":
+        problems.append("git_commit unknown (trained outside a git checkout)")
+    if tags.get("batch_status") == "pending":
+        problems.append("from an incomplete batch (batch_status=pending)")
+    for metric in REQUIRED_METRICS.get(tags.get("task_type", ""), ()):
+        if _number(tags.get(metric)) != _number(tags.get(metric)):  # NaN: missing or not a number
+            problems.append(f"metric {metric} missing")
+    if params is None:
+        problems.append("training run missing")
+    else:
+        wanted = REQUIRED_PARAMS.get(tags.get("model_type", ""), ("random_seed", "features"))
+        problems += [f"parameter {p} missing" for p in wanted if p not in params]
+    return problems
+
+
+def audit(names=MODEL_NAMES, client=None) -> pd.DataFrame:
+    """Every version that breaks the reproducibility rule, and why (an empty frame when all comply)."""
+    client = _client(client)
+    versions = versions_of(names, client)
+    run_ids = sorted({v.run_id for v in versions if v.run_id})
+    params = _params_by_run(client, run_ids)
+    rows = [
+        {"name": v.name, "version": int(v.version), "problems": "; ".join(problems)}
+        for v in versions
+        if (problems := reproducibility_problems(v, params.get(v.run_id)))
+    ]
+    return pd.DataFrame(rows, columns=["name", "version", "problems"])
+
+
+def _params_by_run(client, run_ids: list[str], chunk: int = 100) -> dict[str, dict]:
+    """Parameters of many runs in a few batched searches (not one request per run)."""
+    found = {}
+    if not run_ids:
+        return found
+    experiments = sorted({client.get_run(run_ids[0]).info.experiment_id})
+    for start in range(0, len(run_ids), chunk):
+        ids = ", ".join(f"'{r}'" for r in run_ids[start : start + chunk])
+        try:
+            runs = client.search_runs(experiments, f"attributes.run_id IN ({ids})", max_results=chunk)
+        except Exception:  # Azure ML cannot filter runs by attributes: fetch them one by one below
+            break
+        for run in runs:
+            found[run.info.run_id] = dict(run.data.params)
+    missing = [r for r in run_ids if r not in found]
+    for run_id in missing:  # runs in another experiment
+        try:
+            found[run_id] = dict(client.get_run(run_id).data.params)
+        except Exception:
+            continue
+    return found
+
+
+def require_version(name: str, version, client=None):
+    """The ``ModelVersion`` for ``name``/``version``, or a RegistryError listing what exists."""
+    from labhelpers.registry.references import resolve
+
+    if version is None:
+        raise RegistryError(f"Give a version of {name}.")
+    return resolve(f"{name}:{version}", _client(client))

@@ -1,0 +1,250 @@
+"""The promotion path: candidate -> validated -> production, with gates, an audit trail and rollback.
+
+The ``lifecycle`` version tag carries the state on every backend (Azure ML documents no aliases and Studio
+shows tags); on a local MLflow server aliases of the same names mirror it. Each move is recorded on the
+version itself: who, when, from, to and why, plus a JSON history of all its moves.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from labhelpers.core.errors import RegistryError
+from labhelpers.registry.catalog import reproducibility_problems
+from labhelpers.registry.validation import recompute_metrics
+
+CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
+NEXT = {CANDIDATE: VALIDATED, VALIDATED: PRODUCTION}
+HISTORY_TAG = "lifecycle_history"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One recorded change of lifecycle."""
+
+    name: str
+    version: str
+    from_state: str
+    to_state: str
+    by: str
+    at: str
+    why: str
+
+    def as_dict(self) -> dict:
+        return {"from": self.from_state, "to": self.to_state, "by": self.by, "at": self.at, "why": self.why}
+
+
+def _client(client):
+    if client is not None:
+        return client
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return os.environ.get("LAB_ACTOR") or getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _supports_aliases(client) -> bool:
+    uri = getattr(client, "_registry_uri", "") or getattr(client, "tracking_uri", "") or ""
+    return not str(uri).startswith("azureml")
+
+
+def _record(client, mv, to_state: str, why: str, actor: str | None, extra: dict | None = None) -> Move:
+    """Write the move on the version (tags), mirror it as an alias where possible, and return it."""
+    tags = mv.tags or {}
+    move = Move(
+        mv.name,
+        str(mv.version),
+        tags.get("lifecycle", CANDIDATE),
+        to_state,
+        _actor(actor),
+        datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        why,
+    )
+    history = json.loads(tags.get(HISTORY_TAG, "[]")) + [move.as_dict()]
+    updates = {
+        "lifecycle": to_state,
+        "lifecycle_from": move.from_state,
+        "lifecycle_by": move.by,
+        "lifecycle_at": move.at,
+        "lifecycle_reason": why,
+        HISTORY_TAG: json.dumps(history),
+    }
+    for key, value in {**updates, **(extra or {})}.items():
+        client.set_model_version_tag(mv.name, str(mv.version), key, str(value))
+    if _supports_aliases(client):
+        if move.from_state in (getattr(mv, "aliases", None) or []):
+            client.delete_registered_model_alias(mv.name, move.from_state)
+        if to_state != ARCHIVED:
+            client.set_registered_model_alias(mv.name, to_state, str(mv.version))
+    return move
+
+
+def _run_params(client, mv) -> dict | None:
+    try:
+        return dict(client.get_run(mv.run_id).data.params) if mv.run_id else None
+    except Exception:
+        return None
+
+
+def current_production(name: str, client=None):
+    """The version of ``name`` whose lifecycle is production, or None."""
+    client = _client(client)
+    holding = [
+        v for v in client.search_model_versions(f"name='{name}'") if v.tags.get("lifecycle") == PRODUCTION
+    ]
+    return max(holding, key=lambda v: int(v.version)) if holding else None
+
+
+def _validate(client, mv, validation_data, reason, actor) -> Move:
+    problems = reproducibility_problems(mv, _run_params(client, mv))
+    if problems:
+        raise RegistryError(f"{mv.name} version {mv.version} cannot be validated: {'; '.join(problems)}.")
+    check = recompute_metrics(mv, validation_data)
+    if not check.passed:
+        raise RegistryError(f"{mv.name} version {mv.version} failed validation: {check.summary}")
+    extra = {f"validation_{k}": f"{v:.6g}" for k, v in check.metrics.items()}
+    extra["validation_data_version"] = check.data_version
+    return _record(client, mv, VALIDATED, reason or f"validated: {check.summary}", actor, extra)
+
+
+def _to_production(client, mv, validation_data, reason, actor, override_reason) -> Move:
+    previous = current_production(mv.name, client)
+    if previous is not None and previous.version == mv.version:
+        raise RegistryError(f"{mv.name} version {mv.version} is already in production.")
+    extra = {"production_since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if previous is not None:
+        check = recompute_metrics(mv, validation_data, baseline=previous)
+        if not check.passed and not override_reason:
+            raise RegistryError(
+                f"Refused: {mv.name} version {mv.version} regresses against production version "
+                f"{previous.version}: {check.summary} Production stays at version {previous.version}. "
+                "To promote anyway, pass override_reason='...' (it is recorded)."
+            )
+        if not check.passed:
+            extra["override_reason"] = override_reason
+        extra["compared_with_production"] = f"{previous.version}: {check.summary}"
+    move = _record(client, mv, PRODUCTION, reason or override_reason or "promoted", actor, extra)
+    if previous is not None:
+        ended = {"production_until": move.at}
+        _record(client, previous, ARCHIVED, f"replaced by version {mv.version}", actor, ended)
+    return move
+
+
+def promote(
+    name: str,
+    version,
+    to: str,
+    *,
+    reason: str = "",
+    validation_data=None,
+    override_reason: str | None = None,
+    actor: str | None = None,
+    client=None,
+    deployment_dir: str | Path | None = None,
+) -> Move:
+    """Move a version one step along candidate -> validated -> production.
+
+    Args:
+        name: Registered model name.
+        version: Version number.
+        to: ``"validated"`` or ``"production"``.
+        reason: Why (recorded).
+        validation_data: Path or URL of validation trips (default: a generated held-out month).
+        override_reason: Promote to production despite a regression; recorded on the version.
+        actor: Who (default ``$LAB_ACTOR`` or the login name).
+        client: An ``MlflowClient`` (default: the current tracking URI).
+        deployment_dir: Folder of the deployment configuration to pin (default: ML/deployment).
+
+    Returns:
+        The recorded move.
+
+    Raises:
+        RegistryError: A gate refused the move; nothing changed.
+    """
+    from labhelpers.registry.catalog import require_version
+
+    client = _client(client)
+    mv = require_version(name, version, client)
+    state = (mv.tags or {}).get("lifecycle", CANDIDATE)
+    if NEXT.get(state) != to:
+        allowed = NEXT.get(state)
+        hint = (
+            f"its next step is {allowed!r}" if allowed else "it cannot move further; promote a newer version"
+        )
+        raise RegistryError(f"{name} version {mv.version} is {state!r}: cannot go to {to!r}; {hint}.")
+    if to == VALIDATED:
+        return _validate(client, mv, validation_data, reason, actor)
+    move = _to_production(client, mv, validation_data, reason, actor, override_reason)
+    from labhelpers.registry.pinning import pin_production
+
+    pin_production(name, mv.version, deployment_dir)
+    return move
+
+
+def rollback(
+    name: str,
+    *,
+    reason: str = "rollback",
+    actor: str | None = None,
+    client=None,
+    deployment_dir: str | Path | None = None,
+) -> Move:
+    """Return production to the version that held it before the current one, and record it.
+
+    Raises:
+        RegistryError: No version is in production, or none held it before.
+    """
+    client = _client(client)
+    versions = client.search_model_versions(f"name='{name}'")
+    current = [v for v in versions if v.tags.get("lifecycle") == PRODUCTION]
+    if not current:
+        raise RegistryError(f"{name} has no production version to roll back.")
+    now = max(current, key=lambda v: int(v.version))
+    earlier = [v for v in versions if v.tags.get("production_until") and v.version != now.version]
+    if not earlier:
+        raise RegistryError(
+            f"{name} version {now.version} is the first production version: nothing to return to."
+        )
+    # whole-second timestamps tie when production changed twice within a second: the higher version is newer
+    previous = max(earlier, key=lambda v: (v.tags["production_until"], int(v.version)))
+    _record(
+        client,
+        now,
+        ARCHIVED,
+        f"rolled back: {reason}",
+        actor,
+        {"production_until": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+    )
+    move = _record(
+        client,
+        previous,
+        PRODUCTION,
+        f"rollback from version {now.version}: {reason}",
+        actor,
+        {"production_since": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+    )
+    from labhelpers.registry.pinning import pin_production
+
+    pin_production(name, previous.version, deployment_dir)
+    return move
+
+
+def history(name: str, version, client=None) -> list[dict]:
+    """Every recorded move of one version, oldest first."""
+    from labhelpers.registry.catalog import require_version
+
+    mv = require_version(name, version, _client(client))
+    return json.loads((mv.tags or {}).get(HISTORY_TAG, "[]"))

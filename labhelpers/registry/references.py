@@ -1,0 +1,169 @@
+"""Version references: turn ``azureml:NAME@latest``, ``models:/NAME/3``, ``NAME:3``... into one version.
+
+Forms accepted (they mean the same on every backend):
+
+========================  =====================================================================
+``azureml:NAME@latest``   the highest version (Azure ML's only label)
+``azureml:NAME:3``        version 3 (``azureml:NAME@3`` is refused: Azure reads ``3`` as a label)
+``models:/NAME/3``        version 3
+``models:/NAME/latest``   the highest version
+``models:/NAME@alias``    the version holding the alias; where aliases do not exist (Azure ML) the
+                          version whose ``lifecycle`` tag is the alias (production, validated...)
+``NAME@latest``           the highest version; ``NAME@alias`` as above
+``NAME:3``                version 3
+========================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from labhelpers.core.errors import RegistryError
+
+LATEST = "latest"
+_AZURE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
+_MODELS = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<label>[^/@]+))$")
+_PLAIN = re.compile(r"^(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A parsed reference: a name plus exactly one of a version number or a label (latest / an alias)."""
+
+    name: str
+    version: str | None = None
+    label: str | None = None
+
+    def azureml(self) -> str:
+        """The Azure ML form (pinned versions as ``azureml:NAME:N``)."""
+        return f"azureml:{self.name}:{self.version}" if self.version else f"azureml:{self.name}@{self.label}"
+
+
+def parse_reference(text: str) -> Reference:
+    """Parse a reference string without contacting any registry.
+
+    Raises:
+        RegistryError: The form is unknown, or is ``azureml:NAME@<number>`` (suggests ``azureml:NAME:N``).
+    """
+    text = (text or "").strip()
+    # The prefix picks the form: "azureml:NAME" must not be read as a plain NAME:VERSION named "azureml".
+    pattern = _AZURE if text.startswith("azureml:") else _MODELS if text.startswith("models:") else _PLAIN
+    match = pattern.match(text)
+    if not match:
+        raise RegistryError(
+            f"Cannot read the model reference {text!r}. Use one of: azureml:NAME@latest, azureml:NAME:3, "
+            "models:/NAME/3, models:/NAME/latest, models:/NAME@alias, NAME@latest, NAME:3."
+        )
+    name, version, label = match["name"], match["version"], match["label"]
+    if pattern is _AZURE and label and label != LATEST:
+        hint = f"azureml:{name}:{label}" if label.isdigit() else f"azureml:{name}@latest"
+        raise RegistryError(
+            f"{text!r} is not a valid Azure ML reference: after '@' Azure ML expects a label and only "
+            f"'latest' exists. Did you mean {hint!r}?"
+        )
+    if version is not None and version.lower() == LATEST:
+        version, label = None, LATEST
+    if version is not None and not version.isdigit():
+        raise RegistryError(
+            f"{text!r}: version {version!r} is not a number; use e.g. {name}:3 or {name}@latest."
+        )
+    return Reference(name, version, label)
+
+
+def _versions(client, name: str) -> list:
+    return list(client.search_model_versions(f"name='{name}'"))
+
+
+def _on_azure(client) -> bool:
+    """Azure ML documents no aliases and no ordering of versions: skip those requests there."""
+    from labhelpers.server.tracking import is_azure_uri
+
+    return is_azure_uri(getattr(client, "_registry_uri", None) or getattr(client, "tracking_uri", None))
+
+
+def _unknown_name(client, name: str) -> RegistryError:
+    try:
+        known = sorted(m.name for m in client.search_registered_models())
+    except Exception:  # MLflow 3 sends a tag filter Azure ML rejected (azure-sdk-for-python#42155)
+        return RegistryError(f"No registered model named {name!r} (see the Models page for the names).")
+    listed = ", ".join(known) if known else "none yet: register models first (notebook 02 or make run)"
+    return RegistryError(f"No registered model named {name!r}. Registered models: {listed}.")
+
+
+def _latest(client, name: str):
+    from mlflow.exceptions import MlflowException
+
+    if not _on_azure(client):
+        try:  # one small request where the backend can sort by version number
+            page = client.search_model_versions(
+                f"name='{name}'", max_results=1, order_by=["version_number DESC"]
+            )
+            if page:
+                return page[0]
+            raise _unknown_name(client, name)
+        except MlflowException:  # a backend without ordering: take the maximum ourselves
+            pass
+    versions = _versions(client, name)
+    if versions:
+        return max(versions, key=lambda v: int(v.version))
+    raise _unknown_name(client, name)
+
+
+def _by_label(client, name: str, label: str):
+    from mlflow.exceptions import MlflowException
+
+    if not _on_azure(client):
+        try:
+            return client.get_model_version_by_alias(name, label)
+        except (MlflowException, AttributeError, NotImplementedError):
+            pass  # no such alias, or a backend without aliases: the lifecycle tag carries the state
+    versions = _versions(client, name)
+    if not versions:
+        raise _unknown_name(client, name)
+    holding = [v for v in versions if v.tags.get("lifecycle") == label]
+    if not holding:
+        states = sorted({v.tags.get("lifecycle", "none") for v in versions})
+        raise RegistryError(
+            f"{name} has no version with alias or lifecycle {label!r}; "
+            f"lifecycles present: {', '.join(states)}."
+        )
+    return max(holding, key=lambda v: int(v.version))
+
+
+def _exact(client, name: str, version: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(name, version)
+    except MlflowException:
+        versions = _versions(client, name)
+        if not versions:
+            raise _unknown_name(client, name) from None
+        numbers = ", ".join(sorted((v.version for v in versions), key=int))
+        raise RegistryError(f"{name} has no version {version}; versions: {numbers}.") from None
+
+
+def resolve(reference: str, client=None):
+    """Resolve a reference to one concrete ``ModelVersion`` on the active backend.
+
+    Args:
+        reference: Any form listed in this module's docstring.
+        client: An ``MlflowClient`` (default: one for the current tracking URI).
+
+    Returns:
+        The ``mlflow.entities.model_registry.ModelVersion``.
+
+    Raises:
+        RegistryError: Bad form, unknown name (lists the registered models) or unknown version (lists them).
+    """
+    ref = parse_reference(reference)
+    if client is None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+    if ref.version:
+        return _exact(client, ref.name, ref.version)
+    if ref.label == LATEST:
+        return _latest(client, ref.name)
+    return _by_label(client, ref.name, ref.label)

@@ -1,0 +1,134 @@
+"""Choose the MLflow tracking server explicitly, check that it answers, and fail fast when it does not.
+
+An unset tracking URI makes MLflow write to ``./mlflow.db`` (or ``./mlruns``) beside the notebook, where the
+registry the lab talks about never sees it; so the URI is always resolved here and checked before use.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import requests
+
+from labhelpers.core import config
+from labhelpers.core.errors import ServerError
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+
+#: MLflow's client defaults are 7 retries with exponential backoff (factor 2) and a 120 s timeout per
+#: request: built to ride out a rate-limiting cloud backend, but a stopped local server then stalls every
+#: call for minutes before an error appears. A refused connection now fails in a few seconds (3 attempts,
+#: backoff 0 s then ~2 s plus up to 1 s jitter); a server that accepts but never answers is caught by
+#: check_reachable's 5 s probe before any work starts. The per-request timeout stays at MLflow's 120 s:
+#: MLflow retries POSTs too, and a registration that is merely slow (eight processes writing to one SQLite
+#: file stalled the server for 30 s once) must not be retried into a second model version.
+CLIENT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # MLflow parses it as an int
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "120",
+}
+
+#: A real API call; /health answers even when the tracking API does not.
+_PROBE_PATH = "/api/2.0/mlflow/experiments/search"
+_START_HINT = (
+    "Start the local one with `make server` (or `python -m labhelpers server start`), "
+    f"or set {TRACKING_URI_ENV} to a reachable server."
+)
+
+
+def is_azure_uri(uri: str | None) -> bool:
+    """True for an Azure ML workspace tracking URI (``azureml://...``)."""
+    return bool(uri) and str(uri).startswith("azureml:")
+
+
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """Return the tracking URI to use: the argument, else ``$MLFLOW_TRACKING_URI``, else the local server.
+
+    Never falls back to a ``./mlruns`` folder or ``./mlflow.db`` file; empty values count as unset.
+
+    Args:
+        explicit: A URI chosen by the caller (a notebook parameter, a ``--tracking-uri`` option).
+
+    Returns:
+        The URI, e.g. ``http://127.0.0.1:5000`` or an ``azureml://`` workspace URI.
+    """
+    for candidate in (explicit, os.environ.get(TRACKING_URI_ENV)):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    return config.local_tracking_uri()
+
+
+#: Quiet, offline defaults: no usage telemetry leaves the machine (the lab's network rule), and no "View run
+#: at ..." lines that change on every run (they would break nbval's output comparison).
+QUIET_DEFAULTS = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+def configure_client_timeouts() -> dict[str, str]:
+    """Set MLflow's HTTP retry/timeout variables to fail-fast values, unless the user has set them.
+
+    MLflow reads these variables on every request, so calling this after ``import mlflow`` works.
+
+    Returns:
+        The values now in effect, by variable name (the user's where they had set one).
+    """
+    for name, value in {**CLIENT_DEFAULTS, **QUIET_DEFAULTS}.items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ[name] for name in CLIENT_DEFAULTS}
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Make one quick real API request to an http(s) tracking server; other schemes are not checked.
+
+    ``azureml://`` URIs are left to the Azure helpers (authentication happens there).
+
+    Args:
+        uri: The tracking URI.
+        timeout: Seconds to wait for the answer (one attempt, no retries).
+
+    Raises:
+        ServerError: Nothing answers at the URI, or what answers is not an MLflow tracking server.
+    """
+    if urlparse(uri).scheme not in ("http", "https"):
+        return
+    try:
+        response = requests.get(uri.rstrip("/") + _PROBE_PATH, params={"max_results": 1}, timeout=timeout)
+    except requests.RequestException as error:
+        raise ServerError(f"No MLflow server answers at {uri}. {_START_HINT}") from error
+    # 401: a server with authentication; the MLflow client sends the credentials, this probe does not.
+    if response.status_code in (200, 401):
+        return
+    airplay = " (On macOS, AirPlay Receiver holds port 5000.)" if urlparse(uri).port == 5000 else ""
+    raise ServerError(
+        f"Something answers at {uri}, but not as an MLflow tracking server (HTTP {response.status_code} "
+        f"on {_PROBE_PATH}).{airplay} For the local server pick a free port, e.g. "
+        f"`{config.PORT_ENV}=5001 make run`, or set {TRACKING_URI_ENV} to a reachable MLflow server."
+    )
+
+
+def use_tracking(uri: str | None = None) -> str:
+    """Point MLflow's tracking and registry at a checked server and return its URI.
+
+    Args:
+        uri: Tracking URI; default ``$MLFLOW_TRACKING_URI``, else the local server (see
+            :func:`resolve_tracking_uri`).
+
+    Returns:
+        The URI now used for tracking and the model registry.
+
+    Raises:
+        ServerError: The server does not answer (see :func:`check_reachable`).
+    """
+    resolved = resolve_tracking_uri(uri)
+    configure_client_timeouts()
+    check_reachable(resolved)
+    import mlflow  # lazily: importing mlflow takes seconds
+
+    mlflow.set_tracking_uri(resolved)
+    mlflow.set_registry_uri(resolved)
+    return resolved

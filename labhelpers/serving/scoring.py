@@ -1,0 +1,206 @@
+"""Serve one registered model version locally with MLflow's scoring server, and call it over REST.
+
+The server is the one an Azure ML managed online endpoint runs for an MLflow model (``POST /invocations``
+with a ``dataframe_split`` body), started here as ``python -m mlflow models serve -m models:/NAME/N
+--env-manager local``: it loads the version from the registry into this interpreter's packages, so it needs
+no network and no conda. It runs in its own session, so stopping it kills its whole process group
+(``mlflow models serve`` plus the uvicorn it starts) and nothing else, and it outlives no Python that
+started it: ``stop()`` runs at exit too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+from labhelpers.core import config
+from labhelpers.core.errors import RegistryError, ServerError
+from labhelpers.server.local import _SPAWNED, _group_alive, _terminate_group, _wait_until
+
+LOG_TAIL_LINES = 20
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((config.HOST, 0))
+        return probe.getsockname()[1]
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # never send 127.0.0.1 through an HTTP(S)_PROXY from the environment
+    return session
+
+
+@dataclass(frozen=True)
+class ScoringServer:
+    """A running local scoring server for one model version.
+
+    Attributes:
+        model_uri: What it serves, ``models:/NAME/N``.
+        pid: Leader of its process group.
+        url: Base URL, e.g. ``http://127.0.0.1:5123``.
+        log_path: Its stdout and stderr.
+    """
+
+    model_uri: str
+    pid: int
+    url: str
+    log_path: Path
+
+    def invoke(self, frame: pd.DataFrame, timeout: float = 30.0) -> list:
+        """Send ``frame`` to ``POST /invocations`` and return the predictions.
+
+        Raises:
+            ServerError: No answer, or an error status (MLflow's message is included).
+        """
+        try:
+            with _session() as session:
+                response = session.post(f"{self.url}/invocations", json=rest_payload(frame), timeout=timeout)
+        except requests.RequestException as error:
+            raise ServerError(f"The scoring server at {self.url} did not answer ({error}).") from None
+        if response.status_code != 200:
+            raise ServerError(
+                f"POST {self.url}/invocations answered HTTP {response.status_code}: {response.text[:500]}"
+            )
+        return response.json()["predictions"]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and every process of its group (idempotent)."""
+        if _group_alive(self.pid):
+            _terminate_group(self.pid, timeout)
+        _SPAWNED.pop(self.pid, None)
+
+
+def rest_payload(frame: pd.DataFrame) -> dict:
+    """The JSON body MLflow's scoring server (and an Azure ML MLflow deployment) accepts for ``frame``."""
+    # to_dict, not to_json: to_json rounds floats to 10 digits, so the server would score other numbers
+    return {"dataframe_split": frame.to_dict(orient="split", index=False)}
+
+
+def model_uri(version) -> str:
+    """``models:/NAME/N`` for a ``ModelVersion``: always a number, never a moving label."""
+    return f"models:/{version.name}/{version.version}"
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        return "(no log written)"
+    return "\n".join(lines) or "(log is empty)"
+
+
+def _environment() -> dict[str, str]:
+    import mlflow
+
+    bin_dir = str(Path(sys.executable).parent)  # mlflow execs `uvicorn` from PATH: use this venv's
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+        "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),  # models:/ resolves on the notebook's server
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "PYTHONUNBUFFERED": "1",
+        "NO_PROXY": ",".join(filter(None, [os.environ.get("NO_PROXY"), config.HOST, "localhost"])),
+    }
+
+
+def _answers(url: str) -> bool:
+    with _session() as session:
+        try:
+            return session.get(f"{url}/ping", timeout=2.0).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+def serve(version, *, port: int | None = None, log_dir: str | Path | None = None, timeout: float = 180.0):
+    """Start MLflow's scoring server for one registered version and wait until ``/ping`` answers.
+
+    Args:
+        version: The ``ModelVersion`` to serve (e.g. from :func:`labhelpers.resolve`).
+        port: Port on 127.0.0.1 (default: a free one).
+        log_dir: Folder for the server's log (default: a new temporary folder).
+        timeout: Seconds to wait for the model to load and the server to answer.
+
+    Returns:
+        The running server; call its ``stop()`` when done (it is also stopped when Python exits).
+
+    Raises:
+        ServerError: The server exited or did not answer in time; the message holds the log's last lines.
+    """
+    uri = model_uri(version)
+    port = port or _free_port()
+    folder = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="labhelpers-serving-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder.resolve() / f"scoring-{version.name}-{version.version}-{port}.log"
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local"]
+    command += ["--host", config.HOST, "-p", str(port)]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=_environment(), start_new_session=True,
+        )  # fmt: skip
+    _SPAWNED[process.pid] = process  # reaped by stop()
+    server = ScoringServer(uri, process.pid, f"http://{config.HOST}:{port}", log_path)
+    atexit.register(server.stop)  # never leave a scoring server behind a finished notebook
+    _wait_until(lambda: process.poll() is not None or _answers(server.url), timeout, interval=0.5)
+    if process.poll() is None and _answers(server.url):
+        return server
+    problem = "exited during startup" if process.poll() is not None else f"did not answer in {timeout:.0f} s"
+    with contextlib.suppress(ServerError):
+        server.stop(5.0)
+    raise ServerError(
+        f"The scoring server for {uri} on port {port} {problem}. Last lines of {log_path}:\n"
+        f"{_log_tail(log_path)}"
+    )
+
+
+def pinned_version(name: str, deployment_dir: str | Path | None = None, client=None):
+    """The ``ModelVersion`` that the deployment configuration pins as production for ``name``.
+
+    Raises:
+        RegistryError: Nothing is pinned for ``name`` yet, or the pinned version does not exist.
+    """
+    from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, read_pins
+    from labhelpers.registry.references import resolve
+
+    pins = read_pins(deployment_dir)
+    if name not in pins:
+        where = Path(deployment_dir or DEPLOYMENT_DIR) / PINS_FILE
+        known = ", ".join(sorted(pins)) or "none"
+        raise RegistryError(
+            f"No production pin for {name!r} in {where} (pinned: {known}). Promote a version to "
+            "production first (notebook 04)."
+        )
+    return resolve(pins[name], client)
+
+
+def request_frame(version, data=None, rows: int = 5) -> pd.DataFrame:
+    """The first ``rows`` cleaned trips of ``data`` as the features ``version`` was trained on."""
+    from labhelpers.training.features import supervised_xy
+    from labhelpers.training.steps import prepare_data
+
+    frame, _, _ = prepare_data(data)
+    features, _ = supervised_xy(frame.head(rows), version.tags["features"].split(","))
+    return features
+
+
+def compare_with_in_process(version, frame: pd.DataFrame, served: list) -> pd.DataFrame:
+    """Served predictions beside those of the same version loaded in this process (``mlflow.pyfunc``)."""
+    import mlflow.pyfunc
+
+    local = mlflow.pyfunc.load_model(model_uri(version)).predict(frame)
+    table = pd.DataFrame({"rest": served, "in_process": list(local)})
+    return table.assign(difference=table["rest"] - table["in_process"])

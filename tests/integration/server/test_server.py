@@ -1,0 +1,239 @@
+"""The local MLflow server: start, reuse, refuse a taken port, report, stop (children too), and the CLI.
+
+Server starts cost seconds each, so read-only tests share one module-scoped server and only the lifecycle
+and failure tests start their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from labhelpers.core import config
+from labhelpers.core.errors import ServerError
+from labhelpers.server import local as server
+from labhelpers.server import tracking
+
+API_PROBE = "/api/2.0/mlflow/registered-models/search?max_results=1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((config.HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((config.HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in a process group, read from Linux's /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _dead_pid() -> int:
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    return finished.pid
+
+
+def _cli(*args: str, port: int, state: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, config.PORT_ENV: str(port), config.STATE_DIR_ENV: str(state)}
+    return subprocess.run(
+        [sys.executable, "-m", "labhelpers", "server", *args],
+        cwd=config.PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> server.ServerInfo:
+    """One server shared by the tests that only read from it (or write under unique names)."""
+    state, port = tmp_path_factory.mktemp("state"), _free_port()
+    try:
+        yield server.start(port, state)
+    finally:
+        server.stop(port, state)
+
+
+def test_start_answers_a_real_api_call_and_keeps_state_in_its_folder(running: server.ServerInfo) -> None:
+    response = requests.get(running.uri + API_PROBE, timeout=5)
+    assert response.status_code == 200 and isinstance(response.json(), dict)
+    assert running.uri == f"http://127.0.0.1:{running.port}" and not running.already_running
+    record = json.loads((running.state_dir / "server.json").read_text())
+    assert record["pid"] == running.pid == int((running.state_dir / "server.pid").read_text())
+    db = Path(record["backend_store_uri"].removeprefix("sqlite:///"))
+    artifacts = Path(record["artifacts_destination"])
+    for path in (db, artifacts):
+        assert path.is_absolute() and path.parent == running.state_dir and path.exists()
+    assert record["backend_store_uri"].startswith("sqlite:////")
+
+
+def test_artifacts_logged_through_the_server_land_in_the_state_folder(
+    running: server.ServerInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    monkeypatch.setenv(tracking.TRACKING_URI_ENV, "placeholder")  # restored after use_tracking sets it
+    monkeypatch.delenv(tracking.TRACKING_URI_ENV)
+    try:
+        assert tracking.use_tracking(running.uri) == running.uri
+        mlflow.set_experiment(f"test-artifacts-{uuid.uuid4().hex[:8]}")
+        with mlflow.start_run():
+            mlflow.log_text("hello", "note.txt")
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    assert [path.read_text() for path in (running.state_dir / "artifacts").rglob("note.txt")] == ["hello"]
+
+
+def test_concurrent_registrations_get_distinct_versions(running: server.ServerInfo) -> None:
+    from mlflow import MlflowClient
+
+    client, name = MlflowClient(running.uri, running.uri), f"test-concurrent-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    run_id = client.create_run(client.create_experiment(name)).info.run_id
+
+    def register(_: int) -> str:
+        return client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id).version
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = sorted(int(version) for version in pool.map(register, range(16)))
+    assert versions == list(range(1, 17))
+
+
+def test_start_again_returns_the_running_server(running: server.ServerInfo) -> None:
+    began = time.monotonic()
+    again = server.start(running.port, running.state_dir)
+    assert (again.pid, again.started_at, again.already_running) == (running.pid, running.started_at, True)
+    assert time.monotonic() - began < 5
+
+
+def test_status_of_a_running_server(running: server.ServerInfo) -> None:
+    found = server.status(running.port, running.state_dir)
+    assert (found.running, found.answering, found.pid, found.uri) == (True, True, running.pid, running.uri)
+    assert found.log_path == running.state_dir / "server.log" and found.log_path.exists()
+
+
+def test_same_state_folder_on_another_port_is_refused(running: server.ServerInfo) -> None:
+    with pytest.raises(ServerError, match=f"already runs on port {running.port}"):
+        server.start(_free_port(), running.state_dir)
+
+
+def test_port_held_by_another_mlflow_server_is_refused(running: server.ServerInfo, tmp_path: Path) -> None:
+    with pytest.raises(ServerError, match=rf"Port {running.port} .*\(another MLflow server"):
+        server.start(running.port, tmp_path)
+    assert not (tmp_path / "server.pid").exists()
+
+
+def test_port_held_by_a_plain_socket_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind((config.HOST, 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(ServerError) as raised:
+            server.start(port, tmp_path)
+    message = str(raised.value)
+    assert f"Port {port}" in message and "in use by something else" in message
+    assert "LAB_MLFLOW_PORT=5001 make run" in message
+    assert not (tmp_path / "server.pid").exists()
+
+
+def test_nothing_running_status_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = _free_port()
+    found = server.status(port, tmp_path / "never-started")
+    assert (found.running, found.answering, found.pid) == (False, False, None)
+    assert server.stop(port, tmp_path / "never-started") is False
+    assert "No local MLflow server was running" in capsys.readouterr().out
+    assert not (tmp_path / "never-started").exists()
+
+
+def test_stale_pid_file_is_cleaned_up(tmp_path: Path) -> None:
+    port = _free_port()
+    for check in (lambda: server.status(port, tmp_path).running, lambda: server.stop(port, tmp_path)):
+        (tmp_path / "server.pid").write_text(f"{_dead_pid()}\n")
+        (tmp_path / "server.json").write_text(json.dumps({"port": port}))
+        assert check() is False
+        assert not (tmp_path / "server.pid").exists() and not (tmp_path / "server.json").exists()
+
+
+def test_startup_timeout_kills_the_server_and_shows_the_log(tmp_path: Path) -> None:
+    with pytest.raises(ServerError, match=r"did not answer within 1 s\. Last lines of .*server\.log"):
+        server.start(_free_port(), tmp_path, timeout=1.0)
+    assert not (tmp_path / "server.pid").exists()
+
+
+def test_server_dying_at_startup_reports_the_log(tmp_path: Path) -> None:
+    (tmp_path / "mlflow.db").write_text("this is not an SQLite database\n" * 100)
+    with pytest.raises(ServerError, match="exited during startup") as raised:
+        server.start(_free_port(), tmp_path)
+    assert "not a database" in str(raised.value)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups from /proc")
+def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path) -> None:
+    port, state = _free_port(), tmp_path / "state"
+    state.mkdir()
+    (state / "server.pid").write_text(f"{_dead_pid()}\n")
+    try:
+        started = _cli("start", port=port, state=state)
+        assert started.returncode == 0, started.stderr
+        assert f"MLflow UI: http://127.0.0.1:{port}" in started.stdout
+        assert _cli("status", port=port, state=state).returncode == 0
+        pgid = int((state / "server.pid").read_text())
+        assert len(_live_group_members(pgid)) >= 2  # `mlflow server` and its uvicorn process
+        assert server.stop(port, state) is True  # stopped from another process than the starter
+        assert _port_free(port) and _live_group_members(pgid) == []
+        stopped = _cli("status", port=port, state=state)
+        assert stopped.returncode == 1 and "not running" in stopped.stdout
+        again = _cli("stop", port=port, state=state)
+        assert again.returncode == 0 and "No local MLflow server was running" in again.stdout
+
+        assert _cli("start", port=port, state=state).returncode == 0  # a restart, on the existing database
+        pgid = int((state / "server.pid").read_text())
+        os.kill(pgid, signal.SIGKILL)  # the leader dies hard; its uvicorn child keeps serving
+        assert server.status(port, state).running
+        stopped = _cli("stop", port=port, state=state)
+        assert stopped.returncode == 0 and "Stopped" in stopped.stdout
+        assert _port_free(port) and _live_group_members(pgid) == []
+    finally:
+        server.stop(port, state)
+
+
+def test_cli_reports_lab_errors_without_traceback(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind((config.HOST, 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = _cli("start", port=port, state=tmp_path)
+    assert result.returncode == ServerError.exit_code
+    assert "in use by something else" in result.stderr and "Traceback" not in result.stderr

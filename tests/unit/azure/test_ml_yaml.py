@@ -1,0 +1,255 @@
+"""The Azure ML YAML under ML/ validates itself: each file loads with azure-ai-ml's own loaders, offline.
+
+Also checked: the pipeline's wiring (registration waits for both training jobs), its code snapshot (what
+``code: ..`` plus .amlignore upload is enough to run ``python register_models.py``), the job environment's
+pins, and the deployments' model references (production pinned, staging may float).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),
+    pytest.mark.filterwarnings("ignore::marshmallow.warnings.ChangedInMarshmallow4Warning"),
+]
+tomllib = pytest.importorskip("tomllib")
+
+ROOT = Path(__file__).resolve().parents[3]
+ML = ROOT / "ML"
+SCHEMA = "https://azuremlschemas.azureedge.net/latest/"
+LOADERS = {
+    "pipelineJob": "load_job",
+    "environment": "load_environment",
+    "managedOnlineEndpoint": "load_online_endpoint",
+    "managedOnlineDeployment": "load_online_deployment",
+}
+#: YAML under ML/ that is not an Azure ML definition, and why.
+NOT_AZURE_ML = {
+    "environment/conda.yaml": "a conda specification, referenced by environment.yml",
+    "deployment/production-models.yml": "the pins file labhelpers.registry.pinning writes",
+}
+EXPECTED = (
+    "pipeline.yaml",
+    "environment/environment.yml",
+    "environment/conda.yaml",
+    "deployment/endpoint.yml",
+    "deployment/production-deployment.yml",
+    "deployment/staging-deployment.yml",
+)
+TRAINING = ("supervised_learning", "unsupervised_learning")
+LINEAR = "taxi-fare-linear-regression"
+
+
+def azure_ml_yaml() -> list[Path]:
+    files = [*ML.rglob("*.yml"), *ML.rglob("*.yaml")]
+    return sorted(p for p in files if p.relative_to(ML).as_posix() not in NOT_AZURE_ML)
+
+
+def load(path: Path):
+    import azure.ai.ml
+
+    kind = path.read_text().splitlines()[0].rsplit("/", 1)[-1].removesuffix(".schema.json")
+    return getattr(azure.ai.ml, LOADERS[kind])(path)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return load(ML / "pipeline.yaml")
+
+
+@pytest.fixture(scope="module")
+def pipeline_dict(pipeline):
+    # What azure-ai-ml would submit: bindings as ${{parent...}} expressions, components expanded.
+    return pipeline._to_dict()
+
+
+def test_the_azure_ml_files_exist():
+    assert [name for name in EXPECTED if not (ML / name).is_file()] == []
+
+
+@pytest.mark.parametrize("path", azure_ml_yaml(), ids=lambda p: p.relative_to(ML).as_posix())
+def test_each_file_declares_its_schema_first_and_loads(path):
+    first = path.read_text().splitlines()[0]
+    assert first.startswith(f"$schema: {SCHEMA}") and first.endswith(".schema.json")
+    kind = first.rsplit("/", 1)[-1].removesuffix(".schema.json")
+    assert kind in LOADERS, f"{path.name}: no loader known for {kind}"
+    assert load(path) is not None
+
+
+def test_registration_waits_for_both_training_jobs(pipeline, pipeline_dict):
+    assert set(pipeline.jobs) == {*TRAINING, "register_models"}
+    bound = {name: spec["path"] for name, spec in pipeline_dict["jobs"]["register_models"]["inputs"].items()}
+    assert bound == {
+        "supervised_dir": "${{parent.jobs.supervised_learning.outputs.output_dir}}",
+        "unsupervised_dir": "${{parent.jobs.unsupervised_learning.outputs.output_dir}}",
+    }
+    for job in TRAINING:
+        assert "output_dir" in pipeline.jobs[job].outputs
+        assert pipeline_dict["jobs"][job]["inputs"]["data"]["path"] == "${{parent.inputs.data}}"
+
+
+def test_the_commands_run_the_ml_scripts(pipeline):
+    commands = {name: " ".join(job.command.split()) for name, job in pipeline.jobs.items()}
+    assert commands["supervised_learning"] == (
+        "python ML/train_supervised.py --data ${{inputs.data}} --output-dir ${{outputs.output_dir}}"
+    )
+    assert commands["unsupervised_learning"] == (
+        "python ML/train_unsupervised.py --data ${{inputs.data}} --output-dir ${{outputs.output_dir}}"
+    )
+    assert commands["register_models"] == (
+        "cd ML && python register_models.py --supervised-dir ${{inputs.supervised_dir}} "
+        "--unsupervised-dir ${{inputs.unsupervised_dir}}"
+    )
+
+
+def test_the_data_input_is_a_typed_file_that_ships_with_the_repository(pipeline):
+    raw = yaml.safe_load((ML / "pipeline.yaml").read_text())
+    assert raw["inputs"]["data"]["type"] == "uri_file"
+    assert (ML / pipeline.inputs["data"].path).resolve() == ROOT / "data" / "nyc_taxi_sample.csv"
+    assert (ROOT / "data" / "nyc_taxi_sample.csv").is_file()
+
+
+def test_every_step_uses_the_lab_environment_the_cluster_and_the_repository_snapshot(pipeline):
+    assert pipeline.settings.default_compute == "cpu-cluster"
+    for name, job in pipeline.jobs.items():
+        assert job.component.environment == "taxi-ml-env@latest", name
+        assert (ML / job.code).resolve() == ROOT, name
+    environment = load(ML / "environment" / "environment.yml")
+    assert environment.name == "taxi-ml-env"
+
+
+def _snapshot_files(names: tuple[str, ...]) -> list[Path]:
+    from azure.ai.ml._utils._asset_utils import get_ignore_file
+
+    ignore = get_ignore_file(ROOT)
+    assert ignore.path == ROOT / ".amlignore"
+    return [
+        path
+        for name in names
+        for path in (ROOT / name).rglob("*")
+        if path.is_file() and not ignore.is_file_excluded(path.as_posix())
+    ]
+
+
+def test_amlignore_keeps_local_state_out_of_the_snapshot():
+    from azure.ai.ml._utils._asset_utils import get_ignore_file
+
+    ignore = get_ignore_file(ROOT)
+    patterns = {line.strip() for line in (ROOT / ".amlignore").read_text().splitlines()}
+    gitignored = {line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()}
+    # .amlignore replaces .gitignore for uploads, so it must repeat it.
+    assert sorted(gitignored - patterns - {""}) == []
+    for heavy in (
+        ".venv/lib/python3.11/site-packages/mlflow/__init__.py",
+        ".mlflow/mlflow.db",
+        ".cache/data/abc.parquet",
+        "outputs/runs/20250101-000000/supervised/manifest.json",
+        "mlruns/0/meta.yaml",
+        "notebooks/.ipynb_checkpoints/01_train_models-checkpoint.ipynb",
+        "notebooks/01_train_models.ipynb",
+        "data/nyc_taxi_sample.csv",
+        ".azureml/config.json",
+        ".git/HEAD",
+        "labhelpers/__pycache__/azure.cpython-311.pyc",
+    ):
+        assert ignore.is_file_excluded((ROOT / heavy).as_posix()), heavy
+    for needed in (
+        "ML/register_models.py",
+        "ML/_bootstrap.py",
+        "labhelpers/registry.py",
+        "labhelpers/azure.py",
+    ):
+        assert not ignore.is_file_excluded((ROOT / needed).as_posix()), needed
+
+
+def test_register_models_runs_from_the_snapshot(tmp_path):
+    # Rebuild what the register_models job receives (ML/ and labhelpers/ as .amlignore lets them through),
+    # then, in ML/ and with no site-packages (the job's environment does not install labhelpers), check that
+    # _bootstrap finds labhelpers in the snapshot itself; finally run the job's script there.
+    snapshot = tmp_path / "snapshot"
+    for path in _snapshot_files(("ML", "labhelpers")):
+        target = snapshot / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", "import _bootstrap, labhelpers; print(labhelpers.__file__)"],
+        cwd=snapshot / "ML",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stderr
+    assert Path(run.stdout.strip()).resolve().is_relative_to(snapshot)
+    helped = subprocess.run(
+        [sys.executable, "register_models.py", "--help"],  # site-packages now: it imports pandas
+        cwd=snapshot / "ML",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert "--supervised-dir" in helped.stdout
+
+
+PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*==\s*([^\s;]+)")
+
+
+def _pins(lines) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        match = PIN.match(line)
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return found
+
+
+def test_the_job_environment_pins_equal_the_runtime_pins_of_pyproject():
+    runtime = _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    conda = yaml.safe_load((ML / "environment" / "conda.yaml").read_text())
+    [pip] = [entry["pip"] for entry in conda["dependencies"] if isinstance(entry, dict) and "pip" in entry]
+    assert _pins(pip) == runtime
+    assert conda["channels"] == ["conda-forge", "nodefaults"]
+    learners = yaml.safe_load((ROOT / "environment.yml").read_text())
+    python = [d for d in learners["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    assert python == [d for d in conda["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    assert load(ML / "environment" / "environment.yml").conda_file == conda
+
+
+def test_production_pins_a_version_and_never_uses_latest():
+    from labhelpers.registry.pinning import deployed_model
+
+    raw = yaml.safe_load((ML / "deployment" / "production-deployment.yml").read_text())
+    assert re.fullmatch(rf"azureml:{LINEAR}:\d+", raw["model"]), raw["model"]
+    assert "@" not in raw["model"]
+    assert deployed_model() == raw["model"]
+    assert load(ML / "deployment" / "production-deployment.yml").model == raw["model"].removeprefix(
+        "azureml:"
+    )
+
+
+def test_pinning_rewrites_production_and_it_still_loads(tmp_path):
+    from labhelpers.registry.pinning import DEPLOYMENT_FILE, pin_production
+
+    shutil.copy2(ML / "deployment" / DEPLOYMENT_FILE, tmp_path / DEPLOYMENT_FILE)
+    assert pin_production(LINEAR, 42, tmp_path) == f"azureml:{LINEAR}:42"
+    text = (tmp_path / DEPLOYMENT_FILE).read_text()
+    assert text.splitlines()[0].startswith("$schema:")
+    assert load(tmp_path / DEPLOYMENT_FILE).model == f"{LINEAR}:42"
+
+
+def test_staging_follows_latest_on_the_same_endpoint():
+    endpoint = load(ML / "deployment" / "endpoint.yml")
+    staging = load(ML / "deployment" / "staging-deployment.yml")
+    production = load(ML / "deployment" / "production-deployment.yml")
+    assert (endpoint.name, endpoint.auth_mode) == ("taxi-fare-endpoint", "key")
+    assert staging.model == f"{LINEAR}@latest"
+    assert staging.endpoint_name == production.endpoint_name == endpoint.name
+    assert staging.name != production.name

@@ -1,0 +1,78 @@
+"""The MLflow 2 test environment (.ci/mlflow2-requirements.txt) pins what pyproject.toml pins, bar MLflow."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")
+
+ROOT = Path(__file__).resolve().parents[3]
+MLFLOW2_PINS = ROOT / ".ci" / "mlflow2-requirements.txt"
+PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
+#: Pins that must differ, and why: mlflow 2.22 declares pyarrow<20 (pyproject.toml pins 22.0.0 for MLflow 3).
+ALLOWED_DIFFERENCES = {"pyarrow": lambda version: int(version.split(".")[0]) < 20}
+SHARED = {
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "joblib",
+    "requests",
+    "tqdm",
+    "pyyaml",
+    "pytest",
+}
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(lines) -> dict[str, str]:
+    return {_normal(m[1]): m[2] for line in lines if (m := PIN.match(line))}
+
+
+def _unpinned(lines) -> list[str]:
+    return [
+        line for line in lines if line.strip() and not line.lstrip().startswith("#") and not PIN.match(line)
+    ]
+
+
+@pytest.fixture(scope="module")
+def mlflow2() -> dict[str, str]:
+    return _pins(MLFLOW2_PINS.read_text().splitlines())
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = list(project["dependencies"]) + [s for e in project["optional-dependencies"].values() for s in e]
+    return _pins(lines)
+
+
+def test_every_line_is_an_exact_pin():
+    assert _unpinned(MLFLOW2_PINS.read_text().splitlines()) == []
+
+
+def test_mlflow_is_a_2x_release(mlflow2):
+    assert mlflow2["mlflow"].split(".")[0] == "2"
+
+
+def test_shared_pins_equal_pyproject(mlflow2, pyproject):
+    assert set(mlflow2) >= SHARED
+    differ = {
+        name: (v, pyproject[name])
+        for name, v in mlflow2.items()
+        if name in pyproject and v != pyproject[name]
+    }
+    differ.pop("mlflow")
+    assert set(differ) <= set(ALLOWED_DIFFERENCES), differ
+    assert all(ALLOWED_DIFFERENCES[name](mine) for name, (mine, _) in differ.items())
+
+
+def test_no_azure_packages(mlflow2):
+    assert [name for name in mlflow2 if name.startswith("azure")] == []

@@ -1,0 +1,105 @@
+"""Tracking URI resolution, fail-fast client settings and the reachability check (no MLflow server)."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from labhelpers.core import config
+from labhelpers.core.errors import ServerError
+from labhelpers.server import tracking
+
+
+def _dead_port() -> int:
+    """A port nothing listens on (bound once by the OS, then released)."""
+    with socket.socket() as sock:
+        sock.bind((config.HOST, 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No tracking URI, port or client settings from the developer's shell; all restored afterwards."""
+    for name in (tracking.TRACKING_URI_ENV, config.PORT_ENV, *tracking.CLIENT_DEFAULTS):
+        monkeypatch.setenv(name, "placeholder")  # recorded, so even values set by code are undone
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_explicit_uri_beats_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv(tracking.TRACKING_URI_ENV, "http://env-server:5000")
+    assert tracking.resolve_tracking_uri("http://explicit:5000") == "http://explicit:5000"
+
+
+def test_environment_beats_local_default(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv(tracking.TRACKING_URI_ENV, "http://env-server:5000")
+    assert tracking.resolve_tracking_uri() == "http://env-server:5000"
+
+
+def test_default_is_local_server_never_a_local_file(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv(config.PORT_ENV, "5123")
+    assert tracking.resolve_tracking_uri() == "http://127.0.0.1:5123"
+
+
+def test_blank_values_count_as_unset(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv(tracking.TRACKING_URI_ENV, "  ")
+    assert tracking.resolve_tracking_uri("") == config.local_tracking_uri()
+
+
+def test_client_timeouts_keep_user_values(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")
+    applied = tracking.configure_client_timeouts()
+    assert applied == {**tracking.CLIENT_DEFAULTS, "MLFLOW_HTTP_REQUEST_TIMEOUT": "300"}
+    assert {name: os.environ[name] for name in applied} == applied
+
+
+def test_check_reachable_dead_port_fails_fast_with_start_hint() -> None:
+    uri = f"http://{config.HOST}:{_dead_port()}"
+    began = time.monotonic()
+    with pytest.raises(ServerError) as raised:
+        tracking.check_reachable(uri)
+    assert time.monotonic() - began < 5
+    message = str(raised.value)
+    assert f"No MLflow server answers at {uri}." in message
+    assert "`make server`" in message and "python -m labhelpers server start" in message
+    assert "MLFLOW_TRACKING_URI" in message
+
+
+def test_check_reachable_rejects_a_web_server_that_is_not_mlflow() -> None:
+    httpd = http.server.ThreadingHTTPServer((config.HOST, 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ServerError, match="not as an MLflow tracking server"):
+            tracking.check_reachable(f"http://{config.HOST}:{httpd.server_address[1]}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_check_reachable_leaves_azureml_alone() -> None:
+    began = time.monotonic()
+    tracking.check_reachable("azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/x")
+    assert time.monotonic() - began < 0.5
+
+
+def test_use_tracking_refuses_a_dead_server(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv(tracking.TRACKING_URI_ENV, f"http://{config.HOST}:{_dead_port()}")
+    with pytest.raises(ServerError, match="make server"):
+        tracking.use_tracking()
+
+
+def test_mlflow_client_gives_up_quickly_on_a_dead_server(clean_env: pytest.MonkeyPatch) -> None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    tracking.configure_client_timeouts()
+    client = MlflowClient(f"http://{config.HOST}:{_dead_port()}")
+    began = time.monotonic()
+    with pytest.raises(MlflowException):
+        client.search_experiments()
+    assert time.monotonic() - began < 15  # MLflow's own defaults take minutes
