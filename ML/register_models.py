@@ -1,14 +1,17 @@
 """Register the three trained taxi models as one all-or-nothing batch.
 
 The last step of the pipeline: it runs only after both training steps succeeded. All three models are
-checked first (files present, SHA-256 matching the training manifest, metrics complete and finite); then each
-gets its own run `register-<name>` and a new version tagged lifecycle=candidate. A failure halfway removes
-what the batch created. Uses MLFLOW_TRACKING_URI when set, else the local server (make server).
+checked first (MLflow model folders present, SHA-256 matching the training manifest, metrics complete and
+finite); then each gets its own run `register-<name>` and a new version tagged lifecycle=candidate, its model
+folder uploaded as training wrote it (no model is loaded). A failure halfway removes what the batch created;
+earlier batches of these names that a stopped process left pending are finished or removed first, and
+printed as `repair: batch ...`. Uses MLFLOW_TRACKING_URI when set, else the local server (make server).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 import _bootstrap  # noqa: F401  (puts labhelpers on the path)
@@ -46,10 +49,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _print_registry_log() -> None:
+    """Repairs of earlier batches (and other registry warnings) go to stdout, one plain line each."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("labhelpers.registry")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     from labhelpers.registry.register import register_models
 
     args = parse_args(argv)
+    _print_registry_log()
     names = {
         "linear": args.linear_model_name,
         "ridge": args.ridge_model_name,

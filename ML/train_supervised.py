@@ -1,7 +1,8 @@
 """Train the fare regressors (LinearRegression and Ridge) on NYC taxi trips.
 
-Writes OUTPUT_DIR/linear_regression/model.joblib, OUTPUT_DIR/ridge_regression/model.joblib,
-OUTPUT_DIR/supervised_metrics.json and OUTPUT_DIR/manifest.json (SHA-256 of every artifact).
+Writes OUTPUT_DIR/linear_regression/ and OUTPUT_DIR/ridge_regression/ (MLflow model folders: MLmodel,
+model.skops, requirements...; registration uploads them as they are), OUTPUT_DIR/supervised_metrics.json and
+OUTPUT_DIR/manifest.json (SHA-256 of every artifact).
 """
 
 from __future__ import annotations

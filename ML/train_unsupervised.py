@@ -1,7 +1,7 @@
 """Train KMeans to assign NYC taxi trips to zone clusters from pickup/dropoff coordinates.
 
-Writes OUTPUT_DIR/kmeans/model.joblib, OUTPUT_DIR/unsupervised_metrics.json and OUTPUT_DIR/manifest.json
-(SHA-256 of every artifact).
+Writes OUTPUT_DIR/kmeans/ (an MLflow model folder: MLmodel, model.skops, requirements...; registration uploads
+it as it is), OUTPUT_DIR/unsupervised_metrics.json and OUTPUT_DIR/manifest.json (SHA-256 of every artifact).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """What one registration batch holds: the three trained models, checked before anything is registered.
 
-Nothing reaches the registry unless all three models are present, match the SHA-256 their training step
-recorded, load, and come with complete, finite metrics. Every failure names the file and what to do.
+Nothing reaches the registry unless all three model folders are present, every file in them matches the
+SHA-256 their training step recorded, each holds the expected kind of scikit-learn model, and their metrics
+are complete and finite. Every failure names the file and what to do. Nothing here loads a model or runs
+code from the training output (see :mod:`labhelpers.registry.model_folder` for what the checksums do and
+do not protect against).
 """
 
 from __future__ import annotations
@@ -11,12 +14,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from labhelpers.core.artifacts import MANIFEST, finite_number, read_manifest, sha256_file
 from labhelpers.core.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME, RIDGE_MODEL_NAME
 from labhelpers.core.errors import RegistryError, TrainingError
-from labhelpers.training.steps import INPUT_EXAMPLE, SUPERVISED_METRICS, UNSUPERVISED_METRICS
+from labhelpers.registry.model_folder import ModelFolder, check_model_folder
+from labhelpers.training.outputs import SUPERVISED_METRICS, UNSUPERVISED_METRICS
 
 # Azure ML model names: letters, digits, '-', '_' and '.'; MLflow accepts those too. ':' '@' '/' would
 # break the version references (azureml:NAME:3, NAME@latest, models:/NAME/3).
@@ -68,20 +70,23 @@ REQUIRED_KEYS = ("features_used", "data_version", "parameters")
 
 @dataclass
 class Candidate:
-    """One trained model, verified and ready to register."""
+    """One trained model, verified and ready to register: its MLflow model folder is uploaded as it is."""
 
     name: str
     spec: Spec
-    folder: Path
-    model: object
+    folder: Path  # the training output folder
+    model: ModelFolder
     metrics: dict[str, float]
     payload: dict
-    input_example: pd.DataFrame
     lineage: dict[str, str] = field(default_factory=dict)
 
     @property
-    def model_path(self) -> Path:
-        return self.folder / self.spec.key / "model.joblib"
+    def model_dir(self) -> Path:
+        return self.folder / self.spec.key
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.folder / METRICS_FILES[self.spec.step]
 
     @property
     def data_version(self) -> str:
@@ -137,13 +142,19 @@ def _check_metrics(payload: dict, spec: Spec, path: Path) -> dict[str, float]:
     return {key: float(block[key]) for key in spec.metric_keys}
 
 
-def _verify_checksums(folder: Path, wanted: list[str]) -> dict:
+def _verify_checksums(folder: Path, wanted: list[str], model_dir: str) -> dict:
+    """Check ``wanted`` files and every file in and listed under ``model_dir`` against the manifest.
+
+    The model folder is uploaded as a whole, so a file in it that the manifest does not list is refused too.
+    """
     try:
         manifest = read_manifest(folder)
     except TrainingError as error:
         raise RegistryError(str(error)) from None
     recorded = manifest.get("artifacts", {})
-    for relative in wanted:
+    present = [p.relative_to(folder).as_posix() for p in (folder / model_dir).rglob("*") if p.is_file()]
+    listed = [relative for relative in recorded if relative.startswith(f"{model_dir}/")]
+    for relative in dict.fromkeys([*wanted, *listed, *sorted(present)]):
         path = folder / relative
         if not path.is_file():
             raise RegistryError(f"{path} is missing; re-run the training step that writes {folder}.")
@@ -155,26 +166,6 @@ def _verify_checksums(folder: Path, wanted: list[str]) -> dict:
                 "the file changed since. Re-run the training step; never register a model you cannot trace."
             )
     return manifest
-
-
-def _load_model(path: Path, spec: Spec) -> object:
-    import joblib
-
-    try:
-        # Safe to unpickle only because the SHA-256 matched the training manifest above.
-        model = joblib.load(path)
-    except Exception as error:  # joblib raises many kinds for a damaged file
-        raise RegistryError(
-            f"{path} cannot be loaded ({type(error).__name__}: {error}); re-run training."
-        ) from None
-    if type(model).__name__ != spec.model_type:
-        raise RegistryError(f"{path} holds a {type(model).__name__}, expected a {spec.model_type}.")
-    return model
-
-
-def _input_example(folder: Path) -> pd.DataFrame:
-    raw = json.loads((folder / INPUT_EXAMPLE).read_text())
-    return pd.DataFrame(raw["data"], columns=raw["columns"])
 
 
 def collect(
@@ -202,25 +193,12 @@ def collect(
     for step, folder in folders.items():
         _check_folder(folder, f"--{step}-dir", f"ML/train_{step}.py")
     payloads = {step: _load_payload(folder, step) for step, folder in folders.items()}
-    manifests = {}
     candidates = []
     for key, spec in SPECS.items():
         folder = folders[spec.step]
         metrics = _check_metrics(payloads[spec.step], spec, folder / METRICS_FILES[spec.step])
-        wanted = [f"{spec.key}/model.joblib", METRICS_FILES[spec.step], INPUT_EXAMPLE]
-        manifests[spec.step] = _verify_checksums(folder, wanted)
-        candidates.append(
-            Candidate(
-                names[key],
-                spec,
-                folder,
-                None,
-                metrics,
-                payloads[spec.step],
-                _input_example(folder),
-                manifests[spec.step].get("lineage", {}),
-            )
-        )
-    for candidate in candidates:  # load only after every checksum matched
-        candidate.model = _load_model(candidate.model_path, candidate.spec)
+        manifest = _verify_checksums(folder, [METRICS_FILES[spec.step]], spec.key)
+        model = check_model_folder(folder / spec.key, spec.model_type)
+        lineage = manifest.get("lineage", {})
+        candidates.append(Candidate(names[key], spec, folder, model, metrics, payloads[spec.step], lineage))
     return candidates

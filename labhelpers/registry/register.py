@@ -1,255 +1,79 @@
 """Register the three taxi models as one all-or-nothing batch, on a local MLflow server or Azure ML.
 
-The path is ``save_model`` + ``log_artifacts`` + ``create_model_version`` from the run's artifacts: it never
-touches MLflow 3's logged-models endpoint (which Azure ML answered with 404, azure-sdk-for-python#44896), so
-it works with MLflow 2 and 3 clients on both backends. Requirements are explicit, so MLflow does not spend
-seconds inferring them in a subprocess.
+A batch first repairs what earlier batches of its names left behind (:mod:`labhelpers.registry.repair`),
+then registers each model side by side (:mod:`labhelpers.registry.upload`): its versions are tagged
+``batch_status=pending`` until all of them exist, then ``complete``, under a lease the process keeps fresh
+while it works (:mod:`labhelpers.registry.lease`). If any step fails, what the batch created is deleted; if
+the registry is gone and the deletes cannot reach it either, the next registration of these names (or
+``python -m labhelpers registry repair``) finishes or removes the batch once its lease has run out.
+Registration uploads the MLflow model folders written at training time and loads no model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import tempfile
 import time
 import uuid
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
+from labhelpers.registry.backend import version_filter
 from labhelpers.registry.batch import Candidate, collect
+from labhelpers.registry.lease import (
+    BATCH_STATUS_TAG,
+    BATCH_TAG,
+    COMPLETE,
+    DEFAULT_LEASE_SECONDS,
+    LEASE_TAG,
+    Heartbeat,
+    lease_until,
+)
+from labhelpers.registry.repair import deletes_registered_models, repair
+from labhelpers.registry.upload import (
+    DATASET,
+    FRAMEWORK,
+    LIFECYCLE_TAG,
+    BatchContext,
+    Registered,
+    register_one,
+    with_retry,
+)
 from labhelpers.server.tracking import is_azure_uri, use_tracking
+from labhelpers.training.outputs import pip_requirements
 
 EXPERIMENT = "taxi-model-registry"
-DATASET = "nyc-taxi"
-FRAMEWORK = "scikit-learn"
-LIFECYCLE_TAG = "lifecycle"
-BATCH_TAG = "batch_id"
-BATCH_STATUS_TAG = "batch_status"  # "pending" until all three versions exist, then "complete"
+#: Re-exported: the names callers used when everything lived in this module.
+__all__ = [
+    "BATCH_STATUS_TAG",
+    "BATCH_TAG",
+    "DATASET",
+    "EXPERIMENT",
+    "FRAMEWORK",
+    "LIFECYCLE_TAG",
+    "Registered",
+    "pip_requirements",
+    "register_batch",
+    "register_models",
+]
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Registered:
-    """One version this batch created."""
-
-    name: str
-    version: str
-    run_id: str
-    batch_id: str
-    metrics: dict[str, float]
-
-    @property
-    def reference(self) -> str:
-        return f"azureml:{self.name}:{self.version}"
-
-
-def pip_requirements() -> list[str]:
-    """The exact packages a served model needs, so MLflow need not infer them (seconds per model)."""
-    from importlib.metadata import version
-
-    packages = ["mlflow", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "skops"]
-    pins = []
-    for package in packages:
-        try:
-            pins.append(f"{package}=={version(package)}")
-        except Exception:  # not installed (skops only comes with MLflow 3)
-            continue
-    return pins
-
-
-def _serialization_format() -> str:
-    import mlflow.sklearn
-
-    # skops does not execute code on load; MLflow 2 only knows the pickle formats.
-    return getattr(
-        mlflow.sklearn, "SERIALIZATION_FORMAT_SKOPS", mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE
-    )
-
-
-def run_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
-    """Tags shared by the registration run and its model version."""
-    return {
-        "task_type": candidate.spec.task_type,
-        "dataset": DATASET,
-        "framework": FRAMEWORK,
-        "model_type": candidate.spec.model_type,
-        "data_version": candidate.data_version,
-        "git_commit": candidate.lineage.get("git_commit", "unknown"),
-        "git_dirty": candidate.lineage.get("git_dirty", "unknown"),
-        BATCH_TAG: batch_id,
-    }
-
-
-def version_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
-    """Version tags: what Azure ML Studio shows and filters, so they carry metrics and the lifecycle too."""
-    tags = run_tags(candidate, batch_id)
-    tags.update({key: f"{value:.6g}" for key, value in candidate.metrics.items()})
-    tags.update(
-        {"features": ",".join(candidate.features), LIFECYCLE_TAG: "candidate", BATCH_STATUS_TAG: "pending"}
-    )
-    return tags
-
-
-def run_metrics(candidate: Candidate) -> dict[str, float]:
-    """Metrics as the seed lab names them (``linear_regression_rmse``...) plus plain names for comparing."""
-    if candidate.spec.task_type == "regression":
-        prefixed = {f"{candidate.spec.key}_{k}": v for k, v in candidate.metrics.items()}
-        return {**prefixed, **candidate.metrics}
-    return dict(candidate.metrics)
-
-
-def run_params(candidate: Candidate) -> dict[str, str]:
-    """Training parameters plus the features used, as strings."""
-    params = {key: str(value) for key, value in candidate.payload["parameters"].items()}
-    if candidate.spec.model_type != "Ridge":
-        params.pop("alpha", None)
-    params["features"] = ",".join(candidate.features)
-    params["training_rows"] = str(candidate.payload.get("data", {}).get("rows_used", "unknown"))
-    return params
-
-
-def describe(candidate: Candidate) -> str:
-    """A one-paragraph description shown on the version page."""
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in candidate.metrics.items())
-    commit = candidate.lineage.get("git_commit", "unknown")[:12]
-    return (
-        f"{candidate.spec.model_type} that {candidate.spec.purpose}. "
-        f"Features: {', '.join(candidate.features)}. "
-        f"Held-out metrics: {metrics}. Data {candidate.data_version[:19]}, code commit {commit}."
-    )
-
-
-def _log_dataset(client, run_id: str, candidate: Candidate) -> None:
-    """Record the training data as a dataset input with its digest (optional on backends without it)."""
-    import mlflow.data
-    from mlflow.entities import DatasetInput, InputTag
-
-    source = str(candidate.payload.get("data", {}).get("source", "unknown"))
-    digest = candidate.data_version.removeprefix("sha256:")[:32]  # MLflow stores at most 36 characters
-    with warnings.catch_warnings():  # a local path matches two equivalent source classes; MLflow warns
-        warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(candidate.input_example, source=source, name=DATASET, digest=digest)
-    entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")])
-    # The server looks the dataset up, then inserts it, so two runs logging the same new dataset at once
-    # (linear and ridge do) make one fail on a UNIQUE constraint; retried, it finds the row.
-    if not _with_retry(client.log_inputs, run_id, [entity]):
-        _log.warning("dataset input of run %s not recorded; the data_version tag carries the digest", run_id)
-
-
-def _with_retry(call, *args, attempts: int = 3) -> bool:
-    """Call a registry write that races with concurrent writers (select-then-insert on the server).
-
-    Returns:
-        True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
-        of information stored elsewhere (dataset input, aliases) and must not fail a registration.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            call(*args)
-            return True
-        except Exception as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
-            if attempt == attempts:
-                _log.warning(
-                    "%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error
-                )
-            else:
-                time.sleep(0.05 * attempt)
-    return False
-
-
-def _log_model(client, run_id: str, candidate: Candidate) -> None:
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-
-    example = candidate.input_example
-    signature = infer_signature(example, candidate.model.predict(example))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model"
-        mlflow.sklearn.save_model(
-            candidate.model,
-            str(path),
-            signature=signature,
-            input_example=example,
-            pip_requirements=pip_requirements(),
-            serialization_format=_serialization_format(),
-        )
-        client.log_artifacts(run_id, str(path), "model")
-
-
-def _register_one(
-    client, experiment_id: str, candidate: Candidate, batch_id: str, created: list
-) -> Registered:
-    from mlflow.entities import Metric, Param
-
-    tags = run_tags(candidate, batch_id)
-    run = client.create_run(
-        experiment_id,
-        tags={"mlflow.runName": f"register-{candidate.name}", **tags},
-        run_name=f"register-{candidate.name}",
-    )
-    run_id = run.info.run_id
-    created.append(("run", run_id))
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, v, now, 0) for k, v in run_metrics(candidate).items()],
-        params=[Param(k, v) for k, v in run_params(candidate).items()],
-        tags=[],
-    )
-    client.log_dict(run_id, candidate.payload, f"metrics/{candidate.spec.step}_metrics.json")
-    _log_dataset(client, run_id, candidate)
-    _log_model(client, run_id, candidate)
-    if _ensure_registered_model(client, candidate.name):
-        created.append(("model", candidate.name))
-    # The local server creates versions READY at once; waiting would only poll and log.
-    wait = 300 if is_azure_uri(client.tracking_uri) else 0
-    version = client.create_model_version(
-        candidate.name,
-        f"{run.info.artifact_uri}/model",
-        run_id,
-        tags=version_tags(candidate, batch_id),
-        description=describe(candidate),
-        await_creation_for=wait,
-    )
-    created.append(("version", (candidate.name, version.version)))
-    _drop_retried_duplicates(client, candidate.name, run_id, str(version.version))
-    client.set_terminated(run_id)
-    return Registered(candidate.name, str(version.version), run_id, batch_id, candidate.metrics)
-
-
-def _drop_retried_duplicates(client, name: str, run_id: str, kept: str) -> None:
-    """Delete versions of ``name`` that a retried POST created from the same run beside ``kept``.
-
-    MLflow's client retries a create request that timed out or failed, and the server may already have
-    created the version the first time; versions are never renumbered, so the extra one is deleted.
-    """
+def _repair_earlier(client, names: list[str]) -> None:
+    """Finish or remove earlier batches of ``names`` left pending by a process that stopped; log each."""
     try:
-        twins = [v for v in client.search_model_versions(f"run_id='{run_id}'") if v.name == name]
-    except Exception as error:  # a backend without run_id search: nothing to compare with
-        _log.warning("could not check %s for duplicate versions (%s)", name, error)
+        repairs = repair(client, names)
+    except Exception as error:  # the registration below meets the same registry and reports its state
+        _log.warning("earlier batches of %s not checked: %s", ", ".join(names), error)
         return
-    for twin in twins:
-        if str(twin.version) != kept:
-            client.delete_model_version(name, twin.version)
+    for item in repairs:
+        level = logging.INFO if item.action == "left alone" else logging.WARNING
+        _log.log(level, "repair: %s", item)
 
 
-def _ensure_registered_model(client, name: str) -> bool:
-    """Create the registered model unless it exists; True when this call created it."""
-    from mlflow.exceptions import MlflowException
-
-    try:  # one request in the common case: the model is registered already
-        client.get_registered_model(name)
-        return False
-    except MlflowException:
-        pass
-    try:
-        client.create_registered_model(name, tags={"dataset": DATASET, "framework": FRAMEWORK})
-        return True
-    except MlflowException:
-        client.get_registered_model(name)  # created meanwhile by a concurrent batch; else this raises
-        return False
+def _mark_complete(client, item: Registered) -> None:
+    client.set_model_version_tag(item.name, item.version, BATCH_STATUS_TAG, COMPLETE)
 
 
 def _undo_one(client, kind: str, item) -> None:
@@ -257,20 +81,23 @@ def _undo_one(client, kind: str, item) -> None:
         client.delete_model_version(*item)
     elif kind == "run":
         client.set_terminated(item, status="FAILED")
-    # A model this batch created goes too, once empty; Azure ML cannot delete a whole model.
-    elif not is_azure_uri(client.tracking_uri) and not client.search_model_versions(f"name='{item}'"):
+    # A model this batch created goes too, once empty, where the registry deletes whole models.
+    elif deletes_registered_models(client) and not client.search_model_versions(version_filter(client, item)):
         client.delete_registered_model(item)
 
 
-def _undo(client, created: list) -> list[str]:
-    """Delete the versions a failed batch created, mark its runs failed, return what could not be undone."""
+def _undo(client, created: list) -> list[tuple[str, str]]:
+    """Delete what a failed batch created, mark its runs failed; return the versions still there."""
     left = []
     for kind, item in reversed(created):
         try:
             _undo_one(client, kind, item)
         except Exception:
             if kind == "version":
-                left.append(f"{item[0]} version {item[1]}")
+                left.append(item)
+    for name, version in left:  # give up the lease, so the next registration repairs them at once
+        with contextlib.suppress(Exception):  # unreachable: the lease runs out by itself
+            client.set_model_version_tag(name, version, LEASE_TAG, lease_until(0))
     return left
 
 
@@ -286,10 +113,37 @@ def _experiment_id(client, name: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
+def _failure(uri: str, error: Exception, left: list[tuple[str, str]]) -> RegistryError:
+    if not left:
+        note = " Nothing from this batch remains in the registry."
+    else:
+        versions = ", ".join(f"{name} version {version}" for name, version in left)
+        note = (
+            f" Could not remove {versions} (tagged {BATCH_STATUS_TAG}=pending): the next registration of "
+            "these names, or `python -m labhelpers registry repair`, removes them once the registry answers "
+            "and their lease (10 minutes at most) has run out."
+        )
+    return RegistryError(f"Registration failed at {uri}: {type(error).__name__}: {error}.{note}")
+
+
 def register_batch(
-    candidates: list[Candidate], *, tracking_uri: str | None = None, experiment: str = EXPERIMENT
+    candidates: list[Candidate],
+    *,
+    tracking_uri: str | None = None,
+    experiment: str = EXPERIMENT,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> list[Registered]:
     """Register verified candidates as one batch sharing a ``batch_id``; undo it all if any step fails.
+
+    Earlier batches of the same names that a stopped process left pending are completed or removed first
+    (logged as ``repair: batch ...`` on the ``labhelpers.registry`` logger).
+
+    Args:
+        candidates: Verified models (see :func:`~labhelpers.registry.batch.collect`).
+        tracking_uri: Tracking server (default ``$MLFLOW_TRACKING_URI``, else the local server).
+        experiment: Experiment holding the registration runs.
+        lease_seconds: How long the batch's versions stay claimed without a heartbeat (see
+            :mod:`labhelpers.registry.lease`).
 
     Raises:
         RegistryError: A registry call failed; the versions this batch created were deleted (or, when the
@@ -299,31 +153,27 @@ def register_batch(
 
     uri = use_tracking(tracking_uri)
     client = MlflowClient(uri, uri)
+    names = [c.name for c in candidates]
+    _repair_earlier(client, names)
     batch_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    created: list = []
-    try:
-        experiment_id = _experiment_id(client, experiment)
-        # Three models, three independent runs: register them side by side (the server is threaded).
-        with ThreadPoolExecutor(max_workers=len(candidates)) as pool:
-            futures = [
-                pool.submit(_register_one, client, experiment_id, c, batch_id, created) for c in candidates
-            ]
-            done = [future.result() for future in futures]
-        for item in done:
-            client.set_model_version_tag(item.name, item.version, BATCH_STATUS_TAG, "complete")
-    except Exception as error:
-        left = _undo(client, created)
-        note = (
-            f" Could not remove {', '.join(left)} (tagged {BATCH_STATUS_TAG}=pending)."
-            if left
-            else (" Nothing from this batch remains in the registry.")
-        )
-        raise RegistryError(
-            f"Registration failed at {uri}: {type(error).__name__}: {error}.{note}"
-        ) from error
+    with Heartbeat(client, lease_seconds) as heartbeat:
+        batch = BatchContext(client, "", batch_id, names, lease_seconds, heartbeat, [])
+        try:
+            batch.experiment_id = _experiment_id(client, experiment)
+            # Three models, three independent runs: register them side by side (the server is threaded).
+            with ThreadPoolExecutor(max_workers=len(candidates)) as pool:
+                futures = [pool.submit(register_one, candidate, batch) for candidate in candidates]
+                done = [future.result() for future in futures]
+                for tagged in [pool.submit(_mark_complete, client, item) for item in done]:
+                    tagged.result()
+        except Exception as error:
+            raise _failure(uri, error, _undo(client, batch.created)) from error
     if not is_azure_uri(uri):  # aliases mirror the lifecycle tag where the backend has them
-        for item in done:
-            _with_retry(client.set_registered_model_alias, item.name, "candidate", item.version)
+        with ThreadPoolExecutor(max_workers=len(done)) as pool:
+            for item in done:
+                pool.submit(
+                    with_retry, client.set_registered_model_alias, item.name, "candidate", item.version
+                )
     return done
 
 

@@ -13,11 +13,13 @@ from labhelpers.core.artifacts import atomic_output_dir, write_json, write_manif
 from labhelpers.core.config import RANDOM_SEED, SAMPLE_DATA
 from labhelpers.core.provenance import git_info
 from labhelpers.training.features import supervised_xy
+from labhelpers.training.outputs import (
+    INPUT_EXAMPLE,
+    SUPERVISED_METRICS,
+    UNSUPERVISED_METRICS,
+    save_model_folder,
+)
 from labhelpers.training.train import TrainingResult, fit_regressors, train_unsupervised
-
-SUPERVISED_METRICS = "supervised_metrics.json"
-UNSUPERVISED_METRICS = "unsupervised_metrics.json"
-INPUT_EXAMPLE = "input_example.json"
 
 
 def prepare_data(source: str | Path | None = None, *, require_coordinates: bool = False):
@@ -50,11 +52,9 @@ def prepare_data(source: str | Path | None = None, *, require_coordinates: bool 
 
 
 def _save(result: TrainingResult, folder: Path, metrics_name: str, payload: dict) -> None:
-    import joblib
-
+    # Each model as the MLflow model folder registration uploads unchanged (see training.outputs).
     for name, model in result.models.items():
-        (folder / name).mkdir()
-        joblib.dump(model, folder / name / "model.joblib")
+        save_model_folder(model, folder / name, result.input_example)
     write_json(folder / metrics_name, payload)
     write_json(
         folder / INPUT_EXAMPLE,

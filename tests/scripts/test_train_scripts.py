@@ -53,8 +53,10 @@ def test_supervised_script_writes_models_metrics_and_manifest(sample_csv, tmp_pa
     assert metrics["data_version"].startswith("sha256:")
     manifest = json.loads((out / "manifest.json").read_text())
     for relative in (
-        "linear_regression/model.joblib",
-        "ridge_regression/model.joblib",
+        "linear_regression/MLmodel",
+        "linear_regression/model.skops",
+        "ridge_regression/MLmodel",
+        "ridge_regression/model.skops",
         "supervised_metrics.json",
     ):
         assert manifest["artifacts"][relative] == sha256_file(out / relative)
@@ -83,7 +85,7 @@ def test_unsupervised_script_writes_kmeans_and_metrics(sample_csv, tmp_path):
         "dropoff_latitude",
         "dropoff_longitude",
     ]
-    assert (out / "kmeans" / "model.joblib").is_file() and (out / "manifest.json").is_file()
+    assert (out / "kmeans" / "MLmodel").is_file() and (out / "manifest.json").is_file()
 
 
 def test_default_data_is_the_shipped_sample(tmp_path):

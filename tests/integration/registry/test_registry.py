@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from labhelpers.core.artifacts import sha256_file
 from labhelpers.core.errors import RegistryError, ServerError
 from labhelpers.registry.batch import collect
 from labhelpers.registry.references import resolve
 from labhelpers.registry.register import EXPERIMENT, pip_requirements, register_batch, register_models
-from labhelpers.training.steps import INPUT_EXAMPLE, SUPERVISED_METRICS, UNSUPERVISED_METRICS
+from labhelpers.training.outputs import INPUT_EXAMPLE, SUPERVISED_METRICS, UNSUPERVISED_METRICS
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = ("linear", "ridge", "kmeans")
@@ -172,22 +173,54 @@ def test_each_version_has_its_own_run_with_metrics_params_artifact_and_dataset(
 
 @pytest.mark.registry
 @pytest.mark.parametrize("key", KEYS)
-def test_the_registered_model_loads_and_predicts_like_the_trained_one(
-    two_batches, tracking_uri, trained_dirs, key
+def test_the_registered_model_is_the_trained_folder_byte_for_byte_and_predicts_like_it(
+    two_batches, tracking_uri, trained_dirs, key, tmp_path
 ):
-    import joblib
+    import mlflow.artifacts
     import mlflow.pyfunc
     import pandas as pd
 
     name = two_batches["names"][key]
     folder = trained_dirs[0] if key != "kmeans" else trained_dirs[1]
+    trained = folder / EXPECTED[key][2]
+    recorded = json.loads((folder / "manifest.json").read_text())["artifacts"]
     raw = json.loads((folder / INPUT_EXAMPLE).read_text())
     example = pd.DataFrame(raw["data"], columns=raw["columns"])
-    trained = joblib.load(folder / EXPECTED[key][2] / "model.joblib")
 
+    run_id = client_for(tracking_uri).get_model_version(name, "1").run_id
+    local = Path(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(tmp_path))
+    )
+    uploaded = {p.relative_to(local).as_posix(): sha256_file(p) for p in local.rglob("*") if p.is_file()}
     served = mlflow.pyfunc.load_model(f"models:/{name}/1")
 
-    np.testing.assert_allclose(np.asarray(served.predict(example)), trained.predict(example))
+    prefix = f"{trained.name}/"
+    assert uploaded == {k.removeprefix(prefix): v for k, v in recorded.items() if k.startswith(prefix)}
+    np.testing.assert_allclose(
+        np.asarray(served.predict(example)), mlflow.pyfunc.load_model(str(trained)).predict(example)
+    )
+
+
+@pytest.mark.registry
+def test_registration_loads_no_model_in_a_fresh_process(trained_dirs, unique_names, tracking_uri):
+    import subprocess
+
+    code = """
+import json, pickle, sys
+calls = []
+for attribute in ("load", "loads"):
+    setattr(pickle, attribute, lambda *a, **k: calls.append(a))
+from labhelpers.registry.register import register_models
+register_models(sys.argv[1], sys.argv[2], names=json.loads(sys.argv[3]), tracking_uri=sys.argv[4])
+loaded = [m for m in ("sklearn", "skops", "joblib") if m in sys.modules]
+print(json.dumps({"unpickled": len(calls), "imported": loaded}))
+"""
+    args = [*map(str, trained_dirs), json.dumps(unique_names), tracking_uri]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {"unpickled": 0, "imported": []}
+    assert versions(client_for(tracking_uri), unique_names["kmeans"]) == ["1"]
 
 
 @pytest.mark.registry
@@ -211,7 +244,7 @@ def test_the_mlmodel_has_signature_example_and_exactly_the_explicit_requirements
 
 
 @pytest.mark.registry
-@pytest.mark.parametrize(("failing", "where"), [("ridge", "_log_model"), ("kmeans", "create_model_version")])
+@pytest.mark.parametrize(("failing", "where"), [("ridge", "log_files"), ("kmeans", "create_model_version")])
 def test_a_failure_halfway_removes_every_version_of_the_batch(
     trained_dirs, unique_names, tracking_uri, monkeypatch, failing, where
 ):
@@ -220,7 +253,7 @@ def test_a_failure_halfway_removes_every_version_of_the_batch(
     created = []
     others_done = threading.Event()
     create = MlflowClient.create_model_version
-    log_model = sys.modules["labhelpers.registry.register"]._log_model
+    log_files = sys.modules["labhelpers.registry.upload"].log_files
 
     def create_version(self, name, *args, **kwargs):
         if where == "create_model_version" and name == unique_names[failing]:
@@ -232,13 +265,13 @@ def test_a_failure_halfway_removes_every_version_of_the_batch(
             others_done.set()
         return version
 
-    def failing_log_model(client, run_id, candidate):
+    def failing_log_files(client, run_id, candidate):
         if candidate.name == unique_names[failing]:
             raise RuntimeError("simulated artifact upload failure")
-        return log_model(client, run_id, candidate)
+        return log_files(client, run_id, candidate)
 
     monkeypatch.setattr(MlflowClient, "create_model_version", create_version)
-    monkeypatch.setattr("labhelpers.registry.register._log_model", failing_log_model)
+    monkeypatch.setattr("labhelpers.registry.upload.log_files", failing_log_files)
 
     with pytest.raises(RegistryError, match="simulated .* failure.*Nothing from this batch remains"):
         register_models(*trained_dirs, names=unique_names, tracking_uri=tracking_uri)
@@ -277,25 +310,12 @@ def test_a_dead_server_fails_fast_saying_how_to_start_one(trained_dirs, unique_n
 
 CONCURRENT = r"""
 import json, os, sys
-import mlflow, mlflow.data, mlflow.models, mlflow.sklearn
-try:
-    import skops.io  # MLflow 3's sklearn format; imported once here, not by each child
-except ImportError:
-    pass
+import mlflow
 from labhelpers.registry.batch import collect
-from labhelpers.registry.register import _log_model, register_batch
+from labhelpers.registry.register import register_batch
 
 sup, uns, names, uri, count, out = sys.argv[1:7]
 candidates = collect(sup, uns, json.loads(names))
-
-
-class Offline:
-    def log_artifacts(self, *args):
-        pass
-
-
-for candidate in candidates:  # MLflow's first save in a process costs seconds (a package scan): pay it once
-    _log_model(Offline(), "", candidate)
 start_r, start_w = os.pipe()
 children = []
 for _ in range(int(count)):
@@ -325,7 +345,8 @@ def test_eight_processes_registering_the_same_names_at_once_lose_no_version(
     import subprocess
 
     # Eight forked processes of one interpreter: each makes its own connections and its own batch; the
-    # imports are paid once (MLflow 3's skops import alone costs seconds of CPU per process).
+    # imports are paid once. Each registration also checks the others' pending batches: all live (their
+    # leases run), so none may be touched.
     args = [*map(str, trained_dirs), json.dumps(unique_names), tracking_uri, "8", str(tmp_path)]
     done = subprocess.run(
         [sys.executable, "-c", CONCURRENT, *args], capture_output=True, text=True, timeout=240, cwd=ROOT

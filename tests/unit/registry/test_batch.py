@@ -2,23 +2,29 @@
 
 Every refusal goes through ``register_models`` with every HTTP request intercepted: a refused batch must be
 refused before any request reaches a registry, so it can leave nothing behind there (the integration tier
-checks the all-or-nothing rule for failures that happen on a real server). The trained folders are
-session-shared, so each test damages its own copy.
+checks the all-or-nothing rule for failures that happen on a real server). Nothing from a training output is
+loaded or executed on the way. The trained folders are session-shared, so each test damages its own copy.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from labhelpers.core.artifacts import MANIFEST, sha256_file
 from labhelpers.core.errors import RegistryError
 from labhelpers.registry.batch import collect
 from labhelpers.registry.register import register_models
-from labhelpers.training.steps import SUPERVISED_METRICS, UNSUPERVISED_METRICS
+from labhelpers.training.outputs import SUPERVISED_METRICS, UNSUPERVISED_METRICS
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -35,6 +41,12 @@ def rewrite(folder: Path, relative: str, data: bytes) -> Path:
     manifest["artifacts"][relative] = sha256_file(path)
     (folder / MANIFEST).write_text(json.dumps(manifest))
     return path
+
+
+def model_file(folder: Path) -> tuple[Path, str]:
+    """The model file of an MLflow model folder and its format (skops; a pickle under MLflow 2)."""
+    sklearn = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["sklearn"]
+    return folder / sklearn["pickled_model"], sklearn["serialization_format"]
 
 
 @pytest.fixture
@@ -79,18 +91,33 @@ def test_intact_outputs_give_three_candidates_with_the_metrics_json_values(train
     uns = json.loads((unsupervised / UNSUPERVISED_METRICS).read_text())
 
     assert [c.name for c in candidates] == [unique_names[k] for k in ("linear", "ridge", "kmeans")]
-    assert [type(c.model).__name__ for c in candidates] == ["LinearRegression", "Ridge", "KMeans"]
+    assert [c.model.model_class for c in candidates] == ["LinearRegression", "Ridge", "KMeans"]
+    assert [c.model_dir.name for c in candidates] == ["linear_regression", "ridge_regression", "kmeans"]
     assert candidates[0].metrics == {k: sup["linear_regression"][k] for k in ("rmse", "mae", "r2")}
     assert candidates[1].metrics == {k: sup["ridge_regression"][k] for k in ("rmse", "mae", "r2")}
     assert candidates[2].metrics["silhouette"] == uns["silhouette"]
     assert [c.data_version for c in candidates] == [sup["data_version"]] * 2 + [uns["data_version"]]
-    assert list(candidates[0].input_example.columns) == sup["features_used"]
+    assert [column["name"] for column in candidates[0].model.input_schema] == sup["features_used"]
+
+
+def test_checking_outputs_loads_no_model_and_imports_neither_sklearn_nor_skops(trained_dirs):
+    # A fresh interpreter: what collect() imports is all that is in sys.modules afterwards.
+    code = (
+        "import sys; from labhelpers.registry.batch import collect; collect(sys.argv[1], sys.argv[2]); "
+        "print(sorted(m for m in ('sklearn', 'skops', 'joblib', 'pandas', 'mlflow') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, trained_dirs)], capture_output=True, text=True, cwd=ROOT
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.registry
 def test_missing_model_file_is_refused_naming_it(copies, unique_names, refused):
     supervised, unsupervised = copies
-    missing = supervised / "ridge_regression" / "model.joblib"
+    missing, _ = model_file(supervised / "ridge_regression")
     missing.unlink()
 
     message = refused(unique_names, supervised, unsupervised)
@@ -100,35 +127,103 @@ def test_missing_model_file_is_refused_naming_it(copies, unique_names, refused):
 
 
 @pytest.mark.registry
-def test_corrupted_model_with_matching_checksum_fails_to_load(copies, unique_names, refused):
+def test_a_whole_model_folder_missing_is_refused_naming_its_mlmodel(copies, unique_names, refused):
     supervised, unsupervised = copies
-    model = unsupervised / "kmeans" / "model.joblib"
-    # A truncated file whose SHA-256 was rewritten too: the checksum passes, so loading must catch it.
-    rewrite(unsupervised, "kmeans/model.joblib", model.read_bytes()[: model.stat().st_size // 2])
+    shutil.rmtree(unsupervised / "kmeans")
 
     message = refused(unique_names, supervised, unsupervised)
 
-    assert f"{model} cannot be loaded" in message
+    assert f"{unsupervised / 'kmeans'}/" in message and "is missing" in message
+
+
+@pytest.mark.registry
+def test_a_cut_short_model_file_with_matching_checksum_is_refused_as_unreadable(
+    copies, unique_names, refused
+):
+    supervised, unsupervised = copies
+    model, kind = model_file(unsupervised / "kmeans")
+    # A truncated file whose SHA-256 was rewritten too: the checksum passes, so reading it must catch it.
+    rewrite(unsupervised, f"kmeans/{model.name}", model.read_bytes()[: model.stat().st_size // 2])
+
+    message = refused(unique_names, supervised, unsupervised)
+
+    assert f"{model} cannot be read as a {kind} model file" in message
     assert "SHA-256" not in message
 
 
 @pytest.mark.registry
-def test_model_changed_after_training_is_refused_and_never_unpickled(
-    copies, unique_names, refused, monkeypatch
-):
-    import joblib
-    from sklearn.linear_model import LinearRegression
-
+def test_a_model_file_changed_after_training_is_refused(copies, unique_names, refused):
     supervised, unsupervised = copies
-    swapped = supervised / "linear_regression" / "model.joblib"
-    joblib.dump(LinearRegression(), swapped)  # a loadable model, but not the one training recorded
-    loads = []
-    monkeypatch.setattr(joblib, "load", lambda *a, **k: loads.append(a))
+    swapped, _ = model_file(supervised / "linear_regression")
+    shutil.copyfile(model_file(supervised / "ridge_regression")[0], swapped)  # loadable, but not this one
 
     message = refused(unique_names, supervised, unsupervised)
 
     assert f"{swapped} does not match the SHA-256 recorded in {supervised / MANIFEST}" in message
-    assert loads == []  # pickles execute code on load: nothing is loaded until every checksum matched
+
+
+@pytest.mark.registry
+def test_another_models_folder_with_a_rewritten_manifest_is_refused_naming_the_class(
+    copies, unique_names, refused
+):
+    supervised, unsupervised = copies
+    model, _ = model_file(supervised / "linear_regression")
+    ridge, _ = model_file(supervised / "ridge_regression")
+    rewrite(supervised, f"linear_regression/{model.name}", ridge.read_bytes())
+
+    message = refused(unique_names, supervised, unsupervised)
+
+    assert (
+        f"{model} holds a sklearn.linear_model._ridge.Ridge, expected a scikit-learn LinearRegression"
+        in message
+    )
+
+
+class _RunsCode:
+    """Unpickling this calls print(): what any pickle can do with a more harmful function."""
+
+    def __reduce__(self):
+        return (print, ("code from the model file ran",))
+
+
+@pytest.mark.registry
+def test_a_pickle_that_runs_code_vouched_for_by_its_manifest_is_refused_and_never_run(
+    copies, unique_names, refused, monkeypatch, capsys
+):
+    supervised, unsupervised = copies
+    folder = supervised / "ridge_regression"
+    # Whoever can write the folder rewrites the model, its MLmodel and the manifest, all consistently.
+    trained, _ = model_file(folder)
+    trained.unlink()
+    manifest = json.loads((supervised / MANIFEST).read_text())
+    del manifest["artifacts"][f"ridge_regression/{trained.name}"]
+    (supervised / MANIFEST).write_text(json.dumps(manifest))
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    mlmodel["flavors"]["sklearn"].update(pickled_model="model.pkl", serialization_format="cloudpickle")
+    rewrite(supervised, "ridge_regression/MLmodel", yaml.safe_dump(mlmodel).encode())
+    rewrite(supervised, "ridge_regression/model.pkl", pickle.dumps(_RunsCode()))
+    unpickled = []
+    for module_name in ("pickle", "joblib"):
+        module = pytest.importorskip(module_name)
+        for attribute in ("load", "loads"):
+            monkeypatch.setattr(module, attribute, lambda *a, **k: unpickled.append(a), raising=False)
+
+    message = refused(unique_names, supervised, unsupervised)
+
+    assert f"{folder / 'model.pkl'} holds a builtins.print, expected a scikit-learn Ridge" in message
+    assert unpickled == []
+    assert "code from the model file ran" not in capsys.readouterr().out
+
+
+@pytest.mark.registry
+def test_a_file_added_to_a_model_folder_after_training_is_refused(copies, unique_names, refused):
+    supervised, unsupervised = copies
+    extra = supervised / "linear_regression" / "extra.py"
+    extra.write_text("print('uploaded with the model')\n")
+
+    message = refused(unique_names, supervised, unsupervised)
+
+    assert f"{extra} is not listed in {supervised / MANIFEST}" in message
 
 
 @pytest.mark.registry
