@@ -187,9 +187,10 @@ def promote(
         raise RegistryError(f"{name} version {mv.version} is {state!r}: cannot go to {to!r}; {hint}.")
     if to == VALIDATED:
         return _validate(client, mv, validation_data, reason, actor)
-    move = _to_production(client, mv, validation_data, reason, actor, override_reason)
-    from labhelpers.registry.pinning import pin_production
+    from labhelpers.registry.pinning import check_pinnable, pin_production
 
+    check_pinnable(name, deployment_dir)  # a file that cannot take the pin refuses before the registry moves
+    move = _to_production(client, mv, validation_data, reason, actor, override_reason)
     pin_production(name, mv.version, deployment_dir)
     return move
 
@@ -220,6 +221,9 @@ def rollback(
         )
     # whole-second timestamps tie when production changed twice within a second: the higher version is newer
     previous = max(earlier, key=lambda v: (v.tags["production_until"], int(v.version)))
+    from labhelpers.registry.pinning import check_pinnable, pin_production
+
+    check_pinnable(name, deployment_dir)
     _record(
         client,
         now,
@@ -236,8 +240,6 @@ def rollback(
         actor,
         {"production_since": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
-    from labhelpers.registry.pinning import pin_production
-
     pin_production(name, previous.version, deployment_dir)
     return move
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from labhelpers.core.errors import ServerError
 from labhelpers.server.processes import _group_alive
 
 LOG_TAIL_LINES = 20
@@ -49,13 +52,13 @@ def _forget(paths: _Paths) -> None:
 
 
 def _running_record(paths: _Paths) -> dict | None:
-    """The record of our live server, or None; a stale pid file (process gone) is removed."""
+    """The record of our live server, or None; a stale pid file (process gone or pid reused) is removed."""
     record = _read_record(paths)
     if record is None:
         if paths.record.exists():
             _forget(paths)
         return None
-    if _group_alive(record["pid"]):
+    if _group_alive(record["pid"], record.get("created")):
         return record
     _forget(paths)
     return None
@@ -80,3 +83,53 @@ def _log_tail(paths: _Paths, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return "(no log written)"
     return "\n".join(tail) or "(log is empty)"
+
+
+def _database_problem(db: Path) -> str | None:
+    """What SQLite finds wrong with the database file, or None when it is sound (or not created yet)."""
+    if not db.exists():
+        return None
+    if not db.is_file():
+        return "it is not a file"
+    try:
+        # Not read-only: a read-only connection refuses a database whose crashed server left a journal
+        # behind; a normal one rolls it back, as the server's first connection would. quick_check writes
+        # nothing.
+        with contextlib.closing(sqlite3.connect(db)) as connection:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as error:
+        return f"SQLite says: {error}"
+    return None if verdict == "ok" else f"SQLite's quick_check says: {verdict}"
+
+
+def _check_stores(paths: _Paths) -> None:
+    """Refuse to start on a damaged database or an unusable artifact folder, before the server is spawned.
+
+    Without this, MLflow dies at startup with a long SQLAlchemy traceback. Neither file is changed: what is
+    registered stays there for a backup, a repair or a look.
+
+    Raises:
+        ServerError: One message naming the file and the way out.
+    """
+    problem = _database_problem(paths.db)
+    if problem is not None:
+        raise ServerError(
+            f"The local registry database {paths.db} is damaged ({problem}), so the MLflow server cannot "
+            "start; the file was left as it is. To keep what it holds, restore it from a backup or try "
+            f"`sqlite3 {paths.db} .recover > recovered.sql`. To start with an empty registry instead, move "
+            f"it aside (`mv {paths.db} {paths.db}.damaged`) and start the server again; the artifacts in "
+            f"{paths.artifacts} stay where they are."
+        )
+    artifacts = paths.artifacts
+    if artifacts.exists() and not artifacts.is_dir():
+        raise ServerError(
+            f"The artifact folder {artifacts} of the local server is not a folder, so no model could be "
+            f"stored or read. Move it aside (`mv {artifacts} {artifacts}.aside`) and start the server again."
+        )
+    if artifacts.is_dir() and not os.access(artifacts, os.R_OK | os.W_OK | os.X_OK):
+        raise ServerError(
+            f"The artifact folder {artifacts} of the local server cannot be read and written by this "
+            "user, so registered models could not be stored or loaded. Give it back "
+            f"(`chmod -R u+rwX {artifacts}`, or `sudo chown -R $USER` on it) and start the server again; "
+            "nothing in it was changed."
+        )

@@ -25,7 +25,7 @@ import requests
 
 from labhelpers.core import config
 from labhelpers.core.errors import RegistryError, ServerError
-from labhelpers.server.local import _SPAWNED, _group_alive, _terminate_group, _wait_until
+from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
 
 LOG_TAIL_LINES = 20
 
@@ -51,12 +51,14 @@ class ScoringServer:
         pid: Leader of its process group.
         url: Base URL, e.g. ``http://127.0.0.1:5123``.
         log_path: Its stdout and stderr.
+        created: The leader's creation time, so ``stop()`` never signals a later process reusing ``pid``.
     """
 
     model_uri: str
     pid: int
     url: str
     log_path: Path
+    created: float | None = None
 
     def invoke(self, frame: pd.DataFrame, timeout: float = 30.0) -> list:
         """Send ``frame`` to ``POST /invocations`` and return the predictions.
@@ -77,8 +79,8 @@ class ScoringServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and every process of its group (idempotent)."""
-        if _group_alive(self.pid):
-            _terminate_group(self.pid, timeout)
+        if _group_alive(self.pid, self.created):
+            _terminate_group(self.pid, timeout, self.created)
         _SPAWNED.pop(self.pid, None)
 
 
@@ -153,7 +155,9 @@ def serve(version, *, port: int | None = None, log_dir: str | Path | None = None
             env=_environment(), start_new_session=True,
         )  # fmt: skip
     _SPAWNED[process.pid] = process  # reaped by stop()
-    server = ScoringServer(uri, process.pid, f"http://{config.HOST}:{port}", log_path)
+    server = ScoringServer(
+        uri, process.pid, f"http://{config.HOST}:{port}", log_path, created_at(process.pid)
+    )
     atexit.register(server.stop)  # never leave a scoring server behind a finished notebook
     _wait_until(lambda: process.poll() is not None or _answers(server.url), timeout, interval=0.5)
     if process.poll() is None and _answers(server.url):

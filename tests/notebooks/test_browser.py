@@ -8,7 +8,6 @@ registered on a fresh server with ``register_models``, the call notebook 02 make
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 
 import pytest
@@ -30,10 +29,8 @@ FLAGS = [
 
 
 @pytest.fixture
-def registered_server(tmp_path, trained_dirs):
-    with socket.socket() as probe:
-        probe.bind((config.HOST, 0))
-        port = probe.getsockname()[1]
+def registered_server(tmp_path, trained_dirs, free_port):
+    port = free_port()
     info = server.start(port, tmp_path / "mlflow")
     try:
         register_models(*trained_dirs, tracking_uri=info.uri)

@@ -26,7 +26,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -51,15 +50,9 @@ NBVAL_OPTIONS = ["-p", "no:cacheprovider", "-o", "addopts=", "--nbval-lax", "--n
 NBVAL_OPTIONS += ["--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "300"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((config.HOST, 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
-def _fresh_server(state: Path):
-    info = server.start(_free_port(), state)
+def _fresh_server(state: Path, port: int):
+    info = server.start(port, state)
     try:
         yield info
     finally:
@@ -79,9 +72,9 @@ def _parameters(root: Path, data: Path | None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def course_server(tmp_path_factory):
+def course_server(tmp_path_factory, free_port):
     """A fresh server for this module, exported as MLFLOW_TRACKING_URI (the kernels inherit it)."""
-    with _fresh_server(tmp_path_factory.mktemp("course-mlflow")) as info, pytest.MonkeyPatch.context() as env:
+    with _fresh_server(tmp_path_factory.mktemp("course-mlflow"), free_port()) as info, pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", info.uri)
         yield info
 
@@ -236,7 +229,7 @@ def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def nbval_job(tmp_path_factory):
+def nbval_job(tmp_path_factory, free_port):
     """nbval over the notebooks on its own fresh server, started in the background.
 
     It runs while papermill executes the course (two cores: most of either run is waiting on a kernel or a
@@ -248,7 +241,7 @@ def nbval_job(tmp_path_factory):
     copies = _prepare_for_nbval(root / "notebooks", _parameters(root, data=None))
     report = KEPT / "nbval.log"
     report.parent.mkdir(parents=True, exist_ok=True)
-    with _fresh_server(root / "mlflow") as info, open(report, "w") as log:
+    with _fresh_server(root / "mlflow", free_port()) as info, open(report, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", *NBVAL_OPTIONS, "--rootdir", str(root), *map(str, copies)],
             cwd=root,
@@ -287,12 +280,12 @@ def test_nbval_checked_outputs_on_a_fresh_server(nbval_job):
     ids=["missing-data-file", "unreachable-server", "unknown-model-reference"],
 )  # fmt: skip
 def test_bad_input_stops_at_the_first_cell_that_needs_it(
-    course_server, notebook, parameters, cell_id, ename, message
+    course_server, notebook, parameters, cell_id, ename, message, free_port
 ):
     import nbformat
     import papermill
 
-    closed = _free_port()  # nothing listens there
+    closed = free_port()  # nothing listens there
     values = {key: value.format(closed=closed) for key, value in parameters.items()}
     target = KEPT / "bad-input" / notebook
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -492,6 +492,31 @@ def test_an_unknown_name_is_reported_even_when_models_cannot_be_listed():
         resolve("azureml:nothing@latest", AzureLikeClient([]))
 
 
+class RunsOneByOneClient(AzureLikeClient):
+    """Refuses attribute filters like Azure ML, and records every run fetched on its own."""
+
+    def __init__(self, versions, params_by_run: dict[str, dict]):
+        super().__init__(versions)
+        self.params_by_run = params_by_run
+        self.fetched: list[str] = []
+        self.searches = 0
+
+    def get_run(self, run_id):
+        from mlflow.exceptions import MlflowException
+
+        self.fetched.append(run_id)
+        if run_id not in self.params_by_run:
+            raise MlflowException(f"Run '{run_id}' not found")
+        return SimpleNamespace(
+            info=SimpleNamespace(experiment_id="1", run_id=run_id),
+            data=SimpleNamespace(params=self.params_by_run[run_id]),
+        )
+
+    def search_runs(self, *args, **kwargs):
+        self.searches += 1
+        return super().search_runs(*args, **kwargs)
+
+
 def test_the_audit_fetches_runs_one_by_one_where_attribute_filters_are_refused():
     from labhelpers.registry.catalog import audit
 
@@ -509,8 +534,20 @@ def test_the_audit_fetches_runs_one_by_one_where_attribute_filters_are_refused()
         "mae": "1",
         "r2": "0.5",
     }
-    table = audit(["m"], AzureLikeClient([_version("m", 1, **tags)]))
-    assert table.empty
+    client = RunsOneByOneClient(
+        [_version("m", n, **tags) for n in (1, 2, 3)],
+        # run-1 complete, run-2 without its features, run-3 gone
+        {"run-1": {"random_seed": "42", "features": "trip_distance"}, "run-2": {"random_seed": "42"}},
+    )
+
+    table = audit(["m"], client)
+
+    assert client.searches == 1  # the batched search was tried once, refused, and not repeated per run
+    assert set(client.fetched) == {"run-1", "run-2", "run-3"}  # then every run was fetched on its own
+    assert table.to_dict("records") == [
+        {"name": "m", "version": 2, "problems": "parameter features missing"},
+        {"name": "m", "version": 3, "problems": "training run missing"},
+    ]
 
 
 # --- pipeline submission (fake workspace) -----------------------------------------------------------------

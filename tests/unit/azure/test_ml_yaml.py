@@ -220,16 +220,19 @@ def test_the_job_environment_pins_equal_the_runtime_pins_of_pyproject():
     learners = yaml.safe_load((ROOT / "environment.yml").read_text())
     python = [d for d in learners["dependencies"] if isinstance(d, str) and d.startswith("python")]
     assert python == [d for d in conda["dependencies"] if isinstance(d, str) and d.startswith("python")]
-    assert load(ML / "environment" / "environment.yml").conda_file == conda
+    # The Azure ML environment must use this conda file: read the reference from environment.yml itself...
+    environment_yml = ML / "environment" / "environment.yml"
+    referenced = yaml.safe_load(environment_yml.read_text())["conda_file"]
+    assert (environment_yml.parent / referenced).resolve() == ML / "environment" / "conda.yaml"
+    # ...and what azure-ai-ml would upload carries exactly the runtime pins.
+    [uploaded] = [e["pip"] for e in load(environment_yml).conda_file["dependencies"] if isinstance(e, dict)]
+    assert _pins(uploaded) == runtime
 
 
 def test_production_pins_a_version_and_never_uses_latest():
-    from labhelpers.registry.pinning import deployed_model
-
     raw = yaml.safe_load((ML / "deployment" / "production-deployment.yml").read_text())
     assert re.fullmatch(rf"azureml:{LINEAR}:\d+", raw["model"]), raw["model"]
     assert "@" not in raw["model"]
-    assert deployed_model() == raw["model"]
     assert load(ML / "deployment" / "production-deployment.yml").model == raw["model"].removeprefix(
         "azureml:"
     )
@@ -238,11 +241,17 @@ def test_production_pins_a_version_and_never_uses_latest():
 def test_pinning_rewrites_production_and_it_still_loads(tmp_path):
     from labhelpers.registry.pinning import DEPLOYMENT_FILE, pin_production
 
+    before = (ML / "deployment" / DEPLOYMENT_FILE).read_text().splitlines()
+    model_line = next(line for line in before if line.startswith("model:"))
+    version = int(model_line.rsplit(":", 1)[1]) + 1  # a version other than the one pinned now
     shutil.copy2(ML / "deployment" / DEPLOYMENT_FILE, tmp_path / DEPLOYMENT_FILE)
-    assert pin_production(LINEAR, 42, tmp_path) == f"azureml:{LINEAR}:42"
-    text = (tmp_path / DEPLOYMENT_FILE).read_text()
-    assert text.splitlines()[0].startswith("$schema:")
-    assert load(tmp_path / DEPLOYMENT_FILE).model == f"{LINEAR}:42"
+    assert pin_production(LINEAR, version, tmp_path) == f"azureml:{LINEAR}:{version}"
+    after = (tmp_path / DEPLOYMENT_FILE).read_text().splitlines()
+    assert after[0].startswith("$schema:")
+    # only the model line changed: comments, order and everything else as the author wrote them
+    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert changed == [(model_line, f"model: azureml:{LINEAR}:{version}")]
+    assert load(tmp_path / DEPLOYMENT_FILE).model == f"{LINEAR}:{version}"
 
 
 def test_staging_follows_latest_on_the_same_endpoint():
