@@ -11,6 +11,7 @@ computed while streaming so a mismatch names both values.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -112,6 +113,10 @@ def _fetch(url: str, folder: Path, name: str, downloader: _Downloader) -> Path:
         urls={name: url},
         retry_if_failed=RETRIES,
     )
+    logger = pooch.get_logger()
+    level = logger.level
+    # pooch's INFO lines name the cache's digest file name, not the data file: the progress bar says it better
+    logger.setLevel(logging.WARNING)
     try:
         return Path(cache.fetch(name, downloader=downloader))
     except requests.ConnectionError:
@@ -124,6 +129,8 @@ def _fetch(url: str, folder: Path, name: str, downloader: _Downloader) -> Path:
         raise DataError(
             f"{url}: the download failed ({error}) after {1 + RETRIES} attempts; try again."
         ) from None
+    finally:
+        logger.setLevel(level)
 
 
 def download(
