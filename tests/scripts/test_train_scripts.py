@@ -242,7 +242,10 @@ def _parser_of(script: str, monkeypatch: pytest.MonkeyPatch) -> argparse.Argumen
     ("script", "expected"),
     [
         ("train_supervised.py", {"--data", "--output-dir", "--seed", "--alpha", "--test-size", "--features"}),
-        ("train_unsupervised.py", {"--data", "--output-dir", "--seed", "--n-clusters", "--silhouette-sample"}),
+        (
+            "train_unsupervised.py",
+            {"--data", "--output-dir", "--seed", "--n-clusters", "--silhouette-sample"},
+        ),
     ],
 )
 def test_help_documents_every_option(script, expected, monkeypatch):
