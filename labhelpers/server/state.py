@@ -126,10 +126,30 @@ def _check_stores(paths: _Paths) -> None:
             f"The artifact folder {artifacts} of the local server is not a folder, so no model could be "
             f"stored or read. Move it aside (`mv {artifacts} {artifacts}.aside`) and start the server again."
         )
-    if artifacts.is_dir() and not os.access(artifacts, os.R_OK | os.W_OK | os.X_OK):
+    blocked = _first_unusable(artifacts) if artifacts.is_dir() else None
+    if blocked is not None:
         raise ServerError(
-            f"The artifact folder {artifacts} of the local server cannot be read and written by this "
+            f"{blocked} in the artifact folder of the local server cannot be read and written by this "
             "user, so registered models could not be stored or loaded. Give it back "
-            f"(`chmod -R u+rwX {artifacts}`, or `sudo chown -R $USER` on it) and start the server again; "
-            "nothing in it was changed."
+            f"(`chmod -R u+rwX {artifacts}`, or `sudo chown -R $USER {artifacts}`, e.g. after a server "
+            "started with sudo) and start the server again; nothing in it was changed."
         )
+
+
+def _first_unusable(folder: Path) -> Path | None:
+    """The first path under ``folder`` (itself included) this user cannot use, or None.
+
+    Folders need read, write and enter; files need read. A lab's artifact tree is small, so walking it
+    before each start is cheap.
+    """
+    folders = os.R_OK | os.W_OK | os.X_OK
+    if not os.access(folder, folders):
+        return folder
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            if not os.access(os.path.join(root, name), folders):
+                return Path(root, name)
+        for name in files:
+            if not os.access(os.path.join(root, name), os.R_OK):
+                return Path(root, name)
+    return None

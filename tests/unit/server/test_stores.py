@@ -86,6 +86,24 @@ def test_an_unreadable_artifact_folder_is_named_with_the_way_out(
 
     message = _start_refused(tmp_path, free_port)
 
-    assert f"{artifacts} of the local server cannot be read and written" in message
+    assert f"{artifacts} in the artifact folder of the local server cannot be read and written" in message
     assert f"chmod -R u+rwX {artifacts}" in message
+    assert (artifacts / "1" / "model" / "MLmodel").read_text() == "flavors: {}\n"
+
+
+@pytest.mark.parametrize("blocked", ["1", "1/model", "1/model/MLmodel"])
+def test_an_unusable_folder_or_file_inside_the_artifacts_is_named(
+    tmp_path: Path, free_port, monkeypatch: pytest.MonkeyPatch, blocked: str
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    (artifacts / "1" / "model").mkdir(parents=True)
+    (artifacts / "1" / "model" / "MLmodel").write_text("flavors: {}\n")
+    (artifacts / "2").mkdir()
+    real_access = os.access
+    denied = artifacts / blocked  # what a root-owned leftover of `sudo make server` is to a learner
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != denied and real_access(path, mode))
+
+    message = _start_refused(tmp_path, free_port)
+
+    assert message.startswith(f"{denied} in the artifact folder of the local server cannot be read")
     assert (artifacts / "1" / "model" / "MLmodel").read_text() == "flavors: {}\n"
