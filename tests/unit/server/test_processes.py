@@ -123,3 +123,24 @@ def test_created_at_of_a_finished_process_is_none() -> None:
     finished = _spawn("pass")
     finished.wait(10)
     assert processes.created_at(finished.pid) is None
+
+
+def test_a_stale_pid_file_naming_a_reused_pid_is_dropped_and_that_process_left_alone(
+    stand_in: subprocess.Popen, tmp_path, free_port, capsys
+) -> None:
+    import json
+
+    from labhelpers.server import local
+
+    port = free_port()
+    for ask in (lambda: local.status(port, tmp_path).running, lambda: local.stop(port, tmp_path)):
+        # The pid file of a server that died long ago; its pid now belongs to another "mlflow" program.
+        (tmp_path / "server.pid").write_text(f"{stand_in.pid}\n")
+        record = {"pid": stand_in.pid, "port": port, "created": processes.created_at(stand_in.pid) - 3600}
+        (tmp_path / "server.json").write_text(json.dumps(record))
+
+        assert ask() is False
+
+        assert not (tmp_path / "server.pid").exists() and not (tmp_path / "server.json").exists()
+        assert stand_in.poll() is None and len(_group(stand_in.pid)) == 2
+    assert "No local MLflow server was running" in capsys.readouterr().out
