@@ -24,6 +24,9 @@ SHARED = {
     "requests",
     "tqdm",
     "pyyaml",
+    "psutil",
+    "pooch",
+    "ruamel-yaml",
     "pytest",
 }
 
