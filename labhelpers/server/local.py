@@ -35,10 +35,10 @@ from labhelpers.server.state import (
     _check_stores,
     _forget,
     _locked,
-    _log_tail,
     _Paths,
     _paths,
     _running_record,
+    _startup_failure,
 )
 
 #: Worker processes, deliberately one. ``mlflow server --workers`` (default 4) sets uvicorn's process count.
@@ -199,9 +199,7 @@ def _wait_ready(record: dict, paths: _Paths, timeout: float) -> None:
     with contextlib.suppress(ServerError):
         _terminate_group(pid, 5.0, created)
     _forget(paths)
-    raise ServerError(
-        f"The MLflow server on port {port} {problem}. Last lines of {paths.log}:\n{_log_tail(paths)}"
-    )
+    raise ServerError(_startup_failure(paths, f"The MLflow server on port {port} {problem}"))
 
 
 def _refuse_taken_port(port: int, paths: _Paths) -> None:

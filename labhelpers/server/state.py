@@ -1,6 +1,8 @@
 """The tracking server's state folder: its file layout, the pid file and server.json, its lock and its log.
 
-See :mod:`labhelpers.server.local` for what each file holds.
+See :mod:`labhelpers.server.local` for what each file holds. Before a start, :func:`_check_stores` asks
+SQLite itself (the standard library's sqlite3, ``PRAGMA quick_check``) whether the database is sound and
+walks the artifact tree with ``os.access``: MLflow offers no such check, it only fails later with a traceback.
 """
 
 from __future__ import annotations
@@ -8,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -152,4 +156,41 @@ def _first_unusable(folder: Path) -> Path | None:
         for name in files:
             if not os.access(os.path.join(root, name), os.R_OK):
                 return Path(root, name)
+    return None
+
+
+_SCHEMA = re.compile(r"Detected out-of-date database schema \(found version (\S*), but expected (\S+)\)")
+_UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '([^']*)'")
+
+
+def _startup_failure(paths: _Paths, what: str) -> str:
+    """Why a server did not come up: a known cause's one message, else ``what`` and the log's last lines."""
+    return _known_failure(paths) or f"{what}. Last lines of {paths.log}:\n{_log_tail(paths)}"
+
+
+def _known_failure(paths: _Paths) -> str | None:
+    """One message for a startup failure whose cause the server log names, or None.
+
+    The causes known: a database whose schema another MLflow version wrote, older (MLflow asks for a
+    migration) or unknown to this one (a newer MLflow wrote it). MLflow prints either mid-traceback.
+    """
+    try:
+        log = paths.log.read_text(errors="replace")
+    except OSError:
+        return None
+    backup = f"Back it up (`cp {paths.db} {paths.db}.bak`)"
+    if found := _SCHEMA.search(log):  # MLflow checked the version and changed nothing
+        return (
+            f"The local registry database {paths.db} has schema {found[1]}, but this MLflow expects "
+            f"{found[2]}: another MLflow version wrote it. The file was left as it is. {backup}, then "
+            "migrate it with "
+            f"`{sys.executable} -m mlflow db upgrade sqlite:///{paths.db}` and start the server again (or "
+            "use the MLflow version that wrote it)."
+        )
+    if found := _UNKNOWN_REVISION.search(log):
+        return (
+            f"The local registry database {paths.db} has schema {found[1]}, which this MLflow does not "
+            f"know: a newer MLflow (or another program) wrote it. {backup}, then use the MLflow version that "
+            f"wrote it, or move it aside (`mv {paths.db} {paths.db}.other`) to start with an empty registry."
+        )
     return None

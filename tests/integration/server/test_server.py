@@ -6,6 +6,7 @@ and failure tests start their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -40,6 +41,12 @@ def _live_group_members(pgid: int) -> list[int]:
         except (OSError, psutil.Error):
             continue  # ended while we looked
     return members
+
+
+def _dump(db: Path) -> list[str]:
+    """The database's content as SQL statements (its header's change counter aside)."""
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        return list(connection.iterdump())
 
 
 def _dead_pid() -> int:
@@ -179,16 +186,40 @@ def test_startup_timeout_kills_the_server_and_shows_the_log(tmp_path: Path, free
     assert not (tmp_path / "server.pid").exists()
 
 
-def test_server_dying_at_startup_reports_the_log(tmp_path: Path, free_port) -> None:
-    # A sound SQLite file whose schema revision MLflow does not know: it passes the damage check, then the
-    # server itself refuses it at startup.
-    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+def test_a_database_from_another_mlflow_version_gets_one_message_and_is_left_as_it_was(
+    tmp_path: Path, free_port
+) -> None:
+    port = free_port()
+    server.start(port, tmp_path)  # a complete registry database...
+    server.stop(port, tmp_path)
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = '0000deadbeef'")  # ...of another MLflow version
+    before = _dump(tmp_path / "mlflow.db")
+
+    with pytest.raises(ServerError) as raised:
+        server.start(port, tmp_path)
+
+    message = str(raised.value)
+    assert f"{tmp_path / 'mlflow.db'} has schema 0000deadbeef, but this MLflow expects" in message
+    assert f"mlflow db upgrade sqlite:///{tmp_path / 'mlflow.db'}" in message
+    assert "Traceback" not in message and "\n" not in message
+    assert _dump(tmp_path / "mlflow.db") == before  # every table and row as it was
+    assert not (tmp_path / "server.pid").exists()
+
+
+def test_a_schema_unknown_to_this_mlflow_gets_one_message(tmp_path: Path, free_port) -> None:
+    # Only a revision table, of a revision this MLflow never had: MLflow itself stops at "Can't locate".
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db, db:
         db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
         db.execute("INSERT INTO alembic_version VALUES ('0000deadbeef')")
-    with pytest.raises(ServerError, match="exited during startup") as raised:
+
+    with pytest.raises(ServerError) as raised:
         server.start(free_port(), tmp_path)
-    assert "Last lines of" in str(raised.value) and "0000deadbeef" in str(raised.value)
-    assert not (tmp_path / "server.pid").exists()
+
+    message = str(raised.value)
+    assert f"{tmp_path / 'mlflow.db'} has schema 0000deadbeef, which this MLflow does not know" in message
+    assert f"mv {tmp_path / 'mlflow.db'} {tmp_path / 'mlflow.db'}.other" in message
+    assert "Traceback" not in message and "\n" not in message
 
 
 def test_cli_names_a_damaged_database_and_the_way_out_in_one_message(tmp_path: Path, free_port) -> None:

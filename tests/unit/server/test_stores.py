@@ -107,3 +107,27 @@ def test_an_unusable_folder_or_file_inside_the_artifacts_is_named(
 
     assert message.startswith(f"{denied} in the artifact folder of the local server cannot be read")
     assert (artifacts / "1" / "model" / "MLmodel").read_text() == "flavors: {}\n"
+
+
+def test_a_startup_failure_shows_the_log_tail_unless_the_log_names_a_known_cause(tmp_path: Path) -> None:
+    paths = state._paths(tmp_path)
+    paths.log.write_text("".join(f"line {n}\n" for n in range(100)) + "RuntimeError: something new\n")
+
+    message = state._startup_failure(paths, "The MLflow server on port 5 exited during startup")
+
+    assert message.startswith(
+        f"The MLflow server on port 5 exited during startup. Last lines of {paths.log}:"
+    )
+    first_kept = 100 - (state.LOG_TAIL_LINES - 1)  # the tail ends with the RuntimeError line
+    assert message.endswith("RuntimeError: something new")
+    assert f"line {first_kept}\n" in message and f"line {first_kept - 1}\n" not in message
+
+    paths.log.write_text(
+        "Traceback (most recent call last):\n  ...\nmlflow.exceptions.MlflowException: Detected out-of-date "
+        "database schema (found version 1b5f0d9ad7c1, but expected 9a1b2c3d4e5f). Take a backup...\n"
+    )
+    message = state._startup_failure(paths, "The MLflow server on port 5 exited during startup")
+    assert message.startswith(
+        f"The local registry database {paths.db} has schema 1b5f0d9ad7c1, but this MLflow"
+    )
+    assert "expects 9a1b2c3d4e5f" in message and "mlflow db upgrade" in message and "Traceback" not in message
