@@ -10,6 +10,7 @@ computed while streaming so a mismatch names both values.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import re
@@ -62,7 +63,8 @@ class _Downloader:
         except requests.Timeout:
             raise DataError(self._unanswered(url, "timed out")) from None
         except requests.ConnectionError as error:
-            if "timed out" in str(error).lower():  # a connect timeout, not worth another attempt
+            # requests reports a read that timed out mid-transfer as a ConnectionError: no retry either
+            if "timed out" in str(error).lower():
                 raise DataError(self._unanswered(url, "timed out")) from None
             raise
         if self.sha256 is not None and digest != self.sha256:
@@ -128,6 +130,13 @@ def _fetch(url: str, folder: Path, name: str, downloader: _Downloader) -> Path:
     except requests.RequestException as error:
         raise DataError(
             f"{url}: the download failed ({error}) after {1 + RETRIES} attempts; try again."
+        ) from None
+    except OSError as error:  # after RequestException, which is an OSError too
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DataError(
+            f"{url}: the disk holding the download cache {folder} is full; nothing was kept. Free some "
+            f"space, or point {config.CACHE_DIR_ENV} at a folder on another disk, then try again."
         ) from None
     finally:
         logger.setLevel(level)

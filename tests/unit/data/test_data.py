@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -600,3 +602,24 @@ def test_url_without_a_data_suffix_is_refused_before_downloading(tmp_path: Path,
     with pytest.raises(DataError, match="does not end in"):
         load_trips(_url(server, "/index.html"), cache_dir=tmp_path / "cache", progress=False)
     assert server.requests == []
+
+
+def test_a_full_cache_disk_is_named_with_the_way_out_and_keeps_nothing(
+    tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.files["/yellow.parquet"] = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
+    url, cache = _url(server, "/yellow.parquet"), tmp_path / "cache"
+
+    def full_disk(self, url, response, output_file):
+        Path(output_file).write_bytes(b"PAR1")  # some bytes land, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), output_file)
+
+    monkeypatch.setattr(download._Downloader, "_stream", full_disk)
+
+    with pytest.raises(DataError) as caught:
+        load_trips(url, cache_dir=cache, timeout=5, progress=False)
+
+    message = str(caught.value)
+    assert url in message and f"download cache {cache} is full" in message and "LAB_DATA_CACHE" in message
+    assert server.requests == ["/yellow.parquet"]  # a full disk is not retried
+    assert list(cache.iterdir()) == []
