@@ -52,7 +52,7 @@ NBVAL_OPTIONS += ["--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout"
 
 @contextlib.contextmanager
 def _fresh_server(state: Path, port: int):
-    info = server.start(port, state)
+    info = server.start(port, state, timeout=180)  # generous, like the session server: machines can be loaded
     try:
         yield info
     finally:

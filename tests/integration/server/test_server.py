@@ -190,14 +190,14 @@ def test_a_database_from_another_mlflow_version_gets_one_message_and_is_left_as_
     tmp_path: Path, free_port
 ) -> None:
     port = free_port()
-    server.start(port, tmp_path)  # a complete registry database...
+    server.start(port, tmp_path, timeout=180)  # a complete registry database (creating it is slow)...
     server.stop(port, tmp_path)
     with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db, db:
         db.execute("UPDATE alembic_version SET version_num = '0000deadbeef'")  # ...of another MLflow version
     before = _dump(tmp_path / "mlflow.db")
 
     with pytest.raises(ServerError) as raised:
-        server.start(port, tmp_path)
+        server.start(port, tmp_path, timeout=180)  # generous, like the session server: machines can be loaded
 
     message = str(raised.value)
     assert f"{tmp_path / 'mlflow.db'} has schema 0000deadbeef, but this MLflow expects" in message
