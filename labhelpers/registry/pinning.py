@@ -1,7 +1,8 @@
 """Pin production versions into the deployment configuration under ``ML/deployment``.
 
-Production is always a concrete version, ``azureml:NAME:N``: ``@latest`` moves whenever anyone registers,
-so a deployment that names it would silently ship an unreviewed model at its next restart.
+Production is always a concrete version, ``azureml:NAME:N``: azure-ai-ml resolves ``@latest`` to whatever
+version is newest when a deployment is created or updated, so a deployment that names it would ship an
+unreviewed model at its next update.
 """
 
 from __future__ import annotations
