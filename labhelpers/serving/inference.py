@@ -152,6 +152,7 @@ def serve_inference(
     command = [sys.executable, "-c", _LAUNCHER, "--entry_script", str(Path(scoring_script).resolve())]
     command += ["--port", str(port)]
     environment = {**_environment(), "AZUREML_MODEL_DIR": str(model_dir), "AML_APP_ROOT": str(folder)}
+    environment["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside score.py in ML/deployment
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=folder,

@@ -110,9 +110,9 @@ def _run(folder: str, parameters: dict) -> float:
 @pytest.fixture(scope="module")
 def first_run(nbval_job, course_server, parameters):
     """The whole course once, on the fresh server (nbval runs meanwhile); returns its duration in seconds."""
-    repo_deployment = {p.name: p.read_text() for p in (ROOT / "ML" / "deployment").glob("*")}
+    repo_deployment = {p: p.read_text() for p in (ROOT / "ML" / "deployment").rglob("*") if p.is_file()}
     seconds = _run("first", parameters)
-    assert {p.name: p.read_text() for p in (ROOT / "ML" / "deployment").glob("*")} == repo_deployment
+    assert {p: p.read_text() for p in (ROOT / "ML" / "deployment").rglob("*") if p.is_file()} == repo_deployment
     return seconds
 
 

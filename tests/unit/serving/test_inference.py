@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,6 +28,7 @@ VERSION = SimpleNamespace(tags={"features": ",".join(DEFAULT_SUPERVISED_FEATURES
 @pytest.fixture
 def score(monkeypatch):
     """ML/deployment/scoring/score.py imported as Azure's server imports it, with a model that sums rows."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # ML/deployment stays as committed
     spec = importlib.util.spec_from_file_location("score_under_test", SCORING_SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
