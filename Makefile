@@ -23,6 +23,8 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
 	  { echo "error: Python 3.10-3.12 needed, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }
+	@# Pins changed since the last build: start from an empty venv, so no package of the old set stays behind.
+	@if ls $(VENV)/.pins-* >/dev/null 2>&1; then echo "pins changed: rebuilding $(VENV)"; rm -rf $(VENV); fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[lab,dev]'
