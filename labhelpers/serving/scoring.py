@@ -1,11 +1,12 @@
 """Serve one registered model version locally with MLflow's scoring server, and call it over REST.
 
-The server is the one an Azure ML managed online endpoint runs for an MLflow model (``POST /invocations``
-with a ``dataframe_split`` body), started here as ``python -m mlflow models serve -m models:/NAME/N
---env-manager local``: it loads the version from the registry into this interpreter's packages, so it needs
-no network and no conda. It runs in its own session, so stopping it kills its whole process group
-(``mlflow models serve`` plus the uvicorn it starts) and nothing else, and it outlives no Python that
-started it: ``stop()`` runs at exit too.
+This is MLflow's own server (``POST /invocations`` with a ``dataframe_split`` body), kept as a comparison:
+Azure ML's online endpoints run another server with another body (``input_data``); that one is in
+:mod:`labhelpers.serving.inference`. It is started here as
+``python -m mlflow models serve -m models:/NAME/N --env-manager local``: it loads the version from the
+registry into this interpreter's packages, so it needs no network and no conda. It runs in its own session,
+so stopping it kills its whole process group (``mlflow models serve`` plus the uvicorn it starts) and nothing
+else, and it outlives no Python that started it: ``stop()`` runs at exit too.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class ScoringServer:
 
 
 def rest_payload(frame: pd.DataFrame) -> dict:
-    """The JSON body MLflow's scoring server (and an Azure ML MLflow deployment) accepts for ``frame``."""
+    """The JSON body of MLflow's scoring server for ``frame`` (Azure endpoints want ``input_data``)."""
     # to_dict, not to_json: to_json rounds floats to 10 digits, so the server would score other numbers
     return {"dataframe_split": frame.to_dict(orient="split", index=False)}
 

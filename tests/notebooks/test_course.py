@@ -2,7 +2,8 @@
 
 - papermill runs 01 -> 05 against a fresh local server (its own port and state folder), with the small
   sample; the registry is then checked with ``MlflowClient``. The whole course then runs a second time
-  against the same server and must only add versions.
+  against the same server, through the Azure-rules stand-in (``labhelpers.server.azure_rules``: no aliases,
+  no ordering, ...), and must only add versions and end in the same lifecycle state.
 - nbval runs the notebooks against another fresh server and compares the cells marked
   ``# NBVAL_CHECK_OUTPUT`` with their stored outputs (version numbers, the cleaning report...).
 - Bad input stops a notebook at the first cell that needs it, with the library's one-line message.
@@ -76,6 +77,7 @@ def course_server(tmp_path_factory, free_port):
     """A fresh server for this module, exported as MLFLOW_TRACKING_URI (the kernels inherit it)."""
     with _fresh_server(tmp_path_factory.mktemp("course-mlflow"), free_port()) as info, pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", info.uri)
+        env.setenv(config.PORT_ENV, str(info.port))  # backend="local" (notebook 05) means the lab's server
         yield info
 
 
@@ -101,9 +103,9 @@ def _run(folder: str, parameters: dict) -> float:
 @pytest.fixture(scope="module")
 def first_run(nbval_job, course_server, parameters):
     """The whole course once, on the fresh server (nbval runs meanwhile); returns its duration in seconds."""
-    repo_deployment = {p.name: p.read_text() for p in (ROOT / "ML" / "deployment").glob("*")}
+    repo_deployment = {p: p.read_text() for p in (ROOT / "ML" / "deployment").rglob("*") if p.is_file()}
     seconds = _run("first", parameters)
-    assert {p.name: p.read_text() for p in (ROOT / "ML" / "deployment").glob("*")} == repo_deployment
+    assert {p: p.read_text() for p in (ROOT / "ML" / "deployment").rglob("*") if p.is_file()} == repo_deployment
     return seconds
 
 
@@ -171,9 +173,17 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     print(f"\nfirst course run: {first_run:.0f} s")
 
 
-def test_second_run_only_adds_versions(first_run, client, parameters):
+def test_second_run_through_the_azure_rules_stand_in_only_adds_versions(
+    first_run, client, parameters, course_server
+):
+    """The second run goes through the Azure-rules stand-in (no aliases, no ordering...): same end state."""
+    from labhelpers.server.azure_rules import AzureRulesProxy
+
     before = _versions(client)
-    seconds = _run("second", parameters)
+    with AzureRulesProxy(course_server.uri) as rules:
+        seconds = _run("second", {**parameters, "tracking_uri": rules.uri})
+    refused = {name for name, _, _ in rules.refused}
+    assert "aliases" in refused and "order versions" in refused  # the Azure branches really ran
     after = _versions(client)
     assert sorted(after) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, 7)]
     for key, old in before.items():  # every old version still there, with its files, run and data
@@ -245,7 +255,7 @@ def nbval_job(tmp_path_factory, free_port):
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", *NBVAL_OPTIONS, "--rootdir", str(root), *map(str, copies)],
             cwd=root,
-            env={**os.environ, "MLFLOW_TRACKING_URI": info.uri},
+            env={**os.environ, "MLFLOW_TRACKING_URI": info.uri, config.PORT_ENV: str(info.port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its kernels and scoring server go with it if it has to be killed
