@@ -91,52 +91,56 @@ def _try_cross_learner(client, outcome: Outcome, victim: str) -> None:
         outcome.cross_write = str(error.get_http_status_code())
 
 
-def run_learner(
-    learner: str,
-    password: str,
-    *,
-    uri: str,
-    dirs: tuple[Path, Path],
-    validation: Path,
-    victim: str | None = None,
-    batches: int = 2,
-    promote: bool = True,
-    start_gate=None,
-) -> Outcome:
-    """One learner's session: ``batches`` registrations, then promotion and a rollback, then a cross-write.
+@dataclass(frozen=True)
+class Script:
+    """What every simulated learner does, and against which server."""
 
-    Errors are recorded in the outcome, never raised: a rehearsal counts failures.
+    uri: str
+    dirs: tuple[Path, Path]  # training outputs to register (supervised, unsupervised)
+    validation: Path  # trips the promotion gates score
+    batches: int = 2
+    promote: bool = True  # then validated -> production twice, and a rollback
+
+
+def run_learner(
+    outcome: Outcome, password: str, script: Script, victim: str | None = None, gate=None
+) -> None:
+    """One learner's session: the script's registrations, promotions and rollback, then a cross-write.
+
+    Errors are recorded in ``outcome``, never raised: a rehearsal counts failures.
     """
     from mlflow import MlflowClient
 
-    outcome = Outcome(learner)
-    own = learner_uri(uri, learner, password)
+    learner = outcome.learner
+    own = learner_uri(script.uri, learner, password)
     client = MlflowClient(own, own)
-    if start_gate is not None:
-        start_gate.wait()
-    steps = [("register", lambda: _timed_batch(outcome, dirs, own))] * batches
-    if promote:
-        steps.append(("promote", lambda: _promote_and_roll_back(client, learner, validation)))
+    if gate is not None:
+        gate.wait()
+    steps = [("register", lambda: _timed_batch(outcome, script.dirs, own))] * script.batches
+    if script.promote:
+        steps.append(("promote", lambda: _promote_and_roll_back(client, learner, script.validation)))
     if victim:
         steps.append(("cross-learner", lambda: _try_cross_learner(client, outcome, victim)))
     for label, step in steps:
         try:
             step()
         except Exception as error:  # recorded: the rehearsal reports failures instead of stopping
-            outcome.failures.append(f"{label}: {type(error).__name__}: {str(error)[:300]}")
-    return outcome
+            said = str(error).replace(password, "***")  # the URI in a message carries the password
+            outcome.failures.append(f"{label}: {type(error).__name__}: {said[:300]}")
 
 
 def rehearse(
-    passwords: dict[str, str],
-    *,
-    uri: str,
-    dirs: tuple[Path, Path],
-    validation: Path,
-    batches: int = 2,
-    promote: bool = True,
+    passwords: dict[str, str], script: Script, outcomes: list[Outcome] | None = None
 ) -> list[Outcome]:
     """Run every learner at once (one thread each, released together); each also tries its neighbour's model.
+
+    Args:
+        passwords: Learner name -> password.
+        script: What each learner does.
+        outcomes: A list to fill with the outcomes as they start (to watch a rehearsal from another thread).
+
+    Returns:
+        One outcome per learner, in the order of ``passwords``.
 
     Raises:
         RuntimeError: Credentials are set in the environment: they would replace every learner's own.
@@ -147,24 +151,20 @@ def rehearse(
             f"Unset {', '.join(present)}: each simulated learner signs in with its own account."
         )
     learners = list(passwords)
+    outcomes = outcomes if outcomes is not None else []
+    outcomes.extend(Outcome(learner) for learner in learners)
+    mine = outcomes[-len(learners) :]
     gate = threading.Barrier(len(learners))
     with ThreadPoolExecutor(max_workers=len(learners)) as pool:
-        futures = [
-            pool.submit(
-                run_learner,
-                learner,
-                passwords[learner],
-                uri=uri,
-                dirs=dirs,
-                validation=validation,
-                victim=learners[(i + 1) % len(learners)] if len(learners) > 1 else None,
-                batches=batches,
-                promote=promote,
-                start_gate=gate,
+        futures = []
+        for i, outcome in enumerate(mine):
+            victim = learners[(i + 1) % len(learners)] if len(learners) > 1 else None
+            futures.append(
+                pool.submit(run_learner, outcome, passwords[outcome.learner], script, victim, gate)
             )
-            for i, learner in enumerate(learners)
-        ]
-        return [future.result() for future in futures]
+        for future in futures:
+            future.result()  # run_learner records step errors; anything else is a bug of the rehearsal
+    return mine
 
 
 def check_batches(client, outcomes: list[Outcome]) -> list[str]:

@@ -87,7 +87,7 @@ def apply(client, found: Plan, azure: bool) -> None:
         client.delete_experiment(found.experiment_id)
 
 
-def _collect_garbage(state_dir, uri: str, experiment_ids: list[str]) -> str:
+def _collect_garbage(state_dir, uri: str, experiment_ids: list[str], signed_in_uri: str) -> str:
     """Remove deleted runs and their artifacts for good on a server of this machine; says what it did."""
     from labhelpers.classroom import folder
     from labhelpers.core import config
@@ -107,11 +107,30 @@ def _collect_garbage(state_dir, uri: str, experiment_ids: list[str]) -> str:
         return "artifacts stay on that server until its operator runs `mlflow gc`"
     from mlflow.cli import gc
 
-    args = ["--backend-store-uri", store, "--artifacts-destination", str(artifacts)]
+    # the artifacts are deleted through the server (mlflow-artifacts:/), signed in as the caller
+    args = [
+        "--backend-store-uri",
+        store,
+        "--artifacts-destination",
+        str(artifacts),
+        "--tracking-uri",
+        signed_in_uri,
+    ]
     if experiment_ids:
         args += ["--experiment-ids", ",".join(experiment_ids)]
     gc.main(args, standalone_mode=False)  # in this process: the database password stays out of `ps`
     return "runs, experiments and artifacts removed for good (mlflow gc)"
+
+
+def _without_credentials(uri: str) -> str:
+    """``uri`` without ``user:password@`` (a rehearsal's per-learner URIs carry them): for display and
+    for recognising this machine's servers."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def reset(
@@ -144,10 +163,10 @@ def reset(
 
     learners = learners or roster_learners(state_dir)
     client = client or instructor_client(state_dir, tracking_uri)
-    uri = str(client.tracking_uri)
+    uri = _without_credentials(str(client.tracking_uri))
     azure = is_azure_uri(uri)
     plans = [plan(client, learner, azure) for learner in learners]
-    echo(f"Reset of {len(learners)} learner namespace(s) on {uri.split('@')[-1]}:")
+    echo(f"Reset of {len(learners)} learner namespace(s) on {uri}:")
     for found in plans:
         echo(f"{found.learner}:")
         echo("\n".join(found.lines(azure)) or "  nothing registered")
@@ -171,7 +190,7 @@ def reset(
         apply(client, found, azure)
     if not azure:
         ids = [p.experiment_id for p in plans if p.experiment_id is not None]
-        echo(f"Deleted; {_collect_garbage(state_dir, uri, ids)}.")
+        echo(f"Deleted; {_collect_garbage(state_dir, uri, ids, str(client.tracking_uri))}.")
         _prepare_again(state_dir, uri, learners)
     else:
         echo("Deleted the versions.")

@@ -7,6 +7,7 @@ trust exactly that file through ``MLFLOW_TRACKING_SERVER_CERT_PATH``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,6 +17,7 @@ from labhelpers.classroom.roster import write_private
 from labhelpers.core.errors import ServerError
 
 CERT_FILE = "tls-cert.pem"
+HOST_FILE = "tls-host.txt"  # the address a generated certificate was made for
 KEY_FILE = "tls-key.pem"
 VALID_DAYS = 365
 
@@ -32,15 +34,40 @@ class Certificate:
 def _names(host: str) -> list:
     from cryptography import x509
 
-    names: list = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    dns, ips = {"localhost"}, {"127.0.0.1"}
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        names.append(x509.DNSName(host))
+        dns.add(host)
     else:
-        if not address.is_unspecified and str(address) != "127.0.0.1":  # 0.0.0.0 names no machine
-            names.append(x509.IPAddress(address))
-    return names
+        if address.is_unspecified:  # every interface: name this machine as learners may reach it
+            dns.update(_machine_names())
+            ips.update(_machine_addresses())
+        else:
+            ips.add(str(address))
+    return [x509.DNSName(n) for n in sorted(dns)] + [
+        x509.IPAddress(ipaddress.ip_address(a)) for a in sorted(ips)
+    ]
+
+
+def _machine_names() -> set[str]:
+    import socket
+
+    return {name for name in (socket.gethostname(), socket.getfqdn()) if name}
+
+
+def _machine_addresses() -> set[str]:
+    """This machine's IPv4 addresses: its host name's, and the one it would send from (nothing is sent)."""
+    import socket
+
+    found = set()
+    with contextlib.suppress(OSError):
+        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe, contextlib.suppress(OSError):
+        # a documentation address: a UDP connect only picks the route, nothing is sent
+        probe.connect(("192.0.2.1", 9))
+        found.add(probe.getsockname()[0])
+    return {address for address in found if not address.startswith("127.")}
 
 
 def generate(folder: Path, host: str) -> Certificate:
@@ -79,6 +106,7 @@ def generate(folder: Path, host: str) -> Certificate:
     )
     write_private(folder / KEY_FILE, key_pem.decode())
     (folder / CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / HOST_FILE).write_text(host + "\n")
     return Certificate(folder / CERT_FILE, folder / KEY_FILE, generated=True)
 
 
@@ -116,6 +144,7 @@ def ensure(folder: Path, host: str, cert: str | Path | None, key: str | Path | N
         raise ServerError("Give both --tls-cert and --tls-key, or neither (a self-signed pair is generated).")
     if cert is not None:
         return check_supplied(cert, key)
-    if (folder / CERT_FILE).is_file() and (folder / KEY_FILE).is_file():
+    made_for = (folder / HOST_FILE).read_text().strip() if (folder / HOST_FILE).is_file() else None
+    if made_for == host and (folder / CERT_FILE).is_file() and (folder / KEY_FILE).is_file():
         return Certificate(folder / CERT_FILE, folder / KEY_FILE, generated=True)
-    return generate(folder, host)
+    return generate(folder, host)  # first start, or a new address the old certificate does not name

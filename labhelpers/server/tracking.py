@@ -84,20 +84,25 @@ def configure_client_timeouts() -> dict[str, str]:
     return {name: os.environ[name] for name in CLIENT_DEFAULTS}
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
+def check_reachable(uri: str, timeout: float | None = None) -> None:
     """Make one quick real API request to an http(s) tracking server; other schemes are not checked.
 
     ``azureml://`` URIs are left to the Azure helpers (authentication happens there).
 
     Args:
         uri: The tracking URI.
-        timeout: Seconds to wait for the answer (one attempt, no retries).
+        timeout: Seconds to wait for the answer (one attempt, no retries). Default 5 s for plain HTTP (the
+            lab's own server), 30 s for HTTPS: a shared server with accounts (the classroom) answers a
+            cohort's first signed-in requests slowly, since each checks a password hash.
 
     Raises:
         ServerError: Nothing answers at the URI, or what answers is not an MLflow tracking server.
     """
-    if urlparse(uri).scheme not in ("http", "https"):
+    scheme = urlparse(uri).scheme
+    if scheme not in ("http", "https"):
         return
+    if timeout is None:
+        timeout = 30.0 if scheme == "https" else 5.0
     # A server with a self-signed certificate (the classroom server) is trusted through the same variable
     # the MLflow client reads, so the probe and the client agree on what is trusted.
     verify = os.environ.get(SERVER_CERT_ENV) or True

@@ -71,3 +71,38 @@ def as_learner(classroom, monkeypatch):
     yield sign_in
     for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def cohort():
+    """The learners the load test drives (the spare accounts stay untouched)."""
+    return list(LEARNERS)
+
+
+@pytest.fixture(scope="session")
+def spare():
+    """Accounts no load touches."""
+    return list(SPARE)
+
+
+@pytest.fixture(scope="session")
+def validation_csv(tmp_path_factory):
+    """A small generated month the promotion gates score (generated once, not per promotion)."""
+    from labhelpers.data.sample import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("validation") / "trips.csv", n_rows=3000, seed=29)
+
+
+@pytest.fixture
+def no_signed_in_user(classroom, monkeypatch):
+    """No credentials in the environment (each simulated learner brings its own), the certificate trusted."""
+    _, record, _ = classroom
+    for name in (
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_URI",
+        "LAB_LEARNER",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", record["cert"])
+    return record

@@ -73,34 +73,33 @@ def test_a_second_start_resumes_and_adds_new_learners_with_their_own_password(cl
     assert found.json()["registered_model"]["name"] == "taxi-trip-kmeans-late-joiner"
 
 
-def _refused_start(tmp_path, free_port, roster_text, **env):
+def _refused_start(folder, free_port, roster_text, port=None):
     from labhelpers.classroom import server
     from labhelpers.core.errors import LabError
 
-    roster = tmp_path / "roster.txt"
+    roster = folder.parent / f"{folder.name}-roster.txt"
     roster.write_text(roster_text)
-    s = server.settings(tmp_path / "new-classroom", "127.0.0.1", free_port(), free_port())
+    s = server.settings(folder, "127.0.0.1", port or free_port(), free_port())
     with pytest.raises(LabError) as refused:
         server.start(s, roster, timeout=30)
-    assert not s.root.exists()  # nothing was written
+    assert not folder.exists()  # nothing was written
     return str(refused.value)
 
 
 def test_bad_rosters_busy_ports_and_missing_binaries_are_refused_changing_nothing(
-    classroom, tmp_path, free_port, monkeypatch
+    classroom, classroom_root, tmp_path, free_port, monkeypatch
 ):
     s, record, _ = classroom
-    assert "already on line 1" in _refused_start(tmp_path, free_port, "ann\nann\n")
-    assert "line 1" in _refused_start(tmp_path, free_port, "Ann Smith\n")
-    from labhelpers.classroom import server
-
-    busy = server.settings(tmp_path / "busy", "127.0.0.1", record["port"], free_port())
-    (tmp_path / "r.txt").write_text("ann\n")
-    with pytest.raises(Exception, match=f"Port {record['port']} .* in use"):
-        server.start(busy, tmp_path / "r.txt", timeout=30)
-    assert not busy.root.exists()
+    spot = classroom_root / "refused"
+    assert "already on line 1" in _refused_start(spot, free_port, "ann\nann\n")
+    assert "line 1" in _refused_start(spot, free_port, "Ann Smith\n")
+    assert f"Port {record['port']} on 127.0.0.1 is in use" in _refused_start(
+        spot, free_port, "ann\n", port=record["port"]
+    )
+    if os.geteuid() == 0:  # PostgreSQL's account must reach the folder; pytest's own are 0700
+        assert "cannot enter" in _refused_start(tmp_path / "private", free_port, "ann\n")
     monkeypatch.setenv("LAB_PG_BIN", str(tmp_path / "no-postgres-here"))
-    assert "apt-get install -y postgresql" in _refused_start(tmp_path, free_port, "ann\n")
+    assert "apt-get install -y postgresql" in _refused_start(spot, free_port, "ann\n")
 
 
 def test_the_export_block_is_all_a_learner_needs(classroom, tmp_path):
