@@ -127,5 +127,9 @@ def test_sigkill_mid_load_loses_no_batch_that_reported_success(
     assert not again["already_running"]
     admin = _admin(classroom)
     assert check_batches(admin, outcomes) == []  # every batch that reported success is there, complete
-    after = rehearse(passwords, Script(record["uri"], trained_dirs, validation_csv, batches=1, promote=False))
-    assert [o.failures for o in after] == [[] for _ in after]
+    # the restarted server serves again (two learners: the first signed-in requests after a restart check
+    # password hashes, slow on a loaded machine; the load above already measured concurrency)
+    two = dict(list(passwords.items())[:2])
+    after = rehearse(two, Script(record["uri"], trained_dirs, validation_csv, batches=1, promote=False))
+    assert [o.failures for o in after] == [[], []]
+    assert check_batches(admin, after) == []
