@@ -108,11 +108,22 @@ def _allowed_hosts(host: str) -> list[str]:
 
 def _initialise_stores(tracking_uri: str, auth_uri: str, artifacts: Path) -> None:
     """Create or migrate both databases once, before several workers would race to do it."""
-    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore as AuthStore
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    import logging
+    import warnings
 
-    SqlAlchemyStore(tracking_uri, artifacts.as_uri())
-    AuthStore().init_db(auth_uri)
+    store_log = logging.getLogger("mlflow.store.db.utils")
+    level = store_log.level
+    store_log.setLevel(logging.WARNING)  # "Creating initial MLflow database tables..." is not news here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SQLAlchemy and starlette deprecation notices, not ours
+            from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore as AuthStore
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            SqlAlchemyStore(tracking_uri, artifacts.as_uri())
+            AuthStore().init_db(auth_uri)
+    finally:
+        store_log.setLevel(level)
 
 
 def _spawn_mlflow(s: Settings, cert: tls.Certificate, secret: dict, ini: Path) -> int:
