@@ -14,7 +14,8 @@ PYTEST_ARGS ?=
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv run pipeline server stop status lab test lint bench sample clean
+.PHONY: help venv run pipeline server stop status lab test lint bench sample clean reset-registry
+.PHONY: classroom classroom-stop classroom-status classroom-progress classroom-reset
 
 ## List the targets
 help:
@@ -77,18 +78,50 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## Benchmarks: training time/memory at 10M rows, registration speed (not part of make test)
+## Benchmarks: training at 10M rows, registration speed, a 30-learner classroom (not part of make test)
 bench: $(STAMP)
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_registry.py
+	$(PY) bench/bench_classroom.py
 
 ## Regenerate data/nyc_taxi_sample.csv from the seeded generator
 sample: $(STAMP)
 	$(PY) -c "from labhelpers.data.sample import write_sample; print(write_sample('data/nyc_taxi_sample.csv'))"
 
-## Stop the server and remove the venvs, server state, caches and outputs
+## Stop the server and remove the venvs, caches and outputs; registries (.mlflow/, .classroom/) are kept
 clean: stop
-	rm -rf $(VENV) .venv-mlflow2 .venv-[0-9]* .mlflow .cache outputs build .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-mlflow2 .venv-[0-9]* .cache outputs build .pytest_cache .ruff_cache
+
+## Delete the local server's registry (.mlflow/: models, runs, artifacts) after asking
+reset-registry:
+	@if [ ! -d .mlflow ]; then echo "no .mlflow/: nothing to reset"; exit 0; fi; \
+	  read -r -p "Delete the local registry in .mlflow/ (every model, run and artifact)? Type 'yes': " answer; \
+	  if [ "$$answer" = yes ]; then $(MAKE) --no-print-directory stop && rm -rf .mlflow && echo "deleted .mlflow/"; \
+	  else echo "nothing deleted"; fi
+
+# The classroom server: ROSTER=FILE (one learner per line) on the first start; HOST=0.0.0.0 to teach over
+# the network; PORT (5443) for MLflow over HTTPS.
+CLASSROOM_ARGS = $(if $(ROSTER),--roster $(ROSTER)) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+## Start the classroom server (PostgreSQL + MLflow with accounts over TLS): make classroom ROSTER=roster.txt
+classroom: $(STAMP)
+	$(PY) -m labhelpers classroom start $(CLASSROOM_ARGS)
+
+## Stop the classroom server (its state in .classroom/ is kept)
+classroom-stop: $(STAMP)
+	$(PY) -m labhelpers classroom stop
+
+## Show whether the classroom server runs and answers
+classroom-status: $(STAMP)
+	$(PY) -m labhelpers classroom status
+
+## One row per learner: how far each got (also build/classroom/progress.html)
+classroom-progress: $(STAMP)
+	$(PY) -m labhelpers classroom progress
+
+## Delete the learners' models, runs and artifacts from the classroom registry (lists them, asks first)
+classroom-reset: $(STAMP)
+	$(PY) -m labhelpers classroom reset
 
 # The MLflow 2 test environment: its own venv, rebuilt when its pin file changes (stamp keyed on its digest).
 MLFLOW2_VENV := .venv-mlflow2

@@ -19,6 +19,7 @@ TIERS = {
     "unit": "unit",
     "integration/server": "server",
     "integration/registry": "registry",
+    "integration/classroom": "classroom",
     "scripts": "scripts",
     "notebooks": "notebooks",
 }

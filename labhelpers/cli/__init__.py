@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from labhelpers.cli.azure import add_azure_commands
+from labhelpers.cli.classroom import add_classroom_commands
 from labhelpers.cli.course import add_course_commands
 from labhelpers.cli.server import add_server_commands
 from labhelpers.core.entry import run_main
@@ -21,7 +22,12 @@ CommandBuilder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 #: Builders of the top-level commands, in the order ``--help`` lists them.
-COMMAND_BUILDERS: list[CommandBuilder] = [add_server_commands, add_azure_commands, add_course_commands]
+COMMAND_BUILDERS: list[CommandBuilder] = [
+    add_server_commands,
+    add_azure_commands,
+    add_course_commands,
+    add_classroom_commands,
+]
 
 
 def build_parser(builders: Sequence[CommandBuilder] | None = None) -> argparse.ArgumentParser:

@@ -3,6 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+from labhelpers.core.learner import LEARNER_ENV
+
+
+def add_learner_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--learner NAME``: the learner namespace (model, experiment and endpoint names).
+
+    Args:
+        parser: The command's parser.
+    """
+    parser.add_argument(
+        "--learner",
+        default=None,
+        metavar="NAME",
+        help=f"Learner namespace: names become e.g. taxi-fare-linear-regression-NAME (default: "
+        f"${LEARNER_ENV}; none: the seed's names).",
+    )
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -21,14 +39,18 @@ def _course_run(args: argparse.Namespace) -> int:
 
     parameters = course.load_parameters(args.parameters, dict(args.set))
     output_dir = Path(args.output_dir).resolve()
-    course.run_course(output_dir, parameters, timeout=args.timeout)
+    course.run_course(output_dir, parameters, timeout=args.timeout, learner=args.learner)
     print(f"Executed notebooks in {output_dir}")
     return 0
 
 
 def _course_summary(args: argparse.Namespace) -> int:
+    from labhelpers.core.learner import current_learner
     from labhelpers.course import run as course
 
+    learner = current_learner(args.learner)
+    if learner:
+        os.environ[LEARNER_ENV] = learner
     print(course.summary(args.tracking_uri, args.deployment_dir))
     return 0
 
@@ -79,6 +101,7 @@ def add_course_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     run.add_argument(
         "--timeout", type=int, default=CELL_TIMEOUT, help="Seconds one cell may run (%(default)s)."
     )
+    add_learner_option(run)
     run.set_defaults(handler=_course_run)
     summary = actions.add_parser(
         "summary",
@@ -89,6 +112,7 @@ def add_course_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         "--tracking-uri", help="Tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)."
     )
     summary.add_argument("--deployment-dir", help="Deployment configuration folder (default: ML/deployment).")
+    add_learner_option(summary)
     summary.set_defaults(handler=_course_summary)
     store = actions.add_parser(
         "store-outputs",

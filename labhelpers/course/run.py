@@ -7,13 +7,17 @@ papermill's warning) and a time limit per cell. A failing notebook ends the run 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from labhelpers.core import config
 from labhelpers.core.errors import LabError, RegistryError, TrainingError
+from labhelpers.core.learner import LEARNER_ENV, current_learner, namespace
 
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
 NOTEBOOKS = (
@@ -134,6 +138,24 @@ def split_parameters(parameters: dict[str, object], notebooks: list[Path]) -> di
     return {path: {k: v for k, v in parameters.items() if k in names} for path, names in declared.items()}
 
 
+def learner_parameters(learner: str | None) -> dict[str, object]:
+    """Notebook parameters that name a model, set to the learner's names (empty without a learner).
+
+    The notebooks' defaults are the seed's names; ``labhelpers`` reads ``$LAB_LEARNER`` for every name it
+    chooses itself, and these cover the names a notebook passes explicitly.
+
+    Args:
+        learner: A checked learner name, or None.
+
+    Returns:
+        ``model_name`` and ``reference`` for the learner's fare model, or ``{}``.
+    """
+    if not learner:
+        return {}
+    fare_model = namespace(learner).models["linear"]
+    return {"model_name": fare_model, "reference": f"{fare_model}@latest"}
+
+
 def run_notebook(source: Path, target: Path, parameters: dict, *, timeout: int = CELL_TIMEOUT) -> Path:
     """Execute one notebook with papermill in its own folder (so its relative defaults hold).
 
@@ -178,6 +200,7 @@ def run_course(
     source_dir: str | Path = NOTEBOOK_DIR,
     timeout: int = CELL_TIMEOUT,
     echo=print,
+    learner: str | None = None,
 ) -> list[Path]:
     """Run the notebooks in order, writing the executed copies to ``output_dir``; stop at the first failure.
 
@@ -189,24 +212,43 @@ def run_course(
         source_dir: Folder holding them.
         timeout: Seconds one cell may run.
         echo: Called with one progress line per notebook (``None``: silent).
+        learner: Run in this learner's namespace (default ``$LAB_LEARNER``; none: the seed's names).
 
     Returns:
         The executed notebooks.
 
     Raises:
         CourseError: Unknown parameter names (before anything runs), or a notebook failed.
+        LearnerError: The learner name is invalid (before anything runs).
     """
+    learner = current_learner(learner)
     sources = [Path(source_dir) / name for name in notebooks]
-    per_notebook = split_parameters(dict(parameters or {}), sources)
+    parameters = {**learner_parameters(learner), **(parameters or {})}
+    per_notebook = split_parameters(parameters, sources)
     done = []
-    for source in sources:
-        started = time.monotonic()
-        done.append(
-            run_notebook(source, Path(output_dir) / source.name, per_notebook[source], timeout=timeout)
-        )
-        if echo:
-            echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
+    with _learner_environment(learner):
+        for source in sources:
+            started = time.monotonic()
+            target = Path(output_dir) / source.name
+            done.append(run_notebook(source, target, per_notebook[source], timeout=timeout))
+            if echo:
+                echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
     return done
+
+
+@contextlib.contextmanager
+def _learner_environment(learner: str | None) -> Iterator[None]:
+    """Export ``$LAB_LEARNER`` while the kernels start (they inherit it), then restore the caller's value."""
+    before = os.environ.get(LEARNER_ENV)
+    if learner:
+        os.environ[LEARNER_ENV] = learner
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(LEARNER_ENV, None)
+        else:
+            os.environ[LEARNER_ENV] = before
 
 
 def store_checked_outputs(executed_dir: str | Path, source_dir: str | Path = NOTEBOOK_DIR) -> list[str]:
@@ -322,10 +364,11 @@ def summary(tracking_uri: str | None = None, deployment_dir: str | Path | None =
     from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, read_pins
     from labhelpers.server.tracking import use_tracking
 
+    names = namespace().model_names  # the learner's ($LAB_LEARNER), else the seed's
     uri = use_tracking(tracking_uri)
-    table = comparison_table()
-    lines = [f"Registry at {uri}: {table['name'].nunique()} of {len(config.MODEL_NAMES)} models registered"]
-    for name in config.MODEL_NAMES:
+    table = comparison_table(names)
+    lines = [f"Registry at {uri}: {table['name'].nunique()} of {len(names)} models registered"]
+    for name in names:
         versions = table[table["name"] == name]
         pairs = zip(versions["version"], versions["lifecycle"], strict=True)
         states = ", ".join(f"v{version} {state or '-'}" for version, state in pairs)

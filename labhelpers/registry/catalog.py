@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labhelpers.core.config import MODEL_NAMES
 from labhelpers.core.errors import RegistryError
+from labhelpers.core.learner import namespace
 
 #: The reproducibility rule: every version must carry these tags...
 REQUIRED_TAGS = (
@@ -42,11 +42,11 @@ def _client(client):
     return MlflowClient()
 
 
-def versions_of(names=MODEL_NAMES, client=None) -> list:
-    """All versions of the given registered models: one search per name."""
+def versions_of(names=None, client=None) -> list:
+    """All versions of the given registered models (default: the learner's three): one search per name."""
     client = _client(client)
     found = []
-    for name in names:
+    for name in namespace().model_names if names is None else names:
         found.extend(client.search_model_versions(f"name='{name}'"))
     return found
 
@@ -58,11 +58,12 @@ def _number(value):
         return float("nan")
 
 
-def comparison_table(names=MODEL_NAMES, client=None) -> pd.DataFrame:
+def comparison_table(names=None, client=None) -> pd.DataFrame:
     """One row per version of each model: lifecycle, batch, lineage tags and metrics, newest first.
 
     Args:
-        names: Registered model names (default: the three taxi models).
+        names: Registered model names (default: the three taxi models of ``$LAB_LEARNER``'s namespace,
+            the seed's names without one).
         client: An ``MlflowClient`` (default: one for the current tracking URI).
 
     Returns:
@@ -153,7 +154,7 @@ def reproducibility_problems(version, params: dict | None) -> list[str]:
     return problems
 
 
-def audit(names=MODEL_NAMES, client=None) -> pd.DataFrame:
+def audit(names=None, client=None) -> pd.DataFrame:
     """Every version that breaks the reproducibility rule, and why (an empty frame when all comply)."""
     client = _client(client)
     versions = versions_of(names, client)

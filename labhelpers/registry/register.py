@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
+from labhelpers.core.learner import LEARNER_TAG, namespace
 from labhelpers.registry import capabilities
 from labhelpers.registry.batch import Candidate, collect
 from labhelpers.server.tracking import is_azure_uri, use_tracking
@@ -290,9 +291,21 @@ def _experiment_id(client, name: str) -> str:
 
 
 def register_batch(
-    candidates: list[Candidate], *, tracking_uri: str | None = None, experiment: str = EXPERIMENT
+    candidates: list[Candidate],
+    *,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    learner: str | None = None,
 ) -> list[Registered]:
     """Register verified candidates as one batch sharing a ``batch_id``; undo it all if any step fails.
+
+    Args:
+        candidates: The verified models (see :func:`~labhelpers.registry.batch.collect`).
+        tracking_uri: Tracking server (default ``$MLFLOW_TRACKING_URI``, else the local server).
+        experiment: Experiment of the registration runs (default: the learner's, see below).
+        learner: Learner namespace (default ``$LAB_LEARNER``): its experiment holds the runs (on a
+            server with accounts only an experiment's creator may add runs to it) and every version is
+            tagged ``learner``.
 
     Raises:
         RegistryError: A registry call failed; the versions this batch created were deleted (or, when the
@@ -300,6 +313,8 @@ def register_batch(
     """
     from mlflow import MlflowClient
 
+    space = namespace(learner)
+    experiment = experiment or space.experiment
     uri = use_tracking(tracking_uri)
     client = MlflowClient(uri, uri)
     batch_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
@@ -313,6 +328,8 @@ def register_batch(
             ]
             done = [future.result() for future in futures]
         for item in done:
+            if space.learner:  # before "complete": a complete version always names its learner
+                client.set_model_version_tag(item.name, item.version, LEARNER_TAG, space.learner)
             client.set_model_version_tag(item.name, item.version, BATCH_STATUS_TAG, "complete")
     except Exception as error:
         left = _undo(client, created)
@@ -335,20 +352,27 @@ def register_models(
     *,
     names: dict[str, str] | None = None,
     tracking_uri: str | None = None,
-    experiment: str = EXPERIMENT,
+    experiment: str | None = None,
+    learner: str | None = None,
 ) -> list[Registered]:
     """Verify both training outputs, then register the three models as one batch.
 
     Args:
         supervised_dir: Output folder of ``ML/train_supervised.py``.
         unsupervised_dir: Output folder of ``ML/train_unsupervised.py``.
-        names: Registered names keyed ``linear``, ``ridge``, ``kmeans`` (defaults: the taxi-* names).
+        names: Registered names keyed ``linear``, ``ridge``, ``kmeans`` (default: the learner's names,
+            ``taxi-fare-linear-regression-<learner>``..., or the seed's taxi-* names without a learner).
         tracking_uri: Tracking server (default ``$MLFLOW_TRACKING_URI``, else the local server).
-        experiment: Experiment holding the registration runs.
+        experiment: Experiment holding the registration runs (default: the learner's).
+        learner: Learner namespace (default ``$LAB_LEARNER``; none: the seed's names).
 
     Returns:
         The three versions created, in the order linear, ridge, kmeans.
     """
+    space = namespace(learner)
     return register_batch(
-        collect(supervised_dir, unsupervised_dir, names), tracking_uri=tracking_uri, experiment=experiment
+        collect(supervised_dir, unsupervised_dir, names or space.models),
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        learner=space.learner,
     )

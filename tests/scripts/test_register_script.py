@@ -114,3 +114,28 @@ def test_help_describes_every_option():
         # "  --option METAVAR   help text", the help text possibly on the next line
         described = re.search(rf"^  {option}(?: [A-Z_]+)?(?: {{2,}}|\n {{10,}})(\w.*)$", done.stdout, re.M)
         assert described, f"{option} has no help text in:\n{done.stdout}"
+
+
+@pytest.mark.registry
+def test_learner_flag_registers_into_that_learners_namespace(trained_dirs, tracking_uri):
+    import uuid
+
+    from mlflow import MlflowClient
+
+    learner = "s" + uuid.uuid4().hex[:8]
+    supervised, unsupervised = trained_dirs
+    folders = ["--supervised-dir", str(supervised), "--unsupervised-dir", str(unsupervised)]
+    done = run_script(*folders, "--learner", learner, tracking_uri=tracking_uri)
+    assert done.returncode == 0, done.stderr
+    client = MlflowClient(tracking_uri, tracking_uri)
+    for base in ("taxi-fare-linear-regression", "taxi-fare-ridge-regression", "taxi-trip-kmeans"):
+        assert f"  {base}-{learner} version 1  (lifecycle=candidate" in done.stdout
+        assert client.get_model_version(f"{base}-{learner}", "1").tags["learner"] == learner
+
+
+def test_an_invalid_learner_is_refused_with_the_rule(trained_dirs):
+    supervised, unsupervised = trained_dirs
+    folders = ["--supervised-dir", str(supervised), "--unsupervised-dir", str(unsupervised)]
+    done = run_script(*folders, "--learner", "Bob Smith", tracking_uri="http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert "Invalid learner name 'Bob Smith'" in done.stderr and "Traceback" not in done.stderr
