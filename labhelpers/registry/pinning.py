@@ -1,17 +1,12 @@
 """Pin production versions into the deployment configuration under ``ML/deployment``.
 
-<<<<<<< HEAD
-Production is always a concrete version, ``azureml:NAME:N``: ``@latest`` moves whenever anyone registers,
-so a deployment that names it would silently ship an unreviewed model at its next restart.
+Production is always a concrete version, ``azureml:NAME:N``: azure-ai-ml resolves ``@latest`` to whatever
+version is newest when a deployment is created or updated, so a deployment that names it would ship an
+unreviewed model at its next update.
 
 The deployment YAML is rewritten with ruamel.yaml's round trip, so its comments, key order and ``$schema``
 line stay as the author wrote them. ``production-models.yml`` is generated whole (its header says not to
 edit it), so plain PyYAML writes it.
-=======
-Production is always a concrete version, ``azureml:NAME:N``: azure-ai-ml resolves ``@latest`` to whatever
-version is newest when a deployment is created or updated, so a deployment that names it would ship an
-unreviewed model at its next update.
->>>>>>> issue-10
 """
 
 from __future__ import annotations
