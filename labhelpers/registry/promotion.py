@@ -166,7 +166,10 @@ def promote(
         override_reason: Promote to production despite a regression; recorded on the version.
         actor: Who (default ``$LAB_ACTOR`` or the login name).
         client: An ``MlflowClient`` (default: the current tracking URI).
-        deployment_dir: Folder of the deployment configuration to pin (default: ML/deployment).
+        deployment_dir: Folder of the deployment configuration to pin production in (its
+            ``production-models.yml`` and the ``model:`` line of ``production-deployment.yml``). Default
+            ``None``: no file is written, the registry's ``lifecycle`` tag alone records production. The
+            tracked ``ML/deployment`` changes only when passed explicitly.
 
     Returns:
         The recorded move.
@@ -188,9 +191,10 @@ def promote(
     if to == VALIDATED:
         return _validate(client, mv, validation_data, reason, actor)
     move = _to_production(client, mv, validation_data, reason, actor, override_reason)
-    from labhelpers.registry.pinning import pin_production
+    if deployment_dir is not None:
+        from labhelpers.registry.pinning import pin_production
 
-    pin_production(name, mv.version, deployment_dir)
+        pin_production(name, mv.version, deployment_dir)
     return move
 
 
@@ -236,9 +240,10 @@ def rollback(
         actor,
         {"production_since": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
-    from labhelpers.registry.pinning import pin_production
+    if deployment_dir is not None:  # as in promote: no file unless a folder is given
+        from labhelpers.registry.pinning import pin_production
 
-    pin_production(name, previous.version, deployment_dir)
+        pin_production(name, previous.version, deployment_dir)
     return move
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
+from labhelpers.core.provenance import default_owner
 from labhelpers.registry.batch import Candidate, collect
 from labhelpers.server.tracking import is_azure_uri, use_tracking
 
@@ -68,9 +69,10 @@ def _serialization_format() -> str:
     )
 
 
-def run_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
-    """Tags shared by the registration run and its model version."""
+def run_tags(candidate: Candidate, batch_id: str, owner: str | None = None) -> dict[str, str]:
+    """Tags shared by the registration run and its model version (``owner``: default the login name)."""
     return {
+        "owner": owner or default_owner(),
         "task_type": candidate.spec.task_type,
         "dataset": DATASET,
         "framework": FRAMEWORK,
@@ -82,9 +84,9 @@ def run_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
     }
 
 
-def version_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
+def version_tags(candidate: Candidate, batch_id: str, owner: str | None = None) -> dict[str, str]:
     """Version tags: what Azure ML Studio shows and filters, so they carry metrics and the lifecycle too."""
-    tags = run_tags(candidate, batch_id)
+    tags = run_tags(candidate, batch_id, owner)
     tags.update({key: f"{value:.6g}" for key, value in candidate.metrics.items()})
     tags.update(
         {"features": ",".join(candidate.features), LIFECYCLE_TAG: "candidate", BATCH_STATUS_TAG: "pending"}
@@ -179,11 +181,11 @@ def _log_model(client, run_id: str, candidate: Candidate) -> None:
 
 
 def _register_one(
-    client, experiment_id: str, candidate: Candidate, batch_id: str, created: list
+    client, experiment_id: str, candidate: Candidate, batch_id: str, created: list, owner: str | None = None
 ) -> Registered:
     from mlflow.entities import Metric, Param
 
-    tags = run_tags(candidate, batch_id)
+    tags = run_tags(candidate, batch_id, owner)
     run = client.create_run(
         experiment_id,
         tags={"mlflow.runName": f"register-{candidate.name}", **tags},
@@ -209,7 +211,7 @@ def _register_one(
         candidate.name,
         f"{run.info.artifact_uri}/model",
         run_id,
-        tags=version_tags(candidate, batch_id),
+        tags=version_tags(candidate, batch_id, owner),
         description=describe(candidate),
         await_creation_for=wait,
     )
@@ -287,7 +289,11 @@ def _experiment_id(client, name: str) -> str:
 
 
 def register_batch(
-    candidates: list[Candidate], *, tracking_uri: str | None = None, experiment: str = EXPERIMENT
+    candidates: list[Candidate],
+    *,
+    tracking_uri: str | None = None,
+    experiment: str = EXPERIMENT,
+    owner: str | None = None,
 ) -> list[Registered]:
     """Register verified candidates as one batch sharing a ``batch_id``; undo it all if any step fails.
 
@@ -306,7 +312,8 @@ def register_batch(
         # Three models, three independent runs: register them side by side (the server is threaded).
         with ThreadPoolExecutor(max_workers=len(candidates)) as pool:
             futures = [
-                pool.submit(_register_one, client, experiment_id, c, batch_id, created) for c in candidates
+                pool.submit(_register_one, client, experiment_id, c, batch_id, created, owner)
+                for c in candidates
             ]
             done = [future.result() for future in futures]
         for item in done:
@@ -334,6 +341,7 @@ def register_models(
     names: dict[str, str] | None = None,
     tracking_uri: str | None = None,
     experiment: str = EXPERIMENT,
+    owner: str | None = None,
 ) -> list[Registered]:
     """Verify both training outputs, then register the three models as one batch.
 
@@ -343,10 +351,10 @@ def register_models(
         names: Registered names keyed ``linear``, ``ridge``, ``kmeans`` (defaults: the taxi-* names).
         tracking_uri: Tracking server (default ``$MLFLOW_TRACKING_URI``, else the local server).
         experiment: Experiment holding the registration runs.
+        owner: Recorded as every version's ``owner`` tag (default ``$LAB_OWNER``, else the login name).
 
     Returns:
         The three versions created, in the order linear, ridge, kmeans.
     """
-    return register_batch(
-        collect(supervised_dir, unsupervised_dir, names), tracking_uri=tracking_uri, experiment=experiment
-    )
+    candidates = collect(supervised_dir, unsupervised_dir, names)
+    return register_batch(candidates, tracking_uri=tracking_uri, experiment=experiment, owner=owner)
