@@ -41,6 +41,8 @@ def _replacements() -> list[tuple[re.Pattern, str]]:
     if re.fullmatch(r"[0-9a-f]{40}", commit):  # the 10- and 12-character prefixes the tables show too
         rules.append((re.compile(rf"\b{commit[:7]}[0-9a-f]{{0,33}}\b"), "GIT-COMMIT"))
     rules += [
+        (re.compile(r"\b[0-9a-f]{40}\b"), "GIT-COMMIT"),  # any other commit (the code moved meanwhile)
+        (re.compile(r"\b(commit\s+)[0-9a-f]{7,39}\b"), r"\1GIT-COMMIT"),
         (re.compile(r"(?m)^.*View (?:run|experiment) .* at: http\S+\n?"), ""),  # MLflow's links to one run
         (re.compile(r"(?:/tmp|/var/tmp|/root|/home/[^/\s]+)/[^\s'\"<>,;)]*"), "<tmp>"),
         (re.compile(r"\b[0-9a-f]{32}\b"), "RUN-ID"),
@@ -81,13 +83,16 @@ def _clean_outputs(outputs: list, rules) -> list:
     return kept
 
 
-def store_outputs(executed_dir: str | Path, source_dir: str | Path = NOTEBOOK_DIR, names=NOTEBOOKS) -> int:
+def store_outputs(
+    executed_dir: str | Path, source_dir: str | Path = NOTEBOOK_DIR, names=NOTEBOOKS, rules=None
+) -> int:
     """Copy every code cell's outputs from the executed notebooks into the sources, sanitized.
 
     Args:
         executed_dir: Folder of the executed notebooks (a course run's ``--output-dir``).
         source_dir: The notebooks to write into.
         names: Notebook file names.
+        rules: Sanitizing rules (default: taken now; pass those taken before the run, whose commit it had).
 
     Returns:
         How many cells received outputs.
@@ -97,7 +102,7 @@ def store_outputs(executed_dir: str | Path, source_dir: str | Path = NOTEBOOK_DI
     """
     import nbformat
 
-    rules, stored = _replacements(), 0
+    rules, stored = rules or _replacements(), 0
     for name in names:
         source, executed = Path(source_dir) / name, Path(executed_dir) / name
         if not executed.is_file():
@@ -174,19 +179,36 @@ def course_parameters(work_dir: str | Path) -> dict[str, object]:
     return {"output_dir": str(work / "outputs"), "deployment_dir": str(work / "outputs" / "deployment")}
 
 
+def require_clean_checkout() -> None:
+    """Refuse to record a course run for readers from a checkout with uncommitted changes.
+
+    Raises:
+        CourseError: ``git status`` lists changes: every version would show ``git_dirty=true``.
+    """
+    from labhelpers.core.provenance import git_info
+
+    if git_info()["git_dirty"] == "true":
+        raise CourseError("Commit first: versions trained now would show git_dirty=true to every reader.")
+
+
 def refresh_outputs(executed_dir: str | Path, names=NOTEBOOKS, echo=print) -> int:
     """Run the course on a fresh server into ``executed_dir``, then store its outputs in ``notebooks/``.
 
     Returns:
         How many cells received outputs.
+
+    Raises:
+        CourseError: The checkout has uncommitted changes, or an output still holds a run's values.
     """
+    require_clean_checkout()
     with (
         tempfile.TemporaryDirectory(prefix="lab-outputs-") as work,
         fresh_server(Path(work) / "mlflow"),
         scoped_environment(LAB_OWNER=READER_OWNER, LAB_ACTOR=READER_OWNER),  # no one's login name in outputs
     ):
+        rules = _replacements()  # with the commit the run records
         run_course(executed_dir, course_parameters(work), notebooks=tuple(names), echo=echo)
-    stored = store_outputs(executed_dir, names=names)
+    stored = store_outputs(executed_dir, names=names, rules=rules)
     problems = [line for name in names for line in leaks(NOTEBOOK_DIR / name)]
     if problems:
         raise CourseError("Stored outputs still hold run-specific values:\n" + "\n".join(problems))

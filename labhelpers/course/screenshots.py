@@ -77,8 +77,10 @@ def take_screenshots(executed_dir: str | Path, images: str | Path) -> list[Path]
         The PNG files written.
     """
     from labhelpers.course.outputs import READER_OWNER, course_parameters, fresh_server, scoped_environment
+    from labhelpers.course.outputs import require_clean_checkout
     from labhelpers.course.run import run_course
 
+    require_clean_checkout()
     with (
         tempfile.TemporaryDirectory(prefix="lab-screenshots-") as work,
         fresh_server(Path(work) / "mlflow") as server,
