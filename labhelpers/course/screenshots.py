@@ -76,8 +76,13 @@ def take_screenshots(executed_dir: str | Path, images: str | Path) -> list[Path]
     Returns:
         The PNG files written.
     """
-    from labhelpers.course.outputs import READER_OWNER, course_parameters, fresh_server, scoped_environment
-    from labhelpers.course.outputs import require_clean_checkout
+    from labhelpers.course.outputs import (
+        READER_OWNER,
+        course_parameters,
+        fresh_server,
+        require_clean_checkout,
+        scoped_environment,
+    )
     from labhelpers.course.run import run_course
 
     require_clean_checkout()
