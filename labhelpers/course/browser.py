@@ -88,7 +88,9 @@ class Page:
             if value:
                 return value
             time.sleep(0.25)
-        raise BrowserError(f"Waited {timeout:.0f} s for {what}; the page never showed it.")
+        raise BrowserError(
+            f"Waited {timeout:.0f} s for {what} on {self.evaluate('location.href')}; it never showed."
+        )
 
     def wait_for_text(self, text: str, timeout: float = 120.0) -> None:
         """Wait until the page's visible text contains ``text``."""
@@ -112,13 +114,18 @@ class Page:
             const target = found[found.length - 1];
             target.scrollIntoView({{block: "center"}});
             const box = target.getClientRects()[0];  // a wrapped link: its first line, not the gap
-            return [target.tagName, box.x + box.width / 2, box.y + box.height / 2];
+            const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+            const hit = document.elementFromPoint(x, y);  // not covered by a dialog or another row
+            return [target.tagName, x, y, !!hit && (target.contains(hit) || hit.contains(target))];
         }})()"""
-        found = self.evaluate(script)
-        if not found:
-            raise BrowserError(f"Nothing to click showing {text!r} on {self.evaluate('location.href')}.")
-        self._mouse_click(found[1], found[2])
-        return found[0]
+        found, deadline = None, time.monotonic() + 30
+        while time.monotonic() < deadline:  # a page still loading moves its rows: click once they stay
+            before, found = found, self.evaluate(script)
+            if found and found[3] and before == found:
+                self._mouse_click(found[1], found[2])
+                return found[0]
+            time.sleep(0.3)
+        raise BrowserError(f"Nothing to click showing {text!r} on {self.evaluate('location.href')}.")
 
     def click_label(self, label: str) -> bool:
         """Click the last visible button whose ``aria-label`` is ``label`` (icon buttons); False if none."""

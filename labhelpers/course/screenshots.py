@@ -56,8 +56,9 @@ def walk(page: Page, base_uri: str, images: Path | None = None, path=CLICK_PATH)
         if step.click is not None:
             page.click_text(step.click, step.selector)
         page.wait_for_text(step.then)
-        if number == 0 and images is not None:
-            saved.append(page.screenshot(images / step.shot))  # as it opens: Assistant panel and all
+        if number == 0:
+            if images is not None:
+                saved.append(page.screenshot(images / step.shot))  # as it opens: Assistant panel and all
             page.click_label("Close")  # the Assistant panel's own close button (the last one on the page)
             continue
         if images is not None and step.shot:

@@ -77,8 +77,13 @@ def test_the_walkthrough_names_every_click_and_shows_every_screenshot():
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install Debian's (apt-get install chromium)")
 def test_every_element_the_walkthrough_clicks_exists(registered_server):
-    from labhelpers.course.browser import open_page
+    from labhelpers.course.browser import BrowserError, open_page
 
+    kept = config.PROJECT_ROOT / "build" / "test-notebooks" / "walkthrough-failure.png"
     with open_page(WIDTH, HEIGHT) as page:
-        walk(page, registered_server.uri)  # BrowserError names the click or the text that never appeared
+        try:  # BrowserError names the click or the text that never appeared, and the page it was on
+            walk(page, registered_server.uri)
+        except BrowserError:
+            page.screenshot(kept)
+            raise
         assert page.evaluate("location.hash").startswith("#/experiments/")  # it ended on the run page
