@@ -91,9 +91,9 @@ bench: $(STAMP)
 sample: $(STAMP)
 	$(PY) -c "from labhelpers.data.sample import write_sample; print(write_sample('data/nyc_taxi_sample.csv'))"
 
-## Stop the server and remove .venv, server state, caches and outputs
+## Stop the server and remove the venvs, server state, caches and outputs
 clean: stop
-	rm -rf $(VENV) .venv-mlflow2 .mlflow .cache outputs build .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-mlflow2 .venv-[0-9]* .mlflow .cache outputs build .pytest_cache .ruff_cache
 
 # The MLflow 2 test environment: its own venv, rebuilt when its pin file changes (stamp keyed on its digest).
 MLFLOW2_VENV := .venv-mlflow2
@@ -116,3 +116,29 @@ $(MLFLOW2_STAMP): $(MLFLOW2_PINS)
 ## Run the registry tests under MLflow 2 (client and server) in .venv-mlflow2
 test-mlflow2: $(MLFLOW2_STAMP)
 	$(MLFLOW2_PY) -m pytest -m registry $(PYTEST_ARGS)
+
+# Another supported Python: its own venv .venv-VERSION from the same pins and constraints, rebuilt when they
+# change. The interpreter is pyenv's (PYENV_VERSION=3.10.13 python3.10) unless PY_PYTHON names another.
+PY_VERSION ?=
+PY_MINOR := $(word 1,$(subst ., ,$(PY_VERSION))).$(word 2,$(subst ., ,$(PY_VERSION)))
+PY_PYTHON ?= PYENV_VERSION=$(PY_VERSION) python$(PY_MINOR)
+PY_VENV := .venv-$(PY_VERSION)
+PY_STAMP := $(PY_VENV)/.pins-$(PIN_DIGEST)
+
+.PHONY: test-python
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	@test -n "$(PY_VERSION)" || { echo "usage: make test-python PY_VERSION=3.10.13 [PY_PYTHON=/path/to/python]"; exit 2; }
+	@$(PY_PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
+	  { echo "error: Python 3.10-3.12 needed, $(PY_PYTHON) is $$($(PY_PYTHON) --version 2>&1)"; exit 1; }
+	@test -x $(PY_VENV)/bin/python || $(PY_PYTHON) -m venv $(PY_VENV)
+	$(PY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PY_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[lab,dev]'
+	$(PY_VENV)/bin/python -m pip check
+	@rm -f $(PY_VENV)/.pins-*
+	@touch $@
+
+## Unit tests on another Python (.venv-VERSION, same pins): make test-python PY_VERSION=3.10.13
+test-python: $(PY_STAMP)
+	@$(PY_VENV)/bin/python -m pytest -m unit $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "error: pytest -m unit ran no test on Python $(PY_VERSION)"; fi; exit $$rc; }

@@ -16,11 +16,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomllib is 3.11+; the dev extra installs tomli there
+    import tomli as tomllib
+
 pytestmark = [
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.ChangedInMarshmallow4Warning"),
 ]
-tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[3]
 ML = ROOT / "ML"
