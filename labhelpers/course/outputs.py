@@ -174,9 +174,12 @@ def fresh_server(state_dir: str | Path):
 
 
 def course_parameters(work_dir: str | Path) -> dict[str, object]:
-    """The notebooks' own defaults, with every folder they write moved under ``work_dir``."""
-    work = Path(work_dir).resolve()
-    return {"output_dir": str(work / "outputs"), "deployment_dir": str(work / "outputs" / "deployment")}
+    """The notebooks' own defaults, with every folder they write moved under ``work_dir``.
+
+    No ``deployment_dir``: :func:`~labhelpers.course.run.run_course` then gives 04 and 05 the run's copy of
+    the deployment configuration, as ``make run`` does.
+    """
+    return {"output_dir": str(Path(work_dir).resolve() / "outputs")}
 
 
 def require_clean_checkout() -> None:
