@@ -23,7 +23,10 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
 	  { echo "error: Python 3.10-3.12 needed, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# Pins changed since the last build: start from an empty venv, so no package of the old set stays behind.
+	@if ls $(VENV)/.pins-* >/dev/null 2>&1; then echo "pins changed: rebuilding $(VENV)"; rm -rf $(VENV); fi
+	@# A venv cut short (no pyvenv.cfg) would install into the base interpreter: make it anew.
+	@test -f $(VENV)/pyvenv.cfg || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[lab,dev]'
 	$(PY) -m pip check
@@ -106,7 +109,7 @@ MLFLOW2_STAMP := $(MLFLOW2_VENV)/.pins-$(shell cat $(MLFLOW2_PINS) 2>/dev/null |
 $(MLFLOW2_STAMP): $(MLFLOW2_PINS)
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
 	  { echo "error: Python 3.10-3.12 needed, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }
-	@test -x $(MLFLOW2_PY) || $(PYTHON) -m venv $(MLFLOW2_VENV)
+	@test -f $(MLFLOW2_VENV)/pyvenv.cfg || { rm -rf $(MLFLOW2_VENV); $(PYTHON) -m venv $(MLFLOW2_VENV); }
 	$(MLFLOW2_PY) -m pip install --quiet --upgrade pip
 	$(MLFLOW2_PY) -m pip install --quiet -r $(MLFLOW2_PINS)
 	$(MLFLOW2_PY) -m pip install --quiet --no-deps -e .
@@ -131,7 +134,7 @@ $(PY_STAMP): pyproject.toml constraints.txt
 	@test -n "$(PY_VERSION)" || { echo "usage: make test-python PY_VERSION=3.10.13 [PY_PYTHON=/path/to/python]"; exit 2; }
 	@$(PY_PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
 	  { echo "error: Python 3.10-3.12 needed, $(PY_PYTHON) is $$($(PY_PYTHON) --version 2>&1)"; exit 1; }
-	@test -x $(PY_VENV)/bin/python || $(PY_PYTHON) -m venv $(PY_VENV)
+	@test -f $(PY_VENV)/pyvenv.cfg || { rm -rf $(PY_VENV); $(PY_PYTHON) -m venv $(PY_VENV); }
 	$(PY_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(PY_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[lab,dev]'
 	$(PY_VENV)/bin/python -m pip check

@@ -93,6 +93,18 @@ def mlflow_server(tmp_path_factory):
     server.stop(port, state)
 
 
+@pytest.fixture(scope="session")
+def azure_rules(mlflow_server):
+    """The Azure-rules stand-in (labhelpers.server.azure_rules) in front of the session server.
+
+    Its ``uri`` is a registry that refuses what Azure ML refuses; ``refused`` lists every refusal so far.
+    """
+    from labhelpers.server.azure_rules import AzureRulesProxy
+
+    with AzureRulesProxy(mlflow_server.uri) as proxy:
+        yield proxy
+
+
 @pytest.fixture
 def tracking_uri(mlflow_server, monkeypatch):
     """The session server's URI, exported as MLFLOW_TRACKING_URI for the test (and its subprocesses)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.provenance import default_owner
+from labhelpers.registry import capabilities
 from labhelpers.registry.batch import Candidate, collect
 from labhelpers.server.tracking import is_azure_uri, use_tracking
 
@@ -227,13 +228,13 @@ def _drop_retried_duplicates(client, name: str, run_id: str, kept: str) -> None:
     MLflow's client retries a create request that timed out or failed, and the server may already have
     created the version the first time; versions are never renumbered, so the extra one is deleted.
     """
-    try:
-        twins = [v for v in client.search_model_versions(f"run_id='{run_id}'") if v.name == name]
-    except Exception as error:  # a backend without run_id search: nothing to compare with
+    try:  # by name, the one version filter every registry documents; run_id compared here
+        versions = client.search_model_versions(f"name='{name}'")
+    except Exception as error:
         _log.warning("could not check %s for duplicate versions (%s)", name, error)
         return
-    for twin in twins:
-        if str(twin.version) != kept:
+    for twin in versions:
+        if twin.run_id == run_id and str(twin.version) != kept:
             client.delete_model_version(name, twin.version)
 
 
@@ -259,9 +260,11 @@ def _undo_one(client, kind: str, item) -> None:
         client.delete_model_version(*item)
     elif kind == "run":
         client.set_terminated(item, status="FAILED")
-    # A model this batch created goes too, once empty; Azure ML cannot delete a whole model.
-    elif not is_azure_uri(client.tracking_uri) and not client.search_model_versions(f"name='{item}'"):
-        client.delete_registered_model(item)
+    # A model this batch created goes too, once empty, where the registry can delete one (Azure ML cannot).
+    elif capabilities.of(client).model_delete is not False and not client.search_model_versions(
+        f"name='{item}'"
+    ):
+        capabilities.attempt(client, "model_delete", client.delete_registered_model, item)
 
 
 def _undo(client, created: list) -> list[str]:
@@ -328,9 +331,8 @@ def register_batch(
         raise RegistryError(
             f"Registration failed at {uri}: {type(error).__name__}: {error}.{note}"
         ) from error
-    if not is_azure_uri(uri):  # aliases mirror the lifecycle tag where the backend has them
-        for item in done:
-            _with_retry(client.set_registered_model_alias, item.name, "candidate", item.version)
+    for item in done:  # aliases mirror the lifecycle tag where the registry has them
+        capabilities.set_alias(client, item.name, "candidate", item.version)
     return done
 
 

@@ -118,6 +118,9 @@ def use_tracking(uri: str | None = None) -> str:
         uri: Tracking URI; default ``$MLFLOW_TRACKING_URI``, else the local server (see
             :func:`resolve_tracking_uri`).
 
+    An ``azureml://`` URI gets a non-interactive sign-in with a deadline
+    (:func:`labhelpers.server.azureml_auth.guard`) unless one was installed already.
+
     Returns:
         The URI now used for tracking and the model registry.
 
@@ -127,6 +130,10 @@ def use_tracking(uri: str | None = None) -> str:
     resolved = resolve_tracking_uri(uri)
     configure_client_timeouts()
     check_reachable(resolved)
+    if is_azure_uri(resolved):  # MLflow's azureml plugin would otherwise sign in with prompts, unbounded
+        from labhelpers.server import azureml_auth
+
+        azureml_auth.guard(resolved)
     import mlflow  # lazily: importing mlflow takes seconds
 
     mlflow.set_tracking_uri(resolved)

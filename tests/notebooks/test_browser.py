@@ -10,7 +10,6 @@ DevTools protocol): every element the text tells the learner to click must exist
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 
 import pytest
@@ -33,10 +32,8 @@ FLAGS = [
 
 
 @pytest.fixture
-def registered_server(tmp_path, trained_dirs):
-    with socket.socket() as probe:
-        probe.bind((config.HOST, 0))
-        port = probe.getsockname()[1]
+def registered_server(tmp_path, trained_dirs, free_port):
+    port = free_port()
     info = server.start(port, tmp_path / "mlflow")
     try:
         for _ in range(2):  # the walk-through opens version 2

@@ -2,9 +2,10 @@
 
 - papermill runs 01 -> 05 against a fresh local server (its own port and state folder), with the small
   sample; the registry is then checked with ``MlflowClient``. The whole course then runs a second time
-  against the same server and must only add versions. Then every "Your turn" check is tried on the
-  registry the course left: it refuses the untouched registry and a wrong answer, and accepts the
-  reference solution from ``solutions/solutions.py``.
+  against the same server, through the Azure-rules stand-in (``labhelpers.server.azure_rules``: no aliases,
+  no ordering, ...), and must only add versions and end in the same lifecycle state. Then every "Your turn"
+  check is tried on the registry the course left: it refuses the untouched registry and a wrong answer, and
+  accepts the reference solution from ``solutions/solutions.py``.
 - nbval runs the notebooks against another fresh server and compares the cells tagged
   ``nbval-check-output`` with the outputs stored in the committed notebooks: a stale stored output fails.
 - Bad input stops a notebook at the first cell that needs it, with the library's one-line message.
@@ -23,7 +24,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -49,15 +49,9 @@ NBVAL_OPTIONS = ["-p", "no:cacheprovider", "-o", "addopts=", "--nbval-lax", "--n
 NBVAL_OPTIONS += ["--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "300"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((config.HOST, 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
-def _fresh_server(state: Path):
-    info = server.start(_free_port(), state)
+def _fresh_server(state: Path, port: int):
+    info = server.start(port, state, timeout=180)  # generous, like the session server: machines can be loaded
     try:
         yield info
     finally:
@@ -78,10 +72,11 @@ def _deployment(parameters: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def course_server(tmp_path_factory):
+def course_server(tmp_path_factory, free_port):
     """A fresh server for this module, exported as MLFLOW_TRACKING_URI (the kernels inherit it)."""
-    with _fresh_server(tmp_path_factory.mktemp("course-mlflow")) as info, pytest.MonkeyPatch.context() as env:
+    with _fresh_server(tmp_path_factory.mktemp("course-mlflow"), free_port()) as info, pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", info.uri)
+        env.setenv(config.PORT_ENV, str(info.port))  # backend="local" (notebook 05) means the lab's server
         yield info
 
 
@@ -107,9 +102,9 @@ def _run(folder: str, parameters: dict) -> float:
 @pytest.fixture(scope="module")
 def first_run(nbval_job, course_server, parameters):
     """The whole course once, on the fresh server (nbval runs meanwhile); returns its duration in seconds."""
-    repo_deployment = {p.name: p.read_text() for p in (ROOT / "ML" / "deployment").glob("*")}
+    repo_deployment = {p: p.read_text() for p in (ROOT / "ML" / "deployment").rglob("*") if p.is_file()}
     seconds = _run("first", parameters)
-    assert {p.name: p.read_text() for p in (ROOT / "ML" / "deployment").glob("*")} == repo_deployment
+    assert {p: p.read_text() for p in (ROOT / "ML" / "deployment").rglob("*") if p.is_file()} == repo_deployment
     return seconds
 
 
@@ -206,9 +201,17 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     print(f"\nfirst course run: {first_run:.0f} s")
 
 
-def test_second_run_only_adds_versions(first_run, client, parameters):
+def test_second_run_through_the_azure_rules_stand_in_only_adds_versions(
+    first_run, client, parameters, course_server
+):
+    """The second run goes through the Azure-rules stand-in (no aliases, no ordering...): same end state."""
+    from labhelpers.server.azure_rules import AzureRulesProxy
+
     before = _versions(client)
-    seconds = _run("second", parameters)
+    with AzureRulesProxy(course_server.uri) as rules:
+        seconds = _run("second", {**parameters, "tracking_uri": rules.uri})
+    refused = {name for name, _, _ in rules.refused}
+    assert "aliases" in refused and "order versions" in refused  # the Azure branches really ran
     after = _versions(client)
     assert sorted(after) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, 9)]
     for key, old in before.items():  # every old version still there, with its files, run and data
@@ -266,7 +269,7 @@ def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def nbval_job(tmp_path_factory):
+def nbval_job(tmp_path_factory, free_port):
     """nbval over the notebooks on its own fresh server, started in the background.
 
     It runs while papermill executes the course (two cores: most of either run is waiting on a kernel or a
@@ -278,11 +281,11 @@ def nbval_job(tmp_path_factory):
     copies = _prepare_for_nbval(root / "notebooks", {"output_dir": str(root / "outputs")})
     report = KEPT / "nbval.log"
     report.parent.mkdir(parents=True, exist_ok=True)
-    with _fresh_server(root / "mlflow") as info, open(report, "w") as log:
+    with _fresh_server(root / "mlflow", free_port()) as info, open(report, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", *NBVAL_OPTIONS, "--rootdir", str(root), *map(str, copies)],
             cwd=root,
-            env={**os.environ, "MLFLOW_TRACKING_URI": info.uri},
+            env={**os.environ, "MLFLOW_TRACKING_URI": info.uri, config.PORT_ENV: str(info.port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its kernels and scoring server go with it if it has to be killed
@@ -317,12 +320,12 @@ def test_nbval_checked_outputs_on_a_fresh_server(nbval_job):
     ids=["missing-data-file", "unreachable-server", "unknown-model-reference"],
 )  # fmt: skip
 def test_bad_input_stops_at_the_first_cell_that_needs_it(
-    course_server, notebook, parameters, cell_id, ename, message
+    course_server, notebook, parameters, cell_id, ename, message, free_port
 ):
     import nbformat
     import papermill
 
-    closed = _free_port()  # nothing listens there
+    closed = free_port()  # nothing listens there
     values = {key: value.format(closed=closed) for key, value in parameters.items()}
     target = KEPT / "bad-input" / notebook
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -63,12 +62,6 @@ def test_registers_three_versions_and_prints_them(trained_dirs, unique_names, tr
         assert (mv.version, mv.tags["batch_id"], mv.tags["batch_status"]) == ("1", batch[1], "complete")
 
 
-def _dead_uri() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
@@ -81,7 +74,7 @@ def _dead_uri() -> str:
     ],
 )
 def test_a_bad_input_exits_2_with_a_one_line_error_and_no_traceback(
-    trained_dirs, unique_names, tmp_path, case, expected
+    trained_dirs, unique_names, tmp_path, case, expected, free_port
 ):
     supervised, unsupervised = trained_dirs
     names = {**unique_names, "ridge": "fare model"} if case == "bad-name" else unique_names
@@ -90,7 +83,7 @@ def test_a_bad_input_exits_2_with_a_one_line_error_and_no_traceback(
 
     folders = ["--supervised-dir", str(supervised), "--unsupervised-dir", str(unsupervised)]
 
-    done = run_script(*folders, *name_options(names), tracking_uri=_dead_uri())
+    done = run_script(*folders, *name_options(names), tracking_uri=f"http://127.0.0.1:{free_port()}")
 
     assert done.returncode == 2
     assert done.stdout == ""

@@ -27,6 +27,9 @@ SHARED = {
     "requests",
     "tqdm",
     "pyyaml",
+    "psutil",
+    "pooch",
+    "ruamel-yaml",
     "pytest",
 }
 
