@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: help venv run pipeline server stop status lab test lint bench sample clean reset-registry
-.PHONY: classroom classroom-stop classroom-status classroom-progress classroom-reset
+.PHONY: classroom classroom-stop classroom-status classroom-progress classroom-reset notebooks-outputs screenshots
 
 ## List the targets
 help:
@@ -42,7 +42,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m labhelpers server start
 	$(PY) -m labhelpers course run --output-dir build/course
-	@$(PY) -m labhelpers course summary
+	@$(PY) -m labhelpers course summary --deployment-dir outputs/course/deployment
 
 ## Train both steps and register the three models from the command line (the pipeline's three steps)
 pipeline: $(STAMP)
@@ -66,7 +66,7 @@ status: $(STAMP)
 ## Open JupyterLab with the project kernel (starts the server if needed)
 lab: $(STAMP)
 	$(PY) -m labhelpers server start
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## Lint, format check (ruff) and the layering contract of labhelpers' subpackages (import-linter)
 lint: $(STAMP)
@@ -77,6 +77,14 @@ lint: $(STAMP)
 ## Lint, then run every test
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Run notebooks 01-04 on a throwaway server and store their sanitized outputs in the committed notebooks
+notebooks-outputs: $(STAMP)
+	$(PY) -m labhelpers course store-outputs --into build/course-outputs
+
+## Run notebooks 01-04 on a throwaway server and photograph its MLflow UI into notebooks/images/
+screenshots: $(STAMP)
+	$(PY) -m labhelpers course screenshots --into build/course-screenshots --images notebooks/images
 
 ## Benchmarks: training at 10M rows, registration speed, a 30-learner classroom (not part of make test)
 bench: $(STAMP)

@@ -154,8 +154,23 @@ def reproducibility_problems(version, params: dict | None) -> list[str]:
     return problems
 
 
+def _uncommitted(version) -> list[str]:
+    """The audit's extra rule: the commit recorded must hold the code that trained the version.
+
+    Not a promotion gate: a learner whose checkout has local edits can still practise promoting, and the
+    audit tells them which versions no commit can rebuild.
+    """
+    if (version.tags or {}).get("git_dirty") == "true":
+        return ["git_dirty=true: trained from uncommitted changes, so its commit cannot rebuild it"]
+    return []
+
+
 def audit(names=None, client=None) -> pd.DataFrame:
-    """Every version that breaks the reproducibility rule, and why (an empty frame when all comply)."""
+    """Every version that breaks the reproducibility rule, and why (an empty frame when all comply).
+
+    The rule: the tags, metrics and parameters of :func:`reproducibility_problems`, a complete batch, and
+    a clean commit (``git_dirty`` not ``true``).
+    """
     client = _client(client)
     versions = versions_of(names, client)
     run_ids = sorted({v.run_id for v in versions if v.run_id})
@@ -163,7 +178,7 @@ def audit(names=None, client=None) -> pd.DataFrame:
     rows = [
         {"name": v.name, "version": int(v.version), "problems": "; ".join(problems)}
         for v in versions
-        if (problems := reproducibility_problems(v, params.get(v.run_id)))
+        if (problems := reproducibility_problems(v, params.get(v.run_id)) + _uncommitted(v))
     ]
     return pd.DataFrame(rows, columns=["name", "version", "problems"])
 

@@ -163,7 +163,10 @@ def promote(
         override_reason: Promote to production despite a regression; recorded on the version.
         actor: Who (default ``$LAB_ACTOR`` or the login name).
         client: An ``MlflowClient`` (default: the current tracking URI).
-        deployment_dir: Folder of the deployment configuration to pin (default: ML/deployment).
+        deployment_dir: Folder of the deployment configuration to pin production in (its
+            ``production-models.yml`` and the ``model:`` line of ``production-deployment.yml``). Default
+            ``None``: no file is written, the registry's ``lifecycle`` tag alone records production. The
+            tracked ``ML/deployment`` changes only when passed explicitly.
 
     Returns:
         The recorded move.
@@ -186,9 +189,13 @@ def promote(
         return _validate(client, mv, validation_data, reason, actor)
     from labhelpers.registry.pinning import check_pinnable, pin_production
 
-    check_pinnable(name, deployment_dir)  # a file that cannot take the pin refuses before the registry moves
+    if deployment_dir is not None:  # no file unless a folder is given (the tracked ML/deployment included)
+        check_pinnable(
+            name, deployment_dir
+        )  # a file that cannot take the pin refuses before the registry moves
     move = _to_production(client, mv, validation_data, reason, actor, override_reason)
-    pin_production(name, mv.version, deployment_dir)
+    if deployment_dir is not None:
+        pin_production(name, mv.version, deployment_dir)
     return move
 
 
@@ -220,7 +227,8 @@ def rollback(
     previous = max(earlier, key=lambda v: (v.tags["production_until"], int(v.version)))
     from labhelpers.registry.pinning import check_pinnable, pin_production
 
-    check_pinnable(name, deployment_dir)
+    if deployment_dir is not None:
+        check_pinnable(name, deployment_dir)
     _record(
         client,
         now,
@@ -237,7 +245,8 @@ def rollback(
         actor,
         {"production_since": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
-    pin_production(name, previous.version, deployment_dir)
+    if deployment_dir is not None:  # as in promote: no file unless a folder is given
+        pin_production(name, previous.version, deployment_dir)
     return move
 
 

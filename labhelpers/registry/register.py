@@ -19,6 +19,7 @@ from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import LEARNER_TAG, namespace
+from labhelpers.core.provenance import default_owner
 from labhelpers.registry import capabilities
 from labhelpers.registry.batch import Candidate, collect
 from labhelpers.server.tracking import is_azure_uri, use_tracking
@@ -70,9 +71,10 @@ def _serialization_format() -> str:
     )
 
 
-def run_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
-    """Tags shared by the registration run and its model version."""
+def run_tags(candidate: Candidate, batch_id: str, owner: str | None = None) -> dict[str, str]:
+    """Tags shared by the registration run and its model version (``owner``: default the login name)."""
     return {
+        "owner": owner or default_owner(),
         "task_type": candidate.spec.task_type,
         "dataset": DATASET,
         "framework": FRAMEWORK,
@@ -84,9 +86,9 @@ def run_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
     }
 
 
-def version_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
+def version_tags(candidate: Candidate, batch_id: str, owner: str | None = None) -> dict[str, str]:
     """Version tags: what Azure ML Studio shows and filters, so they carry metrics and the lifecycle too."""
-    tags = run_tags(candidate, batch_id)
+    tags = run_tags(candidate, batch_id, owner)
     tags.update({key: f"{value:.6g}" for key, value in candidate.metrics.items()})
     tags.update(
         {"features": ",".join(candidate.features), LIFECYCLE_TAG: "candidate", BATCH_STATUS_TAG: "pending"}
@@ -181,11 +183,11 @@ def _log_model(client, run_id: str, candidate: Candidate) -> None:
 
 
 def _register_one(
-    client, experiment_id: str, candidate: Candidate, batch_id: str, created: list
+    client, experiment_id: str, candidate: Candidate, batch_id: str, created: list, owner: str | None = None
 ) -> Registered:
     from mlflow.entities import Metric, Param
 
-    tags = run_tags(candidate, batch_id)
+    tags = run_tags(candidate, batch_id, owner)
     run = client.create_run(
         experiment_id,
         tags={"mlflow.runName": f"register-{candidate.name}", **tags},
@@ -211,7 +213,7 @@ def _register_one(
         candidate.name,
         f"{run.info.artifact_uri}/model",
         run_id,
-        tags=version_tags(candidate, batch_id),
+        tags=version_tags(candidate, batch_id, owner),
         description=describe(candidate),
         await_creation_for=wait,
     )
@@ -296,6 +298,7 @@ def register_batch(
     tracking_uri: str | None = None,
     experiment: str | None = None,
     learner: str | None = None,
+    owner: str | None = None,
 ) -> list[Registered]:
     """Register verified candidates as one batch sharing a ``batch_id``; undo it all if any step fails.
 
@@ -324,7 +327,8 @@ def register_batch(
         # Three models, three independent runs: register them side by side (the server is threaded).
         with ThreadPoolExecutor(max_workers=len(candidates)) as pool:
             futures = [
-                pool.submit(_register_one, client, experiment_id, c, batch_id, created) for c in candidates
+                pool.submit(_register_one, client, experiment_id, c, batch_id, created, owner)
+                for c in candidates
             ]
             done = [future.result() for future in futures]
         for item in done:
@@ -354,6 +358,7 @@ def register_models(
     tracking_uri: str | None = None,
     experiment: str | None = None,
     learner: str | None = None,
+    owner: str | None = None,
 ) -> list[Registered]:
     """Verify both training outputs, then register the three models as one batch.
 
@@ -365,6 +370,7 @@ def register_models(
         tracking_uri: Tracking server (default ``$MLFLOW_TRACKING_URI``, else the local server).
         experiment: Experiment holding the registration runs (default: the learner's).
         learner: Learner namespace (default ``$LAB_LEARNER``; none: the seed's names).
+        owner: Recorded as every version's ``owner`` tag (default ``$LAB_OWNER``, else the login name).
 
     Returns:
         The three versions created, in the order linear, ridge, kmeans.
@@ -375,4 +381,5 @@ def register_models(
         tracking_uri=tracking_uri,
         experiment=experiment,
         learner=space.learner,
+        owner=owner,
     )

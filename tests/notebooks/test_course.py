@@ -3,22 +3,19 @@
 - papermill runs 01 -> 05 against a fresh local server (its own port and state folder), with the small
   sample; the registry is then checked with ``MlflowClient``. The whole course then runs a second time
   against the same server, through the Azure-rules stand-in (``labhelpers.server.azure_rules``: no aliases,
-  no ordering, ...), and must only add versions and end in the same lifecycle state.
-- nbval runs the notebooks against another fresh server and compares the cells marked
-  ``# NBVAL_CHECK_OUTPUT`` with their stored outputs (version numbers, the cleaning report...).
+  no ordering, ...), and must only add versions and end in the same lifecycle state. Then every "Your turn"
+  check is tried on the registry the course left: it refuses the untouched registry and a wrong answer, and
+  accepts the reference solution from ``solutions/solutions.py``.
+- nbval runs the notebooks against another fresh server and compares the cells tagged
+  ``nbval-check-output`` with the outputs stored in the committed notebooks: a stale stored output fails.
 - Bad input stops a notebook at the first cell that needs it, with the library's one-line message.
 
 Executed notebooks are kept under ``build/test-notebooks/`` (git-ignored) so a failure can be read.
 
-Stored outputs: the repository's notebooks keep outputs only for the checked cells, and no execution counts.
-nbval skips cells without an execution count and refuses stored outputs on them, so the copies nbval runs get
-a count on exactly the checked cells (:func:`_prepare_for_nbval`). After changing a checked cell, refresh the
-stored outputs from a run against a fresh server::
-
-    LAB_MLFLOW_HOME=$(mktemp -d) LAB_MLFLOW_PORT=5099 .venv/bin/python -m labhelpers server start
-    MLFLOW_TRACKING_URI=http://127.0.0.1:5099 .venv/bin/python -m labhelpers course run \\
-        --output-dir build/course-fresh --set deployment_dir=$(mktemp -d)
-    .venv/bin/python -m labhelpers course store-outputs build/course-fresh
+Stored outputs: the committed notebooks carry every cell's output (sanitized, no execution counts), written by
+``make notebooks-outputs`` from a course run on a fresh server. nbval refuses stored outputs on a cell without
+an execution count, so the copies nbval runs get a count on every cell that has outputs
+(:func:`_prepare_for_nbval`); in ``--nbval-lax`` mode only the tagged cells are compared.
 """
 
 from __future__ import annotations
@@ -35,11 +32,12 @@ from pathlib import Path
 import pytest
 
 from labhelpers.core import config
-
+from labhelpers.core.provenance import default_owner
 from labhelpers.course import run as course
-
-from labhelpers.server import local as server
+from labhelpers.course.exercises import TEACHING_MODEL, check
+from labhelpers.course.summary import summary
 from labhelpers.registry.pinning import deployed_model, read_pins
+from labhelpers.server import local as server
 
 ROOT = config.PROJECT_ROOT
 KEPT = ROOT / "build" / "test-notebooks"
@@ -61,15 +59,16 @@ def _fresh_server(state: Path, port: int):
 
 
 def _parameters(root: Path, data: Path | None) -> dict:
-    """Small parameters, with every folder the notebooks write under ``root`` (ML/deployment is copied)."""
-    deployment = root / "deployment"
-    shutil.copytree(ROOT / "ML" / "deployment", deployment)
-    small = {
-        "silhouette_sample": 2000,
-        "output_dir": str(root / "outputs"),
-        "deployment_dir": str(deployment),
-    }
+    """Small parameters, with every folder the notebooks write under ``root``.
+
+    No ``deployment_dir``: the course pins into its run's own copy, ``<output_dir>/deployment``.
+    """
+    small = {"silhouette_sample": 2000, "output_dir": str(root / "outputs")}
     return {**small, "data": str(data)} if data else small
+
+
+def _deployment(parameters: dict) -> Path:
+    return Path(parameters["output_dir"]) / "deployment"
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +133,6 @@ def test_notebooks_are_clean_and_take_literal_parameters():
         assert len(tagged) == 1, f"{name}: {len(tagged)} parameters cells"
         code = [c for c in notebook.cells if c.cell_type == "code"]
         assert all(c.execution_count is None for c in code), f"{name}: stored execution counts"
-        unchecked = [c.id for c in code if c.outputs and course.CHECK_MARKER not in c.source]
-        assert unchecked == [], f"{name}: outputs stored on unchecked cells"
         values = course.notebook_parameters(path)  # ast.literal_eval per assignment, or CourseError
         comments = [line for line in tagged[0].source.splitlines() if line.strip()]
         assert all("  # " in line for line in comments), f"{name}: a parameter without its comment"
@@ -145,31 +142,62 @@ def test_notebooks_are_clean_and_take_literal_parameters():
             assert values["backend"] == "local" and values["tracking_uri"] is None, name
 
 
+def test_the_notebooks_show_the_registry_calls_by_hand():
+    import nbformat
+
+    def code_of(name):
+        cells = nbformat.read(course.NOTEBOOK_DIR / name, as_version=4).cells
+        return "\n".join(c.source for c in cells if c.cell_type == "code")
+
+    calls = {
+        "02_register_models.ipynb": ["mlflow.start_run(", "mlflow.set_tags(", "mlflow.log_metrics(",
+                                     "mlflow.log_dict(", "mlflow.sklearn.log_model(", "registered_model_name="],
+        "03_inspect_registry.ipynb": ["search_model_versions(f\"name = ", "search_model_versions(\"tags.",
+                                      "set_model_version_tag(", "get_model_version("],
+        "04_pin_and_promote.ipynb": ["set_registered_model_alias(", "get_model_version_by_alias(",
+                                     "mlflow.pyfunc.load_model(f\"models:/{model_name}/{first}\")",
+                                     "mlflow.pyfunc.load_model(f\"models:/{model_name}@production\")",
+                                     "azureml:{model_name}@3"],
+    }  # fmt: skip
+    for name, expected in calls.items():
+        missing = [call for call in expected if call not in code_of(name)]
+        assert missing == [], name
+
+
 def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     versions = _versions(client)
     assert {name for name, _ in versions} == set(config.MODEL_NAMES)
-    # 02 registers twice, 04 once (the worse fare model, with KMeans from 01's run)
-    assert sorted(versions) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in (1, 2, 3)]
+    # 02 registers twice, 04 twice: the fare models retrained on June, then the worse fare model
+    assert sorted(versions) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in (1, 2, 3, 4)]
     for (name, number), version in versions.items():
         assert version.tags["batch_status"] == "complete", (name, number)
         assert version.tags["git_commit"] != "unknown"
         assert version.tags["data_version"].startswith("sha256:")
+        assert version.tags["owner"] == default_owner(), (name, number)
         if name != LINEAR:
             assert version.tags["lifecycle"] == "candidate", (name, number)
-    assert versions[(LINEAR, 3)].tags["features"] == WORSE_FEATURES
-    assert float(versions[(LINEAR, 3)].tags["rmse"]) > 2 * float(versions[(LINEAR, 1)].tags["rmse"])
-    # 1 -> production, 2 replaces it, 3 is refused, the rollback returns production to 1
-    lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (1, 2, 3)}
-    assert lifecycle == {1: "production", 2: "archived", 3: "validated"}
-    assert _production(client, LINEAR) == [1]
-    assert versions[(LINEAR, 1)].tags["batch_id"] != versions[(LINEAR, 2)].tags["batch_id"]
-    assert "regresses against production version 2" in _cell_text(
-        "first", "04_pin_and_promote.ipynb", "refuse"
+    assert versions[(LINEAR, 4)].tags["features"] == WORSE_FEATURES
+    assert float(versions[(LINEAR, 4)].tags["rmse"]) > 2 * float(versions[(LINEAR, 2)].tags["rmse"])
+    # the retrained version is a different model: other data, for both fare models; KMeans is re-registered
+    for name in (LINEAR, config.RIDGE_MODEL_NAME):
+        assert versions[(name, 3)].tags["data_version"] != versions[(name, 2)].tags["data_version"]
+    kmeans = config.KMEANS_MODEL_NAME
+    assert versions[(kmeans, 3)].tags["data_version"] == versions[(kmeans, 2)].tags["data_version"]
+    # 2 -> production, 3 (retrained) replaces it, 4 is refused, the rollback returns production to 2
+    lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
+    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "validated"}
+    assert _production(client, LINEAR) == [2]
+    assert versions[(LINEAR, 2)].tags["batch_id"] != versions[(LINEAR, 3)].tags["batch_id"]
+    assert "regresses against production version 3" in _cell_text("first", "04_pin_and_promote.ipynb", "refuse")
+    assert "Did you mean 'azureml:taxi-fare-linear-regression:3'?" in _cell_text(
+        "first", "04_pin_and_promote.ipynb", "refuse-at-3"
     )
-    pinned = f"azureml:{LINEAR}:1"
-    assert read_pins(parameters["deployment_dir"]) == {LINEAR: pinned}
-    assert deployed_model(parameters["deployment_dir"]) == pinned
+    pinned = f"azureml:{LINEAR}:2"
+    assert read_pins(_deployment(parameters)) == {LINEAR: pinned}
+    assert deployed_model(_deployment(parameters)) == pinned
     assert "agree: True" in _cell_text("first", "05_serve_pinned_model.ipynb", "agree")
+    by_hand = client.search_model_versions(f"name='{TEACHING_MODEL}'")
+    assert [v.version for v in by_hand] == ["1"] and "owner" not in by_hand[0].tags
     print(f"\nfirst course run: {first_run:.0f} s")
 
 
@@ -185,22 +213,23 @@ def test_second_run_through_the_azure_rules_stand_in_only_adds_versions(
     refused = {name for name, _, _ in rules.refused}
     assert "aliases" in refused and "order versions" in refused  # the Azure branches really ran
     after = _versions(client)
-    assert sorted(after) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, 7)]
+    assert sorted(after) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, 9)]
     for key, old in before.items():  # every old version still there, with its files, run and data
         assert (after[key].source, after[key].run_id) == (old.source, old.run_id), key
         assert after[key].tags["data_version"] == old.tags["data_version"], key
-    lifecycle = {n: after[(LINEAR, n)].tags["lifecycle"] for n in range(1, 7)}
-    # 4 -> production (over 1), 5 replaces it, 6 is refused, the rollback returns production to 4
-    expected = {1: "archived", 2: "archived", 3: "validated", 4: "production", 5: "archived", 6: "validated"}
+    lifecycle = {n: after[(LINEAR, n)].tags["lifecycle"] for n in range(1, 9)}
+    # 6 -> production (over 2), 7 replaces it, 8 is refused, the rollback returns production to 6
+    expected = {1: "candidate", 2: "archived", 3: "archived", 4: "validated"}
+    expected |= {5: "candidate", 6: "production", 7: "archived", 8: "validated"}
     assert lifecycle == expected
-    assert _production(client, LINEAR) == [4]
-    assert read_pins(parameters["deployment_dir"]) == {LINEAR: f"azureml:{LINEAR}:4"}
-    assert deployed_model(parameters["deployment_dir"]) == f"azureml:{LINEAR}:4"
+    assert _production(client, LINEAR) == [6]
+    assert read_pins(_deployment(parameters)) == {LINEAR: f"azureml:{LINEAR}:6"}
+    assert deployed_model(_deployment(parameters)) == f"azureml:{LINEAR}:6"
     print(f"\nsecond course run: {seconds:.0f} s")
 
 
 def test_summary_lists_models_pins_and_ui(first_run, course_server, parameters):
-    text = course.summary(deployment_dir=parameters["deployment_dir"])
+    text = summary(deployment_dir=_deployment(parameters))
     for name in config.MODEL_NAMES:
         assert f"  {name}: v" in text
     assert f"{LINEAR}: azureml:{LINEAR}:" in text and "(matches the registry)" in text
@@ -217,11 +246,12 @@ def _cell_text(folder: str, notebook: str, cell_id: str) -> str:
 
 
 def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
-    """Copies of the notebooks with the parameters injected and a count on each checked cell (see above)."""
+    """Copies of the notebooks with the parameters injected and a count on each cell with outputs."""
     import nbformat
     import papermill
 
     sources = [course.NOTEBOOK_DIR / name for name in course.NOTEBOOKS]
+    parameters = course.with_run_deployment(parameters, sources)
     copies = []
     for source, values in course.split_parameters(parameters, sources).items():
         target = folder / source.name
@@ -230,8 +260,8 @@ def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
             str(source), str(target), parameters=values, prepare_only=True, kernel_name=course.KERNEL
         )
         notebook = nbformat.read(target, as_version=4)
-        for cell in notebook.cells:
-            if cell.cell_type == "code" and course.CHECK_MARKER in cell.source:
+        for cell in notebook.cells:  # a checked cell without a stored output is compared too: it must have none
+            if cell.cell_type == "code" and (cell.outputs or "nbval-check-output" in cell.metadata.get("tags", [])):
                 cell.execution_count = 1
         nbformat.write(notebook, target)
         copies.append(target)
@@ -247,8 +277,8 @@ def nbval_job(tmp_path_factory, free_port):
     the executed notebooks.
     """
     root = tmp_path_factory.mktemp("nbval")
-    # data: the shipped sample, which the stored cleaning report describes
-    copies = _prepare_for_nbval(root / "notebooks", _parameters(root, data=None))
+    # the notebooks' own defaults (the shipped sample, the full silhouette sample): the stored outputs' run
+    copies = _prepare_for_nbval(root / "notebooks", {"output_dir": str(root / "outputs")})
     report = KEPT / "nbval.log"
     report.parent.mkdir(parents=True, exist_ok=True)
     with _fresh_server(root / "mlflow", free_port()) as info, open(report, "w") as log:
@@ -340,3 +370,77 @@ def test_unknown_parameter_names_are_refused_before_anything_runs(tmp_path):
     ):
         course.run_course(tmp_path, {"silhouete_sample": 2000})
     assert list(tmp_path.iterdir()) == []
+
+
+def _solutions():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("solutions", ROOT / "solutions" / "solutions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def learner_registry(first_run, course_server, client):
+    """The course server as the learner's kernel sees it: MLflow's default tracking and registry URI."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(course_server.uri)
+    mlflow.set_registry_uri(course_server.uri)
+    yield client
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
+
+
+def _refused(verdict) -> str:
+    assert not verdict, f"accepted: {verdict}"
+    return verdict.message
+
+
+def test_01_1_solution(learner_registry, parameters, tmp_path, sample_csv):
+    from labhelpers.course.session import latest_run_dir
+
+    assert "pass the run folder" in _refused(check("01-1"))
+    assert "alpha=1.0" in _refused(check("01-1", latest_run_dir(parameters["output_dir"])))
+    assert check("01-1", _solutions().solve_01_1(tmp_path, data=sample_csv))
+
+
+def test_02_1_solution(learner_registry):
+    client = learner_registry
+    newest = max(client.search_model_versions(f"name='{TEACHING_MODEL}'"), key=lambda v: int(v.version))
+    assert "has no `owner` version tag" in _refused(check("02-1", client=client))
+    client.set_tag(newest.run_id, "owner", default_owner())  # the run, not the version: still wrong
+    assert "versions keep their own tags" in _refused(check("02-1", client=client))
+    client.set_model_version_tag(TEACHING_MODEL, newest.version, "owner", "someone-else")
+    assert "not the course's owner" in _refused(check("02-1", client=client))
+    _solutions().solve_02_1(default_owner())
+    assert check("02-1", client=client)
+
+
+def test_03_1_solution(learner_registry):
+    from labhelpers.course.exercises import JFK_TO_TIMES_SQUARE
+
+    assert "load the KMeans model" in _refused(check("03-1", client=learner_registry))
+    cluster = _solutions().solve_03_1(JFK_TO_TIMES_SQUARE)
+    assert "is not what version 1 predicts" in _refused(check("03-1", (cluster + 1) % 8, client=learner_registry))
+    assert check("03-1", cluster, client=learner_registry)
+
+
+def test_04_1_solution(learner_registry):
+    from labhelpers.registry.references import resolve
+
+    latest = resolve(f"{LINEAR}@latest", learner_registry).version
+    assert "with the lowest rmse in `best`" in _refused(check("04-1", client=learner_registry))
+    assert "That is @latest" in _refused(check("04-1", latest, client=learner_registry))
+    assert check("04-1", _solutions().solve_04_1(LINEAR), client=learner_registry)
+
+
+def test_04_2_solution(learner_registry):
+    production = _production(learner_registry, LINEAR)[0]
+    assert "Did you mean" in _refused(check("04-2", f"azureml:{LINEAR}@3", client=learner_registry))
+    assert "@latest moves" in _refused(check("04-2", f"azureml:{LINEAR}@latest", client=learner_registry))
+    other = f"azureml:{LINEAR}:{production + 1}"
+    assert "not the one in production" in _refused(check("04-2", other, client=learner_registry))
+    assert check("04-2", _solutions().solve_04_2(LINEAR), client=learner_registry)
