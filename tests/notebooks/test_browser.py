@@ -34,7 +34,7 @@ FLAGS = [
 @pytest.fixture
 def registered_server(tmp_path, trained_dirs, free_port):
     port = free_port()
-    info = server.start(port, tmp_path / "mlflow")
+    info = server.start(port, tmp_path / "mlflow", timeout=180)  # as the session server: CI can be loaded
     try:
         for _ in range(2):  # the walk-through opens version 2
             register_models(*trained_dirs, tracking_uri=info.uri)
