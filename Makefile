@@ -14,7 +14,8 @@ PYTEST_ARGS ?=
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv run pipeline server stop status lab test lint bench sample clean
+.PHONY: help venv run pipeline server stop status lab test lint bench sample clean reset-registry
+.PHONY: classroom classroom-stop classroom-status classroom-progress classroom-reset notebooks-outputs screenshots
 
 ## List the targets
 help:
@@ -23,7 +24,10 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
 	  { echo "error: Python 3.10-3.12 needed, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# Pins changed since the last build: start from an empty venv, so no package of the old set stays behind.
+	@if ls $(VENV)/.pins-* >/dev/null 2>&1; then echo "pins changed: rebuilding $(VENV)"; rm -rf $(VENV); fi
+	@# A venv cut short (no pyvenv.cfg) would install into the base interpreter: make it anew.
+	@test -f $(VENV)/pyvenv.cfg || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[lab,dev]'
 	$(PY) -m pip check
@@ -38,7 +42,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m labhelpers server start
 	$(PY) -m labhelpers course run --output-dir build/course
-	@$(PY) -m labhelpers course summary
+	@$(PY) -m labhelpers course summary --deployment-dir outputs/course/deployment
 
 ## Train both steps and register the three models from the command line (the pipeline's three steps)
 pipeline: $(STAMP)
@@ -62,7 +66,7 @@ status: $(STAMP)
 ## Open JupyterLab with the project kernel (starts the server if needed)
 lab: $(STAMP)
 	$(PY) -m labhelpers server start
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## Lint, format check (ruff) and the layering contract of labhelpers' subpackages (import-linter)
 lint: $(STAMP)
@@ -74,18 +78,58 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## Benchmarks: training time/memory at 10M rows, registration speed (not part of make test)
+## Run notebooks 01-04 on a throwaway server and store their sanitized outputs in the committed notebooks
+notebooks-outputs: $(STAMP)
+	$(PY) -m labhelpers course store-outputs --into build/course-outputs
+
+## Run notebooks 01-04 on a throwaway server and photograph its MLflow UI into notebooks/images/
+screenshots: $(STAMP)
+	$(PY) -m labhelpers course screenshots --into build/course-screenshots --images notebooks/images
+
+## Benchmarks: training at 10M rows, registration speed, a 30-learner classroom (not part of make test)
 bench: $(STAMP)
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_registry.py
+	$(PY) bench/bench_classroom.py
 
 ## Regenerate data/nyc_taxi_sample.csv from the seeded generator
 sample: $(STAMP)
 	$(PY) -c "from labhelpers.data.sample import write_sample; print(write_sample('data/nyc_taxi_sample.csv'))"
 
-## Stop the server and remove .venv, server state, caches and outputs
+## Stop the server and remove the venvs, caches and outputs; registries (.mlflow/, .classroom/) are kept
 clean: stop
-	rm -rf $(VENV) .venv-mlflow2 .mlflow .cache outputs build .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-mlflow2 .venv-[0-9]* .cache outputs build .pytest_cache .ruff_cache
+
+## Delete the local server's registry (.mlflow/: models, runs, artifacts) after asking
+reset-registry:
+	@if [ ! -d .mlflow ]; then echo "no .mlflow/: nothing to reset"; exit 0; fi; \
+	  read -r -p "Delete the local registry in .mlflow/ (every model, run and artifact)? Type 'yes': " answer; \
+	  if [ "$$answer" = yes ]; then $(MAKE) --no-print-directory stop && rm -rf .mlflow && echo "deleted .mlflow/"; \
+	  else echo "nothing deleted"; fi
+
+# The classroom server: ROSTER=FILE (one learner per line) on the first start; HOST=0.0.0.0 to teach over
+# the network; PORT (5443) for MLflow over HTTPS.
+CLASSROOM_ARGS = $(if $(ROSTER),--roster $(ROSTER)) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+## Start the classroom server (PostgreSQL + MLflow with accounts over TLS): make classroom ROSTER=roster.txt
+classroom: $(STAMP)
+	$(PY) -m labhelpers classroom start $(CLASSROOM_ARGS)
+
+## Stop the classroom server (its state in .classroom/ is kept)
+classroom-stop: $(STAMP)
+	$(PY) -m labhelpers classroom stop
+
+## Show whether the classroom server runs and answers
+classroom-status: $(STAMP)
+	$(PY) -m labhelpers classroom status
+
+## One row per learner: how far each got (also build/classroom/progress.html)
+classroom-progress: $(STAMP)
+	$(PY) -m labhelpers classroom progress
+
+## Delete the learners' models, runs and artifacts from the classroom registry (lists them, asks first)
+classroom-reset: $(STAMP)
+	$(PY) -m labhelpers classroom reset
 
 # The MLflow 2 test environment: its own venv, rebuilt when its pin file changes (stamp keyed on its digest).
 MLFLOW2_VENV := .venv-mlflow2
@@ -98,7 +142,7 @@ MLFLOW2_STAMP := $(MLFLOW2_VENV)/.pins-$(shell cat $(MLFLOW2_PINS) 2>/dev/null |
 $(MLFLOW2_STAMP): $(MLFLOW2_PINS)
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
 	  { echo "error: Python 3.10-3.12 needed, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }
-	@test -x $(MLFLOW2_PY) || $(PYTHON) -m venv $(MLFLOW2_VENV)
+	@test -f $(MLFLOW2_VENV)/pyvenv.cfg || { rm -rf $(MLFLOW2_VENV); $(PYTHON) -m venv $(MLFLOW2_VENV); }
 	$(MLFLOW2_PY) -m pip install --quiet --upgrade pip
 	$(MLFLOW2_PY) -m pip install --quiet -r $(MLFLOW2_PINS)
 	$(MLFLOW2_PY) -m pip install --quiet --no-deps -e .
@@ -108,3 +152,29 @@ $(MLFLOW2_STAMP): $(MLFLOW2_PINS)
 ## Run the registry tests under MLflow 2 (client and server) in .venv-mlflow2
 test-mlflow2: $(MLFLOW2_STAMP)
 	$(MLFLOW2_PY) -m pytest -m registry $(PYTEST_ARGS)
+
+# Another supported Python: its own venv .venv-VERSION from the same pins and constraints, rebuilt when they
+# change. The interpreter is pyenv's (PYENV_VERSION=3.10.13 python3.10) unless PY_PYTHON names another.
+PY_VERSION ?=
+PY_MINOR := $(word 1,$(subst ., ,$(PY_VERSION))).$(word 2,$(subst ., ,$(PY_VERSION)))
+PY_PYTHON ?= PYENV_VERSION=$(PY_VERSION) python$(PY_MINOR)
+PY_VENV := .venv-$(PY_VERSION)
+PY_STAMP := $(PY_VENV)/.pins-$(PIN_DIGEST)
+
+.PHONY: test-python
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	@test -n "$(PY_VERSION)" || { echo "usage: make test-python PY_VERSION=3.10.13 [PY_PYTHON=/path/to/python]"; exit 2; }
+	@$(PY_PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
+	  { echo "error: Python 3.10-3.12 needed, $(PY_PYTHON) is $$($(PY_PYTHON) --version 2>&1)"; exit 1; }
+	@test -f $(PY_VENV)/pyvenv.cfg || { rm -rf $(PY_VENV); $(PY_PYTHON) -m venv $(PY_VENV); }
+	$(PY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PY_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[lab,dev]'
+	$(PY_VENV)/bin/python -m pip check
+	@rm -f $(PY_VENV)/.pins-*
+	@touch $@
+
+## Unit tests on another Python (.venv-VERSION, same pins): make test-python PY_VERSION=3.10.13
+test-python: $(PY_STAMP)
+	@$(PY_VENV)/bin/python -m pytest -m unit $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "error: pytest -m unit ran no test on Python $(PY_VERSION)"; fi; exit $$rc; }

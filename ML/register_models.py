@@ -5,7 +5,8 @@ checked first (MLflow model folders present, SHA-256 matching the training manif
 finite); then each gets its own run `register-<name>` and a new version tagged lifecycle=candidate, its model
 folder uploaded as training wrote it (no model is loaded). A failure halfway removes what the batch created;
 earlier batches of these names that a stopped process left pending are finished or removed first, and
-printed as `repair: batch ...`. Uses MLFLOW_TRACKING_URI when set, else the local server (make server).
+printed as `repair: batch ...`. Uses MLFLOW_TRACKING_URI when set, else the local server (make server). With
+--learner (or LAB_LEARNER) every name carries the learner: taxi-fare-linear-regression-alice.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import sys
 
 import _bootstrap  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.core.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME, RIDGE_MODEL_NAME
 from labhelpers.core.entry import run_main
+from labhelpers.core.learner import LEARNER_ENV
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,23 +29,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--unsupervised-dir", required=True, help="output folder of ML/train_unsupervised.py")
     parser.add_argument(
         "--linear-model-name",
-        default=LINEAR_MODEL_NAME,
-        help="registered name of the LinearRegression model (default %(default)s)",
+        default=None,
+        help="registered name of the LinearRegression model (default: taxi-fare-linear-regression[-LEARNER])",
     )
     parser.add_argument(
         "--ridge-model-name",
-        default=RIDGE_MODEL_NAME,
-        help="registered name of the Ridge model (default %(default)s)",
+        default=None,
+        help="registered name of the Ridge model (default: the learner's)",
     )
     parser.add_argument(
         "--unsupervised-model-name",
-        default=KMEANS_MODEL_NAME,
-        help="registered name of the KMeans model (default %(default)s)",
+        default=None,
+        help="registered name of the KMeans model (default: the learner's)",
     )
     parser.add_argument(
         "--tracking-uri",
         default=None,
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)",
+    )
+    parser.add_argument(
+        "--learner",
+        default=None,
+        help=f"learner namespace: suffixes the model and experiment names, e.g. "
+        f"taxi-fare-linear-regression-alice (default: ${LEARNER_ENV}; none: the seed's names)",
     )
     return parser.parse_args(argv)
 
@@ -59,17 +66,24 @@ def _print_registry_log() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from labhelpers.core.learner import namespace
     from labhelpers.registry.register import register_models
 
     args = parse_args(argv)
+    space = namespace(args.learner)  # refuses an invalid learner name before anything is read
     _print_registry_log()
-    names = {
+    chosen = {
         "linear": args.linear_model_name,
         "ridge": args.ridge_model_name,
         "kmeans": args.unsupervised_model_name,
     }
+    names = {key: chosen[key] or space.models[key] for key in chosen}
     done = register_models(
-        args.supervised_dir, args.unsupervised_dir, names=names, tracking_uri=args.tracking_uri
+        args.supervised_dir,
+        args.unsupervised_dir,
+        names=names,
+        tracking_uri=args.tracking_uri,
+        learner=space.learner,
     )
     print(f"batch {done[0].batch_id}: registered")
     for item in done:

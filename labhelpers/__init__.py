@@ -25,6 +25,8 @@ _EXPORTS = {
     "train_supervised": "labhelpers.training.train",
     "train_unsupervised": "labhelpers.training.train",
     "SUPERVISED_FEATURES": "labhelpers.training.features",
+    # learner namespaces (a cohort sharing one registry)
+    "namespace": "labhelpers.core.learner",
     # tracking server
     "use_tracking": "labhelpers.server.tracking",
     "resolve_tracking_uri": "labhelpers.server.tracking",

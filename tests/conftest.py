@@ -19,6 +19,7 @@ TIERS = {
     "unit": "unit",
     "integration/server": "server",
     "integration/registry": "registry",
+    "integration/classroom": "classroom",
     "scripts": "scripts",
     "notebooks": "notebooks",
 }
@@ -91,6 +92,18 @@ def mlflow_server(tmp_path_factory):
     configure_client_timeouts()
     yield info
     server.stop(port, state)
+
+
+@pytest.fixture(scope="session")
+def azure_rules(mlflow_server):
+    """The Azure-rules stand-in (labhelpers.server.azure_rules) in front of the session server.
+
+    Its ``uri`` is a registry that refuses what Azure ML refuses; ``refused`` lists every refusal so far.
+    """
+    from labhelpers.server.azure_rules import AzureRulesProxy
+
+    with AzureRulesProxy(mlflow_server.uri) as proxy:
+        yield proxy
 
 
 @pytest.fixture

@@ -10,20 +10,15 @@ The workspace comes from, in this order: ``config_path``; the variables ``AZURE_
 upwards. The tracking URI is a preset ``MLFLOW_TRACKING_URI`` naming that workspace (compute instances and
 jobs set it), else ``workspaces.get(name).mlflow_tracking_uri``.
 
-Credential policy (``credential=``):
-
-* ``"default"``: azure-identity's ``DefaultAzureCredential`` without its interactive members (browser,
-  broker, shared cache), so nothing ever waits for a human. Managed identity stays in the chain only where
-  the environment declares one (``MSI_ENDPOINT``, ``IDENTITY_ENDPOINT`` or ``IMDS_ENDPOINT``, as on Azure ML
-  compute instances and jobs, or ``AZURE_TOKEN_CREDENTIALS=prod``/``ManagedIdentityCredential``); elsewhere
-  the managed-identity probe of 169.254.169.254 would only add seconds before failing.
-* ``"cli"``: the ``az login`` identity only. Choose it on a compute instance when its managed identity has
-  no role on the workspace (``DefaultAzureCredential`` picks the managed identity there and never falls back).
-* ``"managed-identity"``: the managed identity only (user-assigned: set ``AZURE_CLIENT_ID``).
-
-MLflow calls against ``azureml://`` go through the azureml-mlflow plugin, which builds its own
-``DefaultAzureCredential`` chain; for ``"cli"`` and ``"managed-identity"`` :func:`connect` therefore also sets
-``AZURE_TOKEN_CREDENTIALS`` (azure-identity's switch) so MLflow signs in with the same identity.
+Credential policy (``credential=``): ``"default"`` (``DefaultAzureCredential`` without any interactive
+member; managed identity only where the environment declares one), ``"cli"`` (``az login`` only) or
+``"managed-identity"``; the details live in :mod:`labhelpers.server.azureml_auth`. Nothing ever waits on a
+browser or a device code: the chosen credential is wrapped in a deadline (``timeout``) and given to
+azure-ai-ml and to MLflow's azureml plugin alike, so the plugin never builds its own chain, which ends in
+interactive sign-ins. For ``"cli"`` and ``"managed-identity"`` :func:`connect` also sets
+``AZURE_TOKEN_CREDENTIALS`` (azure-identity's switch) for child processes that sign in on their own.
+Before returning, ``connect("azure")`` makes one MLflow request to the workspace, so a preset
+``MLFLOW_TRACKING_URI`` that nobody can sign in to fails here, with a message, not at the first real call.
 
 Workspace discovery and the tracking-URI lookup live in :mod:`labhelpers.azure.workspace` (their public
 names are importable from here too); the training pipeline lives in :mod:`labhelpers.azure.pipeline`, which
@@ -43,14 +38,20 @@ from labhelpers.azure.workspace import SIGN_IN_HINT as SIGN_IN_HINT
 from labhelpers.azure.workspace import SUBSCRIPTION_ENV as SUBSCRIPTION_ENV
 from labhelpers.azure.workspace import WORKSPACE_ENV as WORKSPACE_ENV
 from labhelpers.azure.workspace import WORKSPACE_ENVS as WORKSPACE_ENVS
-from labhelpers.azure.workspace import AzureError, azure_tracking_uri, workspace_client
+from labhelpers.azure.workspace import (
+    AzureError,
+    azure_tracking_uri,
+    check_mlflow_answers,
+    workspace_client,
+    workspace_name_of,
+)
 from labhelpers.azure.workspace import find_config as find_config
+from labhelpers.server import azureml_auth
 
-#: Set where a managed identity is reachable: Azure ML compute (MSI_ENDPOINT + MSI_SECRET), App Service and
-#: Service Fabric (IDENTITY_ENDPOINT), Azure Arc (IMDS_ENDPOINT). azure-identity reads the same variables.
-MANAGED_IDENTITY_ENVS = ("MSI_ENDPOINT", "IDENTITY_ENDPOINT", "IMDS_ENDPOINT")
-TOKEN_CREDENTIALS_ENV = "AZURE_TOKEN_CREDENTIALS"
-CREDENTIALS = ("default", "cli", "managed-identity")
+MANAGED_IDENTITY_ENVS = azureml_auth.MANAGED_IDENTITY_ENVS
+TOKEN_CREDENTIALS_ENV = azureml_auth.TOKEN_CREDENTIALS_ENV
+CREDENTIALS = azureml_auth.CREDENTIALS
+on_managed_identity = azureml_auth.on_managed_identity
 _EXPORTED = {"cli": "AzureCliCredential", "managed-identity": "ManagedIdentityCredential"}
 _exported_now: list[str] = []  # the AZURE_TOKEN_CREDENTIALS value connect() set, if any
 
@@ -79,15 +80,8 @@ class Connection:
         return f"azure: workspace {self.workspace} (MLflow at azureml://{host}/.../{self.workspace})"
 
 
-def on_managed_identity() -> bool:
-    """True where the environment declares a managed identity (see the module's credential policy)."""
-    if any(os.environ.get(name) for name in MANAGED_IDENTITY_ENVS):
-        return True
-    return os.environ.get(TOKEN_CREDENTIALS_ENV, "").strip().lower() in ("prod", "managedidentitycredential")
-
-
 def make_credential(kind: str | Any = "default", *, timeout: float = 10.0):
-    """Build (never call) the credential named by ``kind``; any other object is returned as it is.
+    """Build (never call) the credential named by ``kind`` (see :mod:`labhelpers.server.azureml_auth`).
 
     Args:
         kind: ``"default"``, ``"cli"``, ``"managed-identity"`` or a ready ``TokenCredential``.
@@ -96,28 +90,10 @@ def make_credential(kind: str | Any = "default", *, timeout: float = 10.0):
     Raises:
         AzureError: ``kind`` is an unknown name.
     """
-    if not isinstance(kind, str):
-        return kind
-    key = kind.strip().lower().replace("_", "-")
-    if key == "cli":
-        from azure.identity import AzureCliCredential
-
-        return AzureCliCredential(process_timeout=max(1, int(timeout)))
-    if key == "managed-identity":
-        from azure.identity import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID") or None)
-    if key == "default":
-        from azure.identity import DefaultAzureCredential
-
-        return DefaultAzureCredential(
-            exclude_interactive_browser_credential=True,  # no prompt may ever wait in a notebook or a test
-            exclude_broker_credential=True,
-            exclude_shared_token_cache_credential=True,
-            exclude_managed_identity_credential=not on_managed_identity(),
-            process_timeout=max(1, int(timeout)),
-        )
-    raise AzureError(f"Unknown credential {kind!r}; use one of: {', '.join(CREDENTIALS)}.")
+    try:
+        return azureml_auth.make_credential(kind, timeout=timeout)
+    except ValueError as error:
+        raise AzureError(str(error)) from None
 
 
 def _export_credential_choice(kind) -> None:
@@ -163,15 +139,23 @@ def connect(
 
     choice = (backend or "local").strip()
     if choice.lower() == "azure":
-        ml_client = workspace_client(make_credential(credential, timeout=timeout), config_path)
         name = credential if isinstance(credential, str) else type(credential).__name__
+        # one bounded, non-interactive credential for azure-ai-ml and for MLflow's azureml plugin alike
+        signed_in = azureml_auth.BoundedCredential(
+            make_credential(credential, timeout=timeout), name, timeout
+        )
+        ml_client = workspace_client(signed_in, config_path)
         uri = azure_tracking_uri(ml_client, credential_name=name, timeout=timeout)
         _export_credential_choice(credential)
-        result = Connection("azure", tracking.use_tracking(uri), ml_client.workspace_name, ml_client)
-    elif choice.lower() == "local":
+        azureml_auth.install(uri, signed_in)
+        uri = tracking.use_tracking(uri)
+        check_mlflow_answers(uri, ml_client, name, timeout)
+        result = Connection("azure", uri, ml_client.workspace_name, ml_client)
+    elif choice.lower() == "local":  # the lab's server, never a preset $MLFLOW_TRACKING_URI (a workspace)
         result = Connection("local", tracking.use_tracking(config.local_tracking_uri()))
     else:
         uri = tracking.use_tracking(choice)
-        result = Connection("azure" if tracking.is_azure_uri(uri) else "uri", uri)
+        azure = tracking.is_azure_uri(uri)
+        result = Connection("azure" if azure else "uri", uri, workspace_name_of(uri) if azure else None)
     os.environ[tracking.TRACKING_URI_ENV] = result.tracking_uri
     return result

@@ -13,18 +13,14 @@ from typing import Any
 from urllib.parse import urlparse
 
 from labhelpers.core.errors import LabError
+from labhelpers.server import azureml_auth
 
 SUBSCRIPTION_ENV = "AZURE_SUBSCRIPTION_ID"
 RESOURCE_GROUP_ENV = "AZURE_RESOURCE_GROUP"
 WORKSPACE_ENV = "AZUREML_WORKSPACE_NAME"
 WORKSPACE_ENVS = (SUBSCRIPTION_ENV, RESOURCE_GROUP_ENV, WORKSPACE_ENV)
 
-SIGN_IN_HINT = (
-    "Sign in with `az login` (add --use-device-code on a machine without a browser) and use "
-    "credential='cli' (--credential cli); with a managed identity (compute instance, job) use "
-    "credential='managed-identity'; for a service principal set AZURE_CLIENT_ID, AZURE_TENANT_ID and "
-    "AZURE_CLIENT_SECRET and keep credential='default'."
-)
+SIGN_IN_HINT = azureml_auth.SIGN_IN_HINT
 
 
 class AzureError(LabError):
@@ -169,3 +165,41 @@ def azure_tracking_uri(ml_client, *, credential_name: str = "default", timeout: 
     if not uri:
         raise AzureError(f"Workspace {ml_client.workspace_name!r} reported no MLflow tracking URI.")
     return uri
+
+
+def workspace_name_of(uri: str) -> str | None:
+    """The workspace name an ``azureml://`` tracking URI ends with, or None."""
+    parts = urlparse(uri).path.rstrip("/").split("/")
+    return parts[-1] if len(parts) > 2 and parts[-2].lower() == "workspaces" else None
+
+
+def check_mlflow_answers(uri: str, ml_client, credential_name: str, timeout: float = 10.0) -> None:
+    """Make one MLflow request to the workspace, so sign-in and access fail here, explained.
+
+    Raises:
+        AzureError: No token (the message says what to run), no access, or no answer within ``timeout``.
+    """
+    from mlflow import MlflowClient
+
+    try:
+        _within(
+            timeout,
+            lambda: MlflowClient(uri, uri).search_experiments(max_results=1),
+            "The workspace's MLflow API",
+        )
+    except AzureError:
+        raise
+    except Exception as error:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        if isinstance(error, ClientAuthenticationError) or "Could not sign in" in str(error):
+            text = str(error).strip().splitlines()[0]
+            raise AzureError(text if SIGN_IN_HINT in text else f"{text} {SIGN_IN_HINT}") from error
+        if "403" in str(error) or "PERMISSION_DENIED" in str(error):
+            raise AzureError(
+                f"Signed in as {credential_name!r}, but this identity has no access to the MLflow API of "
+                f"workspace {ml_client.workspace_name!r} (HTTP 403); ask for the 'AzureML Data Scientist' "
+                "role on it, or sign in as someone who has it (credential='cli' after `az login`)."
+            ) from error
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise AzureError(f"The workspace's MLflow API at {uri} failed: {reason}") from error

@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from labhelpers.cli.azure import add_azure_commands
+from labhelpers.cli.classroom import add_classroom_commands
 from labhelpers.cli.course import add_course_commands
 from labhelpers.cli.registry import add_registry_commands
 from labhelpers.cli.server import add_server_commands
@@ -27,6 +28,7 @@ COMMAND_BUILDERS: list[CommandBuilder] = [
     add_registry_commands,
     add_azure_commands,
     add_course_commands,
+    add_classroom_commands,
 ]
 
 

@@ -57,8 +57,17 @@ def _azure_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _azure_endpoint(args: argparse.Namespace) -> int:
+    from labhelpers.azure.deployment import deployment_commands
+    from labhelpers.core.config import endpoint_name
+
+    print(f"Your endpoint name: {endpoint_name()}")
+    print("\n".join(deployment_commands(args.deployment_dir)))
+    return 0
+
+
 def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``azure connect|submit``.
+    """Add ``azure connect|submit|endpoint``.
 
     Args:
         subparsers: The top-level parser's subparsers object.
@@ -102,3 +111,12 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     submit.add_argument("--stream", action="store_true", help="Wait for the pipeline and stream its logs.")
     submit.set_defaults(handler=_azure_submit)
+    text = "Print your endpoint name and the az ml commands that create, invoke and delete it."
+    endpoint = actions.add_parser("endpoint", help=text, description=text)
+    endpoint.add_argument(
+        "--deployment-dir",
+        default=None,
+        metavar="PATH",
+        help="The deployment YAML folder (default: ML/deployment).",
+    )
+    endpoint.set_defaults(handler=_azure_endpoint)

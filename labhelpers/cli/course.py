@@ -1,8 +1,26 @@
-"""``python -m labhelpers course``: run the notebooks, print the registry summary, store outputs."""
+"""``python -m labhelpers course``: run the notebooks, summarise the registry, store outputs, screenshots."""
 
 from __future__ import annotations
 
 import argparse
+import os
+
+from labhelpers.core.learner import LEARNER_ENV
+
+
+def add_learner_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--learner NAME``: the learner namespace (model, experiment and endpoint names).
+
+    Args:
+        parser: The command's parser.
+    """
+    parser.add_argument(
+        "--learner",
+        default=None,
+        metavar="NAME",
+        help=f"Learner namespace: names become e.g. taxi-fare-linear-regression-NAME (default: "
+        f"${LEARNER_ENV}; none: the seed's names).",
+    )
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -20,41 +38,47 @@ def _course_run(args: argparse.Namespace) -> int:
     from labhelpers.course import run as course
 
     parameters = course.load_parameters(args.parameters, dict(args.set))
+    if args.deployment_dir:
+        parameters["deployment_dir"] = str(Path(args.deployment_dir).resolve())
     output_dir = Path(args.output_dir).resolve()
-    course.run_course(output_dir, parameters, timeout=args.timeout)
+    course.run_course(output_dir, parameters, timeout=args.timeout, learner=args.learner)
     print(f"Executed notebooks in {output_dir}")
     return 0
 
 
 def _course_summary(args: argparse.Namespace) -> int:
-    from labhelpers.course import run as course
+    from labhelpers.core.learner import current_learner
+    from labhelpers.course.summary import summary
 
-    print(course.summary(args.tracking_uri, args.deployment_dir))
+    learner = current_learner(args.learner)
+    if learner:
+        os.environ[LEARNER_ENV] = learner
+    print(summary(args.tracking_uri, args.deployment_dir))
     return 0
 
 
 def _course_store_outputs(args: argparse.Namespace) -> int:
-    from labhelpers.course import run as course
+    from labhelpers.course import outputs
+    from labhelpers.course.run import NOTEBOOKS
 
-    for cell in course.store_checked_outputs(args.executed_dir):
-        print(f"stored the outputs of {cell}")
+    names = [name for name in NOTEBOOKS if name[:2] in args.notebooks]
+    if args.executed_dir:
+        stored = outputs.store_outputs(args.executed_dir, names=names)
+    else:
+        stored = outputs.refresh_outputs(args.into, names=names)
+    print(f"stored the outputs of {stored} cells in {', '.join(names)}")
     return 0
 
 
-def add_course_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``course run|summary|store-outputs``.
+def _course_screenshots(args: argparse.Namespace) -> int:
+    from labhelpers.course.screenshots import take_screenshots
 
-    Args:
-        subparsers: The top-level parser's subparsers object.
-    """
-    from labhelpers.course.run import CELL_TIMEOUT  # light: the module imports papermill only when running
+    for path in take_screenshots(args.into, args.images):
+        print(f"saved {path}")
+    return 0
 
-    group = subparsers.add_parser(
-        "course",
-        help="Run the course notebooks 01-05 in order, or summarise the registry they leave.",
-        description="Run the course notebooks with papermill, or print the registry summary.",
-    )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+def _add_run(actions, timeout: int) -> None:
     run = actions.add_parser(
         "run",
         help="Execute notebooks 01-05 in order (stops at the first failing cell, exit status 2).",
@@ -77,9 +101,57 @@ def add_course_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         "--parameters).",
     )
     run.add_argument(
-        "--timeout", type=int, default=CELL_TIMEOUT, help="Seconds one cell may run (%(default)s)."
+        "--deployment-dir",
+        help="Pin production in this deployment configuration, e.g. ML/deployment to rewrite the tracked "
+        "files (default: the run's own copy, outputs/course/deployment).",
     )
+    run.add_argument("--timeout", type=int, default=timeout, help="Seconds one cell may run (%(default)s).")
+    add_learner_option(run)
     run.set_defaults(handler=_course_run)
+
+
+def _add_outputs(actions) -> None:
+    store = actions.add_parser(
+        "store-outputs",
+        help="Run the course on a fresh server and store its sanitized outputs in notebooks 01-04.",
+        description="Run the course against a throwaway local server, then write every cell's outputs into "
+        "the committed notebooks: no run ids, timestamps, commits, paths, stderr or execution counts.",
+    )
+    store.add_argument("--into", default="build/course-outputs", help="Executed notebooks (%(default)s).")
+    store.add_argument(
+        "--executed-dir",
+        help="Store from this finished course run instead (it must come from a fresh server).",
+    )
+    store.add_argument(
+        "--notebooks", nargs="+", default=["01", "02", "03", "04"], help="Notebook numbers (%(default)s)."
+    )
+    store.set_defaults(handler=_course_store_outputs)
+    shots = actions.add_parser(
+        "screenshots",
+        help="Run notebooks 01-04 on a fresh server and photograph its MLflow UI with headless Chromium.",
+        description="Take the screenshots notebook 03's walk-through embeds: the model list, a version page "
+        "and a run page, as the pinned MLflow's UI shows them.",
+    )
+    shots.add_argument("--into", default="build/course-screenshots", help="Executed notebooks (%(default)s).")
+    shots.add_argument("--images", default="notebooks/images", help="PNG files go here (%(default)s).")
+    shots.set_defaults(handler=_course_screenshots)
+
+
+def add_course_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``course run|summary|store-outputs|screenshots``.
+
+    Args:
+        subparsers: The top-level parser's subparsers object.
+    """
+    from labhelpers.course.run import CELL_TIMEOUT  # light: the module imports papermill only when running
+
+    group = subparsers.add_parser(
+        "course",
+        help="Run the course notebooks 01-05 in order, or summarise the registry they leave.",
+        description="Run the course notebooks with papermill, or print the registry summary.",
+    )
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add_run(actions, CELL_TIMEOUT)
     summary = actions.add_parser(
         "summary",
         help="Print each model's versions and lifecycle, the production pins and the MLflow UI address.",
@@ -89,12 +161,6 @@ def add_course_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         "--tracking-uri", help="Tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)."
     )
     summary.add_argument("--deployment-dir", help="Deployment configuration folder (default: ML/deployment).")
+    add_learner_option(summary)
     summary.set_defaults(handler=_course_summary)
-    store = actions.add_parser(
-        "store-outputs",
-        help="Copy the outputs of the # NBVAL_CHECK_OUTPUT cells of executed notebooks into notebooks/.",
-        description="Store the reference outputs nbval checks, taken from a course run against a fresh "
-        "server (they hold version numbers); execution counts are never stored.",
-    )
-    store.add_argument("executed_dir", help="Folder of the executed notebooks (course run --output-dir).")
-    store.set_defaults(handler=_course_store_outputs)
+    _add_outputs(actions)

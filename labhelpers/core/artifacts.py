@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -16,6 +17,8 @@ from pathlib import Path
 from labhelpers.core.errors import TrainingError
 
 MANIFEST = "manifest.json"
+#: errno values that mean the disk (or the user's quota on it) is full.
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -53,24 +56,49 @@ def atomic_output_dir(target: str | Path) -> Iterator[Path]:
     manifest last, so a folder without ``manifest.json`` is never a complete run.
 
     Raises:
-        TrainingError: ``target`` is a file, already holds a run, or is not empty.
+        TrainingError: ``target`` is a file, already holds a run, or is not empty; or the disk filled up
+            while writing (the partial outputs are removed, so the space comes back).
     """
     target = Path(target).resolve()
     _check_target(target)
     parent = target if target.exists() else target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
+    except OSError as error:
+        _raise_if_disk_full(error, target)
+        raise
     try:
         yield temp
-        if target.exists():
-            children = sorted(temp.iterdir(), key=lambda p: p.name == MANIFEST)
-            for child in children:
-                os.replace(child, target / child.name)
-            temp.rmdir()
-        else:
-            os.replace(temp, target)
+        _move_into_place(temp, target)
+    except OSError as error:
+        _raise_if_disk_full(error, target)
+        raise
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _move_into_place(temp: Path, target: Path) -> None:
+    if target.exists():
+        children = sorted(temp.iterdir(), key=lambda p: p.name == MANIFEST)
+        for child in children:
+            os.replace(child, target / child.name)
+        temp.rmdir()
+    else:
+        os.replace(temp, target)
+
+
+def _raise_if_disk_full(error: OSError, target: Path) -> None:
+    """Turn "no space left" into one message naming the output folder and the way out."""
+    if error.errno not in _DISK_FULL:
+        return
+    written = f" ({error.filename})" if error.filename else ""
+    raise TrainingError(
+        f"The disk holding {target} is full: writing the training outputs failed{written}. The partial "
+        f"outputs were removed and {target} holds no run from this attempt; earlier runs and registered "
+        f"models are untouched. Free some space (see `df -h {target.parent}`) or choose an --output-dir on "
+        "another disk, then run the training step again."
+    ) from None
 
 
 def write_json(path: Path, payload: dict) -> Path:

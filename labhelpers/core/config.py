@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -67,3 +68,47 @@ def download_timeout() -> float:
         from labhelpers.core.errors import DataError
 
         raise DataError(f"{DOWNLOAD_TIMEOUT_ENV}={raw!r} is not a number of seconds; e.g. 30.") from None
+
+
+#: Online endpoint names must be unique in an Azure region (3-32 characters: a letter, then letters, digits
+#: or hyphens), so every endpoint name the lab uses is built here, from a base and a suffix.
+ENDPOINT_BASE = "taxi-fare"
+ENDPOINT_SUFFIX_ENV = "LAB_ENDPOINT_SUFFIX"
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
+
+
+def endpoint_suffix() -> str:
+    """The suffix that makes endpoint names unique: ``$LAB_ENDPOINT_SUFFIX``, else one per user and machine.
+
+    The default is a short digest of the login name and host name: compute instances all log in as
+    ``azureuser``, but each has its own host name.
+    """
+    chosen = os.environ.get(ENDPOINT_SUFFIX_ENV, "").strip().lower()
+    if chosen:
+        return chosen
+    import getpass
+    import hashlib
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name (some containers)
+        user = "unknown"
+    return hashlib.sha256(f"{user}@{socket.gethostname()}".encode()).hexdigest()[:8]
+
+
+def endpoint_name() -> str:
+    """The lab's online endpoint name, ``taxi-fare-<suffix>``.
+
+    Raises:
+        LabError: The suffix makes a name Azure ML would refuse.
+    """
+    name = f"{ENDPOINT_BASE}-{endpoint_suffix()}"
+    if not _ENDPOINT_NAME.match(name):
+        from labhelpers.core.errors import LabError
+
+        raise LabError(
+            f"Endpoint name {name!r} is not valid on Azure ML (3-32 characters, a letter first, then "
+            f"letters, digits or hyphens); set {ENDPOINT_SUFFIX_ENV} to a short suffix of letters and digits."
+        )
+    return name

@@ -5,6 +5,7 @@ MLflow does not set ``mlflow.source.git.commit`` for notebook runs, so the lab r
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 from pathlib import Path
@@ -13,6 +14,16 @@ from labhelpers.core.config import PROJECT_ROOT
 
 #: Set by environments without a git checkout (e.g. an Azure ML job's uploaded snapshot).
 GIT_COMMIT_ENV = "LAB_GIT_COMMIT"
+#: Who owns the versions a run registers (the ``owner`` version tag); default: the login name.
+OWNER_ENV = "LAB_OWNER"
+
+
+def default_owner() -> str:
+    """The owner recorded on registered versions: ``$LAB_OWNER``, else the login name, else ``unknown``."""
+    try:
+        return os.environ.get(OWNER_ENV) or getpass.getuser()
+    except Exception:  # no login name (some containers run with a bare uid)
+        return "unknown"
 
 
 def _git(*args: str, cwd: Path) -> str | None:

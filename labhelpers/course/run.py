@@ -7,13 +7,19 @@ papermill's warning) and a time limit per cell. A failing notebook ends the run 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 
 from labhelpers.core import config
-from labhelpers.core.errors import LabError, RegistryError, TrainingError
+from labhelpers.core.errors import LabError
+from labhelpers.core.learner import LEARNER_ENV, current_learner, namespace
+
+# Notebooks written before the split import this from here (05 does).
+from labhelpers.course.session import brief_errors  # noqa: F401
 
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
 NOTEBOOKS = (
@@ -32,8 +38,6 @@ PRESETS: dict[str, dict[str, object]] = {
 #: Seconds one cell may run; papermill's default is forever, so a hung server would hang CI.
 CELL_TIMEOUT = 300
 KERNEL = "python3"
-#: nbval compares the stored outputs of the cells holding this comment, and only those.
-CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
 
 
 class CourseError(LabError):
@@ -170,6 +174,58 @@ def run_notebook(source: Path, target: Path, parameters: dict, *, timeout: int =
     return target
 
 
+def with_run_deployment(parameters: dict[str, object], notebooks: list[Path]) -> dict[str, object]:
+    """Give ``deployment_dir`` a folder of the course run when no value was passed.
+
+    Notebooks 04 (pins) and 05 (serves the pin) then share ``<output_dir>/deployment``, a copy of
+    ``ML/deployment``: a course run never rewrites the tracked files (pass ``deployment_dir`` to do so).
+    """
+    from labhelpers.course.session import run_deployment_dir
+
+    declared = [notebook_parameters(path) for path in notebooks]
+    takers = [values for values in declared if "deployment_dir" in values]
+    if "deployment_dir" in parameters or not takers:
+        return parameters
+    output_dir = parameters.get("output_dir") or next(
+        (values["output_dir"] for values in declared if "output_dir" in values), "../outputs/course"
+    )
+    folder = run_deployment_dir(NOTEBOOK_DIR / str(output_dir))  # relative values: from notebooks/
+    return {**parameters, "deployment_dir": str(folder)}
+
+
+def learner_parameters(learner: str | None) -> dict[str, object]:
+    """Notebook parameters that name a model, set to the learner's names (empty without a learner).
+
+    The notebooks' defaults are the seed's names; ``labhelpers`` reads ``$LAB_LEARNER`` for every name it
+    chooses itself, and these cover the names a notebook passes explicitly.
+
+    Args:
+        learner: A checked learner name, or None.
+
+    Returns:
+        ``model_name`` and ``reference`` for the learner's fare model, or ``{}``.
+    """
+    if not learner:
+        return {}
+    fare_model = namespace(learner).models["linear"]
+    return {"model_name": fare_model, "reference": f"{fare_model}@latest"}
+
+
+@contextlib.contextmanager
+def _learner_environment(learner: str | None) -> Iterator[None]:
+    """Export ``$LAB_LEARNER`` while the kernels start (they inherit it), then restore the caller's value."""
+    before = os.environ.get(LEARNER_ENV)
+    if learner:
+        os.environ[LEARNER_ENV] = learner
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(LEARNER_ENV, None)
+        else:
+            os.environ[LEARNER_ENV] = before
+
+
 def run_course(
     output_dir: str | Path,
     parameters: dict[str, object] | None = None,
@@ -178,167 +234,39 @@ def run_course(
     source_dir: str | Path = NOTEBOOK_DIR,
     timeout: int = CELL_TIMEOUT,
     echo=print,
+    learner: str | None = None,
 ) -> list[Path]:
     """Run the notebooks in order, writing the executed copies to ``output_dir``; stop at the first failure.
 
     Args:
         output_dir: Folder for the executed notebooks (git-ignored, e.g. ``build/course``).
         parameters: Values by parameter name; each notebook receives those it declares. Relative paths in
-            values are read from the notebooks' folder.
+            values are read from the notebooks' folder. Without ``deployment_dir``, production is pinned
+            in the run's own copy of the deployment configuration (see :func:`with_run_deployment`).
         notebooks: File names to run, in order.
         source_dir: Folder holding them.
         timeout: Seconds one cell may run.
         echo: Called with one progress line per notebook (``None``: silent).
+        learner: Run in this learner's namespace (default ``$LAB_LEARNER``; none: the seed's names).
 
     Returns:
         The executed notebooks.
 
     Raises:
         CourseError: Unknown parameter names (before anything runs), or a notebook failed.
+        LearnerError: The learner name is invalid (before anything runs).
     """
+    learner = current_learner(learner)
     sources = [Path(source_dir) / name for name in notebooks]
-    per_notebook = split_parameters(dict(parameters or {}), sources)
+    split_parameters(dict(parameters or {}), sources)  # refuses unknown names before anything is written
+    parameters = {**learner_parameters(learner), **(parameters or {})}
+    per_notebook = split_parameters(with_run_deployment(parameters, sources), sources)
     done = []
-    for source in sources:
-        started = time.monotonic()
-        done.append(
-            run_notebook(source, Path(output_dir) / source.name, per_notebook[source], timeout=timeout)
-        )
-        if echo:
-            echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
+    with _learner_environment(learner):
+        for source in sources:
+            started = time.monotonic()
+            target = Path(output_dir) / source.name
+            done.append(run_notebook(source, target, per_notebook[source], timeout=timeout))
+            if echo:
+                echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
     return done
-
-
-def store_checked_outputs(executed_dir: str | Path, source_dir: str | Path = NOTEBOOK_DIR) -> list[str]:
-    """Copy the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` from executed notebooks into the sources.
-
-    nbval compares exactly these cells with their stored outputs; every other cell stays without outputs, and
-    no cell keeps an execution count. The checked outputs hold version numbers, so take them from a course
-    run against a fresh server (see ``tests/notebooks/test_course.py``).
-
-    Returns:
-        ``notebook:cell-id`` of every cell whose outputs were stored.
-
-    Raises:
-        CourseError: An executed notebook is missing, or its checked cell differs from the source's.
-    """
-    import nbformat
-
-    stored = []
-    for name in NOTEBOOKS:
-        source, executed = Path(source_dir) / name, Path(executed_dir) / name
-        if not executed.is_file():
-            raise CourseError(f"{executed} is missing: run the course into {executed_dir} first.")
-        notebook = nbformat.read(source, as_version=4)
-        ran = {cell.get("id"): cell for cell in nbformat.read(executed, as_version=4).cells}
-        for cell in notebook.cells:
-            if cell.cell_type != "code" or CHECK_MARKER not in cell.source:
-                continue
-            if cell.id not in ran or ran[cell.id].source != cell.source:
-                raise CourseError(f"{name}: cell {cell.id} changed since {executed} ran; run the course anew")
-            cell.outputs = nbformat.from_dict(ran[cell.id].outputs)
-            for output in cell.outputs:
-                if "execution_count" in output:  # an execute_result carries the count too: never store one
-                    output.execution_count = None
-            stored.append(f"{name}:{cell.id}")
-        nbformat.write(notebook, source)
-    return stored
-
-
-def new_run_dir(root: str | Path) -> Path:
-    """Create and return a new, empty ``run-<timestamp>`` folder under ``root`` for training outputs."""
-    folder = Path(root).resolve() / datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
-    folder.mkdir(parents=True)
-    return folder
-
-
-def latest_run_dir(root: str | Path) -> Path:
-    """The newest ``run-*`` folder under ``root`` holding both complete training outputs.
-
-    Raises:
-        TrainingError: No such folder (notebook 01 has not run, or wrote elsewhere).
-    """
-    from labhelpers.core.artifacts import MANIFEST
-
-    root = Path(root).resolve()
-    complete = [
-        folder
-        for folder in root.glob("run-*")
-        if all((folder / step / MANIFEST).is_file() for step in ("supervised", "unsupervised"))
-    ]
-    if not complete:
-        raise TrainingError(
-            f"No complete training run under {root}: run notebook 01 with output_dir={str(root)!r}."
-        )
-    return max(complete, key=lambda folder: folder.name)
-
-
-def candidate_versions(name: str, count: int = 2, client=None) -> list[str]:
-    """The ``count`` newest versions of ``name`` still in lifecycle ``candidate``, newest first.
-
-    Raises:
-        RegistryError: Fewer candidates than ``count``: register new versions first (notebook 02).
-    """
-    from labhelpers.registry.catalog import comparison_table
-
-    table = comparison_table([name], client)
-    found = table.loc[table["lifecycle"] == "candidate", "version"].astype(str).tolist()[:count]
-    if len(found) < count:
-        raise RegistryError(
-            f"{name} has {len(found)} candidate version(s), {count} needed: "
-            "run notebook 02 to register new ones."
-        )
-    return found
-
-
-def brief_errors() -> None:
-    """In IPython and Jupyter, show labhelpers' own errors as one line (``DataError: ...``), no traceback.
-
-    Their messages say what went wrong and what to do; other exceptions keep their full traceback.
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is not None:
-        shell.set_custom_exc((LabError,), _one_line)
-
-
-def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
-    """IPython custom exception handler: it must display the error itself (the kernel then reports it)."""
-    lines = [f"{etype.__name__}: {value}"]
-    shell._showtraceback(etype, value, lines)  # what showtraceback() ends with, minus the frames
-    return lines
-
-
-def summary(tracking_uri: str | None = None, deployment_dir: str | Path | None = None) -> str:
-    """The registry after the course: versions and lifecycle per model, production pins, the UI address.
-
-    Raises:
-        ServerError: The tracking server does not answer.
-    """
-    from labhelpers.registry.catalog import comparison_table
-    from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, read_pins
-    from labhelpers.server.tracking import use_tracking
-
-    uri = use_tracking(tracking_uri)
-    table = comparison_table()
-    lines = [f"Registry at {uri}: {table['name'].nunique()} of {len(config.MODEL_NAMES)} models registered"]
-    for name in config.MODEL_NAMES:
-        versions = table[table["name"] == name]
-        pairs = zip(versions["version"], versions["lifecycle"], strict=True)
-        states = ", ".join(f"v{version} {state or '-'}" for version, state in pairs)
-        lines.append(f"  {name}: {states or 'no versions yet (run notebook 02)'}")
-    pins = read_pins(deployment_dir)
-    lines.append(f"Production pins in {Path(deployment_dir or DEPLOYMENT_DIR) / PINS_FILE}:")
-    for name, reference in sorted(pins.items()):
-        live = table.loc[(table["name"] == name) & (table["lifecycle"] == "production"), "version"].tolist()
-        agrees = reference == f"azureml:{name}:{live[0]}" if live else False
-        note = "matches the registry" if agrees else f"registry production: {live or 'none'}"
-        lines.append(f"  {name}: {reference} ({note})")
-    if not pins:
-        lines.append("  none yet (notebook 04 promotes and pins)")
-    ui = uri if uri.startswith("http") else "https://ml.azure.com (Models)"
-    lines.append(f"MLflow UI: {ui}")
-    return "\n".join(lines)

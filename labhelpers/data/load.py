@@ -28,7 +28,7 @@ from labhelpers.core.errors import DataError
 from labhelpers.data.canonical import _build
 from labhelpers.data.canonical import to_canonical as to_canonical
 from labhelpers.data.download import SUFFIXES as SUFFIXES
-from labhelpers.data.download import _suffix, download
+from labhelpers.data.download import _expected_digest, _suffix, download
 from labhelpers.data.schemas import CANONICAL_COLUMNS, detect_schema
 from labhelpers.data.schemas import CANONICAL_DTYPES as CANONICAL_DTYPES
 from labhelpers.data.schemas import REQUIRED_COLUMNS as REQUIRED_COLUMNS
@@ -152,6 +152,7 @@ def load_trips(
     cache_dir: str | Path | None = None,
     timeout: float | None = None,
     progress: bool = True,
+    sha256: str | None = None,
 ) -> TripData:
     """Load a NYC taxi trip file into the canonical frame.
 
@@ -160,6 +161,8 @@ def load_trips(
         cache_dir: Where URLs are cached (default :func:`labhelpers.core.config.cache_dir`).
         timeout: Seconds to wait for a URL's server (default ``$LAB_DOWNLOAD_TIMEOUT`` or 30).
         progress: Show a download progress bar.
+        sha256: The file's known SHA-256 (hex); a URL whose download differs is refused (see
+            :func:`labhelpers.data.download.download`), and so is a local file that differs.
 
     Returns:
         The canonical frame with the schema recognised, the file read and its digest.
@@ -171,14 +174,20 @@ def load_trips(
     text = str(source)
     if text.lower().startswith(("http://", "https://")):
         wait = config.download_timeout() if timeout is None else timeout
-        path = download(text, cache_dir=cache_dir, timeout=wait, progress=progress)
+        path = download(text, cache_dir=cache_dir, timeout=wait, progress=progress, sha256=sha256)
         label = f"{path} (the cached download of {text}; delete it to download again)"
     else:
         path = Path(text).expanduser()
         label = str(path)
     suffix = _check_file(path, label)
+    digest = sha256_file(path)
+    expected = _expected_digest(sha256)
+    if expected is not None and digest != expected:
+        raise DataError(
+            f"{label}: its SHA-256 is {digest}, but sha256={expected} was expected; use the right file."
+        )
     reader = _read_parquet if suffix == ".parquet" else _read_csv
     frame, schema = reader(path, label)
     if frame.empty:
         raise DataError(f"{label} has column headers but no rows; download it again or pick another file.")
-    return TripData(frame, schema, text, path, sha256_file(path), len(frame))
+    return TripData(frame, schema, text, path, digest, len(frame))

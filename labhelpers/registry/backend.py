@@ -1,39 +1,22 @@
-"""What a registry serves beyond what every MLflow registry does, decided in this one place.
+"""The registry requests of batches and their repair, each with a fallback every registry serves.
 
 Batches, their twin check and their repair are written for the requests Azure ML's MLflow API documents:
 version search filtered by name only (``name='X'``), tag reads and writes, version deletes; registered models
-there can never be deleted. Where the registry offers more, they use it: a search filtered on tags finds the
+there can never be deleted. Where a registry offers more, they use it: a search filtered on tags finds the
 pending versions of a name without reading all of its versions (a name with 1,000 versions costs seconds to
 read in full), and an empty registered model a dead batch created can be deleted.
 
-The rules are decided from the tracking URI for now; capability detection from the registry's own answers
-(``labhelpers.registry``) can replace :func:`rules` without touching its callers.
+Which registry offers what is learned from its own answers (:mod:`labhelpers.registry.capabilities`): the
+first narrowed search or model delete is tried, and a refusal switches that client to the fallback for good.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from labhelpers.server.tracking import is_azure_uri
+from labhelpers.registry import capabilities
 
 
-@dataclass(frozen=True)
-class Rules:
-    """What one registry allows beyond the requests every registry serves."""
-
-    deletes_registered_models: bool
-    filters_versions_by_tag: bool  # and by run_id: `name='X' and tags.k='v'`, `name='X' and run_id='r'`
-
-
-def rules(client) -> Rules:
-    """The rules of the registry ``client`` talks to (Azure ML: neither; MLflow servers: both)."""
-    uri = getattr(client, "_registry_uri", None) or getattr(client, "tracking_uri", None)
-    full = not is_azure_uri(uri)
-    return Rules(deletes_registered_models=full, filters_versions_by_tag=full)
-
-
-def version_filter(client, name: str, equal: dict[str, str] | None = None) -> str:
-    """A version search for ``name``, narrowed server-side by ``equal`` where the registry allows it.
+def search_versions(client, name: str, equal: dict[str, str] | None = None) -> list:
+    """The versions of ``name``, narrowed server-side by ``equal`` where the registry allows it.
 
     Args:
         client: The registry's client.
@@ -42,7 +25,28 @@ def version_filter(client, name: str, equal: dict[str, str] | None = None) -> st
             Callers check them again on the versions returned: a registry that filters by name only
             returns all of the name's versions.
     """
-    conditions = [f"name='{name}'"]
-    if equal and rules(client).filters_versions_by_tag:
-        conditions += [f"{key}='{value}'" for key, value in equal.items()]
-    return " and ".join(conditions)
+    by_name = f"name='{name}'"
+    if equal:
+        narrowed = " and ".join([by_name, *(f"{key}='{value}'" for key, value in equal.items())])
+        found = capabilities.attempt(client, "version_filters", client.search_model_versions, narrowed)
+        if found is not capabilities.UNSUPPORTED:
+            return list(found)
+    return list(client.search_model_versions(by_name))
+
+
+def may_delete_models(client) -> bool:
+    """False once the registry refused to delete a whole registered model (Azure ML always does)."""
+    return capabilities.of(client).model_delete is not False
+
+
+def delete_empty_model(client, name: str) -> bool:
+    """Delete registered model ``name`` if it holds no version and the registry deletes models.
+
+    Returns:
+        True when it was deleted; False when it holds versions or the registry refused (learned, so the
+        next call asks nothing).
+    """
+    if not may_delete_models(client) or search_versions(client, name):
+        return False
+    done = capabilities.attempt(client, "model_delete", client.delete_registered_model, name)
+    return done is not capabilities.UNSUPPORTED

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labhelpers.core.config import MODEL_NAMES
 from labhelpers.core.errors import RegistryError
+from labhelpers.core.learner import namespace
 
 #: The reproducibility rule: every version must carry these tags...
 REQUIRED_TAGS = (
@@ -42,11 +42,11 @@ def _client(client):
     return MlflowClient()
 
 
-def versions_of(names=MODEL_NAMES, client=None) -> list:
-    """All versions of the given registered models: one search per name."""
+def versions_of(names=None, client=None) -> list:
+    """All versions of the given registered models (default: the learner's three): one search per name."""
     client = _client(client)
     found = []
-    for name in names:
+    for name in namespace().model_names if names is None else names:
         found.extend(client.search_model_versions(f"name='{name}'"))
     return found
 
@@ -58,11 +58,12 @@ def _number(value):
         return float("nan")
 
 
-def comparison_table(names=MODEL_NAMES, client=None) -> pd.DataFrame:
+def comparison_table(names=None, client=None) -> pd.DataFrame:
     """One row per version of each model: lifecycle, batch, lineage tags and metrics, newest first.
 
     Args:
-        names: Registered model names (default: the three taxi models).
+        names: Registered model names (default: the three taxi models of ``$LAB_LEARNER``'s namespace,
+            the seed's names without one).
         client: An ``MlflowClient`` (default: one for the current tracking URI).
 
     Returns:
@@ -153,8 +154,23 @@ def reproducibility_problems(version, params: dict | None) -> list[str]:
     return problems
 
 
-def audit(names=MODEL_NAMES, client=None) -> pd.DataFrame:
-    """Every version that breaks the reproducibility rule, and why (an empty frame when all comply)."""
+def _uncommitted(version) -> list[str]:
+    """The audit's extra rule: the commit recorded must hold the code that trained the version.
+
+    Not a promotion gate: a learner whose checkout has local edits can still practise promoting, and the
+    audit tells them which versions no commit can rebuild.
+    """
+    if (version.tags or {}).get("git_dirty") == "true":
+        return ["git_dirty=true: trained from uncommitted changes, so its commit cannot rebuild it"]
+    return []
+
+
+def audit(names=None, client=None) -> pd.DataFrame:
+    """Every version that breaks the reproducibility rule, and why (an empty frame when all comply).
+
+    The rule: the tags, metrics and parameters of :func:`reproducibility_problems`, a complete batch, and
+    a clean commit (``git_dirty`` not ``true``).
+    """
     client = _client(client)
     versions = versions_of(names, client)
     run_ids = sorted({v.run_id for v in versions if v.run_id})
@@ -162,7 +178,7 @@ def audit(names=MODEL_NAMES, client=None) -> pd.DataFrame:
     rows = [
         {"name": v.name, "version": int(v.version), "problems": "; ".join(problems)}
         for v in versions
-        if (problems := reproducibility_problems(v, params.get(v.run_id)))
+        if (problems := reproducibility_problems(v, params.get(v.run_id)) + _uncommitted(v))
     ]
     return pd.DataFrame(rows, columns=["name", "version", "problems"])
 

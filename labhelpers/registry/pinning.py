@@ -1,12 +1,19 @@
 """Pin production versions into the deployment configuration under ``ML/deployment``.
 
-Production is always a concrete version, ``azureml:NAME:N``: ``@latest`` moves whenever anyone registers,
-so a deployment that names it would silently ship an unreviewed model at its next restart.
+Production is always a concrete version, ``azureml:NAME:N``: azure-ai-ml resolves ``@latest`` to whatever
+version is newest when a deployment is created or updated, so a deployment that names it would ship an
+unreviewed model at its next update.
+
+The deployment YAML is rewritten with ruamel.yaml's round trip, so its comments, key order and ``$schema``
+line stay as the author wrote them. ``production-models.yml`` is generated whole (its header says not to
+edit it), so plain PyYAML writes it.
 """
 
 from __future__ import annotations
 
-import re
+import io
+import os
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -21,6 +28,7 @@ _HEADER = (
     "# Production versions, written by labhelpers.registry.promotion (promote / rollback).\n"
     "# Do not edit by hand: promote or roll back instead, then commit this file with the deployment change.\n"
 )
+_RESTORE = "restore it (`git checkout -- {path}`) or fix it by hand, then promote again"
 
 
 def pinned_reference(name: str, version) -> str:
@@ -30,34 +38,115 @@ def pinned_reference(name: str, version) -> str:
     return f"azureml:{name}:{version}"
 
 
+def _safe_load(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise RegistryError(f"{path} is not valid YAML ({error}); {_RESTORE.format(path=path)}.") from None
+
+
 def read_pins(deployment_dir: str | Path | None = None) -> dict[str, str]:
     """The pinned production references by model name (empty when nothing was promoted yet)."""
     path = Path(deployment_dir or DEPLOYMENT_DIR) / PINS_FILE
     if not path.is_file():
         return {}
-    return dict(yaml.safe_load(path.read_text()) or {})
+    pins = _safe_load(path) or {}
+    if not isinstance(pins, dict):
+        raise RegistryError(f"{path} should map model names to azureml:NAME:N; {_RESTORE.format(path=path)}.")
+    return dict(pins)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one step, so an interrupted write never leaves half a file."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp alone would leave 0600
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
+def _round_trip():
+    from ruamel.yaml import YAML
+
+    parser = YAML()  # round-trip mode: comments, order and quoting are kept
+    parser.preserve_quotes = True
+    parser.width = 4096  # never fold a long line the author wrote on one
+    return parser
+
+
+def _deployment_document(deployment: Path, name: str):
+    """The deployment YAML as a round-trip mapping, checked to hold a ``model:`` line."""
+    from ruamel.yaml import YAMLError
+
+    try:
+        document = _round_trip().load(deployment.read_text())
+    except YAMLError as error:
+        raise RegistryError(
+            f"{deployment} is not valid YAML ({error}); {_RESTORE.format(path=deployment)}."
+        ) from None
+    if not isinstance(document, dict) or "model" not in document:
+        raise RegistryError(
+            f"{deployment} has no `model:` line, so production of {name} cannot be pinned there and "
+            f"nothing was changed. Add a line `model: azureml:{name}:<version>`, or "
+            f"{_RESTORE.format(path=deployment)}."
+        )
+    return document
+
+
+def _deploys(document, name: str) -> bool:
+    """True when the deployment's ``model:`` names ``name`` (pinned, ``@latest`` or bare)."""
+    model = str(document["model"])
+    return model.removeprefix("azureml:").replace("@", ":").split(":")[0] == name
+
+
+def check_pinnable(name: str, deployment_dir: str | Path | None = None) -> None:
+    """Refuse before any registry change when the deployment configuration could not take the pin.
+
+    Raises:
+        RegistryError: The deployment YAML or the pins file is unreadable, or the deployment has no
+            ``model:`` line; the message names the file and how to repair it.
+    """
+    folder = Path(deployment_dir or DEPLOYMENT_DIR)
+    read_pins(folder)
+    if (folder / DEPLOYMENT_FILE).is_file():
+        _deployment_document(folder / DEPLOYMENT_FILE, name)
 
 
 def pin_production(name: str, version, deployment_dir: str | Path | None = None) -> str:
     """Record ``azureml:NAME:N`` as the production version of ``name``.
 
     Writes it to ``production-models.yml`` and, when ``production-deployment.yml`` deploys this model,
-    rewrites that file's ``model:`` line (comments and everything else kept).
+    rewrites that file's ``model:`` line (comments and everything else kept). Both files are checked before
+    either is written.
 
     Returns:
         The pinned reference.
+
+    Raises:
+        RegistryError: A file is unreadable or the deployment has no ``model:`` line (nothing written).
     """
     folder = Path(deployment_dir or DEPLOYMENT_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     reference = pinned_reference(name, version)
     pins = {**read_pins(folder), name: reference}
-    (folder / PINS_FILE).write_text(_HEADER + yaml.safe_dump(dict(sorted(pins.items())), sort_keys=False))
     deployment = folder / DEPLOYMENT_FILE
+    rewritten = None
     if deployment.is_file():
-        text = deployment.read_text()
-        line = re.compile(rf"^model:\s*azureml:{re.escape(name)}(?:[:@][^\s#]*)?\s*$", re.MULTILINE)
-        if line.search(text):
-            deployment.write_text(line.sub(f"model: {reference}", text, count=1))
+        document = _deployment_document(deployment, name)
+        if _deploys(document, name):
+            document["model"] = reference
+            buffer = io.StringIO()
+            _round_trip().dump(document, buffer)
+            rewritten = buffer.getvalue()
+    _write_atomically(
+        folder / PINS_FILE, _HEADER + yaml.safe_dump(dict(sorted(pins.items())), sort_keys=False)
+    )
+    if rewritten is not None:
+        _write_atomically(deployment, rewritten)
     return reference
 
 
@@ -66,4 +155,5 @@ def deployed_model(deployment_dir: str | Path | None = None) -> str | None:
     path = Path(deployment_dir or DEPLOYMENT_DIR) / DEPLOYMENT_FILE
     if not path.is_file():
         return None
-    return (yaml.safe_load(path.read_text()) or {}).get("model")
+    document = _safe_load(path) or {}
+    return document.get("model") if isinstance(document, dict) else None

@@ -1,7 +1,8 @@
 """The promotion path: candidate -> validated -> production, with gates, an audit trail and rollback.
 
 The ``lifecycle`` version tag carries the state on every backend (Azure ML documents no aliases and Studio
-shows tags); on a local MLflow server aliases of the same names mirror it. Each move is recorded on the
+shows tags); where the registry has aliases (it says so in its answers, see
+:mod:`labhelpers.registry.capabilities`) aliases of the same names mirror it. Each move is recorded on the
 version itself: who, when, from, to and why, plus a JSON history of all its moves.
 """
 
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
+from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
 from labhelpers.registry.validation import recompute_metrics
 
@@ -56,11 +58,6 @@ def _actor(actor: str | None) -> str:
         return "unknown"
 
 
-def _supports_aliases(client) -> bool:
-    uri = getattr(client, "_registry_uri", "") or getattr(client, "tracking_uri", "") or ""
-    return not str(uri).startswith("azureml")
-
-
 def _record(client, mv, to_state: str, why: str, actor: str | None, extra: dict | None = None) -> Move:
     """Write the move on the version (tags), mirror it as an alias where possible, and return it."""
     tags = mv.tags or {}
@@ -84,11 +81,11 @@ def _record(client, mv, to_state: str, why: str, actor: str | None, extra: dict 
     }
     for key, value in {**updates, **(extra or {})}.items():
         client.set_model_version_tag(mv.name, str(mv.version), key, str(value))
-    if _supports_aliases(client):
-        if move.from_state in (getattr(mv, "aliases", None) or []):
-            client.delete_registered_model_alias(mv.name, move.from_state)
-        if to_state != ARCHIVED:
-            client.set_registered_model_alias(mv.name, to_state, str(mv.version))
+    # aliases mirror the tag where the registry has them; it answers whether it does (capabilities)
+    if move.from_state in (getattr(mv, "aliases", None) or []):
+        capabilities.delete_alias(client, mv.name, move.from_state)
+    if to_state != ARCHIVED:
+        capabilities.set_alias(client, mv.name, to_state, mv.version)
     return move
 
 
@@ -166,7 +163,10 @@ def promote(
         override_reason: Promote to production despite a regression; recorded on the version.
         actor: Who (default ``$LAB_ACTOR`` or the login name).
         client: An ``MlflowClient`` (default: the current tracking URI).
-        deployment_dir: Folder of the deployment configuration to pin (default: ML/deployment).
+        deployment_dir: Folder of the deployment configuration to pin production in (its
+            ``production-models.yml`` and the ``model:`` line of ``production-deployment.yml``). Default
+            ``None``: no file is written, the registry's ``lifecycle`` tag alone records production. The
+            tracked ``ML/deployment`` changes only when passed explicitly.
 
     Returns:
         The recorded move.
@@ -187,10 +187,15 @@ def promote(
         raise RegistryError(f"{name} version {mv.version} is {state!r}: cannot go to {to!r}; {hint}.")
     if to == VALIDATED:
         return _validate(client, mv, validation_data, reason, actor)
-    move = _to_production(client, mv, validation_data, reason, actor, override_reason)
-    from labhelpers.registry.pinning import pin_production
+    from labhelpers.registry.pinning import check_pinnable, pin_production
 
-    pin_production(name, mv.version, deployment_dir)
+    if deployment_dir is not None:  # no file unless a folder is given (the tracked ML/deployment included)
+        check_pinnable(
+            name, deployment_dir
+        )  # a file that cannot take the pin refuses before the registry moves
+    move = _to_production(client, mv, validation_data, reason, actor, override_reason)
+    if deployment_dir is not None:
+        pin_production(name, mv.version, deployment_dir)
     return move
 
 
@@ -220,6 +225,10 @@ def rollback(
         )
     # whole-second timestamps tie when production changed twice within a second: the higher version is newer
     previous = max(earlier, key=lambda v: (v.tags["production_until"], int(v.version)))
+    from labhelpers.registry.pinning import check_pinnable, pin_production
+
+    if deployment_dir is not None:
+        check_pinnable(name, deployment_dir)
     _record(
         client,
         now,
@@ -236,9 +245,8 @@ def rollback(
         actor,
         {"production_since": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
-    from labhelpers.registry.pinning import pin_production
-
-    pin_production(name, previous.version, deployment_dir)
+    if deployment_dir is not None:  # as in promote: no file unless a folder is given
+        pin_production(name, previous.version, deployment_dir)
     return move
 
 

@@ -7,11 +7,14 @@ Forms accepted (they mean the same on every backend):
 ``azureml:NAME:3``        version 3 (``azureml:NAME@3`` is refused: Azure reads ``3`` as a label)
 ``models:/NAME/3``        version 3
 ``models:/NAME/latest``   the highest version
-``models:/NAME@alias``    the version holding the alias; where aliases do not exist (Azure ML) the
+``models:/NAME@alias``    the version holding the alias; where the registry has no aliases (Azure ML) the
                           version whose ``lifecycle`` tag is the alias (production, validated...)
 ``NAME@latest``           the highest version; ``NAME@alias`` as above
 ``NAME:3``                version 3
 ========================  =====================================================================
+
+Which requests are made depends on what the registry answered before
+(:mod:`labhelpers.registry.capabilities`), never on the URI's scheme.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from labhelpers.core.errors import RegistryError
+from labhelpers.registry import capabilities
 
 LATEST = "latest"
 _AZURE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
@@ -75,13 +79,6 @@ def _versions(client, name: str) -> list:
     return list(client.search_model_versions(f"name='{name}'"))
 
 
-def _on_azure(client) -> bool:
-    """Azure ML documents no aliases and no ordering of versions: skip those requests there."""
-    from labhelpers.server.tracking import is_azure_uri
-
-    return is_azure_uri(getattr(client, "_registry_uri", None) or getattr(client, "tracking_uri", None))
-
-
 def _unknown_name(client, name: str) -> RegistryError:
     try:
         known = sorted(m.name for m in client.search_registered_models())
@@ -91,20 +88,35 @@ def _unknown_name(client, name: str) -> RegistryError:
     return RegistryError(f"No registered model named {name!r}. Registered models: {listed}.")
 
 
-def _latest(client, name: str):
-    from mlflow.exceptions import MlflowException
+def _sorted_descending(versions: list) -> bool:
+    numbers = [int(v.version) for v in versions]
+    return numbers == sorted(numbers, reverse=True)
 
-    if not _on_azure(client):
-        try:  # one small request where the backend can sort by version number
-            page = client.search_model_versions(
-                f"name='{name}'", max_results=1, order_by=["version_number DESC"]
-            )
-            if page:
-                return page[0]
-            raise _unknown_name(client, name)
-        except MlflowException:  # a backend without ordering: take the maximum ourselves
-            pass
-    versions = _versions(client, name)
+
+def _latest(client, name: str):
+    """The highest version; one small ordered request once the registry proved it sorts (capabilities)."""
+    known = capabilities.of(client).ordering
+    if known:
+        page = client.search_model_versions(f"name='{name}'", max_results=1, order_by=["version_number DESC"])
+        if page:
+            return page[0]
+        raise _unknown_name(client, name)
+    versions = None
+    if known is None:  # ask once with the whole list, and check the answer really is sorted
+        answer = capabilities.attempt(
+            client,
+            "ordering",
+            client.search_model_versions,
+            f"name='{name}'",
+            order_by=["version_number DESC"],
+        )
+        if answer is not capabilities.UNSUPPORTED:
+            versions = list(answer)
+            if len(versions) > 1 and not _sorted_descending(versions):
+                capabilities.learn(client, "ordering", False)  # accepted, but ignored
+            elif len(versions) <= 1:
+                capabilities.of(client).ordering = None  # too short to tell: ask again next time
+    versions = _versions(client, name) if versions is None else versions
     if versions:
         return max(versions, key=lambda v: int(v.version))
     raise _unknown_name(client, name)
@@ -113,11 +125,12 @@ def _latest(client, name: str):
 def _by_label(client, name: str, label: str):
     from mlflow.exceptions import MlflowException
 
-    if not _on_azure(client):
-        try:
-            return client.get_model_version_by_alias(name, label)
-        except (MlflowException, AttributeError, NotImplementedError):
-            pass  # no such alias, or a backend without aliases: the lifecycle tag carries the state
+    try:
+        found = capabilities.attempt(client, "aliases", client.get_model_version_by_alias, name, label)
+        if found is not capabilities.UNSUPPORTED:
+            return found
+    except MlflowException:
+        pass  # no such alias: the lifecycle tag carries the state on every registry
     versions = _versions(client, name)
     if not versions:
         raise _unknown_name(client, name)

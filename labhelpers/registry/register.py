@@ -19,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
-from labhelpers.registry.backend import version_filter
+from labhelpers.core.learner import namespace
+from labhelpers.registry import capabilities
+from labhelpers.registry.backend import delete_empty_model
 from labhelpers.registry.batch import Candidate, collect
 from labhelpers.registry.lease import (
     BATCH_STATUS_TAG,
@@ -30,7 +32,7 @@ from labhelpers.registry.lease import (
     Heartbeat,
     lease_until,
 )
-from labhelpers.registry.repair import deletes_registered_models, repair
+from labhelpers.registry.repair import repair
 from labhelpers.registry.upload import (
     DATASET,
     FRAMEWORK,
@@ -38,9 +40,8 @@ from labhelpers.registry.upload import (
     BatchContext,
     Registered,
     register_one,
-    with_retry,
 )
-from labhelpers.server.tracking import is_azure_uri, use_tracking
+from labhelpers.server.tracking import use_tracking
 from labhelpers.training.outputs import pip_requirements
 
 EXPERIMENT = "taxi-model-registry"
@@ -81,9 +82,8 @@ def _undo_one(client, kind: str, item) -> None:
         client.delete_model_version(*item)
     elif kind == "run":
         client.set_terminated(item, status="FAILED")
-    # A model this batch created goes too, once empty, where the registry deletes whole models.
-    elif deletes_registered_models(client) and not client.search_model_versions(version_filter(client, item)):
-        client.delete_registered_model(item)
+    else:  # a model this batch created goes too, once empty, where the registry deletes models (not Azure)
+        delete_empty_model(client, item)
 
 
 def _undo(client, created: list) -> list[tuple[str, str]]:
@@ -130,7 +130,9 @@ def register_batch(
     candidates: list[Candidate],
     *,
     tracking_uri: str | None = None,
-    experiment: str = EXPERIMENT,
+    experiment: str | None = None,
+    learner: str | None = None,
+    owner: str | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> list[Registered]:
     """Register verified candidates as one batch sharing a ``batch_id``; undo it all if any step fails.
@@ -141,7 +143,11 @@ def register_batch(
     Args:
         candidates: Verified models (see :func:`~labhelpers.registry.batch.collect`).
         tracking_uri: Tracking server (default ``$MLFLOW_TRACKING_URI``, else the local server).
-        experiment: Experiment holding the registration runs.
+        experiment: Experiment of the registration runs (default: the learner's, see below).
+        learner: Learner namespace (default ``$LAB_LEARNER``): its experiment holds the runs (on a
+            server with accounts only an experiment's creator may add runs to it) and every version is
+            tagged ``learner``.
+        owner: Recorded as every version's ``owner`` tag (default ``$LAB_OWNER``, else the login name).
         lease_seconds: How long the batch's versions stay claimed without a heartbeat (see
             :mod:`labhelpers.registry.lease`).
 
@@ -151,13 +157,17 @@ def register_batch(
     """
     from mlflow import MlflowClient
 
+    space = namespace(learner)
+    experiment = experiment or space.experiment
     uri = use_tracking(tracking_uri)
     client = MlflowClient(uri, uri)
     names = [c.name for c in candidates]
     _repair_earlier(client, names)
     batch_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     with Heartbeat(client, lease_seconds) as heartbeat:
-        batch = BatchContext(client, "", batch_id, names, lease_seconds, heartbeat, [])
+        batch = BatchContext(
+            client, "", batch_id, names, lease_seconds, heartbeat, [], owner or "", space.learner
+        )
         try:
             batch.experiment_id = _experiment_id(client, experiment)
             # Three models, three independent runs: register them side by side (the server is threaded).
@@ -168,12 +178,8 @@ def register_batch(
                     tagged.result()
         except Exception as error:
             raise _failure(uri, error, _undo(client, batch.created)) from error
-    if not is_azure_uri(uri):  # aliases mirror the lifecycle tag where the backend has them
-        with ThreadPoolExecutor(max_workers=len(done)) as pool:
-            for item in done:
-                pool.submit(
-                    with_retry, client.set_registered_model_alias, item.name, "candidate", item.version
-                )
+    for item in done:  # aliases mirror the lifecycle tag where the registry has them
+        capabilities.set_alias(client, item.name, "candidate", item.version)
     return done
 
 
@@ -183,20 +189,30 @@ def register_models(
     *,
     names: dict[str, str] | None = None,
     tracking_uri: str | None = None,
-    experiment: str = EXPERIMENT,
+    experiment: str | None = None,
+    learner: str | None = None,
+    owner: str | None = None,
 ) -> list[Registered]:
     """Verify both training outputs, then register the three models as one batch.
 
     Args:
         supervised_dir: Output folder of ``ML/train_supervised.py``.
         unsupervised_dir: Output folder of ``ML/train_unsupervised.py``.
-        names: Registered names keyed ``linear``, ``ridge``, ``kmeans`` (defaults: the taxi-* names).
+        names: Registered names keyed ``linear``, ``ridge``, ``kmeans`` (default: the learner's names,
+            ``taxi-fare-linear-regression-<learner>``..., or the seed's taxi-* names without a learner).
         tracking_uri: Tracking server (default ``$MLFLOW_TRACKING_URI``, else the local server).
-        experiment: Experiment holding the registration runs.
+        experiment: Experiment holding the registration runs (default: the learner's).
+        learner: Learner namespace (default ``$LAB_LEARNER``; none: the seed's names).
+        owner: Recorded as every version's ``owner`` tag (default ``$LAB_OWNER``, else the login name).
 
     Returns:
         The three versions created, in the order linear, ridge, kmeans.
     """
+    space = namespace(learner)
     return register_batch(
-        collect(supervised_dir, unsupervised_dir, names), tracking_uri=tracking_uri, experiment=experiment
+        collect(supervised_dir, unsupervised_dir, names or space.models),
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        learner=space.learner,
+        owner=owner,
     )

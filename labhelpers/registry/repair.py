@@ -18,7 +18,7 @@ does the same on demand. Each pending batch found is:
 Repair asks only what every MLflow registry answers, Azure ML's included: version searches filtered by name
 (``name='X'``), the versions' tags, tag writes and version deletes, plus run status updates. It touches no
 alias (Azure ML documents none). Where the registry allows more (a search narrowed by tag, deleting a whole
-registered model: Azure ML allows neither), :mod:`labhelpers.registry.backend` decides, in one place.
+registered model: Azure ML allows neither), :mod:`labhelpers.registry.backend` tries it and falls back.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from labhelpers.registry.backend import rules, version_filter
+from labhelpers.registry.backend import delete_empty_model, may_delete_models, search_versions
 from labhelpers.registry.lease import (
     BATCH_NAMES_TAG,
     BATCH_STATUS_TAG,
@@ -40,11 +40,6 @@ from labhelpers.registry.lease import (
 )
 
 _log = logging.getLogger(__name__)
-
-
-def deletes_registered_models(client) -> bool:
-    """Whether this registry may delete a whole registered model (see :mod:`labhelpers.registry.backend`)."""
-    return rules(client).deletes_registered_models
 
 
 @dataclass
@@ -91,14 +86,18 @@ def _members(version) -> list[str]:
     return [name for name in (_tags(version).get(BATCH_NAMES_TAG) or "").split(",") if name]
 
 
-def _searches(client, filters: list[str]) -> dict[str, list]:
-    """Run version searches side by side; the versions found, by filter."""
+Search = tuple[str, tuple[tuple[str, str], ...]]  # a name and the conditions narrowing it
 
-    def search(text: str) -> tuple[str, list]:
-        return text, list(client.search_model_versions(text))
+
+def _searches(client, wanted: list[Search]) -> dict[Search, list]:
+    """Run version searches side by side; the versions found, by search."""
+
+    def search(key: Search) -> tuple[Search, list]:
+        name, equal = key
+        return key, search_versions(client, name, dict(equal))
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(search, dict.fromkeys(filters)))
+        return dict(pool.map(search, dict.fromkeys(wanted)))
 
 
 def find_pending(client, names) -> list[Batch]:
@@ -110,8 +109,8 @@ def find_pending(client, names) -> list[Batch]:
     as its batch's members. Everything else is read from the versions' tags.
     """
     names = list(dict.fromkeys(names))
-    pending_only = {f"tags.{BATCH_STATUS_TAG}": PENDING}
-    found = _searches(client, [version_filter(client, name, pending_only) for name in names])
+    pending_only = ((f"tags.{BATCH_STATUS_TAG}", PENDING),)
+    found = _searches(client, [(name, pending_only) for name in names])
     batches: dict[str, Batch] = {}
     for version in (v for versions in found.values() for v in versions):
         tags = _tags(version)
@@ -119,15 +118,15 @@ def find_pending(client, names) -> list[Batch]:
             batch = batches.setdefault(tags[BATCH_TAG], Batch(tags[BATCH_TAG], []))
             batch.names = list(dict.fromkeys([*batch.names, *(_members(version) or names)]))
     wanted = {
-        (member, batch_id): version_filter(client, member, {f"tags.{BATCH_TAG}": batch_id})
+        (member, batch_id): (member, ((f"tags.{BATCH_TAG}", batch_id),))
         for batch_id, batch in batches.items()
         for member in batch.names
     }
-    members = {**found, **_searches(client, [text for text in wanted.values() if text not in found])}
-    for (member, batch_id), text in wanted.items():
+    members = _searches(client, list(wanted.values()))
+    for (member, batch_id), key in wanted.items():
         batch = batches[batch_id]
         batch.versions += [
-            v for v in members[text] if v.name == member and _tags(v).get(BATCH_TAG) == batch_id
+            v for v in members[key] if v.name == member and _tags(v).get(BATCH_TAG) == batch_id
         ]
     for batch in batches.values():
         batch.versions.sort(key=lambda v: (v.name, int(v.version)))
@@ -186,15 +185,12 @@ def _remove(client, batch: Batch) -> None:
     for version in batch.versions:
         _delete_version(client, version)
     _end_runs(client, [v.run_id for v in batch.versions], "FAILED")
-    if not deletes_registered_models(client):
-        return
     for name in dict.fromkeys(v.name for v in batch.versions):
+        if not may_delete_models(client):
+            return
         try:
-            model = client.get_registered_model(name)
-            if (model.tags or {}).get(CREATED_BY_TAG) == batch.batch_id and not list(
-                client.search_model_versions(version_filter(client, name))
-            ):
-                client.delete_registered_model(name)
+            if (client.get_registered_model(name).tags or {}).get(CREATED_BY_TAG) == batch.batch_id:
+                delete_empty_model(client, name)
         except Exception as error:  # an empty model is harmless: the next registration reuses it
             _log.warning("registered model %s left in place: %s", name, error)
 

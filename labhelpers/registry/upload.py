@@ -14,7 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from labhelpers.registry.backend import version_filter
+from labhelpers.core.learner import LEARNER_TAG
+from labhelpers.core.provenance import default_owner
+from labhelpers.registry.backend import search_versions
 from labhelpers.registry.batch import Candidate
 from labhelpers.registry.lease import (
     BATCH_NAMES_TAG,
@@ -60,11 +62,14 @@ class BatchContext:
     lease_seconds: float
     heartbeat: Heartbeat
     created: list  # ("run" | "model" | "version", item), for the undo
+    owner: str = ""  # every run's and version's `owner` tag (empty: $LAB_OWNER, else the login name)
+    learner: str | None = None  # the learner namespace, tagged on every version (None: no learner)
 
 
-def run_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
-    """Tags shared by the registration run and its model version."""
+def run_tags(candidate: Candidate, batch_id: str, owner: str | None = None) -> dict[str, str]:
+    """Tags shared by the registration run and its model version (``owner``: default the login name)."""
     return {
+        "owner": owner or default_owner(),
         "task_type": candidate.spec.task_type,
         "dataset": DATASET,
         "framework": FRAMEWORK,
@@ -78,8 +83,10 @@ def run_tags(candidate: Candidate, batch_id: str) -> dict[str, str]:
 
 def version_tags(candidate: Candidate, batch: BatchContext) -> dict[str, str]:
     """Version tags: what Azure ML Studio shows and filters, so they carry metrics and the lifecycle too."""
-    tags = run_tags(candidate, batch.batch_id)
+    tags = run_tags(candidate, batch.batch_id, batch.owner)
     tags.update({key: f"{value:.6g}" for key, value in candidate.metrics.items()})
+    if batch.learner:  # from the start: every version of a learner's batch names its learner
+        tags[LEARNER_TAG] = batch.learner
     tags.update(
         {
             "features": ",".join(candidate.features),
@@ -211,7 +218,7 @@ def drop_retried_duplicates(client, name: str, run_id: str, kept: str) -> None:
     allows it, and each twin's name and run are compared here before it is deleted.
     """
     try:
-        versions = client.search_model_versions(version_filter(client, name, {"run_id": run_id}))
+        versions = search_versions(client, name, {"run_id": run_id})
     except Exception as error:
         _log.warning("could not check %s for duplicate versions (%s)", name, error)
         return
@@ -226,7 +233,7 @@ def start_run(candidate: Candidate, batch: BatchContext):
 
     client = batch.client
     run_name = f"register-{candidate.name}"
-    tags = {"mlflow.runName": run_name, **run_tags(candidate, batch.batch_id)}
+    tags = {"mlflow.runName": run_name, **run_tags(candidate, batch.batch_id, batch.owner)}
     run = client.create_run(batch.experiment_id, tags=tags, run_name=run_name)
     batch.created.append(("run", run.info.run_id))
     now = int(time.time() * 1000)

@@ -6,7 +6,7 @@ state folder (``$LAB_MLFLOW_HOME``, default ``<project>/.mlflow``) holds everyth
     mlflow.db     the SQLite backend and registry store
     artifacts/    logged artifacts, served through the server (``mlflow-artifacts:/``)
     server.pid    the pid of the process group leader (``python -m mlflow server``)
-    server.json   pid, port, uri, started_at and the store locations
+    server.json   pid, its creation time, port, uri, started_at and the store locations
     server.log    the server's stdout and stderr since it was last started (server.log.1: the run before)
 
 POSIX only (Linux, macOS, WSL): it relies on sessions and process groups. The process-group helpers live in
@@ -29,9 +29,17 @@ import requests
 
 from labhelpers.core import config
 from labhelpers.core.errors import ServerError
-from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until
+from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
 from labhelpers.server.state import LOG_TAIL_LINES as LOG_TAIL_LINES
-from labhelpers.server.state import _forget, _locked, _log_tail, _Paths, _paths, _running_record
+from labhelpers.server.state import (
+    _check_stores,
+    _forget,
+    _locked,
+    _Paths,
+    _paths,
+    _running_record,
+    _startup_failure,
+)
 
 #: Worker processes, deliberately one. ``mlflow server --workers`` (default 4) sets uvicorn's process count.
 #: Every worker opens its own connections to the one SQLite file, and SQLite lets one writer in at a time:
@@ -168,6 +176,7 @@ def _spawn(port: int, paths: _Paths) -> dict:
     _SPAWNED[process.pid] = process
     record = {
         "pid": process.pid,
+        "created": created_at(process.pid),  # tells our process from a later one reusing the pid
         "port": port,
         "uri": _uri(port),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -181,18 +190,16 @@ def _spawn(port: int, paths: _Paths) -> dict:
 
 def _wait_ready(record: dict, paths: _Paths, timeout: float) -> None:
     """Wait for a real API answer; on death or timeout, kill the group and raise with the log tail."""
-    pid, port = record["pid"], int(record["port"])
-    _wait_until(lambda: not _group_alive(pid) or _answers(port), timeout, interval=0.25)
-    alive = _group_alive(pid)
+    pid, port, created = record["pid"], int(record["port"]), record.get("created")
+    _wait_until(lambda: not _group_alive(pid, created) or _answers(port), timeout, interval=0.25)
+    alive = _group_alive(pid, created)
     if alive and _answers(port):
         return
     problem = f"did not answer within {timeout:.0f} s" if alive else "exited during startup"
     with contextlib.suppress(ServerError):
-        _terminate_group(pid, 5.0)
+        _terminate_group(pid, 5.0, created)
     _forget(paths)
-    raise ServerError(
-        f"The MLflow server on port {port} {problem}. Last lines of {paths.log}:\n{_log_tail(paths)}"
-    )
+    raise ServerError(_startup_failure(paths, f"The MLflow server on port {port} {problem}"))
 
 
 def _refuse_taken_port(port: int, paths: _Paths) -> None:
@@ -221,7 +228,8 @@ def start(port: int | None = None, state_dir: StateDir = None, *, timeout: float
 
     Raises:
         ServerError: The port is held by something else, this state folder's server runs on another
-            port, or the server died or did not answer in time (the message holds the log's last lines).
+            port, its database is damaged or its artifact folder unusable (nothing is changed), or the
+            server died or did not answer in time (the message holds the log's last lines).
     """
     port, paths = _resolve(port, state_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -235,6 +243,7 @@ def start(port: int | None = None, state_dir: StateDir = None, *, timeout: float
                 )
             _wait_ready(record, paths, timeout)
             return _info(record, paths, already_running=True)
+        _check_stores(paths)
         _refuse_taken_port(port, paths)
         record = _spawn(port, paths)
         _wait_ready(record, paths, timeout)
@@ -259,7 +268,7 @@ def stop(port: int | None = None, state_dir: StateDir = None, *, timeout: float 
         with _locked(paths):
             record = _running_record(paths)
             if record is not None:
-                _terminate_group(record["pid"], timeout)
+                _terminate_group(record["pid"], timeout, record.get("created"))
                 _forget(paths)
     if record is None:
         other = f" Port {port} is held by another process, left alone." if _port_taken(port) else ""

@@ -1,8 +1,19 @@
-"""Process groups: whether one still holds a live MLflow process, waiting, and terminating it as a whole.
+"""Process groups: whether one still holds our live MLflow process, waiting, and terminating it as a whole.
 
 Shared by :mod:`labhelpers.server.local` (the tracking server) and :mod:`labhelpers.serving.scoring`
-(scoring servers), which both start their process in its own session and so lead its process
-group. POSIX only.
+(scoring servers), which both start their process in its own session and so lead its process group.
+psutil does the process table portably (Linux, macOS, WSL); only the group id itself comes from
+``os.getpgid``, which psutil does not expose.
+
+A pid file can outlive its server, and the pid in it can be reused by an unrelated program. The group is
+taken for ours only when it still looks like the one we started:
+
+- its leader (pid == group id) is alive with the creation time recorded when we started it; or
+- its leader is gone and members remain (a ``kill -9`` of ``mlflow server`` leaves uvicorn serving). The
+  kernel never hands out a pid that is still some group's id, so these members are the original group's.
+
+Either way a member must have ``mlflow`` in its command line. Signals go to those verified processes one by
+one through psutil, which refuses to signal a pid that was reused in the meantime; never to a bare group id.
 """
 
 from __future__ import annotations
@@ -13,42 +24,61 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+import psutil
 
 from labhelpers.core.errors import ServerError
 
 # Popen objects of servers this process started, so stop() and status() can reap them (no zombies).
 _SPAWNED: dict[int, subprocess.Popen] = {}
+#: Seconds two readings of one process's creation time may differ (clock ticks, boot-time rounding).
+CREATED_TOLERANCE = 1.0
 
 
-def _linux_group(pgid: int) -> list[bytes]:
-    """Command lines of the group's live (not zombie) processes, read from Linux's /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if entry.name.isdigit() and int(fields[2]) == pgid and fields[0] != "Z":
-                found.append((entry / "cmdline").read_bytes())
-        except (OSError, IndexError, ValueError):
-            continue  # not a process, or it ended while we looked
-    return found
+def created_at(pid: int) -> float | None:
+    """The creation time of process ``pid`` (seconds since the epoch), or None when it is gone."""
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
-def _group_alive(pgid: int) -> bool:
-    """True while a live MLflow process is left in the process group our server leads.
+def _is_mlflow(process: psutil.Process) -> bool:
+    """True for a live (not zombie) process whose command line names mlflow."""
+    try:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return any("mlflow" in part for part in process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
 
-    The group, not just its leader: a ``kill -9`` of ``mlflow server`` leaves its uvicorn child serving.
-    On Linux the command lines are checked too, so a recycled pid in a stale pid file is never taken for ours.
+
+def _in_group(process: psutil.Process, pgid: int) -> bool:
+    try:
+        return os.getpgid(process.pid) == pgid
+    except OSError:  # ended while we looked
+        return False
+
+
+def _members(pgid: int, created: float | None = None) -> list[psutil.Process]:
+    """Our live MLflow processes in group ``pgid``; empty when the group is gone or is not the one we started.
+
+    Args:
+        pgid: The group id, i.e. the pid of the process we started in its own session.
+        created: Its creation time as recorded at start; None (a record older than this check) falls back
+            to the command-line test alone.
     """
     if pgid in _SPAWNED:
         _SPAWNED[pgid].poll()  # reap our own child, or it lingers as a zombie
-    if Path("/proc/self/stat").exists():
-        return any(b"mlflow" in cmdline for cmdline in _linux_group(pgid))
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    leader_created = created_at(pgid)
+    if None not in (leader_created, created) and abs(leader_created - created) > CREATED_TOLERANCE:
+        return []  # the pid was reused by another program: not our server
+    return [p for p in psutil.process_iter() if _in_group(p, pgid) and _is_mlflow(p)]
+
+
+def _group_alive(pgid: int, created: float | None = None) -> bool:
+    """True while a live MLflow process is left in the process group our server leads (see the module)."""
+    return bool(_members(pgid, created))
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
@@ -60,12 +90,17 @@ def _wait_until(condition: Callable[[], bool], timeout: float, interval: float =
     return True
 
 
-def _terminate_group(pgid: int, timeout: float) -> None:
-    """SIGTERM the whole process group (uvicorn and any children too), then SIGKILL what is left."""
+def _terminate_group(pgid: int, timeout: float, created: float | None = None) -> None:
+    """SIGTERM our processes in the group (uvicorn and any children too), then SIGKILL what is left.
+
+    Raises:
+        ServerError: A process survived SIGKILL.
+    """
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
-        if _wait_until(lambda: not _group_alive(pgid), wait):
+        for process in _members(pgid, created):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                process.send_signal(sig)  # psutil checks the pid was not reused since it was listed
+        if _wait_until(lambda: not _group_alive(pgid, created), wait):
             break
     else:
         raise ServerError(f"Process group {pgid} survived SIGKILL; check it with `ps -g {pgid}`.")

@@ -15,6 +15,8 @@ from labhelpers.core import config
 from labhelpers.core.errors import ServerError
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+#: The certificate (or CA bundle) a TLS tracking server is checked against, as MLflow's client reads it.
+SERVER_CERT_ENV = "MLFLOW_TRACKING_SERVER_CERT_PATH"
 
 #: MLflow's client defaults are 7 retries with exponential backoff (factor 2) and a 120 s timeout per
 #: request: built to ride out a rate-limiting cloud backend, but a stopped local server then stalls every
@@ -82,22 +84,37 @@ def configure_client_timeouts() -> dict[str, str]:
     return {name: os.environ[name] for name in CLIENT_DEFAULTS}
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
+def check_reachable(uri: str, timeout: float | None = None) -> None:
     """Make one quick real API request to an http(s) tracking server; other schemes are not checked.
 
     ``azureml://`` URIs are left to the Azure helpers (authentication happens there).
 
     Args:
         uri: The tracking URI.
-        timeout: Seconds to wait for the answer (one attempt, no retries).
+        timeout: Seconds to wait for the answer (one attempt, no retries). Default 5 s for plain HTTP (the
+            lab's own server), 30 s for HTTPS: a shared server with accounts (the classroom) answers a
+            cohort's first signed-in requests slowly, since each checks a password hash.
 
     Raises:
         ServerError: Nothing answers at the URI, or what answers is not an MLflow tracking server.
     """
-    if urlparse(uri).scheme not in ("http", "https"):
+    scheme = urlparse(uri).scheme
+    if scheme not in ("http", "https"):
         return
+    if timeout is None:
+        timeout = 30.0 if scheme == "https" else 5.0
+    # A server with a self-signed certificate (the classroom server) is trusted through the same variable
+    # the MLflow client reads, so the probe and the client agree on what is trusted.
+    verify = os.environ.get(SERVER_CERT_ENV) or True
     try:
-        response = requests.get(uri.rstrip("/") + _PROBE_PATH, params={"max_results": 1}, timeout=timeout)
+        response = requests.get(
+            uri.rstrip("/") + _PROBE_PATH, params={"max_results": 1}, timeout=timeout, verify=verify
+        )
+    except requests.exceptions.SSLError as error:
+        raise ServerError(
+            f"The TLS certificate of {uri} is not trusted ({error.__class__.__name__}). Set "
+            f"{SERVER_CERT_ENV} to the certificate file your instructor handed out."
+        ) from error
     except requests.RequestException as error:
         raise ServerError(f"No MLflow server answers at {uri}. {_START_HINT}") from error
     # 401: a server with authentication; the MLflow client sends the credentials, this probe does not.
@@ -118,6 +135,9 @@ def use_tracking(uri: str | None = None) -> str:
         uri: Tracking URI; default ``$MLFLOW_TRACKING_URI``, else the local server (see
             :func:`resolve_tracking_uri`).
 
+    An ``azureml://`` URI gets a non-interactive sign-in with a deadline
+    (:func:`labhelpers.server.azureml_auth.guard`) unless one was installed already.
+
     Returns:
         The URI now used for tracking and the model registry.
 
@@ -127,6 +147,10 @@ def use_tracking(uri: str | None = None) -> str:
     resolved = resolve_tracking_uri(uri)
     configure_client_timeouts()
     check_reachable(resolved)
+    if is_azure_uri(resolved):  # MLflow's azureml plugin would otherwise sign in with prompts, unbounded
+        from labhelpers.server import azureml_auth
+
+        azureml_auth.guard(resolved)
     import mlflow  # lazily: importing mlflow takes seconds
 
     mlflow.set_tracking_uri(resolved)

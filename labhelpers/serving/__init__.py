@@ -1,4 +1,4 @@
-"""Serving: the pinned production version served locally and called over REST.
+"""Serving: the pinned production version served locally (Azure's inference server, MLflow's) and called.
 
 May import ``labhelpers.registry`` and every room below it; not ``azure`` or ``course``.
 """

@@ -1,11 +1,12 @@
 """Serve one registered model version locally with MLflow's scoring server, and call it over REST.
 
-The server is the one an Azure ML managed online endpoint runs for an MLflow model (``POST /invocations``
-with a ``dataframe_split`` body), started here as ``python -m mlflow models serve -m models:/NAME/N
---env-manager local``: it loads the version from the registry into this interpreter's packages, so it needs
-no network and no conda. It runs in its own session, so stopping it kills its whole process group
-(``mlflow models serve`` plus the uvicorn it starts) and nothing else, and it outlives no Python that
-started it: ``stop()`` runs at exit too.
+This is MLflow's own server (``POST /invocations`` with a ``dataframe_split`` body), kept as a comparison:
+Azure ML's online endpoints run another server with another body (``input_data``); that one is in
+:mod:`labhelpers.serving.inference`. It is started here as
+``python -m mlflow models serve -m models:/NAME/N --env-manager local``: it loads the version from the
+registry into this interpreter's packages, so it needs no network and no conda. It runs in its own session,
+so stopping it kills its whole process group (``mlflow models serve`` plus the uvicorn it starts) and nothing
+else, and it outlives no Python that started it: ``stop()`` runs at exit too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import requests
 
 from labhelpers.core import config
 from labhelpers.core.errors import RegistryError, ServerError
-from labhelpers.server.local import _SPAWNED, _group_alive, _terminate_group, _wait_until
+from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
 
 LOG_TAIL_LINES = 20
 
@@ -51,12 +52,14 @@ class ScoringServer:
         pid: Leader of its process group.
         url: Base URL, e.g. ``http://127.0.0.1:5123``.
         log_path: Its stdout and stderr.
+        created: The leader's creation time, so ``stop()`` never signals a later process reusing ``pid``.
     """
 
     model_uri: str
     pid: int
     url: str
     log_path: Path
+    created: float | None = None
 
     def invoke(self, frame: pd.DataFrame, timeout: float = 30.0) -> list:
         """Send ``frame`` to ``POST /invocations`` and return the predictions.
@@ -77,13 +80,13 @@ class ScoringServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and every process of its group (idempotent)."""
-        if _group_alive(self.pid):
-            _terminate_group(self.pid, timeout)
+        if _group_alive(self.pid, self.created):
+            _terminate_group(self.pid, timeout, self.created)
         _SPAWNED.pop(self.pid, None)
 
 
 def rest_payload(frame: pd.DataFrame) -> dict:
-    """The JSON body MLflow's scoring server (and an Azure ML MLflow deployment) accepts for ``frame``."""
+    """The JSON body of MLflow's scoring server for ``frame`` (Azure endpoints want ``input_data``)."""
     # to_dict, not to_json: to_json rounds floats to 10 digits, so the server would score other numbers
     return {"dataframe_split": frame.to_dict(orient="split", index=False)}
 
@@ -153,7 +156,9 @@ def serve(version, *, port: int | None = None, log_dir: str | Path | None = None
             env=_environment(), start_new_session=True,
         )  # fmt: skip
     _SPAWNED[process.pid] = process  # reaped by stop()
-    server = ScoringServer(uri, process.pid, f"http://{config.HOST}:{port}", log_path)
+    server = ScoringServer(
+        uri, process.pid, f"http://{config.HOST}:{port}", log_path, created_at(process.pid)
+    )
     atexit.register(server.stop)  # never leave a scoring server behind a finished notebook
     _wait_until(lambda: process.poll() is not None or _answers(server.url), timeout, interval=0.5)
     if process.poll() is None and _answers(server.url):

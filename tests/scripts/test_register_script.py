@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -63,12 +62,6 @@ def test_registers_three_versions_and_prints_them(trained_dirs, unique_names, tr
         assert (mv.version, mv.tags["batch_id"], mv.tags["batch_status"]) == ("1", batch[1], "complete")
 
 
-def _dead_uri() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
@@ -81,7 +74,7 @@ def _dead_uri() -> str:
     ],
 )
 def test_a_bad_input_exits_2_with_a_one_line_error_and_no_traceback(
-    trained_dirs, unique_names, tmp_path, case, expected
+    trained_dirs, unique_names, tmp_path, case, expected, free_port
 ):
     supervised, unsupervised = trained_dirs
     names = {**unique_names, "ridge": "fare model"} if case == "bad-name" else unique_names
@@ -90,7 +83,7 @@ def test_a_bad_input_exits_2_with_a_one_line_error_and_no_traceback(
 
     folders = ["--supervised-dir", str(supervised), "--unsupervised-dir", str(unsupervised)]
 
-    done = run_script(*folders, *name_options(names), tracking_uri=_dead_uri())
+    done = run_script(*folders, *name_options(names), tracking_uri=f"http://127.0.0.1:{free_port()}")
 
     assert done.returncode == 2
     assert done.stdout == ""
@@ -121,3 +114,28 @@ def test_help_describes_every_option():
         # "  --option METAVAR   help text", the help text possibly on the next line
         described = re.search(rf"^  {option}(?: [A-Z_]+)?(?: {{2,}}|\n {{10,}})(\w.*)$", done.stdout, re.M)
         assert described, f"{option} has no help text in:\n{done.stdout}"
+
+
+@pytest.mark.registry
+def test_learner_flag_registers_into_that_learners_namespace(trained_dirs, tracking_uri):
+    import uuid
+
+    from mlflow import MlflowClient
+
+    learner = "s" + uuid.uuid4().hex[:8]
+    supervised, unsupervised = trained_dirs
+    folders = ["--supervised-dir", str(supervised), "--unsupervised-dir", str(unsupervised)]
+    done = run_script(*folders, "--learner", learner, tracking_uri=tracking_uri)
+    assert done.returncode == 0, done.stderr
+    client = MlflowClient(tracking_uri, tracking_uri)
+    for base in ("taxi-fare-linear-regression", "taxi-fare-ridge-regression", "taxi-trip-kmeans"):
+        assert f"  {base}-{learner} version 1  (lifecycle=candidate" in done.stdout
+        assert client.get_model_version(f"{base}-{learner}", "1").tags["learner"] == learner
+
+
+def test_an_invalid_learner_is_refused_with_the_rule(trained_dirs):
+    supervised, unsupervised = trained_dirs
+    folders = ["--supervised-dir", str(supervised), "--unsupervised-dir", str(unsupervised)]
+    done = run_script(*folders, "--learner", "Bob Smith", tracking_uri="http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert "Invalid learner name 'Bob Smith'" in done.stderr and "Traceback" not in done.stderr

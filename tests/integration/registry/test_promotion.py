@@ -234,3 +234,24 @@ def test_rollback_without_an_earlier_production_version_is_refused(linear, track
 
     assert current_production(linear.name, client).version == "1"
     assert (deployment_dir / PINS_FILE).read_bytes() == pinned
+
+
+def test_a_deployment_without_its_model_line_stops_production_before_the_registry_moves(
+    linear, tracking_uri, deployment_dir
+):
+    register_batch([linear], tracking_uri=tracking_uri)
+    client = client_for(tracking_uri)
+    promote(linear.name, 1, "validated", actor=ACTOR, client=client)
+    yml = deployment_dir / DEPLOYMENT_FILE
+    yml.write_text(
+        "".join(line for line in yml.read_text().splitlines(True) if not line.startswith("model:"))
+    )
+    before = yml.read_bytes()
+
+    with pytest.raises(RegistryError, match=rf"{re.escape(str(yml))} has no `model:` line"):
+        promote(linear.name, 1, "production", actor=ACTOR, client=client, deployment_dir=deployment_dir)
+
+    mv = client.get_model_version(linear.name, "1")
+    assert mv.tags["lifecycle"] == "validated"  # the registry did not move
+    assert alias_version(client, linear.name, "production") is None
+    assert yml.read_bytes() == before and read_pins(deployment_dir) == {}

@@ -290,12 +290,10 @@ def test_a_failure_halfway_removes_every_version_of_the_batch(
 
 
 @pytest.mark.parametrize("uri_kind", ["argument", "environment"])
-def test_a_dead_server_fails_fast_saying_how_to_start_one(trained_dirs, unique_names, monkeypatch, uri_kind):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+def test_a_dead_server_fails_fast_saying_how_to_start_one(
+    trained_dirs, unique_names, monkeypatch, uri_kind, free_port
+):
+    dead = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", dead)
     explicit = dead if uri_kind == "argument" else None
 

@@ -6,10 +6,12 @@ and failure tests start their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -28,33 +31,22 @@ from labhelpers.server import tracking
 API_PROBE = "/api/2.0/mlflow/registered-models/search?max_results=1"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((config.HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((config.HOST, port))
-        except OSError:
-            return False
-    return True
-
-
 def _live_group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes in a process group, read from Linux's /proc."""
+    """Live (not zombie) processes in a process group, whatever their command line."""
     members = []
-    for entry in Path("/proc").iterdir():
+    for process in psutil.process_iter():
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+        except (OSError, psutil.Error):
+            continue  # ended while we looked
     return members
+
+
+def _dump(db: Path) -> list[str]:
+    """The database's content as SQL statements (its header's change counter aside)."""
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        return list(connection.iterdump())
 
 
 def _dead_pid() -> int:
@@ -76,9 +68,9 @@ def _cli(*args: str, port: int, state: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> server.ServerInfo:
+def running(tmp_path_factory: pytest.TempPathFactory, free_port) -> server.ServerInfo:
     """One server shared by the tests that only read from it (or write under unique names)."""
-    state, port = tmp_path_factory.mktemp("state"), _free_port()
+    state, port = tmp_path_factory.mktemp("state"), free_port()
     try:
         yield server.start(port, state)
     finally:
@@ -144,9 +136,9 @@ def test_status_of_a_running_server(running: server.ServerInfo) -> None:
     assert found.log_path == running.state_dir / "server.log" and found.log_path.exists()
 
 
-def test_same_state_folder_on_another_port_is_refused(running: server.ServerInfo) -> None:
+def test_same_state_folder_on_another_port_is_refused(running: server.ServerInfo, free_port) -> None:
     with pytest.raises(ServerError, match=f"already runs on port {running.port}"):
-        server.start(_free_port(), running.state_dir)
+        server.start(free_port(), running.state_dir)
 
 
 def test_port_held_by_another_mlflow_server_is_refused(running: server.ServerInfo, tmp_path: Path) -> None:
@@ -168,8 +160,10 @@ def test_port_held_by_a_plain_socket_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "server.pid").exists()
 
 
-def test_nothing_running_status_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    port = _free_port()
+def test_nothing_running_status_and_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], free_port
+) -> None:
+    port = free_port()
     found = server.status(port, tmp_path / "never-started")
     assert (found.running, found.answering, found.pid) == (False, False, None)
     assert server.stop(port, tmp_path / "never-started") is False
@@ -177,8 +171,8 @@ def test_nothing_running_status_and_stop(tmp_path: Path, capsys: pytest.CaptureF
     assert not (tmp_path / "never-started").exists()
 
 
-def test_stale_pid_file_is_cleaned_up(tmp_path: Path) -> None:
-    port = _free_port()
+def test_stale_pid_file_is_cleaned_up(tmp_path: Path, free_port) -> None:
+    port = free_port()
     for check in (lambda: server.status(port, tmp_path).running, lambda: server.stop(port, tmp_path)):
         (tmp_path / "server.pid").write_text(f"{_dead_pid()}\n")
         (tmp_path / "server.json").write_text(json.dumps({"port": port}))
@@ -186,22 +180,64 @@ def test_stale_pid_file_is_cleaned_up(tmp_path: Path) -> None:
         assert not (tmp_path / "server.pid").exists() and not (tmp_path / "server.json").exists()
 
 
-def test_startup_timeout_kills_the_server_and_shows_the_log(tmp_path: Path) -> None:
+def test_startup_timeout_kills_the_server_and_shows_the_log(tmp_path: Path, free_port) -> None:
     with pytest.raises(ServerError, match=r"did not answer within 1 s\. Last lines of .*server\.log"):
-        server.start(_free_port(), tmp_path, timeout=1.0)
+        server.start(free_port(), tmp_path, timeout=1.0)
     assert not (tmp_path / "server.pid").exists()
 
 
-def test_server_dying_at_startup_reports_the_log(tmp_path: Path) -> None:
-    (tmp_path / "mlflow.db").write_text("this is not an SQLite database\n" * 100)
-    with pytest.raises(ServerError, match="exited during startup") as raised:
-        server.start(_free_port(), tmp_path)
-    assert "not a database" in str(raised.value)
+def test_a_database_from_another_mlflow_version_gets_one_message_and_is_left_as_it_was(
+    tmp_path: Path, free_port
+) -> None:
+    port = free_port()
+    server.start(port, tmp_path, timeout=180)  # a complete registry database (creating it is slow)...
+    server.stop(port, tmp_path)
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = '0000deadbeef'")  # ...of another MLflow version
+    before = _dump(tmp_path / "mlflow.db")
+
+    with pytest.raises(ServerError) as raised:
+        server.start(port, tmp_path, timeout=180)  # generous, like the session server: machines can be loaded
+
+    message = str(raised.value)
+    assert f"{tmp_path / 'mlflow.db'} has schema 0000deadbeef, but this MLflow expects" in message
+    assert f"mlflow db upgrade sqlite:///{tmp_path / 'mlflow.db'}" in message
+    assert "Traceback" not in message and "\n" not in message
+    assert _dump(tmp_path / "mlflow.db") == before  # every table and row as it was
+    assert not (tmp_path / "server.pid").exists()
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups from /proc")
-def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path) -> None:
-    port, state = _free_port(), tmp_path / "state"
+def test_a_schema_unknown_to_this_mlflow_gets_one_message(tmp_path: Path, free_port) -> None:
+    # Only a revision table, of a revision this MLflow never had: MLflow itself stops at "Can't locate".
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db, db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version VALUES ('0000deadbeef')")
+
+    with pytest.raises(ServerError) as raised:
+        server.start(free_port(), tmp_path)
+
+    message = str(raised.value)
+    assert f"{tmp_path / 'mlflow.db'} has schema 0000deadbeef, which this MLflow does not know" in message
+    assert f"mv {tmp_path / 'mlflow.db'} {tmp_path / 'mlflow.db'}.other" in message
+    assert "Traceback" not in message and "\n" not in message
+
+
+def test_cli_names_a_damaged_database_and_the_way_out_in_one_message(tmp_path: Path, free_port) -> None:
+    damaged = b"this is not an SQLite database\n" * 100
+    (tmp_path / "mlflow.db").write_bytes(damaged)
+
+    result = _cli("start", port=free_port(), state=tmp_path)
+
+    assert result.returncode == ServerError.exit_code
+    assert "Traceback" not in result.stderr and "sqlalchemy" not in result.stderr.lower()
+    assert str(tmp_path / "mlflow.db") in result.stderr and "is damaged" in result.stderr
+    assert result.stderr.count("\n") == 1  # one message, one line
+    assert (tmp_path / "mlflow.db").read_bytes() == damaged  # left as it was: nothing lost
+    assert not (tmp_path / "server.pid").exists()
+
+
+def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path, free_port, port_free) -> None:
+    port, state = free_port(), tmp_path / "state"
     state.mkdir()
     (state / "server.pid").write_text(f"{_dead_pid()}\n")
     try:
@@ -212,7 +248,7 @@ def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path) -> None:
         pgid = int((state / "server.pid").read_text())
         assert len(_live_group_members(pgid)) >= 2  # `mlflow server` and its uvicorn process
         assert server.stop(port, state) is True  # stopped from another process than the starter
-        assert _port_free(port) and _live_group_members(pgid) == []
+        assert port_free(port) and _live_group_members(pgid) == []
         stopped = _cli("status", port=port, state=state)
         assert stopped.returncode == 1 and "not running" in stopped.stdout
         again = _cli("stop", port=port, state=state)
@@ -224,7 +260,7 @@ def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path) -> None:
         assert server.status(port, state).running
         stopped = _cli("stop", port=port, state=state)
         assert stopped.returncode == 0 and "Stopped" in stopped.stdout
-        assert _port_free(port) and _live_group_members(pgid) == []
+        assert port_free(port) and _live_group_members(pgid) == []
     finally:
         server.stop(port, state)
 

@@ -133,6 +133,11 @@ def fake_azure(monkeypatch):
     monkeypatch.setattr(azure_ml, "MLClient", FakeMLClient)
     monkeypatch.setattr(tracking, "use_tracking", lambda uri=None: used.append(uri) or uri)
     monkeypatch.setattr(FakeMLClient, "workspaces_factory", FakeWorkspaces)
+    # the MLflow check and the plugin's credential are covered in test_no_prompt.py
+    monkeypatch.setattr(
+        lab_azure, "check_mlflow_answers", lambda uri, *args, **kwargs: used.append(f"check {uri}")
+    )
+    monkeypatch.setattr(lab_azure.azureml_auth, "install", lambda uri, credential: True)
     return used
 
 
@@ -313,8 +318,8 @@ def test_connect_takes_the_tracking_uri_from_the_workspace(bare_machine, fake_az
     assert found.backend == "azure" and found.workspace == "ws-happy"
     assert found.tracking_uri == AZURE_URI.format(name="ws-happy")
     assert found.ml_client.workspaces.asked == ["ws-happy"]
-    assert found.ml_client.credential is mine
-    assert fake_azure == [found.tracking_uri]
+    assert found.ml_client.credential.inner is mine  # wrapped in a deadline (labhelpers.server.azureml_auth)
+    assert fake_azure == [found.tracking_uri, f"check {found.tracking_uri}"]
     assert os.environ[tracking.TRACKING_URI_ENV] == found.tracking_uri
     assert "00000000" not in found.describe() and "ws-happy" in found.describe()
     assert offline == []
@@ -435,21 +440,36 @@ def _version(name: str, number: int, **tags):
 
 
 class AzureLikeClient:
-    """Behaves as Azure ML's MLflow API is documented: no aliases, no ordering, no attribute filters."""
+    """Answers as Azure ML's MLflow API is documented: refuses aliases, ordering and attribute filters.
+
+    Behaviour is learned from these answers (labhelpers.registry.capabilities), so each refused request may
+    be made once per client, never twice; ``asked`` counts them.
+    """
 
     _registry_uri = AZURE_URI.format(name="ws")
     tracking_uri = _registry_uri
 
     def __init__(self, versions):
         self.versions = versions
+        self.asked = {"order_by": 0, "alias": 0}
+
+    @staticmethod
+    def _refuse(what: str):
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import ENDPOINT_NOT_FOUND
+
+        raise MlflowException(f"{what} is not supported", error_code=ENDPOINT_NOT_FOUND)
 
     def search_model_versions(self, filter_string, max_results=None, order_by=None):
-        assert order_by is None, "Azure ML documents no ordering of model versions"
+        if order_by:
+            self.asked["order_by"] += 1
+            self._refuse("ordering model versions")
         name = filter_string.split("'")[1]
         return [v for v in self.versions if v.name == name]
 
     def get_model_version_by_alias(self, name, alias):
-        raise AssertionError("Azure ML has no aliases; the lifecycle tag must be used")
+        self.asked["alias"] += 1
+        self._refuse("aliases")
 
     def search_registered_models(self, *args, **kwargs):
         from mlflow.exceptions import MlflowException
@@ -474,6 +494,7 @@ def test_latest_is_the_highest_version_computed_client_side():
     client = AzureLikeClient([_version("m", n) for n in (2, 10, 9)])
     assert resolve("azureml:m@latest", client).version == "10"
     assert resolve("models:/m/latest", client).version == "10"
+    assert client.asked["order_by"] == 1  # refused once, then computed client-side without asking
 
 
 def test_aliases_are_read_from_the_lifecycle_tag():
@@ -483,6 +504,8 @@ def test_aliases_are_read_from_the_lifecycle_tag():
         [_version("m", 1, lifecycle="archived"), _version("m", 2, lifecycle="production")]
     )
     assert resolve("models:/m@production", client).version == "2"
+    assert resolve("m@production", client).version == "2"
+    assert client.asked["alias"] == 1
 
 
 def test_an_unknown_name_is_reported_even_when_models_cannot_be_listed():
@@ -490,6 +513,31 @@ def test_an_unknown_name_is_reported_even_when_models_cannot_be_listed():
 
     with pytest.raises(RegistryError, match="No registered model named 'nothing'"):
         resolve("azureml:nothing@latest", AzureLikeClient([]))
+
+
+class RunsOneByOneClient(AzureLikeClient):
+    """Refuses attribute filters like Azure ML, and records every run fetched on its own."""
+
+    def __init__(self, versions, params_by_run: dict[str, dict]):
+        super().__init__(versions)
+        self.params_by_run = params_by_run
+        self.fetched: list[str] = []
+        self.searches = 0
+
+    def get_run(self, run_id):
+        from mlflow.exceptions import MlflowException
+
+        self.fetched.append(run_id)
+        if run_id not in self.params_by_run:
+            raise MlflowException(f"Run '{run_id}' not found")
+        return SimpleNamespace(
+            info=SimpleNamespace(experiment_id="1", run_id=run_id),
+            data=SimpleNamespace(params=self.params_by_run[run_id]),
+        )
+
+    def search_runs(self, *args, **kwargs):
+        self.searches += 1
+        return super().search_runs(*args, **kwargs)
 
 
 def test_the_audit_fetches_runs_one_by_one_where_attribute_filters_are_refused():
@@ -509,8 +557,20 @@ def test_the_audit_fetches_runs_one_by_one_where_attribute_filters_are_refused()
         "mae": "1",
         "r2": "0.5",
     }
-    table = audit(["m"], AzureLikeClient([_version("m", 1, **tags)]))
-    assert table.empty
+    client = RunsOneByOneClient(
+        [_version("m", n, **tags) for n in (1, 2, 3)],
+        # run-1 complete, run-2 without its features, run-3 gone
+        {"run-1": {"random_seed": "42", "features": "trip_distance"}, "run-2": {"random_seed": "42"}},
+    )
+
+    table = audit(["m"], client)
+
+    assert client.searches == 1  # the batched search was tried once, refused, and not repeated per run
+    assert set(client.fetched) == {"run-1", "run-2", "run-3"}  # then every run was fetched on its own
+    assert table.to_dict("records") == [
+        {"name": "m", "version": 2, "problems": "parameter features missing"},
+        {"name": "m", "version": 3, "problems": "training run missing"},
+    ]
 
 
 # --- pipeline submission (fake workspace) -----------------------------------------------------------------

@@ -16,11 +16,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomllib is 3.11+; the dev extra installs tomli there
+    import tomli as tomllib
+
 pytestmark = [
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.ChangedInMarshmallow4Warning"),
 ]
-tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[3]
 ML = ROOT / "ML"
@@ -35,6 +39,7 @@ LOADERS = {
 NOT_AZURE_ML = {
     "environment/conda.yaml": "a conda specification, referenced by environment.yml",
     "deployment/production-models.yml": "the pins file labhelpers.registry.pinning writes",
+    "deployment/environment/conda.yaml": "a conda specification, referenced by the deployments",
 }
 EXPECTED = (
     "pipeline.yaml",
@@ -43,6 +48,9 @@ EXPECTED = (
     "deployment/endpoint.yml",
     "deployment/production-deployment.yml",
     "deployment/staging-deployment.yml",
+    "deployment/environment/conda.yaml",
+    "deployment/scoring/score.py",
+    "deployment/sample-request.json",
 )
 TRAINING = ("supervised_learning", "unsupervised_learning")
 LINEAR = "taxi-fare-linear-regression"
@@ -220,16 +228,19 @@ def test_the_job_environment_pins_equal_the_runtime_pins_of_pyproject():
     learners = yaml.safe_load((ROOT / "environment.yml").read_text())
     python = [d for d in learners["dependencies"] if isinstance(d, str) and d.startswith("python")]
     assert python == [d for d in conda["dependencies"] if isinstance(d, str) and d.startswith("python")]
-    assert load(ML / "environment" / "environment.yml").conda_file == conda
+    # The Azure ML environment must use this conda file: read the reference from environment.yml itself...
+    environment_yml = ML / "environment" / "environment.yml"
+    referenced = yaml.safe_load(environment_yml.read_text())["conda_file"]
+    assert (environment_yml.parent / referenced).resolve() == ML / "environment" / "conda.yaml"
+    # ...and what azure-ai-ml would upload carries exactly the runtime pins.
+    [uploaded] = [e["pip"] for e in load(environment_yml).conda_file["dependencies"] if isinstance(e, dict)]
+    assert _pins(uploaded) == runtime
 
 
 def test_production_pins_a_version_and_never_uses_latest():
-    from labhelpers.registry.pinning import deployed_model
-
     raw = yaml.safe_load((ML / "deployment" / "production-deployment.yml").read_text())
     assert re.fullmatch(rf"azureml:{LINEAR}:\d+", raw["model"]), raw["model"]
     assert "@" not in raw["model"]
-    assert deployed_model() == raw["model"]
     assert load(ML / "deployment" / "production-deployment.yml").model == raw["model"].removeprefix(
         "azureml:"
     )
@@ -238,11 +249,17 @@ def test_production_pins_a_version_and_never_uses_latest():
 def test_pinning_rewrites_production_and_it_still_loads(tmp_path):
     from labhelpers.registry.pinning import DEPLOYMENT_FILE, pin_production
 
-    shutil.copy2(ML / "deployment" / DEPLOYMENT_FILE, tmp_path / DEPLOYMENT_FILE)
-    assert pin_production(LINEAR, 42, tmp_path) == f"azureml:{LINEAR}:42"
-    text = (tmp_path / DEPLOYMENT_FILE).read_text()
-    assert text.splitlines()[0].startswith("$schema:")
-    assert load(tmp_path / DEPLOYMENT_FILE).model == f"{LINEAR}:42"
+    before = (ML / "deployment" / DEPLOYMENT_FILE).read_text().splitlines()
+    model_line = next(line for line in before if line.startswith("model:"))
+    version = int(model_line.rsplit(":", 1)[1]) + 1  # a version other than the one pinned now
+    tmp_path = Path(shutil.copytree(ML / "deployment", tmp_path / "deployment"))  # script and environment too
+    assert pin_production(LINEAR, version, tmp_path) == f"azureml:{LINEAR}:{version}"
+    after = (tmp_path / DEPLOYMENT_FILE).read_text().splitlines()
+    assert after[0].startswith("$schema:")
+    # only the model line changed: comments, order and everything else as the author wrote them
+    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert changed == [(model_line, f"model: azureml:{LINEAR}:{version}")]
+    assert load(tmp_path / DEPLOYMENT_FILE).model == f"{LINEAR}:{version}"
 
 
 def test_staging_follows_latest_on_the_same_endpoint():
@@ -253,3 +270,38 @@ def test_staging_follows_latest_on_the_same_endpoint():
     assert staging.model == f"{LINEAR}@latest"
     assert staging.endpoint_name == production.endpoint_name == endpoint.name
     assert staging.name != production.name
+
+
+def test_every_pipeline_submission_reruns_its_steps():
+    # Inline steps are deterministic anonymous components: unforced, an unchanged register_models step is
+    # reused and registers nothing (docs/azure.md, section 7).
+    from labhelpers.azure.pipeline import load_pipeline
+
+    job = load_pipeline()
+    assert job.settings.force_rerun is True
+    assert job._to_dict()["settings"]["force_rerun"] is True
+
+
+@pytest.mark.parametrize("name", ["production-deployment.yml", "staging-deployment.yml"])
+def test_the_deployments_run_our_scoring_script_in_the_pinned_serving_environment(name):
+    deployment = load(ML / "deployment" / name)
+    code = ML / "deployment" / deployment.code_configuration.code  # relative to the YAML file
+    assert (
+        code / deployment.code_configuration.scoring_script
+    ).resolve() == ML / "deployment" / "scoring" / "score.py"
+    conda = yaml.safe_load((ML / "deployment" / "environment" / "conda.yaml").read_text())
+    assert deployment.environment.conda_file == conda
+    assert "inference" in deployment.environment.image
+
+
+def test_the_serving_environment_pins_what_a_served_model_needs_as_constraints_do():
+    from labhelpers.registry.register import pip_requirements
+
+    conda = yaml.safe_load((ML / "deployment" / "environment" / "conda.yaml").read_text())
+    [pip] = [entry["pip"] for entry in conda["dependencies"] if isinstance(entry, dict) and "pip" in entry]
+    pins = _pins(pip)
+    constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
+    assert {name: constraints.get(name) for name in pins} == pins
+    needed = set(_pins(pip_requirements()))
+    assert needed | {"azureml-inference-server-http"} == set(pins)
+    assert conda["channels"] == ["conda-forge", "nodefaults"]

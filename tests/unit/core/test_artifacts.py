@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +88,52 @@ def test_write_json_refuses_nan(tmp_path):
 )
 def test_finite_number(value, ok):
     assert finite_number(value) is ok
+
+
+def _disk_fills_up_under(folder_name: str, monkeypatch):
+    """Path.write_text writes half, then fails with ENOSPC, for files inside any folder named like this."""
+    real_write_text = Path.write_text
+
+    def write_text(self, data, *args, **kwargs):
+        if not any(part.startswith(folder_name) for part in self.parts):
+            return real_write_text(self, data, *args, **kwargs)
+        real_write_text(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+
+
+def test_a_full_disk_gives_one_message_and_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    earlier = tmp_path / "earlier"
+    with atomic_output_dir(earlier) as folder:
+        write_json(folder / "metrics.json", {"rmse": 1.0})
+        write_manifest(folder, "test")
+    kept = {p.name: p.read_bytes() for p in earlier.iterdir()}
+    _disk_fills_up_under(".partial-", monkeypatch)
+
+    with pytest.raises(TrainingError) as raised, atomic_output_dir(tmp_path / "out") as folder:
+        write_json(folder / "metrics.json", {"rmse": 1.0})
+
+    message = str(raised.value)
+    assert f"The disk holding {tmp_path / 'out'} is full" in message
+    assert "metrics.json" in message and "another disk" in message and "df -h" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]  # no partial folder, no target
+    assert {p.name: p.read_bytes() for p in earlier.iterdir()} == kept  # the earlier run is untouched
+
+
+def test_a_full_disk_in_an_existing_empty_folder_leaves_it_empty(tmp_path, monkeypatch):
+    target = tmp_path / "mount"
+    target.mkdir()
+    _disk_fills_up_under(".partial-", monkeypatch)
+
+    with pytest.raises(TrainingError, match="is full"), atomic_output_dir(target) as folder:
+        (folder / "model.bin").write_bytes(b"model")
+        write_manifest(folder, "test")
+
+    assert list(target.iterdir()) == []
+
+
+def test_other_os_errors_keep_their_own_type(tmp_path):
+    with pytest.raises(PermissionError), atomic_output_dir(tmp_path / "out"):
+        raise PermissionError(errno.EACCES, "Permission denied", "somewhere")
+    assert list(tmp_path.iterdir()) == []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
-import socket
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from labhelpers.core.errors import DataError, SchemaError
+from labhelpers.data import download
 from labhelpers.data import load as data_module
 from labhelpers.data.load import CANONICAL_COLUMNS, CANONICAL_DTYPES, TripData, load_trips, to_canonical
 
@@ -403,10 +405,17 @@ def test_damaged_parquet(tmp_path: Path) -> None:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``; ``/hang/...`` is accepted and never answered, ``/short/...`` is cut short."""
+    """Serves ``server.files``; ``/hang/...`` is accepted and never answered, ``/short/...`` is cut short.
+
+    A path listed in ``server.failures`` answers 503 that many times before it is served.
+    """
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         self.server.requests.append(self.path)  # type: ignore[attr-defined]
+        if self.server.failures.get(self.path, 0) > 0:  # type: ignore[attr-defined]
+            self.server.failures[self.path] -= 1  # type: ignore[attr-defined]
+            self.send_error(503)
+            return
         if self.path.startswith("/hang/"):
             self.server.release.wait(30)  # type: ignore[attr-defined]
             return
@@ -434,6 +443,7 @@ def server() -> Iterator[http.server.ThreadingHTTPServer]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
     httpd.files, httpd.requests, httpd.release = {}, [], threading.Event()  # type: ignore[attr-defined]
+    httpd.failures = {}  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -475,6 +485,7 @@ def test_url_404_names_url_and_status(tmp_path: Path, server) -> None:
 
     assert url in str(caught.value)
     assert "local path" in str(caught.value)
+    assert server.requests == ["/missing.csv"]  # a wrong URL is not retried
     assert list(cache.iterdir()) == []  # nothing that could pass for a finished download
 
 
@@ -492,15 +503,78 @@ def test_url_that_never_answers_times_out(tmp_path: Path, server) -> None:
     assert list(cache.iterdir()) == []
 
 
-def test_broken_download_leaves_nothing_that_looks_complete(tmp_path: Path, server) -> None:
+def test_broken_download_is_retried_then_leaves_nothing_that_looks_complete(tmp_path: Path, server) -> None:
     url = _url(server, "/short/trips.parquet")
     cache = tmp_path / "cache"
 
-    with pytest.raises(DataError, match="download failed") as caught:
+    with pytest.raises(
+        DataError, match=rf"download failed .* after {1 + download.RETRIES} attempts"
+    ) as caught:
         load_trips(url, cache_dir=cache, timeout=5, progress=False)
 
     assert url in str(caught.value)
+    assert server.requests == ["/short/trips.parquet"] * (1 + download.RETRIES)
     assert list(cache.iterdir()) == []
+
+
+def test_server_errors_are_retried_until_the_file_arrives(tmp_path: Path, server) -> None:
+    body = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
+    server.files["/busy/yellow.parquet"] = body
+    server.failures["/busy/yellow.parquet"] = download.RETRIES  # 503 on every attempt but the last
+    url = _url(server, "/busy/yellow.parquet")
+
+    data = load_trips(url, cache_dir=tmp_path / "cache", timeout=5, progress=False)
+
+    assert server.requests == ["/busy/yellow.parquet"] * (1 + download.RETRIES)
+    assert data.path.read_bytes() == body and data.schema == "azure_yellow"
+
+
+def test_known_sha256_is_checked_and_a_mismatch_names_url_and_both_digests(tmp_path: Path, server) -> None:
+    body = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
+    server.files["/yellow.parquet"] = body
+    url, cache = _url(server, "/yellow.parquet"), tmp_path / "cache"
+    actual, wrong = hashlib.sha256(body).hexdigest(), "0" * 64
+
+    with pytest.raises(DataError) as caught:
+        load_trips(url, cache_dir=cache, timeout=5, progress=False, sha256=wrong)
+
+    message = str(caught.value)
+    assert url in message and actual in message and wrong in message
+    assert server.requests == ["/yellow.parquet"]  # a wrong digest is not retried
+    assert list(cache.iterdir()) == []
+    data = load_trips(url, cache_dir=cache, timeout=5, progress=False, sha256=f"sha256:{actual.upper()}")
+    assert data.sha256 == actual and data.path.read_bytes() == body
+
+
+def test_cached_file_that_no_longer_matches_the_known_sha256_is_downloaded_again(
+    tmp_path: Path, server
+) -> None:
+    body = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
+    server.files["/yellow.parquet"] = body
+    url, cache = _url(server, "/yellow.parquet"), tmp_path / "cache"
+    first = load_trips(url, cache_dir=cache, timeout=5, progress=False)
+    first.path.write_bytes(b"damaged in the cache")
+
+    again = load_trips(
+        url, cache_dir=cache, timeout=5, progress=False, sha256=hashlib.sha256(body).hexdigest()
+    )
+
+    assert server.requests == ["/yellow.parquet"] * 2
+    assert again.path == first.path and again.path.read_bytes() == body
+
+
+def test_malformed_sha256_is_refused_before_downloading(tmp_path: Path, server) -> None:
+    with pytest.raises(DataError, match=r"sha256='abc' is not a SHA-256 digest"):
+        load_trips(_url(server, "/x.parquet"), cache_dir=tmp_path / "cache", progress=False, sha256="abc")
+    assert server.requests == []
+
+
+def test_local_file_with_a_known_sha256(tmp_path: Path) -> None:
+    path = write(azure_yellow(), tmp_path / "yellow.parquet")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert load_trips(path, sha256=digest).sha256 == digest
+    with pytest.raises(DataError, match=rf"{digest}.*sha256={'1' * 64} was expected"):
+        load_trips(path, sha256="1" * 64)
 
 
 def test_damaged_cached_file_says_how_to_download_again(tmp_path: Path, server) -> None:
@@ -513,13 +587,12 @@ def test_damaged_cached_file_says_how_to_download_again(tmp_path: Path, server) 
     assert f"the cached download of {url}; delete it to download again" in str(caught.value)
 
 
-def test_url_nobody_listens_on(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again before the request
-    url = f"http://127.0.0.1:{port}/trips.csv"
+def test_url_nobody_listens_on(tmp_path: Path, free_port) -> None:
+    url = f"http://127.0.0.1:{free_port()}/trips.csv"
 
-    with pytest.raises(DataError, match=r"did not answer within 2 s \(connection failed\)") as caught:
+    with pytest.raises(
+        DataError, match=rf"within 2 s \(connection failed, {1 + download.RETRIES} attempts\)"
+    ) as caught:
         load_trips(url, cache_dir=tmp_path / "cache", timeout=2, progress=False)
 
     assert url in str(caught.value)
@@ -529,3 +602,24 @@ def test_url_without_a_data_suffix_is_refused_before_downloading(tmp_path: Path,
     with pytest.raises(DataError, match="does not end in"):
         load_trips(_url(server, "/index.html"), cache_dir=tmp_path / "cache", progress=False)
     assert server.requests == []
+
+
+def test_a_full_cache_disk_is_named_with_the_way_out_and_keeps_nothing(
+    tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.files["/yellow.parquet"] = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
+    url, cache = _url(server, "/yellow.parquet"), tmp_path / "cache"
+
+    def full_disk(self, url, response, output_file):
+        Path(output_file).write_bytes(b"PAR1")  # some bytes land, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), output_file)
+
+    monkeypatch.setattr(download._Downloader, "_stream", full_disk)
+
+    with pytest.raises(DataError) as caught:
+        load_trips(url, cache_dir=cache, timeout=5, progress=False)
+
+    message = str(caught.value)
+    assert url in message and f"download cache {cache} is full" in message and "LAB_DATA_CACHE" in message
+    assert server.requests == ["/yellow.parquet"]  # a full disk is not retried
+    assert list(cache.iterdir()) == []

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-tomllib = pytest.importorskip("tomllib")
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomllib is 3.11+; the dev extra installs tomli there
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[3]
 MLFLOW2_PINS = ROOT / ".ci" / "mlflow2-requirements.txt"
@@ -24,6 +27,9 @@ SHARED = {
     "requests",
     "tqdm",
     "pyyaml",
+    "psutil",
+    "pooch",
+    "ruamel-yaml",
     "pytest",
 }
 

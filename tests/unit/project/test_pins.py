@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
 
-tomllib = pytest.importorskip("tomllib")
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomllib is 3.11+; the dev extra installs tomli there
+    import tomli as tomllib
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[3]
 PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*==\s*([^\s;]+)")
@@ -58,8 +65,48 @@ def test_environment_yml_uses_conda_forge_without_defaults():
     assert spec["channels"] == ["conda-forge", "nodefaults"]
 
 
-def test_constraints_agree_with_pyproject_pins():
-    constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
+#: The Pythons the pinned set installs on (requires-python), each at its first and at a late patch release:
+#: a marker may draw its line at a patch level (soupsieve's newest release needs 3.11.5).
+PYTHONS = ("3.10.0", "3.10.19", "3.11.0", "3.11.14", "3.12.0", "3.12.12")
+
+
+def _constraints() -> list[Requirement]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return [Requirement(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def constraint_pins(python: str) -> dict[str, list[str]]:
+    """Every constraint that applies on ``python``, by name: the versions pinned for it (one, if sound)."""
+    environment = {
+        **default_environment(),
+        "python_full_version": python,
+        "python_version": python.rsplit(".", 1)[0],
+    }
+    pins: dict[str, list[str]] = {}
+    for requirement in _constraints():
+        if requirement.marker is None or requirement.marker.evaluate(environment):
+            pins.setdefault(_normal(requirement.name), []).append(str(requirement.specifier))
+    return pins
+
+
+def test_every_constraint_is_an_exact_pin():
+    loose = [str(r) for r in _constraints() if not re.fullmatch(r"==[^,*]+", str(r.specifier))]
+    assert loose == []
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_every_constrained_package_has_exactly_one_pin_on_each_python(python):
+    # A package whose lines carry markers must still be pinned once on every Python, or pip resolves it
+    # freely there (e.g. tornado 6.6.1 needs 3.11: a second line pins the newest 3.10 release).
+    every = {_normal(r.name) for r in _constraints()}
+    pins = constraint_pins(python)
+    assert sorted(every - set(pins)) == []
+    assert {name: versions for name, versions in pins.items() if len(versions) != 1} == {}
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_constraints_agree_with_pyproject_pins_on_each_python(python):
+    constraints = {name: versions[0].removeprefix("==") for name, versions in constraint_pins(python).items()}
     disagree = {n: (v, constraints.get(n)) for n, v in pyproject_pins().items() if constraints.get(n) != v}
     assert disagree == {}
 

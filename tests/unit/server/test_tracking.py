@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import threading
 import time
 
@@ -13,13 +12,6 @@ import pytest
 from labhelpers.core import config
 from labhelpers.core.errors import ServerError
 from labhelpers.server import tracking
-
-
-def _dead_port() -> int:
-    """A port nothing listens on (bound once by the OS, then released)."""
-    with socket.socket() as sock:
-        sock.bind((config.HOST, 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -58,8 +50,8 @@ def test_client_timeouts_keep_user_values(clean_env: pytest.MonkeyPatch) -> None
     assert {name: os.environ[name] for name in applied} == applied
 
 
-def test_check_reachable_dead_port_fails_fast_with_start_hint() -> None:
-    uri = f"http://{config.HOST}:{_dead_port()}"
+def test_check_reachable_dead_port_fails_fast_with_start_hint(free_port) -> None:
+    uri = f"http://{config.HOST}:{free_port()}"
     began = time.monotonic()
     with pytest.raises(ServerError) as raised:
         tracking.check_reachable(uri)
@@ -87,18 +79,18 @@ def test_check_reachable_leaves_azureml_alone() -> None:
     assert time.monotonic() - began < 0.5
 
 
-def test_use_tracking_refuses_a_dead_server(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv(tracking.TRACKING_URI_ENV, f"http://{config.HOST}:{_dead_port()}")
+def test_use_tracking_refuses_a_dead_server(clean_env: pytest.MonkeyPatch, free_port) -> None:
+    clean_env.setenv(tracking.TRACKING_URI_ENV, f"http://{config.HOST}:{free_port()}")
     with pytest.raises(ServerError, match="make server"):
         tracking.use_tracking()
 
 
-def test_mlflow_client_gives_up_quickly_on_a_dead_server(clean_env: pytest.MonkeyPatch) -> None:
+def test_mlflow_client_gives_up_quickly_on_a_dead_server(clean_env: pytest.MonkeyPatch, free_port) -> None:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     tracking.configure_client_timeouts()
-    client = MlflowClient(f"http://{config.HOST}:{_dead_port()}")
+    client = MlflowClient(f"http://{config.HOST}:{free_port()}")
     began = time.monotonic()
     with pytest.raises(MlflowException):
         client.search_experiments()

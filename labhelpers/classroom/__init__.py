@@ -1,0 +1,9 @@
+"""Classroom: one shared registry for a cohort, with accounts, learner namespaces, progress and reset.
+
+``roster`` reads the learner list and keeps the generated passwords; ``tls`` supplies the certificate;
+``postgres`` runs the PostgreSQL server that holds the registry; ``server`` starts PostgreSQL plus an MLflow
+server with MLflow's ``basic-auth`` app over TLS; ``accounts`` creates the learners' accounts and their
+namespaces on it; ``progress`` and ``reset`` read and clean the registry (classroom, local or Azure ML).
+
+May import ``labhelpers.registry``, ``labhelpers.server`` and ``labhelpers.core``.
+"""

@@ -1,0 +1,156 @@
+"""The classroom folder: where it is, what the last start recorded, its secrets, and who signs in.
+
+Kept apart from :mod:`labhelpers.classroom.server` (which starts and stops processes) so that progress and
+reset can find the classroom and sign in as the instructor without touching any process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, read_roster
+from labhelpers.classroom.roster import write_private as _write_private
+from labhelpers.core import config
+from labhelpers.core.errors import ServerError
+
+HOME_ENV = "LAB_CLASSROOM_HOME"
+DEFAULT_PORT = 5443
+DEFAULT_PG_PORT = 5433
+#: Two uvicorn workers on a 2-core machine: basic-auth hashes the password (PBKDF2) on every request, which
+#: is CPU work one process would serialise under the GIL. More than one worker needs the shared Flask secret.
+WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where and how the classroom server runs (the record ``classroom.json`` keeps between starts)."""
+
+    root: Path
+    host: str
+    port: int
+    pg_port: int
+    workers: int = WORKERS
+
+    @property
+    def connect_host(self) -> str:
+        """The address clients on this machine use (a wildcard address names no machine)."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+    @property
+    def uri(self) -> str:
+        return f"https://{self.connect_host}:{self.port}"
+
+
+def home(state_dir: str | os.PathLike | None = None) -> Path:
+    """The classroom folder: the argument, else ``$LAB_CLASSROOM_HOME``, else ``<project>/.classroom``."""
+    chosen = state_dir or os.environ.get(HOME_ENV) or config.PROJECT_ROOT / ".classroom"
+    return Path(chosen).expanduser().resolve()
+
+
+@contextlib.contextmanager
+def _lock(root: Path) -> Iterator[None]:
+    """Serialise start/stop/reset on one classroom folder (two terminals starting it at once)."""
+    import fcntl
+
+    with open(root / "classroom.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record_path(root: Path) -> Path:
+    return root / "classroom.json"
+
+
+def read_record(root: Path) -> dict:
+    """What the last start recorded (host, ports, certificate, pid...), or ``{}``."""
+    try:
+        return json.loads(record_path(root).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def secrets_of(root: Path) -> dict:
+    path = root / "secrets.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        values = {"postgres": secrets.token_urlsafe(24), "flask": secrets.token_hex(32)}
+        _write_private(path, json.dumps(values) + "\n")
+        return values
+
+
+def settings(
+    state_dir: str | os.PathLike | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    pg_port: int | None = None,
+    workers: int | None = None,
+) -> Settings:
+    """Settings from the arguments, else what the previous start recorded, else the defaults.
+
+    Defaults: 127.0.0.1 (this machine only; give ``--host 0.0.0.0`` to teach over the network), port 5443
+    for MLflow and 5433 for PostgreSQL (127.0.0.1 only, whatever the host).
+    """
+    root = home(state_dir)
+    record = read_record(root)
+    return Settings(
+        root=root,
+        host=host or record.get("host") or "127.0.0.1",
+        port=int(port or record.get("port") or DEFAULT_PORT),
+        pg_port=int(pg_port or record.get("pg_port") or DEFAULT_PG_PORT),
+        workers=int(workers or record.get("workers") or WORKERS),
+    )
+
+
+def roster_learners(state_dir: str | os.PathLike | None = None) -> list[str]:
+    """The learners of the classroom's roster.
+
+    Raises:
+        ServerError: The classroom has no roster yet (and no learner was named).
+    """
+    path = home(state_dir) / "roster.txt"
+    if not path.is_file():
+        raise ServerError(f"No roster in {path.parent}: name learners with --learner, or start a classroom.")
+    return read_roster(path)
+
+
+def instructor_client(state_dir: str | os.PathLike | None = None, tracking_uri: str | None = None):
+    """An ``MlflowClient`` for the registry the instructor looks after.
+
+    The tracking URI given, else ``$MLFLOW_TRACKING_URI`` (with the credentials the environment holds, e.g.
+    an Azure ML workspace), else this machine's classroom server signed in as the instructor: then this
+    process's environment gets the instructor's credentials and the certificate to trust.
+
+    Raises:
+        ServerError: Neither a URI nor a started classroom exists.
+    """
+    from mlflow import MlflowClient
+
+    from labhelpers.classroom.roster import load_credentials
+    from labhelpers.server.tracking import SERVER_CERT_ENV, configure_client_timeouts
+
+    configure_client_timeouts()
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        root = home(state_dir)
+        record, credentials = read_record(root), load_credentials(root / CREDENTIALS_FILE)
+        if not record or credentials is None:
+            raise ServerError(f"No tracking URI and no classroom in {root}: set MLFLOW_TRACKING_URI.")
+        uri = record["uri"]
+        os.environ.update(
+            {
+                "MLFLOW_TRACKING_USERNAME": INSTRUCTOR,
+                "MLFLOW_TRACKING_PASSWORD": credentials.instructor,
+                SERVER_CERT_ENV: record["cert"],
+            }
+        )
+    return MlflowClient(uri, uri)

@@ -1,0 +1,194 @@
+"""A rehearsal of a cohort: simulated learners registering, promoting and rolling back at once.
+
+Each learner is a thread of one process with its own account: its tracking URI carries its credentials
+(``https://alice:PASSWORD@host:port``), so MLflow's client keeps one store per learner and every request
+signs in as that learner. Threads, not processes: 30 Python interpreters spend more time importing MLflow
+than the server spends answering, so a load made of processes measures the interpreters. The benchmark in
+``bench/bench_classroom.py`` and the classroom tests drive the server through this module.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from labhelpers.core.learner import namespace
+
+_ENV_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
+def learner_uri(uri: str, user: str, password: str) -> str:
+    """``uri`` with ``user:password@`` in it (passwords from the roster are URL-safe)."""
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
+
+
+@dataclass
+class Outcome:
+    """What one simulated learner did and saw."""
+
+    learner: str
+    batches: list[dict] = field(default_factory=list)  # batch_id, versions {name: number}, seconds
+    failures: list[str] = field(default_factory=list)  # operations that raised, with the error
+    cross_write: str = "not tried"  # HTTP status class of a write to another learner's model
+    cross_read: str = "not tried"
+
+
+def _timed_batch(outcome: Outcome, dirs: tuple[Path, Path], uri: str) -> None:
+    from labhelpers.registry.register import register_models
+
+    started = time.monotonic()
+    done = register_models(*dirs, tracking_uri=uri, learner=outcome.learner)
+    outcome.batches.append(
+        {
+            "batch_id": done[0].batch_id,
+            "versions": {item.name: item.version for item in done},
+            "seconds": time.monotonic() - started,
+        }
+    )
+
+
+def _promote_and_roll_back(client, learner: str, validation: Path) -> None:
+    from labhelpers.registry.promotion import promote, rollback
+
+    name = namespace(learner).models["linear"]
+    first, second = sorted((v.version for v in client.search_model_versions(f"name='{name}'")), key=int)[:2]
+    folder = validation.parent / f"deployment-{learner}"
+    for version in (first, second):
+        promote(name, version, "validated", validation_data=validation, client=client, actor=learner)
+        promote(
+            name,
+            version,
+            "production",
+            validation_data=validation,
+            client=client,
+            actor=learner,
+            override_reason="rehearsal",
+            deployment_dir=folder,
+        )
+    rollback(name, reason="rehearsal", client=client, actor=learner, deployment_dir=folder)
+
+
+def _try_cross_learner(client, outcome: Outcome, victim: str) -> None:
+    """Read, then try to write, another learner's model; record the HTTP answers."""
+    from mlflow.exceptions import MlflowException
+
+    name = namespace(victim).models["kmeans"]
+    try:
+        client.get_registered_model(name)
+        outcome.cross_read = "200"
+    except MlflowException as error:
+        outcome.cross_read = str(error.get_http_status_code())
+    try:
+        client.set_registered_model_tag(name, "intruder", outcome.learner)
+        outcome.cross_write = "200"
+    except MlflowException as error:
+        outcome.cross_write = str(error.get_http_status_code())
+
+
+@dataclass(frozen=True)
+class Script:
+    """What every simulated learner does, and against which server."""
+
+    uri: str
+    dirs: tuple[Path, Path]  # training outputs to register (supervised, unsupervised)
+    validation: Path  # trips the promotion gates score
+    batches: int = 2
+    promote: bool = True  # then validated -> production twice, and a rollback
+
+
+def run_learner(
+    outcome: Outcome, password: str, script: Script, victim: str | None = None, gate=None
+) -> None:
+    """One learner's session: the script's registrations, promotions and rollback, then a cross-write.
+
+    Errors are recorded in ``outcome``, never raised: a rehearsal counts failures.
+    """
+    from mlflow import MlflowClient
+
+    learner = outcome.learner
+    own = learner_uri(script.uri, learner, password)
+    client = MlflowClient(own, own)
+    if gate is not None:
+        gate.wait()
+    steps = [("register", lambda: _timed_batch(outcome, script.dirs, own))] * script.batches
+    if script.promote:
+        steps.append(("promote", lambda: _promote_and_roll_back(client, learner, script.validation)))
+    if victim:
+        steps.append(("cross-learner", lambda: _try_cross_learner(client, outcome, victim)))
+    for label, step in steps:
+        try:
+            step()
+        except Exception as error:  # recorded: the rehearsal reports failures instead of stopping
+            said = str(error).replace(password, "***")  # the URI in a message carries the password
+            outcome.failures.append(f"{label}: {type(error).__name__}: {said[:300]}")
+
+
+def rehearse(
+    passwords: dict[str, str], script: Script, outcomes: list[Outcome] | None = None
+) -> list[Outcome]:
+    """Run every learner at once (one thread each, released together); each also tries its neighbour's model.
+
+    Args:
+        passwords: Learner name -> password.
+        script: What each learner does.
+        outcomes: A list to fill with the outcomes as they start (to watch a rehearsal from another thread).
+
+    Returns:
+        One outcome per learner, in the order of ``passwords``.
+
+    Raises:
+        RuntimeError: Credentials are set in the environment: they would replace every learner's own.
+    """
+    present = [name for name in _ENV_CREDENTIALS if os.environ.get(name)]
+    if present:
+        raise RuntimeError(
+            f"Unset {', '.join(present)}: each simulated learner signs in with its own account."
+        )
+    learners = list(passwords)
+    outcomes = outcomes if outcomes is not None else []
+    outcomes.extend(Outcome(learner) for learner in learners)
+    mine = outcomes[-len(learners) :]
+    gate = threading.Barrier(len(learners))
+    with ThreadPoolExecutor(max_workers=len(learners)) as pool:
+        futures = []
+        for i, outcome in enumerate(mine):
+            victim = learners[(i + 1) % len(learners)] if len(learners) > 1 else None
+            futures.append(
+                pool.submit(run_learner, outcome, passwords[outcome.learner], script, victim, gate)
+            )
+        for future in futures:
+            future.result()  # run_learner records step errors; anything else is a bug of the rehearsal
+    return mine
+
+
+def check_batches(client, outcomes: list[Outcome]) -> list[str]:
+    """Problems with the batches that reported success: missing, incomplete or duplicated versions."""
+    problems = []
+    for outcome in outcomes:
+        for batch in outcome.batches:
+            for name, number in batch["versions"].items():
+                found = [v for v in client.search_model_versions(f"name='{name}'") if v.version == number]
+                tags = found[0].tags if found else {}
+                if tags.get("batch_id") != batch["batch_id"] or tags.get("batch_status") != "complete":
+                    problems.append(f"{name} v{number} of batch {batch['batch_id']}: {tags or 'missing'}")
+        for name in namespace(outcome.learner).model_names:
+            ids = [v.tags.get("batch_id") for v in client.search_model_versions(f"name='{name}'")]
+            if len(ids) != len(set(ids)):
+                problems.append(f"{name}: two versions of one batch {ids}")
+    return problems
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` 0.5 for p50, 0.95 for p95); NaN for no values."""
+    if not values:
+        return float("nan")
+    import math
+
+    ranked = sorted(values)
+    return ranked[min(len(ranked), max(1, math.ceil(fraction * len(ranked)))) - 1]

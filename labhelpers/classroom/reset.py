@@ -1,0 +1,210 @@
+"""Reset between cohorts: delete learners' models, runs and artifacts, after listing them and asking.
+
+Only the names of the namespaces given are looked up, so nothing outside them can be touched. What goes
+depends on the backend:
+
+- a local or classroom MLflow server: the registered models (with their versions), the runs and the
+  experiment; on this machine's classroom or local server the artifacts too (MLflow's ``gc``), after which
+  the classroom prepares the learners' empty namespaces again;
+- Azure ML: the model versions only. Azure ML cannot delete a registered model as a whole, so the empty
+  containers stay (a new cohort's versions then start after the old numbers); runs stay in the workspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from labhelpers.core.learner import namespace
+from labhelpers.server.tracking import is_azure_uri
+
+
+@dataclass
+class Plan:
+    """What a reset of one learner deletes."""
+
+    learner: str
+    versions: dict[str, list[str]] = field(default_factory=dict)  # model name -> version numbers
+    experiment_id: str | None = None
+    runs: list[str] = field(default_factory=list)
+
+    def lines(self, azure: bool) -> list[str]:
+        """Human-readable lines, one per model and one for the runs."""
+        out = []
+        for name, numbers in self.versions.items():
+            what = f"{len(numbers)} version(s) {', '.join(numbers)}" if numbers else "no versions"
+            out.append(f"  {name}: {what}" + ("" if azure else " and the model itself"))
+        if not azure and self.experiment_id is not None:
+            out.append(
+                f"  experiment {namespace(self.learner).experiment}: {len(self.runs)} run(s) and artifacts"
+            )
+        return out
+
+
+def plan(client, learner: str, azure: bool) -> Plan:
+    """Look up what a reset of ``learner`` would delete (reads only the learner's own names)."""
+    from mlflow.exceptions import MlflowException
+
+    space = namespace(learner)
+    found = Plan(learner)
+    for name in space.model_names:
+        try:
+            versions = client.search_model_versions(f"name='{name}'")
+        except MlflowException:
+            continue  # no such model
+        exists = versions or (not azure and _model_exists(client, name))
+        if exists:
+            found.versions[name] = sorted((str(v.version) for v in versions), key=int)
+    if not azure:
+        experiment = client.get_experiment_by_name(space.experiment)
+        if experiment is not None:
+            found.experiment_id = experiment.experiment_id
+            runs = client.search_runs([experiment.experiment_id], run_view_type=3, max_results=10000)
+            found.runs = [run.info.run_id for run in runs]
+    return found
+
+
+def _model_exists(client, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+        return True
+    except MlflowException:
+        return False
+
+
+def apply(client, found: Plan, azure: bool) -> None:
+    """Delete what ``found`` lists."""
+    for name, numbers in found.versions.items():
+        if azure:
+            for number in numbers:
+                client.delete_model_version(name, number)
+        else:
+            client.delete_registered_model(name)  # its versions go with it
+    if not azure and found.experiment_id is not None:
+        for run_id in found.runs:
+            client.delete_run(run_id)
+        client.delete_experiment(found.experiment_id)
+
+
+def _collect_garbage(state_dir, uri: str, experiment_ids: list[str], signed_in_uri: str) -> str:
+    """Remove deleted runs and their artifacts for good on a server of this machine; says what it did."""
+    from labhelpers.classroom import folder
+    from labhelpers.core import config
+
+    root = folder.home(state_dir)
+    record = folder.read_record(root)
+    if record.get("uri") == uri:
+        secret = folder.secrets_of(root)
+        store = f"postgresql+psycopg2://mlflow:{secret['postgres']}@127.0.0.1:{record['pg_port']}/mlflow"
+        artifacts = root / "artifacts"
+    elif uri == config.local_tracking_uri():
+        store, artifacts = (
+            f"sqlite:///{(config.state_dir() / 'mlflow.db').as_posix()}",
+            config.state_dir() / "artifacts",
+        )
+    else:
+        return "artifacts stay on that server until its operator runs `mlflow gc`"
+    from mlflow.cli import gc
+
+    # the artifacts are deleted through the server (mlflow-artifacts:/), signed in as the caller
+    args = [
+        "--backend-store-uri",
+        store,
+        "--artifacts-destination",
+        str(artifacts),
+        "--tracking-uri",
+        signed_in_uri,
+    ]
+    if experiment_ids:
+        args += ["--experiment-ids", ",".join(experiment_ids)]
+    gc.main(args, standalone_mode=False)  # in this process: the database password stays out of `ps`
+    return "runs, experiments and artifacts removed for good (mlflow gc)"
+
+
+def _without_credentials(uri: str) -> str:
+    """``uri`` without ``user:password@`` (a rehearsal's per-learner URIs carry them): for display and
+    for recognising this machine's servers."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def reset(
+    learners: list[str] | None = None,
+    *,
+    state_dir=None,
+    tracking_uri: str | None = None,
+    dry_run: bool = False,
+    assume_yes: bool = False,
+    client=None,
+    confirm=input,
+    echo=print,
+) -> bool:
+    """List what the learners' namespaces hold, ask, then delete it.
+
+    Args:
+        learners: Learner names (default: the classroom's roster).
+        state_dir: Classroom folder.
+        tracking_uri: Registry (default ``$MLFLOW_TRACKING_URI``, else the classroom as instructor).
+        dry_run: Only list.
+        assume_yes: Do not ask.
+        client: An ``MlflowClient`` to use instead (tests).
+        confirm: Asks the question and returns the answer (default: ``input``).
+        echo: Prints a line.
+
+    Returns:
+        True when something was deleted.
+    """
+    from labhelpers.classroom.folder import instructor_client, roster_learners
+
+    learners = learners or roster_learners(state_dir)
+    client = client or instructor_client(state_dir, tracking_uri)
+    uri = _without_credentials(str(client.tracking_uri))
+    azure = is_azure_uri(uri)
+    plans = [plan(client, learner, azure) for learner in learners]
+    echo(f"Reset of {len(learners)} learner namespace(s) on {uri}:")
+    for found in plans:
+        echo(f"{found.learner}:")
+        echo("\n".join(found.lines(azure)) or "  nothing registered")
+    if azure:
+        echo(
+            "Azure ML keeps the registered models themselves (it cannot delete them), only their versions go."
+        )
+    if not any(p.versions or p.experiment_id for p in plans):
+        echo("Nothing to delete.")
+        return False
+    if dry_run:
+        echo("Dry run: nothing was deleted.")
+        return False
+    if (
+        not assume_yes
+        and confirm("Delete all of the above? Type 'yes' to confirm: ").strip().lower() != "yes"
+    ):
+        echo("Nothing was deleted.")
+        return False
+    for found in plans:
+        apply(client, found, azure)
+    if not azure:
+        ids = [p.experiment_id for p in plans if p.experiment_id is not None]
+        echo(f"Deleted; {_collect_garbage(state_dir, uri, ids, str(client.tracking_uri))}.")
+        _prepare_again(state_dir, uri, learners)
+    else:
+        echo("Deleted the versions.")
+    return True
+
+
+def _prepare_again(state_dir, uri: str, learners: list[str]) -> None:
+    """On the classroom server, give the reset learners their empty, protected namespaces back."""
+    from labhelpers.classroom import folder
+    from labhelpers.classroom.accounts import sync_accounts
+    from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
+
+    root = folder.home(state_dir)
+    record, credentials = folder.read_record(root), load_credentials(root / CREDENTIALS_FILE)
+    if record.get("uri") == uri and credentials is not None:
+        known = [learner for learner in learners if learner in credentials.learners]
+        sync_accounts(uri, record["cert"], credentials, known)

@@ -1,0 +1,141 @@
+"""Learner namespaces: one rule that turns the seed's names into one learner's names, on every backend.
+
+A cohort shares one registry (an Azure ML workspace or the classroom server). Without a namespace every
+learner registers the same three models and the same experiment, so one learner's promotion moves everyone's
+production pin and ``@latest`` is whoever registered last. A *learner* setting suffixes every name the course
+and the ``ML/`` scripts use: ``taxi-fare-linear-regression`` becomes ``taxi-fare-linear-regression-alice``.
+
+The learner comes from an argument (a ``learner=`` parameter, a ``--learner`` flag) or ``$LAB_LEARNER``;
+without one, the names are the seed's, exactly as before. Names are plain strings, so references
+(``azureml:NAME:3``, ``NAME@latest``), promotion, pins and the catalog work inside a namespace unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from labhelpers.core import config
+from labhelpers.core.errors import LabError
+
+LEARNER_ENV = "LAB_LEARNER"
+#: Version tag naming the learner whose namespace a version belongs to (progress and reset read it).
+LEARNER_TAG = "learner"
+EXPERIMENT = "taxi-model-registry"
+ENDPOINT = "taxi-fare-endpoint"
+#: Deployments live inside the learner's endpoint, so their names need no suffix.
+DEPLOYMENTS = ("production", "staging")
+#: Azure ML online endpoint names are 3-32 characters (letters, digits, '-'); the longest name that gets
+#: the suffix is the endpoint, so a learner name has at most 32 - len("taxi-fare-endpoint-") characters.
+MAX_LEARNER = 32 - len(ENDPOINT) - 1
+# Lower case only: Azure ML endpoint names are case-insensitive, so "Alice" and "alice" would collide there.
+_LEARNER = re.compile(rf"^[a-z](?:[a-z0-9-]{{0,{MAX_LEARNER - 2}}}[a-z0-9])?$")
+_KEYS = ("linear", "ridge", "kmeans")
+
+
+class LearnerError(LabError):
+    """A learner name that would break an Azure ML or MLflow name."""
+
+
+def check_learner(name: str) -> str:
+    """Return ``name`` when it is a valid learner name, else raise saying why and what would do.
+
+    Args:
+        name: The learner name, e.g. ``alice`` or ``team-3``.
+
+    Returns:
+        The same name.
+
+    Raises:
+        LearnerError: It is not 1-13 lower-case letters, digits or '-', starting with a letter and not
+            ending with '-', or it holds '--'.
+    """
+    if not isinstance(name, str) or not _LEARNER.match(name) or "--" in name:
+        raise LearnerError(
+            f"Invalid learner name {name!r}: use 1-{MAX_LEARNER} lower-case letters, digits or '-', "
+            "starting with a letter, ending with a letter or digit, no '--' (it becomes part of Azure ML "
+            f"model and endpoint names such as {ENDPOINT}-alice), e.g. 'alice' or 'team-3'."
+        )
+    return name
+
+
+def current_learner(explicit: str | None = None) -> str | None:
+    """The learner in effect: the argument, else ``$LAB_LEARNER``, else None (the seed's names).
+
+    Args:
+        explicit: A learner chosen by the caller (a notebook parameter, a ``--learner`` flag).
+
+    Returns:
+        The checked learner name, or None when neither is set (empty values count as unset).
+
+    Raises:
+        LearnerError: The name is invalid (see :func:`check_learner`).
+    """
+    for candidate in (explicit, os.environ.get(LEARNER_ENV)):
+        if candidate is not None and str(candidate).strip():
+            return check_learner(str(candidate).strip())
+    return None
+
+
+def _suffixed(name: str, learner: str | None) -> str:
+    return f"{name}-{learner}" if learner else name
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Every name the course and the ``ML/`` scripts use, for one learner (or the seed's, learner None)."""
+
+    learner: str | None
+    models: dict[str, str]  # keyed linear, ridge, kmeans
+    experiment: str
+    endpoint: str
+    deployments: tuple[str, ...] = DEPLOYMENTS
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The three registered names, in the order linear, ridge, kmeans."""
+        return tuple(self.models[key] for key in _KEYS)
+
+    def owns(self, model_name: str) -> bool:
+        """True when ``model_name`` is one of this namespace's three registered names."""
+        return model_name in self.model_names
+
+
+def namespace(learner: str | None = None) -> Namespace:
+    """The names for ``learner`` (default ``$LAB_LEARNER``); the seed's names when there is none.
+
+    Args:
+        learner: Learner name; None reads ``$LAB_LEARNER``.
+
+    Returns:
+        Model names (``taxi-fare-linear-regression-alice``...), the experiment
+        (``taxi-model-registry-alice``), the endpoint (``taxi-fare-endpoint-alice``) and deployments.
+
+    Raises:
+        LearnerError: The learner name is invalid.
+    """
+    who = current_learner(learner)
+    seed = dict(zip(_KEYS, config.MODEL_NAMES, strict=True))
+    return Namespace(
+        learner=who,
+        models={key: _suffixed(name, who) for key, name in seed.items()},
+        experiment=_suffixed(EXPERIMENT, who),
+        endpoint=_suffixed(ENDPOINT, who),
+    )
+
+
+def learner_of(model_name: str, learners: list[str] | tuple[str, ...]) -> str | None:
+    """Which of ``learners`` owns ``model_name`` (one of its three names), or None.
+
+    Args:
+        model_name: A registered model name.
+        learners: Candidate learner names.
+
+    Returns:
+        The owning learner, or None for a name outside every given namespace.
+    """
+    for who in learners:
+        if namespace(who).owns(model_name):
+            return who
+    return None

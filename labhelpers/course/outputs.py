@@ -1,0 +1,218 @@
+"""The outputs a reader sees on the web: run the course on a throwaway server, store them in the notebooks.
+
+The committed notebooks carry their executed outputs (plots, tables, refusals) so a reader who never runs
+them still sees the lesson. They are written by one command (``make notebooks-outputs``) from a course run
+against a fresh local server, so version numbers start at 1, and sanitized: no run ids, timestamps, batch
+ids, commits or machine paths, no stderr noise, no execution counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import tempfile
+from pathlib import Path
+
+from labhelpers.core import config
+from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS, CourseError, run_course
+
+#: Strings a committed notebook must never hold: machine paths and the values of one run.
+FORBIDDEN = (
+    ("/tmp/", re.compile(r"/tmp/")),
+    ("/root/", re.compile(r"/root/")),
+    ("/home/", re.compile(r"/home/")),
+    ("a run id", re.compile(r"\b[0-9a-f]{32}\b")),
+    # a run's own time (the trips are from 2016: their times are data, not noise)
+    ("a timestamp", re.compile(r"\b20[2-9]\d-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")),
+)
+_MIME_TEXT = ("text/plain", "text/html", "text/markdown")
+#: The owner (``$LAB_OWNER``) of the versions in the stored outputs.
+READER_OWNER = "learner"
+
+
+def _replacements() -> list[tuple[re.Pattern, str]]:
+    """Run-specific values and their stable stand-ins, the project's own path first."""
+    from labhelpers.core.provenance import git_info
+
+    rules = [(re.compile(re.escape(str(config.PROJECT_ROOT))), "<project>")]
+    commit = git_info().get("git_commit", "unknown")
+    if re.fullmatch(r"[0-9a-f]{40}", commit):  # the 10- and 12-character prefixes the tables show too
+        rules.append((re.compile(rf"\b{commit[:7]}[0-9a-f]{{0,33}}\b"), "GIT-COMMIT"))
+    rules += [
+        (re.compile(r"\b[0-9a-f]{40}\b"), "GIT-COMMIT"),  # any other commit (the code moved meanwhile)
+        (re.compile(r"\b(commit\s+)[0-9a-f]{7,39}\b"), r"\1GIT-COMMIT"),
+        (re.compile(r"(?m)^.*View (?:run|experiment) .* at: http\S+\n?"), ""),  # MLflow's links to one run
+        (re.compile(r"(?:/tmp|/var/tmp|/root|/home/[^/\s]+)/[^\s'\"<>,;)]*"), "<tmp>"),
+        (re.compile(r"\b[0-9a-f]{32}\b"), "RUN-ID"),
+        (re.compile(r"run-\d{8}-\d{6}-\d{6}"), "run-TIME"),  # before the batch id, which looks alike
+        (re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b"), "BATCH-ID"),
+        (
+            re.compile(r"\b20[2-9]\d-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?"),
+            "TIMESTAMP",
+        ),
+        (re.compile(r"https?://(?:127\.0\.0\.1|localhost):\d+"), "http://127.0.0.1:5000"),
+        (re.compile(r"0x[0-9a-f]{6,16}"), "0xADDRESS"),
+    ]
+    return rules
+
+
+def sanitize(text: str, rules: list[tuple[re.Pattern, str]] | None = None) -> str:
+    """``text`` with run ids, batch ids, timestamps, commits, ports and machine paths replaced."""
+    for pattern, stand_in in rules if rules is not None else _replacements():
+        text = pattern.sub(stand_in, text)
+    return text
+
+
+def _clean_outputs(outputs: list, rules) -> list:
+    """Outputs without stderr and execution counts, their text sanitized (images kept as they are)."""
+    kept = []
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            if output.get("name") == "stderr":
+                continue
+            output["text"] = sanitize(output["text"], rules)
+        for mime in _MIME_TEXT:
+            if mime in output.get("data", {}):
+                data = output["data"][mime]
+                output["data"][mime] = sanitize("".join(data) if isinstance(data, list) else data, rules)
+        if "execution_count" in output:
+            output["execution_count"] = None
+        kept.append(output)
+    return kept
+
+
+def store_outputs(
+    executed_dir: str | Path, source_dir: str | Path = NOTEBOOK_DIR, names=NOTEBOOKS, rules=None
+) -> int:
+    """Copy every code cell's outputs from the executed notebooks into the sources, sanitized.
+
+    Args:
+        executed_dir: Folder of the executed notebooks (a course run's ``--output-dir``).
+        source_dir: The notebooks to write into.
+        names: Notebook file names.
+        rules: Sanitizing rules (default: taken now; pass those taken before the run, whose commit it had).
+
+    Returns:
+        How many cells received outputs.
+
+    Raises:
+        CourseError: An executed notebook is missing, or one of its cells changed since it ran.
+    """
+    import nbformat
+
+    rules, stored = rules or _replacements(), 0
+    for name in names:
+        source, executed = Path(source_dir) / name, Path(executed_dir) / name
+        if not executed.is_file():
+            raise CourseError(f"{executed} is missing: run the course into {executed_dir} first.")
+        notebook = nbformat.read(source, as_version=4)
+        ran = {cell.get("id"): cell for cell in nbformat.read(executed, as_version=4).cells}
+        for cell in (c for c in notebook.cells if c.cell_type == "code"):
+            if cell.id not in ran or ran[cell.id].source != cell.source:
+                if "parameters" in cell.metadata.get("tags", []):
+                    continue  # papermill injects its own cell after this one; this one ran unchanged
+                raise CourseError(f"{name}: cell {cell.id} changed since {executed} ran; run the course anew")
+            cell.outputs = nbformat.from_dict(_clean_outputs(ran[cell.id].outputs, rules))
+            cell.execution_count = None
+            stored += bool(cell.outputs)
+        nbformat.write(notebook, source)
+    return stored
+
+
+def leaks(path: str | Path) -> list[str]:
+    """What a committed notebook must not hold (machine paths, run ids, timestamps), one line per find."""
+    import nbformat
+
+    found = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        texts = [cell.source]
+        for output in cell.get("outputs", []):
+            texts += [output.get("text", ""), output.get("evalue", "")]
+            texts += [
+                str(value) for mime, value in output.get("data", {}).items() if mime.startswith("text/")
+            ]
+        for label, pattern in FORBIDDEN:
+            if any(pattern.search(text) for text in texts):
+                found.append(f"{Path(path).name}: cell {cell.get('id')} holds {label}")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((config.HOST, 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def scoped_environment(**values: str):
+    """Set environment variables (the notebooks' kernels inherit them), then restore the previous ones."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def fresh_server(state_dir: str | Path):
+    """A throwaway local MLflow server on a free port, exported as ``MLFLOW_TRACKING_URI`` meanwhile."""
+    from labhelpers.server import local
+
+    info = local.start(_free_port(), state_dir)
+    try:
+        with scoped_environment(MLFLOW_TRACKING_URI=info.uri):
+            yield info
+    finally:
+        local.stop(info.port, state_dir)
+
+
+def course_parameters(work_dir: str | Path) -> dict[str, object]:
+    """The notebooks' own defaults, with every folder they write moved under ``work_dir``.
+
+    No ``deployment_dir``: :func:`~labhelpers.course.run.run_course` then gives 04 and 05 the run's copy of
+    the deployment configuration, as ``make run`` does.
+    """
+    return {"output_dir": str(Path(work_dir).resolve() / "outputs")}
+
+
+def require_clean_checkout() -> None:
+    """Refuse to record a course run for readers from a checkout with uncommitted changes.
+
+    Raises:
+        CourseError: ``git status`` lists changes: every version would show ``git_dirty=true``.
+    """
+    from labhelpers.core.provenance import git_info
+
+    if git_info()["git_dirty"] == "true":
+        raise CourseError("Commit first: versions trained now would show git_dirty=true to every reader.")
+
+
+def refresh_outputs(executed_dir: str | Path, names=NOTEBOOKS, echo=print) -> int:
+    """Run the course on a fresh server into ``executed_dir``, then store its outputs in ``notebooks/``.
+
+    Returns:
+        How many cells received outputs.
+
+    Raises:
+        CourseError: The checkout has uncommitted changes, or an output still holds a run's values.
+    """
+    require_clean_checkout()
+    with (
+        tempfile.TemporaryDirectory(prefix="lab-outputs-") as work,
+        fresh_server(Path(work) / "mlflow"),
+        scoped_environment(LAB_OWNER=READER_OWNER, LAB_ACTOR=READER_OWNER),  # no one's login name in outputs
+    ):
+        rules = _replacements()  # with the commit the run records
+        run_course(executed_dir, course_parameters(work), notebooks=tuple(names), echo=echo)
+    stored = store_outputs(executed_dir, names=names, rules=rules)
+    problems = [line for name in names for line in leaks(NOTEBOOK_DIR / name)]
+    if problems:
+        raise CourseError("Stored outputs still hold run-specific values:\n" + "\n".join(problems))
+    return stored

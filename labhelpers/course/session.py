@@ -1,0 +1,113 @@
+"""What the notebooks call between the lessons: one-line errors, run folders, the owner, the run's pins.
+
+Each function here is plumbing a learner need not read to follow the course: where notebook 01 writes its
+models, which of them notebook 02 registers, which versions notebook 04 promotes, and where it pins them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from labhelpers.core.errors import LabError, RegistryError, TrainingError
+from labhelpers.core.provenance import default_owner  # noqa: F401 (the notebooks' `owner` default)
+
+#: The month notebook 04 retrains on: generated like the sample, a month the sample does not cover.
+RETRAIN_MONTH = ("2016-06-01", "2016-07-01")
+RETRAIN_ROWS, RETRAIN_SEED = 20_000, 606
+
+
+def brief_errors() -> None:
+    """In IPython and Jupyter, show labhelpers' own errors as one line (``DataError: ...``), no traceback.
+
+    Their messages say what went wrong and what to do; other exceptions keep their full traceback.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((LabError,), _one_line)
+
+
+def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """IPython custom exception handler: it must display the error itself (the kernel then reports it)."""
+    lines = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, lines)  # what showtraceback() ends with, minus the frames
+    return lines
+
+
+def new_run_dir(root: str | Path) -> Path:
+    """Create and return a new, empty ``run-<timestamp>`` folder under ``root`` for training outputs."""
+    folder = Path(root).resolve() / datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def latest_run_dir(root: str | Path) -> Path:
+    """The newest ``run-*`` folder under ``root`` holding both complete training outputs.
+
+    Raises:
+        TrainingError: No such folder (notebook 01 has not run, or wrote elsewhere).
+    """
+    from labhelpers.core.artifacts import MANIFEST
+
+    root = Path(root).resolve()
+    complete = [
+        folder
+        for folder in root.glob("run-*")
+        if all((folder / step / MANIFEST).is_file() for step in ("supervised", "unsupervised"))
+    ]
+    if not complete:
+        raise TrainingError(
+            f"No complete training run under {root}: run notebook 01 with output_dir={str(root)!r}."
+        )
+    return max(complete, key=lambda folder: folder.name)
+
+
+def candidate_versions(name: str, count: int = 2, client=None) -> list[str]:
+    """The ``count`` newest versions of ``name`` still in lifecycle ``candidate``, newest first.
+
+    Raises:
+        RegistryError: Fewer candidates than ``count``: register new versions first (notebook 02).
+    """
+    from labhelpers.registry.catalog import comparison_table
+
+    table = comparison_table([name], client)
+    found = table.loc[table["lifecycle"] == "candidate", "version"].astype(str).tolist()[:count]
+    if len(found) < count:
+        raise RegistryError(
+            f"{name} has {len(found)} candidate version(s), {count} needed: "
+            "run notebook 02 to register new ones."
+        )
+    return found
+
+
+def run_deployment_dir(output_dir: str | Path) -> Path:
+    """The course run's own copy of the deployment configuration, created from ``ML/deployment`` once.
+
+    The course pins production here, never in the tracked ``ML/deployment`` files: a course run must not
+    leave the checkout dirty (later versions would record ``git_dirty=true``).
+
+    Args:
+        output_dir: The course's output folder (notebook 01's ``output_dir``).
+
+    Returns:
+        ``<output_dir>/deployment``.
+    """
+    from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE
+
+    folder = Path(output_dir).resolve() / "deployment"
+    if not folder.is_dir():
+        shutil.copytree(DEPLOYMENT_DIR, folder, ignore=shutil.ignore_patterns(PINS_FILE))
+    return folder
+
+
+def retraining_month(run_dir: str | Path) -> Path:
+    """Write the month notebook 04 retrains on (generated, June 2016, new seed) into ``run_dir``."""
+    from labhelpers.data.sample import write_sample
+
+    start, end = RETRAIN_MONTH
+    return write_sample(Path(run_dir) / "trips-2016-06.csv", RETRAIN_ROWS, RETRAIN_SEED, start=start, end=end)

@@ -1,0 +1,137 @@
+"""What the model registry supports, learned from the server's answers once per client, then cached.
+
+MLflow servers differ: a local server has aliases, sorts versions and deletes whole models; Azure ML's MLflow
+API has no aliases, documents version search by name only and keeps registered models forever
+(``labhelpers.server.azure_rules`` lists the sources). Choosing the behaviour from the URI's scheme breaks
+on any other registry without aliases and on a workspace reached through another URI, so labhelpers asks
+instead: the first call that needs a feature tries it, and the answer decides for that client from then on.
+
+The rules, in one place:
+
+* **aliases** (``set``/``delete``/``get`` alias): tried; a refusal marks them unsupported and the
+  ``lifecycle`` version tag alone carries the state (it always does; aliases only mirror it). "No such
+  alias" is an answer of a registry that has aliases, not a refusal.
+* **ordering** of model versions (``order_by``): the first ordered search fetches the whole list and checks
+  that it came back sorted; a refusal, or an unsorted answer (a server that ignores the order), marks it
+  unsupported, and the highest version is then computed client-side. Once confirmed, one ordered request
+  with ``max_results=1`` finds ``@latest``.
+* **model_delete** (delete a whole registered model): tried when a failed batch leaves a model it created
+  empty; a refusal marks it unsupported and the empty model stays (Azure ML cannot delete one).
+* **version_filters** other than ``name='...'`` (``name='X' and tags.batch_status='pending'``, ``and
+  run_id='r'``): tried where a narrower answer saves reading all of a name's versions (the repair of pending
+  batches, the twin check); a refusal falls back to the name-only search. Callers check every condition again
+  client-side on what comes back, so both paths give the same answer.
+
+A refusal is any MLflow error except those that say the feature exists (no such resource, already exists),
+a sign-in or permission problem, or a temporary failure: those are raised as they are and learn nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+#: Errors that come from a registry that has the feature, or that say nothing about it.
+_NOT_REFUSALS = {
+    "RESOURCE_DOES_NOT_EXIST",
+    "RESOURCE_ALREADY_EXISTS",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+    "TEMPORARILY_UNAVAILABLE",
+    "REQUEST_LIMIT_EXCEEDED",
+}
+FEATURES = ("aliases", "ordering", "model_delete", "version_filters")
+_log = logging.getLogger(__name__)
+UNSUPPORTED = object()  # what :func:`attempt` returns when the registry refused (now or earlier)
+
+
+@dataclass
+class Capabilities:
+    """What one client's registry supports: True, False, or None (not asked yet)."""
+
+    aliases: bool | None = None
+    ordering: bool | None = None
+    model_delete: bool | None = None
+    version_filters: bool | None = None
+
+
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def of(client) -> Capabilities:
+    """The capabilities learned so far for ``client`` (a new, empty record the first time)."""
+    with _lock:
+        found = _cache.get(client)
+        if found is None:
+            found = _cache[client] = Capabilities()
+        return found
+
+
+def is_refusal(error: BaseException) -> bool:
+    """Whether ``error`` says the registry does not support the request (see the module's rules)."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(error, (NotImplementedError, AttributeError)):
+        return True  # a store or plugin without the method
+    if not isinstance(error, MlflowException):
+        return False
+    return str(getattr(error, "error_code", "")) not in _NOT_REFUSALS
+
+
+def learn(client, feature: str, supported: bool) -> None:
+    """Record what the server answered about ``feature``."""
+    if feature not in FEATURES:
+        raise ValueError(f"unknown registry feature {feature!r}; known: {', '.join(FEATURES)}")
+    setattr(of(client), feature, supported)
+
+
+def attempt(client, feature: str, call, *args, **kwargs) -> Any:
+    """Call ``call(*args, **kwargs)`` unless ``feature`` is known unsupported; learn from the answer.
+
+    Returns:
+        The call's result, or :data:`UNSUPPORTED` when the registry refused (now or before).
+
+    Raises:
+        Exception: Whatever the call raised that is not a refusal (no such alias, a network failure...).
+    """
+    known = getattr(of(client), feature)
+    if known is False:
+        return UNSUPPORTED
+    try:
+        result = call(*args, **kwargs)
+    except Exception as error:
+        # a registry that said yes once keeps the feature: a later failure is that call's own problem
+        if known or not is_refusal(error):
+            raise
+        learn(client, feature, False)
+        return UNSUPPORTED
+    learn(client, feature, True)
+    return result
+
+
+def set_alias(client, name: str, alias: str, version, attempts: int = 3) -> bool:
+    """Point ``alias`` at a version where the registry has aliases; True when it does now.
+
+    Aliases only mirror the ``lifecycle`` tag, so a failure is logged, never raised. Concurrent writers can
+    make a set fail on a database constraint; such failures are retried.
+    """
+    for attempt_number in range(1, attempts + 1):
+        try:
+            done = attempt(client, "aliases", client.set_registered_model_alias, name, alias, str(version))
+            return done is not UNSUPPORTED
+        except Exception as error:
+            if attempt_number == attempts:
+                _log.warning("alias %s@%s -> %s not set: %s", name, alias, version, error)
+            else:
+                time.sleep(0.05 * attempt_number)
+    return False
+
+
+def delete_alias(client, name: str, alias: str) -> None:
+    """Remove ``alias`` where the registry has aliases (nothing to do elsewhere)."""
+    attempt(client, "aliases", client.delete_registered_model_alias, name, alias)

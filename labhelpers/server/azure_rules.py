@@ -1,0 +1,257 @@
+"""The Azure-rules stand-in: a loopback proxy before a real MLflow server, refusing what Azure ML refuses.
+
+Azure ML's MLflow API is a subset of MLflow's. Code that only ever runs against a full MLflow server never
+meets the refusals, so its Azure branches go untested. This proxy forwards every request to a real local
+MLflow server and answers, instead of forwarding, the requests listed in :data:`RULES`, each with the source
+saying why Azure ML refuses it. Point a client (a notebook's ``tracking_uri``, ``MLFLOW_TRACKING_URI``, a
+test) at :attr:`AzureRulesProxy.uri` and it meets those refusals on 127.0.0.1, with no cloud.
+
+What it cannot tell you: the exact status codes and messages of the real service (not documented; the ones
+here are plausible MLflow errors), and anything Azure does differently without refusing (a filter silently
+ignored, an order not kept). Those need a real workspace; ``docs/azure.md`` lists them.
+
+Run it by hand beside a local server::
+
+    python -m labhelpers.server.azure_rules --upstream http://127.0.0.1:5000 --port 5001
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from labhelpers.core import config
+
+_MANAGE = "https://learn.microsoft.com/azure/machine-learning/how-to-manage-models-mlflow"
+_API = r"^/(?:ajax-)?api/2\.0/mlflow"
+#: The only version-search filter Azure ML's documentation shows: one name, compared with "=".
+_NAME_ONLY = re.compile(r"^\s*name\s*=\s*(['\"]).*\1\s*$", re.IGNORECASE)
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One behaviour Azure ML refuses, and how the stand-in answers it.
+
+    Attributes:
+        name: Short name, also recorded in :attr:`AzureRulesProxy.refused`.
+        source: Where the refusal is documented or reported.
+        status: HTTP status of the answer.
+        error_code: MLflow error code of the answer.
+    """
+
+    name: str
+    source: str
+    status: int = 400
+    error_code: str = "INVALID_PARAMETER_VALUE"
+
+
+ALIASES = Rule(
+    "aliases",
+    f"{_MANAGE} (support matrix: no model aliases; MLflow added them in 2.3, Azure ML lists none)",
+    404,
+    "ENDPOINT_NOT_FOUND",
+)
+RENAME = Rule("rename registered model", f"{_MANAGE} (registered models are immutable; no renaming)")
+DELETE_MODEL = Rule(
+    "delete registered model", f"{_MANAGE} (deleting the model container is not supported, only versions)"
+)
+VERSION_ORDER = Rule(
+    "order versions", f"{_MANAGE} (version queries are shown by name only; no order_by on model versions)"
+)
+VERSION_FILTER = Rule(
+    "version filter other than name", f"{_MANAGE} (model versions are searched by name only)"
+)
+MODEL_LIKE = Rule("LIKE in registered-model search", f"{_MANAGE} (support matrix: no LIKE/ILIKE)")
+MODEL_TAG_FILTER = Rule(
+    "tag filter in registered-model search",
+    f"{_MANAGE} (support matrix: search by tag only in Studio); a != tag filter was rejected "
+    "(Azure/azure-sdk-for-python#42155)",
+)
+LOGGED_MODELS = Rule(
+    "MLflow 3 logged-models endpoints",
+    "Azure/azure-sdk-for-python#44896 (log_model with MLflow 3: 404 on /api/2.0/mlflow/logged-models)",
+    404,
+    "ENDPOINT_NOT_FOUND",
+)
+#: Every refusal the stand-in makes, in the order it checks them.
+RULES = (
+    ALIASES,
+    RENAME,
+    DELETE_MODEL,
+    VERSION_ORDER,
+    VERSION_FILTER,
+    MODEL_LIKE,
+    MODEL_TAG_FILTER,
+    LOGGED_MODELS,
+)
+
+
+def _filter_text(query: dict, body: dict) -> str:
+    return str((query.get("filter") or [body.get("filter", "")])[0] or "")
+
+
+def refusal(method: str, target: str, body: bytes = b"") -> Rule | None:
+    """The rule that refuses this request, or None when it is forwarded.
+
+    Args:
+        method: The HTTP method.
+        target: The request target (path and query string).
+        body: The request body (JSON for MLflow's POST and PATCH calls).
+    """
+    url = urlparse(target)
+    path, query = url.path.rstrip("/"), parse_qs(url.query)
+    try:
+        payload = json.loads(body) if body else {}
+    except ValueError:  # an artifact upload, not an API call
+        payload = {}
+    payload = payload if isinstance(payload, dict) else {}
+    if re.match(_API + r"/logged-models", path):
+        return LOGGED_MODELS
+    if re.match(_API + r"/registered-models/alias$", path):
+        return ALIASES
+    if re.match(_API + r"/registered-models/rename$", path):
+        return RENAME
+    if method == "DELETE" and re.match(_API + r"/registered-models/delete$", path):
+        return DELETE_MODEL
+    if re.match(_API + r"/model-versions/search$", path):
+        if query.get("order_by") or payload.get("order_by"):
+            return VERSION_ORDER
+        text = _filter_text(query, payload)
+        return VERSION_FILTER if text.strip() and not _NAME_ONLY.match(text) else None
+    if re.match(_API + r"/registered-models/search$", path):
+        text = _filter_text(query, payload)
+        if re.search(r"\bI?LIKE\b", text, re.IGNORECASE):
+            return MODEL_LIKE
+        return MODEL_TAG_FILTER if re.search(r"\btags?\.", text, re.IGNORECASE) else None
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _ProxyServer
+
+    def log_message(self, *args) -> None:  # the test output stays readable; refusals are recorded instead
+        return
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers:
+            if key.lower() not in _HOP_BY_HOP:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        body = self._body()
+        rule = refusal(self.command, self.path, body)
+        if rule is not None:
+            self.server.record(rule, self.command, self.path)
+            message = f"Not supported by Azure ML ({rule.name}); source: {rule.source}"
+            data = json.dumps({"error_code": rule.error_code, "message": message}).encode()
+            self._answer(rule.status, [("Content-Type", "application/json")], data)
+            return
+        upstream = http.client.HTTPConnection(*self.server.upstream, timeout=300)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            upstream.request(self.command, self.path, body=body or None, headers=headers)
+            response = upstream.getresponse()
+            self._answer(response.status, response.getheaders(), response.read())
+        except OSError as error:
+            self._answer(502, [("Content-Type", "text/plain")], f"upstream failed: {error}".encode())
+        finally:
+            upstream.close()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, upstream: tuple[str, int]):
+        super().__init__(address, _Handler)
+        self.upstream = upstream
+        self.refused: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+
+    def record(self, rule: Rule, method: str, target: str) -> None:
+        with self._lock:
+            self.refused.append((rule.name, method, target))
+
+
+class AzureRulesProxy:
+    """The stand-in, serving on 127.0.0.1 in a background thread of this process.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+
+    Args:
+        upstream: The real MLflow server's URI, e.g. ``http://127.0.0.1:5000``.
+        port: Port to listen on (default: a free one).
+    """
+
+    def __init__(self, upstream: str, port: int = 0):
+        parsed = urlparse(upstream)
+        self._server = _ProxyServer((config.HOST, port), (parsed.hostname or config.HOST, parsed.port or 80))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="azure-rules", daemon=True)
+
+    @property
+    def uri(self) -> str:
+        """The stand-in's tracking URI."""
+        return f"http://{config.HOST}:{self._server.server_address[1]}"
+
+    @property
+    def refused(self) -> list[tuple[str, str, str]]:
+        """Every refusal so far: (rule name, method, request target)."""
+        return list(self._server.refused)
+
+    def start(self) -> AzureRulesProxy:
+        """Start serving; returns self."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> AzureRulesProxy:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stand-in in the foreground until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", default=config.local_tracking_uri(), help="the real MLflow server")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    args = parser.parse_args(argv)
+    proxy = AzureRulesProxy(args.upstream, args.port)
+    print(f"Azure-rules stand-in at {proxy.uri} in front of {args.upstream}; refuses:")
+    for rule in RULES:
+        print(f"  - {rule.name}: {rule.source}")
+    with contextlib.suppress(KeyboardInterrupt):
+        proxy._server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

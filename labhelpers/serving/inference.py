@@ -1,0 +1,174 @@
+"""Serve one registered version locally exactly as an Azure ML managed online endpoint serves it.
+
+Azure ML's online deployments of this lab run ``azureml-inference-server-http`` (``azmlinfsrv``) with the
+scoring script ``ML/deployment/scoring/score.py``; the model's files are under ``AZUREML_MODEL_DIR``, and
+requests go to ``POST /score`` with the inputs under ``input_data``. :func:`serve_inference` starts the same
+server with the same script on 127.0.0.1: the version's files are downloaded from the registry into a
+folder laid out like the endpoint's (``azureml-models/NAME/N/``), and ``GET /`` answers once the script's
+``init()`` has loaded the model.
+
+``azmlinfsrv`` binds every interface (its host is fixed to 0.0.0.0); the launcher here starts it with the
+host set to 127.0.0.1 instead, so a model on a laptop is never reachable from the network.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+from labhelpers.core import config
+from labhelpers.core.errors import ServerError
+from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until
+from labhelpers.serving.scoring import _environment, _free_port, _log_tail, _session
+
+DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
+SCORING_SCRIPT = DEPLOYMENT_DIR / "scoring" / "score.py"
+SAMPLE_REQUEST = DEPLOYMENT_DIR / "sample-request.json"
+# azmlinfsrv's own entry point, with its fixed 0.0.0.0 replaced by the loopback address
+_LAUNCHER = (
+    "import sys, azureml_inference_server_http.amlserver as server; "
+    f"server.DEFAULT_HOST = {config.HOST!r}; sys.argv[0] = 'azmlinfsrv'; server.run()"
+)
+
+
+def request_body(frame: pd.DataFrame) -> dict:
+    """The JSON body an Azure ML online endpoint (and the local inference server) takes for ``frame``."""
+    # to_dict, not to_json: to_json rounds floats to 10 digits, so the server would score other numbers
+    return {"input_data": frame.to_dict(orient="split", index=False)}
+
+
+def write_sample_request(frame: pd.DataFrame, path: str | Path = SAMPLE_REQUEST) -> Path:
+    """Write ``request_body(frame)`` as the request file for ``az ml online-endpoint invoke``."""
+    target = Path(path)
+    target.write_text(json.dumps(request_body(frame), indent=2) + "\n")
+    return target
+
+
+def read_sample_request(path: str | Path = SAMPLE_REQUEST) -> pd.DataFrame:
+    """The rows of a request file as a frame (columns in the file's order)."""
+    inputs = json.loads(Path(path).read_text())["input_data"]
+    return pd.DataFrame(inputs["data"], columns=inputs["columns"])
+
+
+@dataclass(frozen=True)
+class InferenceServer:
+    """A running local ``azmlinfsrv`` for one model version.
+
+    Attributes:
+        model_uri: What it serves, ``models:/NAME/N``.
+        pid: Leader of its process group.
+        url: Base URL, e.g. ``http://127.0.0.1:5123`` (``POST /score``, ``GET /`` liveness).
+        model_dir: The folder given as ``AZUREML_MODEL_DIR``.
+        log_path: Its stdout and stderr.
+    """
+
+    model_uri: str
+    pid: int
+    url: str
+    model_dir: Path
+    log_path: Path
+
+    def invoke(self, body: dict | pd.DataFrame, timeout: float = 30.0) -> list:
+        """Send a request body (or a frame, wrapped by :func:`request_body`) to ``POST /score``.
+
+        Raises:
+            ServerError: No answer, or an error status (the server's message is included).
+        """
+        payload = request_body(body) if isinstance(body, pd.DataFrame) else body
+        try:
+            with _session() as session:
+                response = session.post(f"{self.url}/score", json=payload, timeout=timeout)
+        except requests.RequestException as error:
+            raise ServerError(f"The inference server at {self.url} did not answer ({error}).") from None
+        if response.status_code != 200:
+            raise ServerError(
+                f"POST {self.url}/score answered HTTP {response.status_code}: {response.text[:500]} "
+                f"(the scoring script's errors are in {self.log_path})"
+            )
+        return response.json()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and every process of its group (idempotent)."""
+        if _group_alive(self.pid):
+            _terminate_group(self.pid, timeout)
+        _SPAWNED.pop(self.pid, None)
+
+
+def _download(version, root: Path) -> Path:
+    """The version's files under ``root/azureml-models/NAME/N/``, as an endpoint's container holds them."""
+    import mlflow.artifacts
+
+    model_dir = root / "azureml-models" / version.name / str(version.version)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}", dst_path=str(model_dir))
+    return model_dir
+
+
+def _healthy(url: str) -> bool:
+    with _session() as session:
+        try:
+            return session.get(f"{url}/", timeout=2.0).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+def serve_inference(
+    version,
+    *,
+    port: int | None = None,
+    log_dir: str | Path | None = None,
+    scoring_script: str | Path = SCORING_SCRIPT,
+    timeout: float = 180.0,
+) -> InferenceServer:
+    """Start ``azmlinfsrv`` with the deployments' scoring script on one version; wait until it answers.
+
+    Args:
+        version: The ``ModelVersion`` to serve (e.g. from ``pinned_version``).
+        port: Port on 127.0.0.1 (default: a free one).
+        log_dir: Folder for the model files and the server's log (default: a new temporary folder).
+        scoring_script: The entry script (default: the one the Azure deployments reference).
+        timeout: Seconds to wait for the model to load and the server to answer.
+
+    Returns:
+        The running server; call its ``stop()`` when done (it is also stopped when Python exits).
+
+    Raises:
+        ServerError: The server exited or did not answer in time; the message holds the log's last lines.
+    """
+    port = port or _free_port()
+    folder = Path(log_dir or tempfile.mkdtemp(prefix="labhelpers-inference-")).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    model_dir = _download(version, folder / f"model-{port}")
+    log_path = folder / f"inference-{version.name}-{version.version}-{port}.log"
+    command = [sys.executable, "-c", _LAUNCHER, "--entry_script", str(Path(scoring_script).resolve())]
+    command += ["--port", str(port)]
+    environment = {**_environment(), "AZUREML_MODEL_DIR": str(model_dir), "AML_APP_ROOT": str(folder)}
+    environment["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside score.py in ML/deployment
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+            env=environment, start_new_session=True,
+        )  # fmt: skip
+    _SPAWNED[process.pid] = process
+    uri = f"models:/{version.name}/{version.version}"
+    server = InferenceServer(uri, process.pid, f"http://{config.HOST}:{port}", model_dir, log_path)
+    atexit.register(server.stop)
+    _wait_until(lambda: process.poll() is not None or _healthy(server.url), timeout, interval=0.5)
+    if process.poll() is None and _healthy(server.url):
+        return server
+    problem = "exited during startup" if process.poll() is not None else f"did not answer in {timeout:.0f} s"
+    with contextlib.suppress(ServerError):
+        server.stop(5.0)
+    raise ServerError(
+        f"The inference server for {uri} on port {port} {problem}. Last lines of {log_path}:\n"
+        f"{_log_tail(log_path)}"
+    )

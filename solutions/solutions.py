@@ -1,0 +1,49 @@
+"""Reference solutions of the "Your turn" tasks in notebooks 01-04 (for instructors, not run by the course).
+
+Each function does what a learner types into the task's cell, with the names the notebook has at hand, and
+returns what the learner passes to ``check``. ``tests/notebooks/test_course.py`` runs them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+from mlflow import MlflowClient
+
+from labhelpers import run_supervised
+from labhelpers.course.exercises import TEACHING_MODEL
+from labhelpers.course.session import new_run_dir
+
+
+def solve_01_1(output_dir: str | Path, data=None) -> Path:
+    """01-1: train the supervised step with Ridge alpha = 10 into a new run folder; return the folder."""
+    my_run = new_run_dir(output_dir)
+    run_supervised(data, my_run / "supervised", alpha=10.0)
+    return my_run
+
+
+def solve_02_1(owner: str) -> None:
+    """02-1: tag the newest by-hand version with the course's owner (a version tag, not a run tag)."""
+    client = MlflowClient()
+    newest = max(client.search_model_versions(f"name = '{TEACHING_MODEL}'"), key=lambda v: int(v.version))
+    client.set_model_version_tag(TEACHING_MODEL, newest.version, "owner", owner)
+
+
+def solve_03_1(trip: dict) -> int:
+    """03-1: load version 1 of the clustering by its URI and predict the trip's cluster."""
+    model = mlflow.pyfunc.load_model("models:/taxi-trip-kmeans/1")
+    return int(model.predict(pd.DataFrame([trip]))[0])
+
+
+def solve_04_1(model_name: str) -> str:
+    """04-1: one search, then the version whose rmse tag (text) is lowest as a number."""
+    versions = MlflowClient().search_model_versions(f"name = '{model_name}'")
+    return min(versions, key=lambda v: float(v.tags["rmse"])).version
+
+
+def solve_04_2(model_name: str) -> str:
+    """04-2: the Azure ML form of the version in production: azureml:NAME:N (a number after a colon)."""
+    production = MlflowClient().get_model_version_by_alias(model_name, "production")
+    return f"azureml:{model_name}:{production.version}"

@@ -1,0 +1,49 @@
+"""The Azure inference server (azmlinfsrv) with the deployment's scoring script, on the pinned version.
+
+A small registry is set up through the session server: one batch registered, version 1 pinned as production
+in a copy of ML/deployment. The server is started exactly as notebook 05 starts it, sent the sample request
+file's body unchanged, and must answer what the same version predicts in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from labhelpers.core.errors import ServerError
+from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, pin_production
+from labhelpers.registry.register import register_models
+from labhelpers.serving.inference import SAMPLE_REQUEST, read_sample_request, serve_inference
+from labhelpers.serving.scoring import compare_with_in_process, pinned_version, rest_payload
+
+pytest.importorskip("azureml_inference_server_http")  # not in the MLflow 2 test environment
+
+
+@pytest.fixture
+def pinned(trained_dirs, unique_names, tracking_uri, tmp_path):
+    """The linear model registered twice under this test's names, version 1 pinned; returns its version."""
+    for _ in range(2):
+        register_models(*trained_dirs, names=unique_names, tracking_uri=tracking_uri)
+    deployment = Path(shutil.copytree(DEPLOYMENT_DIR, tmp_path / "deployment"))
+    (deployment / PINS_FILE).unlink(missing_ok=True)
+    pin_production(unique_names["linear"], 1, deployment)
+    return pinned_version(unique_names["linear"], deployment)
+
+
+def test_the_inference_server_answers_the_sample_request_like_the_version_in_process(pinned, tmp_path):
+    assert pinned.version == "1"
+    body = json.loads(SAMPLE_REQUEST.read_text())
+    server = serve_inference(pinned, log_dir=tmp_path / "serving")
+    try:
+        served = server.invoke(body)
+        with pytest.raises(ServerError, match=r"/score answered HTTP 5\d\d"):  # MLflow's body is refused
+            server.invoke(rest_payload(read_sample_request()))
+    finally:
+        server.stop()
+    assert server.model_dir.is_relative_to(tmp_path) and list(server.model_dir.rglob("MLmodel"))
+    comparison = compare_with_in_process(pinned, read_sample_request(), served)
+    assert len(comparison) == len(body["input_data"]["data"]) > 0
+    assert (comparison["difference"].abs() < 1e-9).all(), comparison

@@ -1,0 +1,149 @@
+"""The registry code against the Azure-rules stand-in: the branches Azure ML's refusals select.
+
+Every test talks to the session server through ``azure_rules`` (a proxy that refuses aliases, renames, model
+deletes, ordered or non-name version searches, LIKE and tag filters in model search, and MLflow 3's
+logged-models API) and checks the real server behind it for the result. Each client learns a refusal once.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from labhelpers.core.errors import RegistryError
+from labhelpers.registry import capabilities
+from labhelpers.registry.batch import collect
+from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, read_pins
+from labhelpers.registry.promotion import promote, rollback
+from labhelpers.registry.references import resolve
+from labhelpers.registry.register import register_batch, register_models
+from labhelpers.registry.upload import drop_retried_duplicates
+
+
+def _client(uri: str) -> MlflowClient:
+    return MlflowClient(uri, uri)
+
+
+def _refusals(proxy, since: int, rule: str) -> int:
+    return sum(1 for name, _, _ in proxy.refused[since:] if name == rule)
+
+
+def _aliases(server_uri: str, name: str) -> dict:
+    return dict(_client(server_uri).get_registered_model(name).aliases)
+
+
+@pytest.fixture
+def registered(azure_rules, trained_dirs, unique_names):
+    """One batch of the three models registered through the stand-in; returns what register_models did."""
+    return register_models(*trained_dirs, names=unique_names, tracking_uri=azure_rules.uri)
+
+
+def test_the_stand_in_refuses_each_azure_rule_and_forwards_the_rest(azure_rules, registered):
+    client, name = _client(azure_rules.uri), registered[0].name
+    refused = {
+        "aliases": lambda: client.set_registered_model_alias(name, "production", "1"),
+        "rename registered model": lambda: client.rename_registered_model(name, name + "-renamed"),
+        "delete registered model": lambda: client.delete_registered_model(name),
+        "order versions": lambda: client.search_model_versions(f"name='{name}'", order_by=["version_number"]),
+        "version filter other than name": lambda: client.search_model_versions(
+            f"run_id='{registered[0].run_id}'"
+        ),
+        "LIKE in registered-model search": lambda: client.search_registered_models("name LIKE 'test-%'"),
+    }
+    if hasattr(client, "search_logged_models"):  # MLflow 3 only (make test-mlflow2 runs MLflow 2)
+        refused["MLflow 3 logged-models endpoints"] = lambda: client.search_logged_models(
+            experiment_ids=["0"]
+        )
+    for rule, call in refused.items():
+        before = len(azure_rules.refused)
+        with pytest.raises(MlflowException, match="Not supported by Azure ML"):
+            call()
+        assert _refusals(azure_rules, before, rule) >= 1, rule
+    assert [v.version for v in client.search_model_versions(f"name='{name}'")] == ["1"]
+    assert client.get_model_version(name, "1").tags["lifecycle"] == "candidate"
+
+
+def test_a_batch_registers_with_tags_only_learning_once_that_aliases_are_refused(
+    azure_rules, trained_dirs, unique_names, mlflow_server
+):
+    before = len(azure_rules.refused)
+    done = register_models(*trained_dirs, names=unique_names, tracking_uri=azure_rules.uri)
+    assert [item.version for item in done] == ["1", "1", "1"]
+    for item in done:
+        version = _client(mlflow_server.uri).get_model_version(item.name, item.version)
+        assert (version.tags["lifecycle"], version.tags["batch_status"]) == ("candidate", "complete")
+        assert _aliases(mlflow_server.uri, item.name) == {}
+    assert _refusals(azure_rules, before, "aliases") == 1  # one client: asked once, then remembered
+
+
+def test_references_resolve_by_tags_and_by_the_highest_number(azure_rules, trained_dirs, unique_names):
+    linear = collect(*trained_dirs, unique_names)[0]
+    for _ in range(3):
+        register_batch([linear], tracking_uri=azure_rules.uri)
+    client = _client(azure_rules.uri)
+    client.set_model_version_tag(linear.name, "2", "lifecycle", "production")
+    before = len(azure_rules.refused)
+    for form, expected in [("azureml:{n}@latest", "3"), ("{n}@production", "2"), ("models:/{n}/latest", "3")]:
+        assert resolve(form.format(n=linear.name), client).version == expected, form
+    assert resolve(f"azureml:{linear.name}:1", client).version == "1"
+    assert _refusals(azure_rules, before, "order versions") == 1
+    assert _refusals(azure_rules, before, "aliases") == 1
+    assert (capabilities.of(client).ordering, capabilities.of(client).aliases) == (False, False)
+    with pytest.raises(RegistryError, match="No registered model named 'nope'"):
+        resolve("nope@latest", client)
+
+
+def test_promotion_and_rollback_move_the_lifecycle_tag_and_the_pin(
+    azure_rules, trained_dirs, unique_names, tmp_path, mlflow_server
+):
+    linear = collect(*trained_dirs, unique_names)[0]
+    for _ in range(2):
+        register_batch([linear], tracking_uri=azure_rules.uri)
+    deployment = Path(shutil.copytree(DEPLOYMENT_DIR, tmp_path / "deployment"))
+    (deployment / PINS_FILE).unlink(missing_ok=True)
+    client = _client(azure_rules.uri)
+    for version in ("1", "2"):
+        promote(linear.name, version, "validated", client=client, actor="t", deployment_dir=deployment)
+        promote(linear.name, version, "production", client=client, actor="t", deployment_dir=deployment)
+    rollback(linear.name, reason="test", client=client, actor="t", deployment_dir=deployment)
+    tags = {v: client.get_model_version(linear.name, v).tags["lifecycle"] for v in ("1", "2")}
+    assert tags == {"1": "production", "2": "archived"}
+    assert read_pins(deployment) == {linear.name: f"azureml:{linear.name}:1"}
+    assert resolve(f"{linear.name}@production", client).version == "1"
+    assert _aliases(mlflow_server.uri, linear.name) == {}
+
+
+def test_a_failed_batch_removes_its_versions_and_keeps_the_model_azure_cannot_delete(
+    azure_rules, trained_dirs, unique_names, monkeypatch, mlflow_server
+):
+    create = MlflowClient.create_model_version
+
+    def create_version(self, name, *args, **kwargs):  # the models exist by now; this version fails
+        if name == unique_names["kmeans"]:
+            raise RuntimeError("simulated registry failure")
+        return create(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "create_model_version", create_version)
+    before = len(azure_rules.refused)
+    with pytest.raises(RegistryError, match="simulated registry failure"):
+        register_models(*trained_dirs, names=unique_names, tracking_uri=azure_rules.uri)
+    server = _client(mlflow_server.uri)
+    for name in unique_names.values():
+        assert server.search_model_versions(f"name='{name}'") == []
+        assert server.get_registered_model(name).name == name  # the empty model stays, as on Azure ML
+    assert _refusals(azure_rules, before, "delete registered model") == 1
+
+
+def test_only_a_true_twin_of_the_same_run_is_deleted(azure_rules, registered, mlflow_server):
+    client, first = _client(azure_rules.uri), registered[0]
+    other = client.create_run(client.get_run(first.run_id).info.experiment_id).info.run_id
+    source = client.get_model_version(first.name, first.version).source
+    client.create_model_version(first.name, source, other)  # v2: another run's version
+    client.create_model_version(first.name, source, first.run_id)  # v3: a twin of v1 (same run)
+    drop_retried_duplicates(client, first.name, first.run_id, kept="1")
+    left = sorted(v.version for v in _client(mlflow_server.uri).search_model_versions(f"name='{first.name}'"))
+    assert left == ["1", "2"]

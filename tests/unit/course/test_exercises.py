@@ -1,0 +1,52 @@
+"""The checks of the "Your turn" tasks that need no server: answers, folders and references.
+
+The checks that read a registry run against a real course run in tests/notebooks/test_course.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from labhelpers.core.errors import LabError
+from labhelpers.course.exercises import check
+from labhelpers.training.steps import run_supervised
+
+
+class NoProductionClient:
+    """Stands in for MlflowClient: a registry where no version of any model is in production."""
+
+    def search_model_versions(self, filter_string):
+        return []
+
+
+def test_01_1_wants_a_run_folder_trained_with_the_alpha_asked(trained_dirs, sample_csv, tmp_path):
+    untouched = check("01-1", None)
+    assert not untouched and "pass the run folder" in str(untouched)
+    wrong = check("01-1", trained_dirs[0].parent)  # the default alpha, 1.0
+    assert not wrong and "alpha=1.0" in str(wrong) and "10" not in wrong.message.split("alpha=1.0")[1]
+    run_supervised(sample_csv, tmp_path / "supervised", alpha=10.0)
+    assert check("01-1", tmp_path)
+    (tmp_path / "supervised" / "linear_regression" / "model.joblib").write_bytes(b"tampered")
+    tampered = check("01-1", tmp_path)
+    assert not tampered and "no longer match their checksums" in str(tampered)
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (None, "put the reference"),
+        ("azureml:taxi-fare-linear-regression@3", "refused: 'azureml:taxi-fare-linear-regression@3' is not"),
+        ("models:/taxi-fare-linear-regression/3", "azureml:NAME:N"),
+        ("azureml:taxi-fare-linear-regression@latest", "@latest moves"),
+        ("azureml:taxi-fare-linear-regression:3", "has no version in production"),
+    ],
+)  # fmt: skip
+def test_04_2_refuses_each_wrong_pin_with_a_hint_that_keeps_the_answer(answer, hint):
+    verdict = check("04-2", answer, client=NoProductionClient())
+    assert not verdict
+    assert str(verdict).startswith("04-2: not yet: ") and hint in str(verdict)
+
+
+def test_an_unknown_exercise_says_which_exist():
+    with pytest.raises(LabError, match="No exercise '09-9'; the exercises are 01-1, 02-1, 03-1, 04-1, 04-2"):
+        check("09-9")

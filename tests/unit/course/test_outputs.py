@@ -1,0 +1,103 @@
+"""Stored notebook outputs: sanitized, copied cell by cell; the committed notebooks hold no run's values."""
+
+from __future__ import annotations
+
+import pytest
+
+from labhelpers.core import config
+from labhelpers.course import outputs
+from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS, CourseError
+
+# The lab extra's notebook library; `make test-mlflow2`'s environment has only what registration needs.
+nbformat = pytest.importorskip("nbformat")
+
+MINE = NOTEBOOKS[:4]  # 05 belongs to the serving rework
+
+
+def test_sanitize_replaces_what_changes_from_run_to_run_and_keeps_the_data():
+    text = (
+        "run 0123456789abcdef0123456789abcdef in "
+        f"{config.PROJECT_ROOT}/outputs/course/run-20261127-124700-123456 "
+        "batch 20261127-124815-4a2c6f at 2026-11-27T12:48:18+00:00 on http://127.0.0.1:5103/#/models "
+        "from /tmp/pytest-of-root/x/trips.csv; pickup 2016-01-03 08:15:00\n"
+        "🏃 View run register at: http://127.0.0.1:5103/#/experiments/1/runs/abc\n"
+    )
+    clean = outputs.sanitize(text)
+    assert clean == (
+        "run RUN-ID in <project>/outputs/course/run-TIME batch BATCH-ID at TIMESTAMP on "
+        "http://127.0.0.1:5000/#/models from <tmp>; pickup 2016-01-03 08:15:00\n"
+    )
+
+
+def _notebook(path, outputs_of_code):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# t", id="title")]
+    notebook.cells += [nbformat.v4.new_code_cell("x = 1", id="code")]
+    notebook.cells[1].outputs = outputs_of_code
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_store_outputs_copies_sanitized_outputs_without_stderr_or_counts(tmp_path):
+    source_dir, executed_dir = tmp_path / "src", tmp_path / "ran"
+    source_dir.mkdir(), executed_dir.mkdir()
+    _notebook(source_dir / "n.ipynb", [])
+    ran = [
+        nbformat.v4.new_output("stream", name="stdout", text="at 2026-11-27 12:48:18\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="INFO noise\n"),
+        nbformat.v4.new_output("execute_result", {"text/plain": "'/tmp/abc/run'"}, execution_count=7),
+    ]
+    _notebook(executed_dir / "n.ipynb", ran)
+
+    assert outputs.store_outputs(executed_dir, source_dir, names=["n.ipynb"]) == 1
+    cell = nbformat.read(source_dir / "n.ipynb", as_version=4).cells[1]
+    assert [o.get("name") for o in cell.outputs] == ["stdout", None]
+    assert cell.outputs[0].text == "at TIMESTAMP\n"
+    assert cell.outputs[1].data["text/plain"] == "'<tmp>'" and cell.outputs[1].execution_count is None
+    assert outputs.leaks(source_dir / "n.ipynb") == []
+
+
+def test_store_outputs_refuses_a_cell_changed_since_the_run(tmp_path):
+    (tmp_path / "src").mkdir(), (tmp_path / "ran").mkdir()
+    _notebook(tmp_path / "src" / "n.ipynb", [])
+    changed = nbformat.read(_notebook(tmp_path / "ran" / "n.ipynb", []), as_version=4)
+    changed.cells[1].source = "x = 2"
+    nbformat.write(changed, tmp_path / "ran" / "n.ipynb")
+    with pytest.raises(CourseError, match="cell code changed since"):
+        outputs.store_outputs(tmp_path / "ran", tmp_path / "src", names=["n.ipynb"])
+
+
+def test_leaks_finds_machine_paths_run_ids_and_timestamps(tmp_path):
+    path = _notebook(
+        tmp_path / "n.ipynb", [nbformat.v4.new_output("stream", name="stdout", text="/root/x\n")]
+    )
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].source = "run = '0123456789abcdef0123456789abcdef'  # 2026-11-27 12:00:00"
+    nbformat.write(notebook, path)
+    assert outputs.leaks(path) == [
+        "n.ipynb: cell code holds /root/",
+        "n.ipynb: cell code holds a run id",
+        "n.ipynb: cell code holds a timestamp",
+    ]
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_committed_notebooks_carry_outputs_and_no_run_values(name):
+    path = NOTEBOOK_DIR / name
+    notebook = nbformat.read(path, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert outputs.leaks(path) == []
+    assert all(c.execution_count is None for c in code), "stored execution counts"
+    assert all(o.get("execution_count") is None for c in code for o in c.outputs)
+    assert not [c.id for c in code if "NBVAL" in c.source], "nbval markers belong in cell tags"
+    checked = [c for c in code if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checked and all(c.outputs for c in checked), "a checked cell without its stored output"
+    assert sum(bool(c.outputs) for c in code) >= len(code) // 2, "most cells should show their output"
+
+
+def test_the_plots_are_stored_as_pictures():
+    for name, cell_id in (("01_train_models.ipynb", "look"), ("03_inspect_registry.ipynb", "chart")):
+        cell = next(
+            c for c in nbformat.read(NOTEBOOK_DIR / name, as_version=4).cells if c.get("id") == cell_id
+        )
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs), (name, cell_id)

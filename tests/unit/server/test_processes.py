@@ -1,0 +1,146 @@
+"""Process groups: ours are found and stopped whole; a reused pid from a stale record is never signalled.
+
+Stand-in processes (``python -c ... mlflow-stand-in``) play the server: no MLflow server is started.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from labhelpers.server import processes
+
+# A leader that starts one child in its group, then both sleep; "mlflow" in argv marks them as a server.
+LEADER = (
+    "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', 'mlflow-stand-in-child']); "
+    "time.sleep(120)"
+)
+
+
+def _group(pgid: int) -> list[psutil.Process]:
+    """Every live (not zombie) process in the group, whatever its command line."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (OSError, psutil.Error):
+            continue  # ended while we looked
+    return found
+
+
+def _spawn(*argv: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", *argv], start_new_session=True)
+
+
+@pytest.fixture
+def stand_in() -> Iterator[subprocess.Popen]:
+    """A process group of two stand-in MLflow processes, killed afterwards whatever the test did."""
+    leader = _spawn(LEADER, "mlflow-stand-in")
+    assert processes._wait_until(lambda: len(_group(leader.pid)) == 2, 20)
+    yield leader
+    for process in _group(leader.pid):
+        process.kill()
+    leader.wait(10)
+
+
+def test_our_group_is_alive_and_is_stopped_children_included(stand_in: subprocess.Popen) -> None:
+    created = processes.created_at(stand_in.pid)
+    assert created is not None
+    processes._SPAWNED[stand_in.pid] = stand_in
+
+    assert processes._group_alive(stand_in.pid, created)
+    processes._terminate_group(stand_in.pid, 10.0, created)
+
+    assert _group(stand_in.pid) == []
+    assert not processes._group_alive(stand_in.pid, created)
+    assert stand_in.pid not in processes._SPAWNED
+
+
+def test_a_reused_pid_is_not_taken_for_our_server_and_is_left_running(stand_in: subprocess.Popen) -> None:
+    # The record says the server started an hour before the process now holding that pid.
+    stale = processes.created_at(stand_in.pid) - 3600
+
+    assert not processes._group_alive(stand_in.pid, stale)
+    processes._terminate_group(stand_in.pid, 1.0, stale)  # nothing of ours left: returns at once
+
+    assert len(_group(stand_in.pid)) == 2
+    assert stand_in.poll() is None
+
+
+def test_a_group_without_mlflow_is_not_ours() -> None:
+    other = _spawn("import time; time.sleep(120)", "some-other-program")
+    try:
+        created = processes.created_at(other.pid)
+        assert created is not None
+        assert not processes._group_alive(other.pid, created)
+        processes._terminate_group(other.pid, 1.0, created)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait(10)
+
+
+def test_members_left_by_a_killed_leader_are_still_ours(stand_in: subprocess.Popen) -> None:
+    created = processes.created_at(stand_in.pid)
+    stand_in.kill()  # like `kill -9` of `mlflow server`: its child keeps running in the group
+    stand_in.wait(10)
+
+    assert processes.created_at(stand_in.pid) is None
+    assert processes._group_alive(stand_in.pid, created)
+    processes._terminate_group(stand_in.pid, 10.0, created)
+    assert _group(stand_in.pid) == []
+
+
+def test_a_process_that_ignores_sigterm_gets_sigkill() -> None:
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(120)"
+    )
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", code, "mlflow-stubborn"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert stubborn.stdout.readline() == "ready\n"  # SIGTERM is ignored from here on
+    processes._SPAWNED[stubborn.pid] = stubborn
+    created = processes.created_at(stubborn.pid)
+
+    processes._terminate_group(stubborn.pid, 0.5, created)
+
+    assert stubborn.returncode == -9
+    stubborn.stdout.close()
+
+
+def test_created_at_of_a_finished_process_is_none() -> None:
+    finished = _spawn("pass")
+    finished.wait(10)
+    assert processes.created_at(finished.pid) is None
+
+
+def test_a_stale_pid_file_naming_a_reused_pid_is_dropped_and_that_process_left_alone(
+    stand_in: subprocess.Popen, tmp_path, free_port, capsys
+) -> None:
+    import json
+
+    from labhelpers.server import local
+
+    port = free_port()
+    for ask in (lambda: local.status(port, tmp_path).running, lambda: local.stop(port, tmp_path)):
+        # The pid file of a server that died long ago; its pid now belongs to another "mlflow" program.
+        (tmp_path / "server.pid").write_text(f"{stand_in.pid}\n")
+        record = {"pid": stand_in.pid, "port": port, "created": processes.created_at(stand_in.pid) - 3600}
+        (tmp_path / "server.json").write_text(json.dumps(record))
+
+        assert ask() is False
+
+        assert not (tmp_path / "server.pid").exists() and not (tmp_path / "server.json").exists()
+        assert stand_in.poll() is None and len(_group(stand_in.pid)) == 2
+    assert "No local MLflow server was running" in capsys.readouterr().out
