@@ -34,7 +34,7 @@ from labhelpers.classroom.folder import settings as settings
 from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, ensure_credentials, read_roster
 from labhelpers.classroom.roster import write_private as _write_private
 from labhelpers.core.errors import ServerError
-from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group
+from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until
 
 
 def _auth_ini(root: Path, auth_uri: str, admin_password: str) -> Path:
@@ -180,13 +180,9 @@ def _answers(s: Settings, cert: str | Path, password: str) -> bool:
 
 
 def _wait_ready(s: Settings, cert: Path, password: str, pid: int, timeout: float) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _group_alive(pid):
-        if _answers(s, cert, password):
+    if _wait_until(lambda: not _group_alive(pid) or _answers(s, cert, password), timeout, interval=0.5):
+        if _group_alive(pid):
             return
-        time.sleep(0.5)
     problem = "did not answer in time" if _group_alive(pid) else "exited during startup"
     stop_mlflow(s.root)
     log = s.root / "mlflow.log"

@@ -28,6 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from labhelpers.registry import capabilities
 from labhelpers.registry.backend import delete_empty_model, may_delete_models, search_versions
 from labhelpers.registry.lease import (
     BATCH_NAMES_TAG,
@@ -89,15 +90,31 @@ def _members(version) -> list[str]:
 Search = tuple[str, tuple[tuple[str, str], ...]]  # a name and the conditions narrowing it
 
 
-def _searches(client, wanted: list[Search]) -> dict[Search, list]:
-    """Run version searches side by side; the versions found, by search."""
+class _Searches:
+    """Version searches, run side by side and remembered.
 
-    def search(key: Search) -> tuple[Search, list]:
-        name, equal = key
-        return key, search_versions(client, name, dict(equal))
+    Where the registry refused a narrowed search (learned in :mod:`labhelpers.registry.capabilities`), the
+    answer is all versions of the name: one such search then serves every later search of that name.
+    """
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(search, dict.fromkeys(wanted)))
+    def __init__(self, client) -> None:
+        self.client = client
+        self.found: dict[Search, list] = {}
+
+    def _plain(self, key: Search) -> Search:
+        return (key[0], ()) if capabilities.of(self.client).version_filters is False else key
+
+    def _search(self, key: Search) -> tuple[Search, list]:
+        return key, search_versions(self.client, key[0], dict(key[1]))
+
+    def run(self, wanted: list[Search]) -> None:
+        todo = [key for key in dict.fromkeys(wanted) if self[key] is None]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for key, versions in pool.map(self._search, todo):
+                self.found[key] = self.found[self._plain(key)] = versions  # plain: after the answer
+
+    def __getitem__(self, key: Search) -> list | None:
+        return self.found.get(key, self.found.get(self._plain(key)))
 
 
 def find_pending(client, names) -> list[Batch]:
@@ -110,9 +127,10 @@ def find_pending(client, names) -> list[Batch]:
     """
     names = list(dict.fromkeys(names))
     pending_only = ((f"tags.{BATCH_STATUS_TAG}", PENDING),)
-    found = _searches(client, [(name, pending_only) for name in names])
+    searches = _Searches(client)
+    searches.run([(name, pending_only) for name in names])
     batches: dict[str, Batch] = {}
-    for version in (v for versions in found.values() for v in versions):
+    for version in (v for name in names for v in searches[(name, pending_only)]):
         tags = _tags(version)
         if tags.get(BATCH_STATUS_TAG) == PENDING and tags.get(BATCH_TAG):
             batch = batches.setdefault(tags[BATCH_TAG], Batch(tags[BATCH_TAG], []))
@@ -122,11 +140,11 @@ def find_pending(client, names) -> list[Batch]:
         for batch_id, batch in batches.items()
         for member in batch.names
     }
-    members = _searches(client, list(wanted.values()))
+    searches.run(list(wanted.values()))
     for (member, batch_id), key in wanted.items():
         batch = batches[batch_id]
         batch.versions += [
-            v for v in members[key] if v.name == member and _tags(v).get(BATCH_TAG) == batch_id
+            v for v in searches[key] if v.name == member and _tags(v).get(BATCH_TAG) == batch_id
         ]
     for batch in batches.values():
         batch.versions.sort(key=lambda v: (v.name, int(v.version)))

@@ -81,13 +81,24 @@ def _group_alive(pgid: int, created: float | None = None) -> bool:
     return bool(_members(pgid, created))
 
 
+#: The most one round of :func:`_wait_until` counts against its timeout. A round is a probe (a few seconds
+#: at most, even on a loaded machine) and a short sleep; a longer one means the machine itself was paused (a
+#: laptop suspended, a virtual machine stopped or snapshotted). The awaited process could not run in that
+#: time either, so it is not counted: a server that was paused while starting is not reported as hung.
+MAX_ROUND_SECONDS = 30.0
+
+
 def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
+    """Poll ``condition`` every ``interval`` seconds until it holds (True) or ``timeout`` seconds passed."""
+    waited = 0.0
+    while True:
+        started = time.monotonic()
+        if condition():
+            return True
+        if waited >= timeout:
             return False
         time.sleep(interval)
-    return True
+        waited += min(time.monotonic() - started, MAX_ROUND_SECONDS)
 
 
 def _terminate_group(pgid: int, timeout: float, created: float | None = None) -> None:

@@ -26,7 +26,7 @@ def test_01_1_wants_a_run_folder_trained_with_the_alpha_asked(trained_dirs, samp
     assert not wrong and "alpha=1.0" in str(wrong) and "10" not in wrong.message.split("alpha=1.0")[1]
     run_supervised(sample_csv, tmp_path / "supervised", alpha=10.0)
     assert check("01-1", tmp_path)
-    (tmp_path / "supervised" / "linear_regression" / "model.joblib").write_bytes(b"tampered")
+    (tmp_path / "supervised" / "linear_regression" / "model.skops").write_bytes(b"tampered")
     tampered = check("01-1", tmp_path)
     assert not tampered and "no longer match their checksums" in str(tampered)
 

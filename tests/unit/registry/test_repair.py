@@ -1,8 +1,9 @@
 """repair: which pending batches are completed, removed or left alone, and which requests that takes.
 
-A registry in memory stands in for the server. It answers only what Azure ML's MLflow API documents for
-versions (search filtered by ``name='X'``, tag writes, version deletes) and fails the test on anything else,
-so repair is shown to work there too.
+A registry in memory stands in for the server. As Azure ML, it answers only what Azure ML's MLflow API
+documents for versions (search filtered by ``name='X'``, tag writes, version deletes): it refuses narrowed
+searches and model deletes with an MLflow error, as the Azure-rules stand-in does, and fails the test on
+anything else, so repair is shown to learn the rules and work there too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from labhelpers.registry.lease import lease_until
 from labhelpers.registry.repair import find_pending, repair
@@ -52,14 +55,13 @@ class Registry:
         return version
 
     def search_model_versions(self, filter_string):
-        self.calls.append(f"search {filter_string}")
         name, *conditions = filter_string.split(" and ")
         match = re.fullmatch(r"name='([^']+)'", name)
         assert match, f"every version search is filtered by name, got {filter_string!r}"
-        azure = self.tracking_uri.startswith("azureml:")
-        assert not (azure and conditions), (
-            f"Azure ML documents version search by name only: {filter_string!r}"
-        )
+        if conditions and self.tracking_uri.startswith("azureml:"):  # documented: by name only
+            self.calls.append(f"refused {filter_string}")
+            raise MlflowException(f"unsupported filter {filter_string!r}", INVALID_PARAMETER_VALUE)
+        self.calls.append(f"search {filter_string}")
         found = [v for v in self.versions if v.name == match[1]]
         for condition in conditions:  # what an MLflow server narrows by: tags.KEY='V', run_id='R'
             key, value = re.fullmatch(r"([\w.]+)='([^']*)'", condition).groups()
@@ -84,7 +86,9 @@ class Registry:
         return type("Model", (), {"name": name, "tags": self.models[name]})
 
     def delete_registered_model(self, name):
-        assert not self.tracking_uri.startswith("azureml:"), "Azure ML cannot delete a registered model"
+        if self.tracking_uri.startswith("azureml:"):  # registered models are immutable there
+            self.calls.append(f"refused delete model {name}")
+            raise MlflowException("deleting a registered model is not supported", INVALID_PARAMETER_VALUE)
         self.calls.append(f"delete model {name}")
         del self.models[name]
 
@@ -165,7 +169,7 @@ def test_a_batch_whose_lease_runs_is_left_alone_and_untouched(registry):
     [result] = repair(registry, NAMES, now=NOW)
 
     assert result.action == "left alone" and "still being registered, lease until" in result.note
-    assert [c for c in registry.calls if not c.startswith("search")] == []
+    assert [c for c in registry.calls if not c.startswith(("search", "refused"))] == []
 
 
 def test_an_older_version_without_a_lease_counts_it_from_its_creation(registry):
@@ -189,7 +193,7 @@ def test_a_dry_run_changes_nothing(registry):
         ("dead", "would remove"),
         ("other", "would complete"),
     ]
-    assert [c for c in registry.calls if not c.startswith("search")] == []
+    assert [c for c in registry.calls if not c.startswith(("search", "refused"))] == []
     assert str(results[0]) == "batch dead: would remove a version 1, b version 1 (c had no version)"
 
 

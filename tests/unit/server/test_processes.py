@@ -95,7 +95,9 @@ def test_members_left_by_a_killed_leader_are_still_ours(stand_in: subprocess.Pop
     assert processes.created_at(stand_in.pid) is None
     assert processes._group_alive(stand_in.pid, created)
     processes._terminate_group(stand_in.pid, 10.0, created)
-    assert _group(stand_in.pid) == []
+    # The orphaned child belongs to init now, which reaps it in its own time: SIGKILLed, it is at most
+    # still exiting (its command line already gone), never running on.
+    assert processes._wait_until(lambda: _group(stand_in.pid) == [], 10), _group(stand_in.pid)
 
 
 def test_a_process_that_ignores_sigterm_gets_sigkill() -> None:
@@ -144,3 +146,35 @@ def test_a_stale_pid_file_naming_a_reused_pid_is_dropped_and_that_process_left_a
         assert not (tmp_path / "server.pid").exists() and not (tmp_path / "server.json").exists()
         assert stand_in.poll() is None and len(_group(stand_in.pid)) == 2
     assert "No local MLflow server was running" in capsys.readouterr().out
+
+
+class _PausedClock:
+    """time.monotonic and time.sleep for processes: each sleep advances the clock, one by a long pause."""
+
+    def __init__(self, pause_at: int, pause: float):
+        self.now, self.sleeps, self.pause_at, self.pause = 1000.0, 0, pause_at, pause
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += seconds + (self.pause if self.sleeps == self.pause_at else 0.0)
+
+
+def test_a_pause_of_the_machine_does_not_count_against_the_wait(monkeypatch) -> None:
+    clock = _PausedClock(pause_at=3, pause=3600.0)  # the machine stops for an hour at the third sleep
+    monkeypatch.setattr(processes, "time", clock)
+
+    ready_after = 50  # rounds of 1 s: the process needs 50 s of running time
+    assert processes._wait_until(lambda: clock.sleeps >= ready_after, timeout=90, interval=1.0)
+    assert clock.sleeps == ready_after
+
+
+def test_the_wait_still_times_out_when_the_condition_never_holds(monkeypatch) -> None:
+    clock = _PausedClock(pause_at=3, pause=3600.0)
+    monkeypatch.setattr(processes, "time", clock)
+
+    assert not processes._wait_until(lambda: False, timeout=90, interval=1.0)
+    # 90 s of waiting: 89 plain rounds of 1 s and the paused round counted as at most MAX_ROUND_SECONDS
+    assert 90 - processes.MAX_ROUND_SECONDS <= clock.sleeps <= 90
