@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -26,12 +25,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _prepare(work: Path, learners: int):
@@ -94,6 +87,7 @@ def main() -> int:
     from labhelpers.classroom import server
     from labhelpers.classroom.rehearsal import Script, learner_uri, rehearse
     from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
+    from labhelpers.core.config import free_port
     from labhelpers.server.tracking import configure_client_timeouts
 
     work = Path(tempfile.mkdtemp(prefix="bench-classroom-"))
@@ -105,7 +99,7 @@ def main() -> int:
         "LAB_LEARNER",
     ):
         os.environ.pop(name, None)
-    s = server.settings(work / "classroom", "127.0.0.1", _free_port(), _free_port())
+    s = server.settings(work / "classroom", "127.0.0.1", free_port(), free_port())
     try:
         dirs, validation, roster = _prepare(work, args.learners)
         started = time.monotonic()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,12 +29,6 @@ import joblib
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _timed(fn, *args, **kwargs) -> float:
@@ -139,11 +132,12 @@ def main() -> int:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each, after a warm-up")
     args = parser.parse_args()
+    from labhelpers.core.config import free_port
     from labhelpers.server import local as server
     from labhelpers.server.tracking import use_tracking
 
     work = Path(tempfile.mkdtemp(prefix="bench-registry-"))
-    port = _free_port()
+    port = free_port()
     info = server.start(port, work / "state")
     try:
         use_tracking(info.uri)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from labhelpers.core.config import free_port as _free_port
+
 # The lab never sends usage telemetry (no network but the package registries), in tests either.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -33,13 +35,6 @@ def pytest_collection_modifyitems(config, items):
             if relative.startswith(folder + "/"):
                 item.add_marker(getattr(pytest.mark, marker))
                 break
-
-
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on at the moment of the call."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _port_free(port: int) -> bool:

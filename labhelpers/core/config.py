@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +113,10 @@ def endpoint_name() -> str:
             f"letters, digits or hyphens); set {ENDPOINT_SUFFIX_ENV} to a short suffix of letters and digits."
         )
     return name
+
+
+def free_port() -> int:
+    """A TCP port on :data:`HOST` that nothing listens on at the moment of the call (the system picks it)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import tempfile
 from pathlib import Path
 
@@ -139,12 +138,6 @@ def leaks(path: str | Path) -> list[str]:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((config.HOST, 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def scoped_environment(**values: str):
     """Set environment variables (the notebooks' kernels inherit them), then restore the previous ones."""
@@ -165,7 +158,7 @@ def fresh_server(state_dir: str | Path):
     """A throwaway local MLflow server on a free port, exported as ``MLFLOW_TRACKING_URI`` meanwhile."""
     from labhelpers.server import local
 
-    info = local.start(_free_port(), state_dir)
+    info = local.start(config.free_port(), state_dir)
     try:
         with scoped_environment(MLFLOW_TRACKING_URI=info.uri):
             yield info

@@ -28,7 +28,7 @@ import requests
 from labhelpers.core import config
 from labhelpers.core.errors import ServerError
 from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until
-from labhelpers.serving.scoring import _environment, _free_port, _log_tail, _session
+from labhelpers.serving.scoring import _environment, _log_tail, _session
 
 DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
 SCORING_SCRIPT = DEPLOYMENT_DIR / "scoring" / "score.py"
@@ -144,7 +144,7 @@ def serve_inference(
     Raises:
         ServerError: The server exited or did not answer in time; the message holds the log's last lines.
     """
-    port = port or _free_port()
+    port = port or config.free_port()
     folder = Path(log_dir or tempfile.mkdtemp(prefix="labhelpers-inference-")).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     model_dir = _download(version, folder / f"model-{port}")

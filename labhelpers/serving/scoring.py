@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,12 +28,6 @@ from labhelpers.core.errors import RegistryError, ServerError
 from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
 
 LOG_TAIL_LINES = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((config.HOST, 0))
-        return probe.getsockname()[1]
 
 
 def _session() -> requests.Session:
@@ -144,7 +137,7 @@ def serve(version, *, port: int | None = None, log_dir: str | Path | None = None
         ServerError: The server exited or did not answer in time; the message holds the log's last lines.
     """
     uri = model_uri(version)
-    port = port or _free_port()
+    port = port or config.free_port()
     folder = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="labhelpers-serving-"))
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder.resolve() / f"scoring-{version.name}-{version.version}-{port}.log"

@@ -12,12 +12,13 @@ import base64
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
+
+from labhelpers.core.config import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -30,19 +31,13 @@ FLAGS = [
 MODEL_LINK = re.compile(r'href="#/models/([^"]+)"')
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class DevTools:
     """A minimal DevTools-protocol client for one page of a headless chromium."""
 
     def __init__(self, profile, timeout: float = 90):
         import websocket
 
-        port = _free_port()
+        port = free_port()
         self.browser = subprocess.Popen(
             [
                 CHROMIUM,
