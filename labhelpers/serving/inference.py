@@ -13,10 +13,7 @@ host set to 127.0.0.1 instead, so a model on a laptop is never reachable from th
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -27,8 +24,8 @@ import requests
 
 from labhelpers.core import config
 from labhelpers.core.errors import ServerError
-from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until
-from labhelpers.serving.scoring import _environment, _log_tail, _session
+from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group
+from labhelpers.serving.scoring import _environment, _launch, _ready, _session
 
 DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
 SCORING_SCRIPT = DEPLOYMENT_DIR / "scoring" / "score.py"
@@ -153,22 +150,7 @@ def serve_inference(
     command += ["--port", str(port)]
     environment = {**_environment(), "AZUREML_MODEL_DIR": str(model_dir), "AML_APP_ROOT": str(folder)}
     environment["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside score.py in ML/deployment
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
-            env=environment, start_new_session=True,
-        )  # fmt: skip
-    _SPAWNED[process.pid] = process
+    process = _launch(command, log_path, environment, cwd=folder)
     uri = f"models:/{version.name}/{version.version}"
     server = InferenceServer(uri, process.pid, f"http://{config.HOST}:{port}", model_dir, log_path)
-    atexit.register(server.stop)
-    _wait_until(lambda: process.poll() is not None or _healthy(server.url), timeout, interval=0.5)
-    if process.poll() is None and _healthy(server.url):
-        return server
-    problem = "exited during startup" if process.poll() is not None else f"did not answer in {timeout:.0f} s"
-    with contextlib.suppress(ServerError):
-        server.stop(5.0)
-    raise ServerError(
-        f"The inference server for {uri} on port {port} {problem}. Last lines of {log_path}:\n"
-        f"{_log_tail(log_path)}"
-    )
+    return _ready(server, process, _healthy, f"The inference server for {uri} on port {port}", timeout)

@@ -143,26 +143,34 @@ def serve(version, *, port: int | None = None, log_dir: str | Path | None = None
     log_path = folder.resolve() / f"scoring-{version.name}-{version.version}-{port}.log"
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local"]
     command += ["--host", config.HOST, "-p", str(port)]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=_environment(), start_new_session=True,
-        )  # fmt: skip
-    _SPAWNED[process.pid] = process  # reaped by stop()
+    process = _launch(command, log_path, _environment())
     server = ScoringServer(
         uri, process.pid, f"http://{config.HOST}:{port}", log_path, created_at(process.pid)
     )
-    atexit.register(server.stop)  # never leave a scoring server behind a finished notebook
-    _wait_until(lambda: process.poll() is not None or _answers(server.url), timeout, interval=0.5)
-    if process.poll() is None and _answers(server.url):
+    return _ready(server, process, _answers, f"The scoring server for {uri} on port {port}", timeout)
+
+
+def _launch(command: list[str], log_path: Path, environment: dict, cwd: Path | None = None):
+    """Start a server in its own session (``stop()`` kills its group), its output going to ``log_path``."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+            env=environment, start_new_session=True,
+        )  # fmt: skip
+    _SPAWNED[process.pid] = process  # reaped by stop()
+    return process
+
+
+def _ready(server, process, answers, label: str, timeout: float):
+    """Return ``server`` once ``answers(server.url)``; on exit or timeout stop it, raise with its log."""
+    atexit.register(server.stop)  # never leave a server behind a finished notebook
+    _wait_until(lambda: process.poll() is not None or answers(server.url), timeout, interval=0.5)
+    if process.poll() is None and answers(server.url):
         return server
     problem = "exited during startup" if process.poll() is not None else f"did not answer in {timeout:.0f} s"
     with contextlib.suppress(ServerError):
         server.stop(5.0)
-    raise ServerError(
-        f"The scoring server for {uri} on port {port} {problem}. Last lines of {log_path}:\n"
-        f"{_log_tail(log_path)}"
-    )
+    raise ServerError(f"{label} {problem}. Last lines of {server.log_path}:\n{_log_tail(server.log_path)}")
 
 
 def pinned_version(name: str, deployment_dir: str | Path | None = None, client=None):
