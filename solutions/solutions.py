@@ -1,4 +1,4 @@
-"""Reference solutions of the "Your turn" tasks in notebooks 01-04 (for instructors, not run by the course).
+"""Reference solutions of the "Your turn" tasks in notebooks 01-05 (for instructors, not run by the course).
 
 Each function does what a learner types into the task's cell, with the names the notebook has at hand, and
 returns what the learner passes to ``check``. ``tests/notebooks/test_course.py`` runs them all.
@@ -47,3 +47,10 @@ def solve_04_2(model_name: str) -> str:
     """04-2: the Azure ML form of the version in production: azureml:NAME:N (a number after a colon)."""
     production = MlflowClient().get_model_version_by_alias(model_name, "production")
     return f"azureml:{model_name}:{production.version}"
+
+
+def solve_05_1(inference, trips: pd.DataFrame) -> tuple[dict, list]:
+    """05-1: a longer trip than the request's first one, sent to the running inference server."""
+    my_trip = {**trips.iloc[0].to_dict(), "trip_distance": 7.5, "duration_min": 24.0}
+    my_fare = inference.invoke(pd.DataFrame([my_trip]))  # POST /score, inputs under input_data
+    return my_trip, my_fare

@@ -180,9 +180,9 @@ def _answers(s: Settings, cert: str | Path, password: str) -> bool:
 
 
 def _wait_ready(s: Settings, cert: Path, password: str, pid: int, timeout: float) -> None:
-    if _wait_until(lambda: not _group_alive(pid) or _answers(s, cert, password), timeout, interval=0.5):
-        if _group_alive(pid):
-            return
+    ready = _wait_until(lambda: not _group_alive(pid) or _answers(s, cert, password), timeout, interval=0.5)
+    if ready and _group_alive(pid):
+        return
     problem = "did not answer in time" if _group_alive(pid) else "exited during startup"
     stop_mlflow(s.root)
     log = s.root / "mlflow.log"

@@ -1,4 +1,4 @@
-"""The "Your turn" tasks at the end of notebooks 01-04, and the checks that say whether they are done.
+"""The "Your turn" tasks at the end of notebooks 01-05, and the checks that say whether they are done.
 
 ``check("02-1")`` looks at the learner's own registry (or at the answer passed to it) and returns a
 :class:`Verdict`: ``correct`` with what was verified, or ``not yet`` with a hint that says what is still
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labhelpers.core.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME
+from labhelpers.core.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME, PROJECT_ROOT
 from labhelpers.core.errors import LabError, RegistryError
 
 #: The model notebook 02 registers by hand with MLflow's own calls, apart from the course's three.
@@ -28,6 +28,8 @@ JFK_TO_TIMES_SQUARE = {
     "dropoff_latitude": 40.7580,
     "dropoff_longitude": -73.9855,
 }
+#: Exercise 05-1: the request whose trips the learner's own trip must differ from.
+SAMPLE_REQUEST = PROJECT_ROOT / "ML" / "deployment" / "sample-request.json"
 
 
 @dataclass(frozen=True)
@@ -190,12 +192,63 @@ def _check_04_2(answer, client) -> tuple[bool, str]:
     return True, f"{answer} names the production version, and only it."
 
 
+def _trip_row(trip):
+    """``trip`` as a one-row frame in the sample request's column order, or a hint saying what is wrong."""
+    import pandas as pd
+
+    sample = json.loads(SAMPLE_REQUEST.read_text())["input_data"]
+    if not isinstance(trip, dict):
+        return None, "`my_trip` should be a dict of column -> value, like one row of `trips`."
+    missing = [column for column in sample["columns"] if column not in trip]
+    if missing:
+        return None, f"`my_trip` lacks {', '.join(missing)}: the model needs every column of the request."
+    try:
+        row = [float(trip[column]) for column in sample["columns"]]
+    except (TypeError, ValueError):
+        return None, "every value of `my_trip` should be a number."
+    if any(all(math.isclose(a, b) for a, b in zip(row, old, strict=True)) for old in sample["data"]):
+        return None, "that trip is in the sample request already: change at least one value."
+    return pd.DataFrame([row], columns=sample["columns"]), ""
+
+
+def _check_05_1(answer, client) -> tuple[bool, str]:
+    """A trip of the learner's own, and the fare the production version predicts for it."""
+    import mlflow.pyfunc
+
+    from labhelpers.registry.promotion import current_production
+
+    trip, fare = answer if isinstance(answer, tuple) and len(answer) == 2 else (answer, None)
+    if trip is None:
+        return False, "build a trip of your own in `my_trip`: a dict with the columns of `trips`."
+    frame, hint = _trip_row(trip)
+    if frame is None:
+        return False, hint
+    if fare is None:
+        return False, "send `my_trip` with `inference.invoke(...)` and put the server's answer in `my_fare`."
+    production = current_production(LINEAR_MODEL_NAME, client)
+    if production is None:
+        return False, f"{LINEAR_MODEL_NAME} has no version in production: run notebook 04 first."
+    try:
+        given = float(fare[0] if isinstance(fare, (list, tuple)) else fare)
+    except (TypeError, ValueError, IndexError):
+        return False, f"`my_fare` should be the served answer, a fare in dollars; got {fare!r}."
+    uri = f"models:/{production.name}/{production.version}"
+    expected = float(mlflow.pyfunc.load_model(uri).predict(frame)[0])
+    if not math.isclose(given, expected, rel_tol=1e-6, abs_tol=1e-6):
+        return (
+            False,
+            f"{given:.4g} is not what the production version predicts for `my_trip`: send that trip.",
+        )
+    return True, f"{uri} (production) predicts {expected:.2f} dollars for your trip, as the server answered."
+
+
 CHECKS: dict[str, Callable] = {
     "01-1": _check_01_1,
     "02-1": _check_02_1,
     "03-1": _check_03_1,
     "04-1": _check_04_1,
     "04-2": _check_04_2,
+    "05-1": _check_05_1,
 }
 
 

@@ -28,7 +28,7 @@ FORBIDDEN = (
     ("a timestamp", re.compile(r"\b20[2-9]\d-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")),
 )
 _MIME_TEXT = ("text/plain", "text/html", "text/markdown")
-#: The owner (``$LAB_OWNER``) of the versions in the stored outputs.
+#: The owner (``$LAB_OWNER``) of the versions in the stored outputs, also their endpoint names' suffix.
 READER_OWNER = "learner"
 
 
@@ -162,12 +162,15 @@ def scoped_environment(**values: str):
 
 @contextlib.contextmanager
 def fresh_server(state_dir: str | Path):
-    """A throwaway local MLflow server on a free port, exported as ``MLFLOW_TRACKING_URI`` meanwhile."""
+    """A throwaway local MLflow server on a free port, the lab's local server meanwhile.
+
+    Exported as ``MLFLOW_TRACKING_URI`` and as the lab's port (``backend="local"`` means the lab's server).
+    """
     from labhelpers.server import local
 
     info = local.start(_free_port(), state_dir)
     try:
-        with scoped_environment(MLFLOW_TRACKING_URI=info.uri):
+        with scoped_environment(MLFLOW_TRACKING_URI=info.uri, **{config.PORT_ENV: str(info.port)}):
             yield info
     finally:
         local.stop(info.port, state_dir)
@@ -207,9 +210,14 @@ def refresh_outputs(executed_dir: str | Path, names=NOTEBOOKS, echo=print) -> in
     with (
         tempfile.TemporaryDirectory(prefix="lab-outputs-") as work,
         fresh_server(Path(work) / "mlflow"),
-        scoped_environment(LAB_OWNER=READER_OWNER, LAB_ACTOR=READER_OWNER),  # no one's login name in outputs
+        # no one's login name, nor a digest of it (the endpoint suffix), in the outputs
+        scoped_environment(
+            LAB_OWNER=READER_OWNER, LAB_ACTOR=READER_OWNER, **{config.ENDPOINT_SUFFIX_ENV: READER_OWNER}
+        ),
     ):
-        rules = _replacements()  # with the commit the run records
+        # with the commit the run records; the run's folder reads as the default one, outputs/course
+        rules = [(re.compile(re.escape(course_parameters(work)["output_dir"])), "outputs/course")]
+        rules += _replacements()
         run_course(executed_dir, course_parameters(work), notebooks=tuple(names), echo=echo)
     stored = store_outputs(executed_dir, names=names, rules=rules)
     problems = [line for name in names for line in leaks(NOTEBOOK_DIR / name)]

@@ -216,6 +216,7 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     assert read_pins(_deployment(parameters)) == {LINEAR: pinned}
     assert deployed_model(_deployment(parameters)) == pinned
     assert "agree: True" in _cell_text("first", "05_serve_pinned_model.ipynb", "agree")
+    assert _cell_text("first", "05_serve_pinned_model.ipynb", "exercise-1").startswith("05-1: not yet: ")
     by_hand = client.search_model_versions(f"name='{TEACHING_MODEL}'")
     assert [v.version for v in by_hand] == ["1"] and "owner" not in by_hand[0].tags
     print(f"\nfirst course run: {first_run:.0f} s")
@@ -259,7 +260,7 @@ def _cell_text(folder: str, notebook: str, cell_id: str) -> str:
     cell = next(
         c for c in nbformat.read(KEPT / folder / notebook, as_version=4).cells if c.get("id") == cell_id
     )
-    return "".join(o.get("text", "") for o in cell.outputs)
+    return "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs)
 
 
 def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
@@ -467,3 +468,23 @@ def test_04_2_solution(learner_registry):
     other = f"azureml:{LINEAR}:{production + 1}"
     assert "not the one in production" in _refused(check("04-2", other, client=learner_registry))
     assert check("04-2", _solutions().solve_04_2(LINEAR), client=learner_registry)
+
+
+def test_05_1_solution(learner_registry, parameters, tmp_path):
+    from labhelpers.serving.inference import SAMPLE_REQUEST, read_sample_request, serve_inference
+    from labhelpers.serving.scoring import pinned_version
+
+    client, trips = learner_registry, read_sample_request(SAMPLE_REQUEST)
+    assert "build a trip of your own" in _refused(check("05-1", (None, None), client=client))
+    sample_trip = trips.iloc[0].to_dict()
+    assert "in the sample request already" in _refused(check("05-1", (sample_trip, [10.0]), client=client))
+    inference = serve_inference(pinned_version(LINEAR, _deployment(parameters), client), log_dir=tmp_path)
+    try:
+        my_trip, my_fare = _solutions().solve_05_1(inference, trips)
+        sample_fare = inference.invoke(trips.head(1))  # the answer for another trip
+    finally:
+        inference.stop()
+    assert "send `my_trip` with" in _refused(check("05-1", (my_trip, None), client=client))
+    wrong = _refused(check("05-1", (my_trip, sample_fare), client=client))
+    assert "is not what the production version predicts" in wrong and f"{my_fare[0]:.2f}" not in wrong
+    assert check("05-1", (my_trip, my_fare), client=client)

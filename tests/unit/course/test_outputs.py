@@ -11,8 +11,6 @@ from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS, CourseError
 # The lab extra's notebook library; `make test-mlflow2`'s environment has only what registration needs.
 nbformat = pytest.importorskip("nbformat")
 
-MINE = NOTEBOOKS[:4]  # 05 belongs to the serving rework
-
 
 def test_sanitize_replaces_what_changes_from_run_to_run_and_keeps_the_data():
     text = (
@@ -81,7 +79,7 @@ def test_leaks_finds_machine_paths_run_ids_and_timestamps(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("name", MINE)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_notebooks_carry_outputs_and_no_run_values(name):
     path = NOTEBOOK_DIR / name
     notebook = nbformat.read(path, as_version=4)
