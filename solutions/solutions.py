@@ -44,8 +44,12 @@ def solve_04_1(model_name: str) -> str:
 
 
 def solve_04_2(model_name: str) -> str:
-    """04-2: the Azure ML form of the version in production: azureml:NAME:N (a number after a colon)."""
-    production = MlflowClient().get_model_version_by_alias(model_name, "production")
+    """04-2: the Azure ML form of the version in production: azureml:NAME:N (a number after a colon).
+
+    The lifecycle tag says which version is in production on every registry (Azure ML has no aliases).
+    """
+    versions = MlflowClient().search_model_versions(f"name = '{model_name}'")
+    production = next(v for v in versions if v.tags.get("lifecycle") == "production")
     return f"azureml:{model_name}:{production.version}"
 
 

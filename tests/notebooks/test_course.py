@@ -2,8 +2,9 @@
 
 - papermill runs 01 -> 05 against a fresh local server (its own port and state folder), with the small
   sample; the registry is then checked with ``MlflowClient``. The whole course then runs a second time
-  against the same server and must only add versions and end in the same lifecycle state (the registry
-  code's Azure branches run through the stand-in in ``tests/integration/registry/``). Then every "Your turn"
+  against the same server through the Azure-rules stand-in (``AzureRulesProxy``), so the notebooks' by-hand
+  cells meet Azure ML's refusals and take their fallbacks; it must only add versions and end in the same
+  lifecycle state. Then every "Your turn"
   check is tried on the registry the course left: it refuses the untouched registry and a wrong answer, and
   accepts the reference solution from ``solutions/solutions.py``.
 - nbval runs the notebooks against another fresh server and compares the cells tagged
@@ -37,6 +38,7 @@ from labhelpers.course import run as course
 from labhelpers.course.exercises import TEACHING_MODEL, check
 from labhelpers.course.summary import summary
 from labhelpers.registry.pinning import deployed_model, read_pins
+from labhelpers.server import azure_rules
 from labhelpers.server import local as server
 
 ROOT = config.PROJECT_ROOT
@@ -162,6 +164,9 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
             "mlflow.log_dict(",
             "mlflow.sklearn.log_model(",
             "registered_model_name=",
+            "mlflow.sklearn.save_model(",  # the fallback where logged-models is refused (Azure ML)
+            "client.log_artifacts(",
+            'mlflow.register_model(f"runs:/',
         ],
         "03_inspect_registry.ipynb": [
             'search_model_versions(f"name = ',
@@ -173,7 +178,7 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
             "set_registered_model_alias(",
             "get_model_version_by_alias(",
             'mlflow.pyfunc.load_model(f"models:/{model_name}/{first}")',
-            'mlflow.pyfunc.load_model(f"models:/{model_name}@production")',
+            'f"models:/{model_name}@production"',
             "azureml:{model_name}@3",
         ],
     }
@@ -222,14 +227,20 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     print(f"\nfirst course run: {first_run:.0f} s")
 
 
-def test_second_run_only_adds_versions(first_run, client, parameters, course_server):
-    """A second course run on the same server: old versions untouched, the same lifecycle end state.
+def test_second_run_through_the_azure_rules_stand_in_only_adds_versions(
+    first_run, client, parameters, course_server
+):
+    """A second course run, through the Azure-rules stand-in: old versions untouched, the same end state.
 
-    Not yet through the Azure-rules stand-in: the by-hand cells of 02-04 (MLflow 3's log_model, tag search,
-    aliases) are refused there exactly as Azure ML refuses them, and the notebooks do not guard them yet.
+    The by-hand cells of 02-04 meet the refusals Azure ML makes (MLflow 3's logged-models endpoint, a tag
+    filter on version search, aliases) and take the fallbacks the notebooks show.
     """
     before = _versions(client)
-    seconds = _run("second", parameters)
+    with azure_rules.AzureRulesProxy(course_server.uri) as proxy:
+        seconds = _run("second", {**parameters, "tracking_uri": proxy.uri})
+        refused = {rule for rule, _, _ in proxy.refused}
+    expected_refusals = {azure_rules.LOGGED_MODELS, azure_rules.VERSION_FILTER, azure_rules.ALIASES}
+    assert {rule.name for rule in expected_refusals} <= refused, refused
     after = _versions(client)
     assert sorted(after) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, 9)]
     for key, old in before.items():  # every old version still there, with its files, run and data
@@ -243,7 +254,12 @@ def test_second_run_only_adds_versions(first_run, client, parameters, course_ser
     assert _production(client, LINEAR) == [6]
     assert read_pins(_deployment(parameters)) == {LINEAR: f"azureml:{LINEAR}:6"}
     assert deployed_model(_deployment(parameters)) == f"azureml:{LINEAR}:6"
-    print(f"\nsecond course run: {seconds:.0f} s")
+    assert "agree: True" in _cell_text("second", "05_serve_pinned_model.ipynb", "agree")
+    by_hand = client.search_model_versions(f"name='{TEACHING_MODEL}'")
+    assert sorted(v.version for v in by_hand) == ["1", "2"]  # 2: saved, uploaded, create_model_version
+    # no alias moved through the stand-in: @production still names the first run's version 2, not 6
+    assert "'production': '2'" in _cell_text("second", "04_pin_and_promote.ipynb", "aliases")
+    print(f"\nsecond course run, through the Azure-rules stand-in: {seconds:.0f} s")
 
 
 def test_summary_lists_models_pins_and_ui(first_run, course_server, parameters):
