@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from labhelpers import run_supervised
-from labhelpers.course.exercises import TEACHING_MODEL
+from labhelpers.core.learner import namespace
 from labhelpers.course.session import new_run_dir
 
 
@@ -26,14 +26,14 @@ def solve_01_1(output_dir: str | Path, data=None) -> Path:
 
 def solve_02_1(owner: str) -> None:
     """02-1: tag the newest by-hand version with the course's owner (a version tag, not a run tag)."""
-    client = MlflowClient()
-    newest = max(client.search_model_versions(f"name = '{TEACHING_MODEL}'"), key=lambda v: int(v.version))
-    client.set_model_version_tag(TEACHING_MODEL, newest.version, "owner", owner)
+    client, by_hand = MlflowClient(), namespace().by_hand  # the notebook's names.by_hand
+    newest = max(client.search_model_versions(f"name = '{by_hand}'"), key=lambda v: int(v.version))
+    client.set_model_version_tag(by_hand, newest.version, "owner", owner)
 
 
 def solve_03_1(trip: dict) -> int:
     """03-1: load version 1 of the clustering by its URI and predict the trip's cluster."""
-    model = mlflow.pyfunc.load_model("models:/taxi-trip-kmeans/1")
+    model = mlflow.pyfunc.load_model(f"models:/{namespace().models['kmeans']}/1")
     return int(model.predict(pd.DataFrame([trip]))[0])
 
 

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labhelpers.core.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME, PROJECT_ROOT
+from labhelpers.core.config import PROJECT_ROOT
 from labhelpers.core.errors import LabError, RegistryError
+from labhelpers.core.learner import BY_HAND, namespace
 
-#: The model notebook 02 registers by hand with MLflow's own calls, apart from the course's three.
-TEACHING_MODEL = "taxi-fare-by-hand"
+#: The model notebook 02 registers by hand, without a learner (with one: ``namespace().by_hand``).
+TEACHING_MODEL = BY_HAND
 #: Exercise 01-1: the Ridge regularisation asked for.
 ALPHA_ASKED = 10.0
 #: Exercise 03-1: a trip from JFK airport to Times Square, in the order of the clustering's features.
@@ -88,7 +89,7 @@ def _newest(client, name: str):
 def _course_owner(client) -> str:
     from labhelpers.core.provenance import default_owner
 
-    course = _newest(client, LINEAR_MODEL_NAME)
+    course = _newest(client, namespace().models["linear"])
     return (
         (course.tags or {}).get("owner") if course and (course.tags or {}).get("owner") else default_owner()
     )
@@ -96,15 +97,16 @@ def _course_owner(client) -> str:
 
 def _check_02_1(answer, client) -> tuple[bool, str]:
     """The newest by-hand version carries the version tag ``owner``, the same owner as the course's."""
-    mv = _newest(client, TEACHING_MODEL)
+    by_hand = namespace().by_hand
+    mv = _newest(client, by_hand)
     if mv is None:
-        return False, f"no version of {TEACHING_MODEL} yet: run section 2 of notebook 02 first."
+        return False, f"no version of {by_hand} yet: run section 2 of notebook 02 first."
     wanted = _course_owner(client)
     owner = (mv.tags or {}).get("owner")
     if owner == wanted:
         return (
             True,
-            f"{TEACHING_MODEL} version {mv.version} is owned by {owner!r}, like the course's versions.",
+            f"{by_hand} version {mv.version} is owned by {owner!r}, like the course's versions.",
         )
     if owner:
         return (
@@ -118,7 +120,7 @@ def _check_02_1(answer, client) -> tuple[bool, str]:
             f"the run of version {mv.version} has an owner tag, the version has none: "
             "versions keep their own tags.",
         )
-    return False, f"{TEACHING_MODEL} version {mv.version} has no `owner` version tag yet."
+    return False, f"{by_hand} version {mv.version} has no `owner` version tag yet."
 
 
 def _check_03_1(answer, client) -> tuple[bool, str]:
@@ -129,7 +131,8 @@ def _check_03_1(answer, client) -> tuple[bool, str]:
     if answer is None:
         return False, "load the KMeans model's version 1 with mlflow.pyfunc and put its cluster in `answer`."
     trip = pd.DataFrame([JFK_TO_TIMES_SQUARE])
-    model = mlflow.pyfunc.load_model(f"models:/{KMEANS_MODEL_NAME}/1")
+    kmeans = namespace().models["kmeans"]
+    model = mlflow.pyfunc.load_model(f"models:/{kmeans}/1")
     cluster = int(model.predict(trip)[0])
     try:
         given = int(answer[0] if hasattr(answer, "__len__") and not isinstance(answer, str) else answer)
@@ -137,19 +140,20 @@ def _check_03_1(answer, client) -> tuple[bool, str]:
         return False, f"`answer` should be a cluster number, got {answer!r}."
     if given != cluster:
         return False, (
-            f"cluster {given} is not what version 1 predicts: load models:/{KMEANS_MODEL_NAME}/1 and pass "
+            f"cluster {given} is not what version 1 predicts: load models:/{kmeans}/1 and pass "
             "one row with the columns of its input example."
         )
-    return True, f"models:/{KMEANS_MODEL_NAME}/1 puts the trip from JFK to Times Square in cluster {cluster}."
+    return True, f"models:/{kmeans}/1 puts the trip from JFK to Times Square in cluster {cluster}."
 
 
 def _check_04_1(answer, client) -> tuple[bool, str]:
     """The version of the linear fare model with the lowest recorded rmse (ties: any of them)."""
-    versions = client.search_model_versions(f"name='{LINEAR_MODEL_NAME}'")
+    linear = namespace().models["linear"]
+    versions = client.search_model_versions(f"name='{linear}'")
     rmse = {str(v.version): float((v.tags or {}).get("rmse", "nan")) for v in versions}
     rmse = {version: value for version, value in rmse.items() if not math.isnan(value)}
     if not rmse:
-        return False, f"{LINEAR_MODEL_NAME} has no version with an rmse tag: run notebooks 02 and 04 first."
+        return False, f"{linear} has no version with an rmse tag: run notebooks 02 and 04 first."
     if answer is None:
         return (
             False,
@@ -159,7 +163,7 @@ def _check_04_1(answer, client) -> tuple[bool, str]:
     if given not in rmse:
         return (
             False,
-            f"{LINEAR_MODEL_NAME} has no version {given}; its versions: {', '.join(sorted(rmse, key=int))}.",
+            f"{linear} has no version {given}; its versions: {', '.join(sorted(rmse, key=int))}.",
         )
     best = min(rmse.values())
     if rmse[given] > best + 1e-9:
@@ -225,9 +229,10 @@ def _check_05_1(answer, client) -> tuple[bool, str]:
         return False, hint
     if fare is None:
         return False, "send `my_trip` with `inference.invoke(...)` and put the server's answer in `my_fare`."
-    production = current_production(LINEAR_MODEL_NAME, client)
+    linear = namespace().models["linear"]
+    production = current_production(linear, client)
     if production is None:
-        return False, f"{LINEAR_MODEL_NAME} has no version in production: run notebook 04 first."
+        return False, f"{linear} has no version in production: run notebook 04 first."
     try:
         given = float(fare[0] if isinstance(fare, (list, tuple)) else fare)
     except (TypeError, ValueError, IndexError):

@@ -2,9 +2,9 @@
 
 - papermill runs 01 -> 05 against a fresh local server (its own port and state folder), with the small
   sample; the registry is then checked with ``MlflowClient``. The whole course then runs a second time
-  against the same server through the Azure-rules stand-in (``AzureRulesProxy``), so the notebooks' by-hand
-  cells meet Azure ML's refusals and take their fallbacks; it must only add versions and end in the same
-  lifecycle state. Then every "Your turn"
+  against the same server through the Azure-rules stand-in (``AzureRulesProxy``) and under the learner
+  ``ada``: the notebooks' by-hand cells meet Azure ML's refusals and take their fallbacks, the learner's
+  models end in the same lifecycle state, and the seed's names are left untouched. Then every "Your turn"
   check is tried on the registry the course left: it refuses the untouched registry and a wrong answer, and
   accepts the reference solution from ``solutions/solutions.py``.
 - nbval runs the notebooks against another fresh server and compares the cells tagged
@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from labhelpers.core import config
+from labhelpers.core.learner import namespace
 from labhelpers.core.provenance import default_owner
 from labhelpers.course import run as course
 from labhelpers.course.exercises import TEACHING_MODEL, check
@@ -45,6 +46,7 @@ ROOT = config.PROJECT_ROOT
 KEPT = ROOT / "build" / "test-notebooks"
 SANITIZE = Path(__file__).with_name("sanitize.cfg")
 LINEAR = config.LINEAR_MODEL_NAME
+ADA = namespace("ada")  # the learner of the second course run
 WORSE_FEATURES = "passenger_count,is_weekend"
 # -o addopts=: the project's options are not nbval's; no cache folder in the temporary directory
 NBVAL_OPTIONS = ["-p", "no:cacheprovider", "-o", "addopts=", "--nbval-lax", "--nbval-current-env"]
@@ -97,10 +99,10 @@ def parameters(tmp_path_factory, sample_csv):
     return _parameters(tmp_path_factory.mktemp("course"), sample_csv)
 
 
-def _run(folder: str, parameters: dict) -> float:
+def _run(folder: str, parameters: dict, learner: str | None = None) -> float:
     started = time.monotonic()
     shutil.rmtree(KEPT / folder, ignore_errors=True)
-    course.run_course(KEPT / folder, parameters, echo=None)
+    course.run_course(KEPT / folder, parameters, echo=None, learner=learner)
     return time.monotonic() - started
 
 
@@ -115,11 +117,9 @@ def first_run(nbval_job, course_server, parameters):
     return seconds
 
 
-def _versions(client) -> dict[tuple[str, int], object]:
+def _versions(client, names=config.MODEL_NAMES) -> dict[tuple[str, int], object]:
     return {
-        (v.name, int(v.version)): v
-        for name in config.MODEL_NAMES
-        for v in client.search_model_versions(f"name='{name}'")
+        (v.name, int(v.version)): v for name in names for v in client.search_model_versions(f"name='{name}'")
     }
 
 
@@ -147,6 +147,7 @@ def test_notebooks_are_clean_and_take_literal_parameters():
         assert set(papermill.inspect_notebook(str(path))) == set(values), name
         if name != "01_train_models.ipynb":
             assert values["backend"] == "local" and values["tracking_uri"] is None, name
+            assert values["learner"] is None, name  # the seed's names unless a learner is given
 
 
 def test_the_notebooks_show_the_registry_calls_by_hand():
@@ -227,39 +228,46 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     print(f"\nfirst course run: {first_run:.0f} s")
 
 
-def test_second_run_through_the_azure_rules_stand_in_only_adds_versions(
+def _state(client, names) -> dict:
+    versions = _versions(client, names)
+    return {key: (v.source, v.run_id, v.tags) for key, v in versions.items()}
+
+
+def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     first_run, client, parameters, course_server
 ):
-    """A second course run, through the Azure-rules stand-in: old versions untouched, the same end state.
+    """The course again, through the Azure-rules stand-in and as learner ``ada``: the same end state in ada's
+    names, the seed's versions untouched.
 
     The by-hand cells of 02-04 meet the refusals Azure ML makes (MLflow 3's logged-models endpoint, a tag
     filter on version search, aliases) and take the fallbacks the notebooks show.
     """
-    before = _versions(client)
+    seed = (*config.MODEL_NAMES, TEACHING_MODEL)
+    before = _state(client, seed)
+    own = {**parameters, "output_dir": str(Path(parameters["output_dir"]).with_name("outputs-ada"))}
     with azure_rules.AzureRulesProxy(course_server.uri) as proxy:
-        seconds = _run("second", {**parameters, "tracking_uri": proxy.uri})
+        seconds = _run("second", {**own, "tracking_uri": proxy.uri}, learner=ADA.learner)
         refused = {rule for rule, _, _ in proxy.refused}
     expected_refusals = {azure_rules.LOGGED_MODELS, azure_rules.VERSION_FILTER, azure_rules.ALIASES}
     assert {rule.name for rule in expected_refusals} <= refused, refused
-    after = _versions(client)
-    assert sorted(after) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, 9)]
-    for key, old in before.items():  # every old version still there, with its files, run and data
-        assert (after[key].source, after[key].run_id) == (old.source, old.run_id), key
-        assert after[key].tags["data_version"] == old.tags["data_version"], key
-    lifecycle = {n: after[(LINEAR, n)].tags["lifecycle"] for n in range(1, 9)}
-    # 6 -> production (over 2), 7 replaces it, 8 is refused, the rollback returns production to 6
-    expected = {1: "candidate", 2: "archived", 3: "archived", 4: "validated"}
-    expected |= {5: "candidate", 6: "production", 7: "archived", 8: "validated"}
-    assert lifecycle == expected
-    assert _production(client, LINEAR) == [6]
-    assert read_pins(_deployment(parameters)) == {LINEAR: f"azureml:{LINEAR}:6"}
-    assert deployed_model(_deployment(parameters)) == f"azureml:{LINEAR}:6"
+    assert _state(client, seed) == before  # no seed version added or changed, not even a tag
+    versions, linear = _versions(client, ADA.model_names), ADA.models["linear"]
+    assert sorted(versions) == [(name, n) for name in sorted(ADA.model_names) for n in (1, 2, 3, 4)]
+    assert {v.tags["learner"] for v in versions.values()} == {"ada"}
+    # 2 -> production, 3 (retrained) replaces it, 4 is refused, the rollback returns production to 2
+    lifecycle = {n: versions[(linear, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
+    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "validated"}
+    assert read_pins(_deployment(own)) == {linear: f"azureml:{linear}:2"}
+    assert deployed_model(_deployment(own)) == f"azureml:{linear}:2"
     assert "agree: True" in _cell_text("second", "05_serve_pinned_model.ipynb", "agree")
-    by_hand = client.search_model_versions(f"name='{TEACHING_MODEL}'")
-    assert sorted(v.version for v in by_hand) == ["1", "2"]  # 2: saved, uploaded, create_model_version
-    # no alias moved through the stand-in: @production still names the first run's version 2, not 6
-    assert "'production': '2'" in _cell_text("second", "04_pin_and_promote.ipynb", "aliases")
-    print(f"\nsecond course run, through the Azure-rules stand-in: {seconds:.0f} s")
+    by_hand = client.search_model_versions(f"name='{ADA.by_hand}'")
+    assert [v.version for v in by_hand] == ["1"]  # saved, uploaded, registered with create_model_version
+    assert (
+        client.get_run(by_hand[0].run_id).info.experiment_id
+        == client.get_experiment_by_name(ADA.by_hand_experiment).experiment_id
+    )
+    assert _cell_text("second", "04_pin_and_promote.ipynb", "aliases") == "{}"  # no alias got through
+    print(f"\nsecond course run, through the Azure-rules stand-in, as ada: {seconds:.0f} s")
 
 
 def test_summary_lists_models_pins_and_ui(first_run, course_server, parameters):
