@@ -3,7 +3,7 @@
 The committed notebooks carry their executed outputs (plots, tables, refusals) so a reader who never runs
 them still sees the lesson. They are written by one command (``make notebooks-outputs``) from a course run
 against a fresh local server, so version numbers start at 1, and sanitized: no run ids, timestamps, batch
-ids, commits or machine paths, no stderr noise, no execution counts.
+ids, commits, process ids or machine paths, no stderr noise, no execution counts.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def _replacements() -> list[tuple[re.Pattern, str]]:
         ),
         (re.compile(r"https?://(?:127\.0\.0\.1|localhost):\d+"), "http://127.0.0.1:5000"),
         (re.compile(r"0x[0-9a-f]{6,16}"), "0xADDRESS"),
+        (re.compile(r"\bpid=\d+"), "pid=PID"),  # a served model's process
     ]
     return rules
 
