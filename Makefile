@@ -78,7 +78,7 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## Run notebooks 01-04 on a throwaway server and store their sanitized outputs in the committed notebooks
+## Run notebooks 01-05 on a throwaway server and store their sanitized outputs in the committed notebooks
 notebooks-outputs: $(STAMP)
 	$(PY) -m labhelpers course store-outputs --into build/course-outputs
 

@@ -1,4 +1,4 @@
-"""Reference solutions of the "Your turn" tasks in notebooks 01-04 (for instructors, not run by the course).
+"""Reference solutions of the "Your turn" tasks in notebooks 01-05 (for instructors, not run by the course).
 
 Each function does what a learner types into the task's cell, with the names the notebook has at hand, and
 returns what the learner passes to ``check``. ``tests/notebooks/test_course.py`` runs them all.
@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from labhelpers import run_supervised
-from labhelpers.course.exercises import TEACHING_MODEL
+from labhelpers.core.learner import namespace
 from labhelpers.course.session import new_run_dir
 
 
@@ -26,14 +26,14 @@ def solve_01_1(output_dir: str | Path, data=None) -> Path:
 
 def solve_02_1(owner: str) -> None:
     """02-1: tag the newest by-hand version with the course's owner (a version tag, not a run tag)."""
-    client = MlflowClient()
-    newest = max(client.search_model_versions(f"name = '{TEACHING_MODEL}'"), key=lambda v: int(v.version))
-    client.set_model_version_tag(TEACHING_MODEL, newest.version, "owner", owner)
+    client, by_hand = MlflowClient(), namespace().by_hand  # the notebook's names.by_hand
+    newest = max(client.search_model_versions(f"name = '{by_hand}'"), key=lambda v: int(v.version))
+    client.set_model_version_tag(by_hand, newest.version, "owner", owner)
 
 
 def solve_03_1(trip: dict) -> int:
     """03-1: load version 1 of the clustering by its URI and predict the trip's cluster."""
-    model = mlflow.pyfunc.load_model("models:/taxi-trip-kmeans/1")
+    model = mlflow.pyfunc.load_model(f"models:/{namespace().models['kmeans']}/1")
     return int(model.predict(pd.DataFrame([trip]))[0])
 
 
@@ -44,6 +44,17 @@ def solve_04_1(model_name: str) -> str:
 
 
 def solve_04_2(model_name: str) -> str:
-    """04-2: the Azure ML form of the version in production: azureml:NAME:N (a number after a colon)."""
-    production = MlflowClient().get_model_version_by_alias(model_name, "production")
+    """04-2: the Azure ML form of the version in production: azureml:NAME:N (a number after a colon).
+
+    The lifecycle tag says which version is in production on every registry (Azure ML has no aliases).
+    """
+    versions = MlflowClient().search_model_versions(f"name = '{model_name}'")
+    production = next(v for v in versions if v.tags.get("lifecycle") == "production")
     return f"azureml:{model_name}:{production.version}"
+
+
+def solve_05_1(inference, trips: pd.DataFrame) -> tuple[dict, list]:
+    """05-1: a longer trip than the request's first one, sent to the running inference server."""
+    my_trip = {**trips.iloc[0].to_dict(), "trip_distance": 7.5, "duration_min": 24.0}
+    my_fare = inference.invoke(pd.DataFrame([my_trip]))  # POST /score, inputs under input_data
+    return my_trip, my_fare

@@ -113,7 +113,7 @@ def _add_run(actions, timeout: int) -> None:
 def _add_outputs(actions) -> None:
     store = actions.add_parser(
         "store-outputs",
-        help="Run the course on a fresh server and store its sanitized outputs in notebooks 01-04.",
+        help="Run the course on a fresh server and store its sanitized outputs in notebooks 01-05.",
         description="Run the course against a throwaway local server, then write every cell's outputs into "
         "the committed notebooks: no run ids, timestamps, commits, paths, stderr or execution counts.",
     )
@@ -123,7 +123,10 @@ def _add_outputs(actions) -> None:
         help="Store from this finished course run instead (it must come from a fresh server).",
     )
     store.add_argument(
-        "--notebooks", nargs="+", default=["01", "02", "03", "04"], help="Notebook numbers (%(default)s)."
+        "--notebooks",
+        nargs="+",
+        default=["01", "02", "03", "04", "05"],
+        help="Notebook numbers (%(default)s).",
     )
     store.set_defaults(handler=_course_store_outputs)
     shots = actions.add_parser(

@@ -24,6 +24,9 @@ LEARNER_ENV = "LAB_LEARNER"
 LEARNER_TAG = "learner"
 EXPERIMENT = "taxi-model-registry"
 ENDPOINT = "taxi-fare-endpoint"
+#: The model notebook 02 registers by hand with MLflow's own calls, and the experiment of that run.
+BY_HAND = "taxi-fare-by-hand"
+BY_HAND_EXPERIMENT = "taxi-by-hand"
 #: Deployments live inside the learner's endpoint, so their names need no suffix.
 DEPLOYMENTS = ("production", "staging")
 #: Azure ML online endpoint names are 3-32 characters (letters, digits, '-'); the longest name that gets
@@ -91,6 +94,8 @@ class Namespace:
     experiment: str
     endpoint: str
     deployments: tuple[str, ...] = DEPLOYMENTS
+    by_hand: str = BY_HAND  # notebook 02's teaching model, apart from the course's three
+    by_hand_experiment: str = BY_HAND_EXPERIMENT
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -122,6 +127,8 @@ def namespace(learner: str | None = None) -> Namespace:
         models={key: _suffixed(name, who) for key, name in seed.items()},
         experiment=_suffixed(EXPERIMENT, who),
         endpoint=_suffixed(ENDPOINT, who),
+        by_hand=_suffixed(BY_HAND, who),
+        by_hand_experiment=_suffixed(BY_HAND_EXPERIMENT, who),
     )
 
 

@@ -1,4 +1,4 @@
-"""The "Your turn" tasks at the end of notebooks 01-04, and the checks that say whether they are done.
+"""The "Your turn" tasks at the end of notebooks 01-05, and the checks that say whether they are done.
 
 ``check("02-1")`` looks at the learner's own registry (or at the answer passed to it) and returns a
 :class:`Verdict`: ``correct`` with what was verified, or ``not yet`` with a hint that says what is still
@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labhelpers.core.config import KMEANS_MODEL_NAME, LINEAR_MODEL_NAME
+from labhelpers.core.config import PROJECT_ROOT
 from labhelpers.core.errors import LabError, RegistryError
+from labhelpers.core.learner import BY_HAND, namespace
 
-#: The model notebook 02 registers by hand with MLflow's own calls, apart from the course's three.
-TEACHING_MODEL = "taxi-fare-by-hand"
+#: The model notebook 02 registers by hand, without a learner (with one: ``namespace().by_hand``).
+TEACHING_MODEL = BY_HAND
 #: Exercise 01-1: the Ridge regularisation asked for.
 ALPHA_ASKED = 10.0
 #: Exercise 03-1: a trip from JFK airport to Times Square, in the order of the clustering's features.
@@ -28,6 +29,8 @@ JFK_TO_TIMES_SQUARE = {
     "dropoff_latitude": 40.7580,
     "dropoff_longitude": -73.9855,
 }
+#: Exercise 05-1: the request whose trips the learner's own trip must differ from.
+SAMPLE_REQUEST = PROJECT_ROOT / "ML" / "deployment" / "sample-request.json"
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def _newest(client, name: str):
 def _course_owner(client) -> str:
     from labhelpers.core.provenance import default_owner
 
-    course = _newest(client, LINEAR_MODEL_NAME)
+    course = _newest(client, namespace().models["linear"])
     return (
         (course.tags or {}).get("owner") if course and (course.tags or {}).get("owner") else default_owner()
     )
@@ -94,15 +97,16 @@ def _course_owner(client) -> str:
 
 def _check_02_1(answer, client) -> tuple[bool, str]:
     """The newest by-hand version carries the version tag ``owner``, the same owner as the course's."""
-    mv = _newest(client, TEACHING_MODEL)
+    by_hand = namespace().by_hand
+    mv = _newest(client, by_hand)
     if mv is None:
-        return False, f"no version of {TEACHING_MODEL} yet: run section 2 of notebook 02 first."
+        return False, f"no version of {by_hand} yet: run section 2 of notebook 02 first."
     wanted = _course_owner(client)
     owner = (mv.tags or {}).get("owner")
     if owner == wanted:
         return (
             True,
-            f"{TEACHING_MODEL} version {mv.version} is owned by {owner!r}, like the course's versions.",
+            f"{by_hand} version {mv.version} is owned by {owner!r}, like the course's versions.",
         )
     if owner:
         return (
@@ -116,7 +120,7 @@ def _check_02_1(answer, client) -> tuple[bool, str]:
             f"the run of version {mv.version} has an owner tag, the version has none: "
             "versions keep their own tags.",
         )
-    return False, f"{TEACHING_MODEL} version {mv.version} has no `owner` version tag yet."
+    return False, f"{by_hand} version {mv.version} has no `owner` version tag yet."
 
 
 def _check_03_1(answer, client) -> tuple[bool, str]:
@@ -127,7 +131,8 @@ def _check_03_1(answer, client) -> tuple[bool, str]:
     if answer is None:
         return False, "load the KMeans model's version 1 with mlflow.pyfunc and put its cluster in `answer`."
     trip = pd.DataFrame([JFK_TO_TIMES_SQUARE])
-    model = mlflow.pyfunc.load_model(f"models:/{KMEANS_MODEL_NAME}/1")
+    kmeans = namespace().models["kmeans"]
+    model = mlflow.pyfunc.load_model(f"models:/{kmeans}/1")
     cluster = int(model.predict(trip)[0])
     try:
         given = int(answer[0] if hasattr(answer, "__len__") and not isinstance(answer, str) else answer)
@@ -135,19 +140,20 @@ def _check_03_1(answer, client) -> tuple[bool, str]:
         return False, f"`answer` should be a cluster number, got {answer!r}."
     if given != cluster:
         return False, (
-            f"cluster {given} is not what version 1 predicts: load models:/{KMEANS_MODEL_NAME}/1 and pass "
+            f"cluster {given} is not what version 1 predicts: load models:/{kmeans}/1 and pass "
             "one row with the columns of its input example."
         )
-    return True, f"models:/{KMEANS_MODEL_NAME}/1 puts the trip from JFK to Times Square in cluster {cluster}."
+    return True, f"models:/{kmeans}/1 puts the trip from JFK to Times Square in cluster {cluster}."
 
 
 def _check_04_1(answer, client) -> tuple[bool, str]:
     """The version of the linear fare model with the lowest recorded rmse (ties: any of them)."""
-    versions = client.search_model_versions(f"name='{LINEAR_MODEL_NAME}'")
+    linear = namespace().models["linear"]
+    versions = client.search_model_versions(f"name='{linear}'")
     rmse = {str(v.version): float((v.tags or {}).get("rmse", "nan")) for v in versions}
     rmse = {version: value for version, value in rmse.items() if not math.isnan(value)}
     if not rmse:
-        return False, f"{LINEAR_MODEL_NAME} has no version with an rmse tag: run notebooks 02 and 04 first."
+        return False, f"{linear} has no version with an rmse tag: run notebooks 02 and 04 first."
     if answer is None:
         return (
             False,
@@ -157,7 +163,7 @@ def _check_04_1(answer, client) -> tuple[bool, str]:
     if given not in rmse:
         return (
             False,
-            f"{LINEAR_MODEL_NAME} has no version {given}; its versions: {', '.join(sorted(rmse, key=int))}.",
+            f"{linear} has no version {given}; its versions: {', '.join(sorted(rmse, key=int))}.",
         )
     best = min(rmse.values())
     if rmse[given] > best + 1e-9:
@@ -190,12 +196,64 @@ def _check_04_2(answer, client) -> tuple[bool, str]:
     return True, f"{answer} names the production version, and only it."
 
 
+def _trip_row(trip):
+    """``trip`` as a one-row frame in the sample request's column order, or a hint saying what is wrong."""
+    import pandas as pd
+
+    sample = json.loads(SAMPLE_REQUEST.read_text())["input_data"]
+    if not isinstance(trip, dict):
+        return None, "`my_trip` should be a dict of column -> value, like one row of `trips`."
+    missing = [column for column in sample["columns"] if column not in trip]
+    if missing:
+        return None, f"`my_trip` lacks {', '.join(missing)}: the model needs every column of the request."
+    try:
+        row = [float(trip[column]) for column in sample["columns"]]
+    except (TypeError, ValueError):
+        return None, "every value of `my_trip` should be a number."
+    if any(all(math.isclose(a, b) for a, b in zip(row, old, strict=True)) for old in sample["data"]):
+        return None, "that trip is in the sample request already: change at least one value."
+    return pd.DataFrame([row], columns=sample["columns"]), ""
+
+
+def _check_05_1(answer, client) -> tuple[bool, str]:
+    """A trip of the learner's own, and the fare the production version predicts for it."""
+    import mlflow.pyfunc
+
+    from labhelpers.registry.promotion import current_production
+
+    trip, fare = answer if isinstance(answer, tuple) and len(answer) == 2 else (answer, None)
+    if trip is None:
+        return False, "build a trip of your own in `my_trip`: a dict with the columns of `trips`."
+    frame, hint = _trip_row(trip)
+    if frame is None:
+        return False, hint
+    if fare is None:
+        return False, "send `my_trip` with `inference.invoke(...)` and put the server's answer in `my_fare`."
+    linear = namespace().models["linear"]
+    production = current_production(linear, client)
+    if production is None:
+        return False, f"{linear} has no version in production: run notebook 04 first."
+    try:
+        given = float(fare[0] if isinstance(fare, (list, tuple)) else fare)
+    except (TypeError, ValueError, IndexError):
+        return False, f"`my_fare` should be the served answer, a fare in dollars; got {fare!r}."
+    uri = f"models:/{production.name}/{production.version}"
+    expected = float(mlflow.pyfunc.load_model(uri).predict(frame)[0])
+    if not math.isclose(given, expected, rel_tol=1e-6, abs_tol=1e-6):
+        return (
+            False,
+            f"{given:.4g} is not what the production version predicts for `my_trip`: send that trip.",
+        )
+    return True, f"{uri} (production) predicts {expected:.2f} dollars for your trip, as the server answered."
+
+
 CHECKS: dict[str, Callable] = {
     "01-1": _check_01_1,
     "02-1": _check_02_1,
     "03-1": _check_03_1,
     "04-1": _check_04_1,
     "04-2": _check_04_2,
+    "05-1": _check_05_1,
 }
 
 

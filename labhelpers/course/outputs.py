@@ -3,7 +3,7 @@
 The committed notebooks carry their executed outputs (plots, tables, refusals) so a reader who never runs
 them still sees the lesson. They are written by one command (``make notebooks-outputs``) from a course run
 against a fresh local server, so version numbers start at 1, and sanitized: no run ids, timestamps, batch
-ids, commits or machine paths, no stderr noise, no execution counts.
+ids, commits, process ids or machine paths, no stderr noise, no execution counts.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ FORBIDDEN = (
     ("a timestamp", re.compile(r"\b20[2-9]\d-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")),
 )
 _MIME_TEXT = ("text/plain", "text/html", "text/markdown")
-#: The owner (``$LAB_OWNER``) of the versions in the stored outputs.
+#: The owner (``$LAB_OWNER``) of the versions in the stored outputs, also their endpoint names' suffix.
 READER_OWNER = "learner"
 
 
@@ -53,6 +53,7 @@ def _replacements() -> list[tuple[re.Pattern, str]]:
         ),
         (re.compile(r"https?://(?:127\.0\.0\.1|localhost):\d+"), "http://127.0.0.1:5000"),
         (re.compile(r"0x[0-9a-f]{6,16}"), "0xADDRESS"),
+        (re.compile(r"\bpid=\d+"), "pid=PID"),  # a served model's process
     ]
     return rules
 
@@ -155,12 +156,15 @@ def scoped_environment(**values: str):
 
 @contextlib.contextmanager
 def fresh_server(state_dir: str | Path):
-    """A throwaway local MLflow server on a free port, exported as ``MLFLOW_TRACKING_URI`` meanwhile."""
+    """A throwaway local MLflow server on a free port, the lab's local server meanwhile.
+
+    Exported as ``MLFLOW_TRACKING_URI`` and as the lab's port (``backend="local"`` means the lab's server).
+    """
     from labhelpers.server import local
 
     info = local.start(config.free_port(), state_dir)
     try:
-        with scoped_environment(MLFLOW_TRACKING_URI=info.uri):
+        with scoped_environment(MLFLOW_TRACKING_URI=info.uri, **{config.PORT_ENV: str(info.port)}):
             yield info
     finally:
         local.stop(info.port, state_dir)
@@ -200,9 +204,14 @@ def refresh_outputs(executed_dir: str | Path, names=NOTEBOOKS, echo=print) -> in
     with (
         tempfile.TemporaryDirectory(prefix="lab-outputs-") as work,
         fresh_server(Path(work) / "mlflow"),
-        scoped_environment(LAB_OWNER=READER_OWNER, LAB_ACTOR=READER_OWNER),  # no one's login name in outputs
+        # no one's login name, nor a digest of it (the endpoint suffix), in the outputs
+        scoped_environment(
+            LAB_OWNER=READER_OWNER, LAB_ACTOR=READER_OWNER, **{config.ENDPOINT_SUFFIX_ENV: READER_OWNER}
+        ),
     ):
-        rules = _replacements()  # with the commit the run records
+        # with the commit the run records; the run's folder reads as the default one, outputs/course
+        rules = [(re.compile(re.escape(course_parameters(work)["output_dir"])), "outputs/course")]
+        rules += _replacements()
         run_course(executed_dir, course_parameters(work), notebooks=tuple(names), echo=echo)
     stored = store_outputs(executed_dir, names=names, rules=rules)
     problems = [line for name in names for line in leaks(NOTEBOOK_DIR / name)]

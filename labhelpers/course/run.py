@@ -16,7 +16,7 @@ from pathlib import Path
 
 from labhelpers.core import config
 from labhelpers.core.errors import LabError
-from labhelpers.core.learner import LEARNER_ENV, current_learner, namespace
+from labhelpers.core.learner import LEARNER_ENV, current_learner
 
 # Notebooks written before the split import this from here (05 does).
 from labhelpers.course.session import brief_errors  # noqa: F401
@@ -194,21 +194,18 @@ def with_run_deployment(parameters: dict[str, object], notebooks: list[Path]) ->
 
 
 def learner_parameters(learner: str | None) -> dict[str, object]:
-    """Notebook parameters that name a model, set to the learner's names (empty without a learner).
+    """The ``learner`` parameter of notebooks 02-05 (empty without a learner: the seed's names).
 
-    The notebooks' defaults are the seed's names; ``labhelpers`` reads ``$LAB_LEARNER`` for every name it
-    chooses itself, and these cover the names a notebook passes explicitly.
+    Each of those notebooks takes every name it uses from ``namespace(learner)``; the kernels also inherit
+    ``$LAB_LEARNER`` (see :func:`_learner_environment`).
 
     Args:
         learner: A checked learner name, or None.
 
     Returns:
-        ``model_name`` and ``reference`` for the learner's fare model, or ``{}``.
+        ``{"learner": learner}``, or ``{}``.
     """
-    if not learner:
-        return {}
-    fare_model = namespace(learner).models["linear"]
-    return {"model_name": fare_model, "reference": f"{fare_model}@latest"}
+    return {"learner": learner} if learner else {}
 
 
 @contextlib.contextmanager
@@ -260,9 +257,9 @@ def run_course(
     sources = [Path(source_dir) / name for name in notebooks]
     split_parameters(dict(parameters or {}), sources)  # refuses unknown names before anything is written
     parameters = {**learner_parameters(learner), **(parameters or {})}
-    per_notebook = split_parameters(with_run_deployment(parameters, sources), sources)
     done = []
-    with _learner_environment(learner):
+    with _learner_environment(learner):  # the run's deployment copy names the learner's model too
+        per_notebook = split_parameters(with_run_deployment(parameters, sources), sources)
         for source in sources:
             started = time.monotonic()
             target = Path(output_dir) / source.name

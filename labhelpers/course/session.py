@@ -6,16 +6,34 @@ models, which of them notebook 02 registers, which versions notebook 04 promotes
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
 
+from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.errors import LabError, RegistryError, TrainingError
+from labhelpers.core.learner import LEARNER_ENV, Namespace, namespace
 from labhelpers.core.provenance import default_owner  # noqa: F401 (the notebooks' `owner` default)
 
 #: The month notebook 04 retrains on: generated like the sample, a month the sample does not cover.
 RETRAIN_MONTH = ("2016-06-01", "2016-07-01")
 RETRAIN_ROWS, RETRAIN_SEED = 20_000, 606
+
+
+def use_learner(learner: str | None = None) -> Namespace:
+    """The names a notebook uses: ``learner``'s (else ``$LAB_LEARNER``'s), or the seed's without one.
+
+    A learner given here is also exported as ``$LAB_LEARNER`` in this kernel, so every labhelpers function
+    that picks a name itself (registration, catalog, audit, the exercise checks) picks the learner's too.
+
+    Raises:
+        LearnerError: The name is invalid (the message says what would do).
+    """
+    names = namespace(learner)
+    if names.learner:
+        os.environ[LEARNER_ENV] = names.learner
+    return names
 
 
 def brief_errors() -> None:
@@ -85,14 +103,16 @@ def candidate_versions(name: str, count: int = 2, client=None) -> list[str]:
     return found
 
 
-def run_deployment_dir(output_dir: str | Path) -> Path:
+def run_deployment_dir(output_dir: str | Path, learner: str | None = None) -> Path:
     """The course run's own copy of the deployment configuration, created from ``ML/deployment`` once.
 
     The course pins production here, never in the tracked ``ML/deployment`` files: a course run must not
-    leave the checkout dirty (later versions would record ``git_dirty=true``).
+    leave the checkout dirty (later versions would record ``git_dirty=true``). Under a learner, the copy's
+    deployments name the learner's fare model, so promotions pin their ``model:`` lines.
 
     Args:
         output_dir: The course's output folder (notebook 01's ``output_dir``).
+        learner: The learner (default ``$LAB_LEARNER``; none: the seed's names, as the tracked files).
 
     Returns:
         ``<output_dir>/deployment``.
@@ -102,6 +122,10 @@ def run_deployment_dir(output_dir: str | Path) -> Path:
     folder = Path(output_dir).resolve() / "deployment"
     if not folder.is_dir():
         shutil.copytree(DEPLOYMENT_DIR, folder, ignore=shutil.ignore_patterns(PINS_FILE))
+        names = namespace(learner)
+        for path in folder.glob("*-deployment.yml") if names.learner else ():
+            seed = f"model: azureml:{LINEAR_MODEL_NAME}"  # then :1 or @latest
+            path.write_text(path.read_text().replace(seed, f"model: azureml:{names.models['linear']}"))
     return folder
 
 

@@ -21,6 +21,10 @@ The rules, in one place:
   run_id='r'``): tried where a narrower answer saves reading all of a name's versions (the repair of pending
   batches, the twin check); a refusal falls back to the name-only search. Callers check every condition again
   client-side on what comes back, so both paths give the same answer.
+* **logged_models** (MLflow 3's ``/logged-models`` endpoints, which ``log_model`` calls first): tried by
+  notebook 02's registration by hand; Azure ML answered them with 404 (Azure/azure-sdk-for-python#44896), and
+  the notebook then saves the model folder, uploads it as run files and registers it with
+  ``create_model_version``. labhelpers' own registration never calls these endpoints.
 
 A refusal is any MLflow error except those that say the feature exists (no such resource, already exists),
 a sign-in or permission problem, or a temporary failure: those are raised as they are and learn nothing.
@@ -44,7 +48,7 @@ _NOT_REFUSALS = {
     "TEMPORARILY_UNAVAILABLE",
     "REQUEST_LIMIT_EXCEEDED",
 }
-FEATURES = ("aliases", "ordering", "model_delete", "version_filters")
+FEATURES = ("aliases", "ordering", "model_delete", "version_filters", "logged_models")
 _log = logging.getLogger(__name__)
 UNSUPPORTED = object()  # what :func:`attempt` returns when the registry refused (now or earlier)
 
@@ -57,6 +61,7 @@ class Capabilities:
     ordering: bool | None = None
     model_delete: bool | None = None
     version_filters: bool | None = None
+    logged_models: bool | None = None
 
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

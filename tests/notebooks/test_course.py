@@ -2,8 +2,9 @@
 
 - papermill runs 01 -> 05 against a fresh local server (its own port and state folder), with the small
   sample; the registry is then checked with ``MlflowClient``. The whole course then runs a second time
-  against the same server and must only add versions and end in the same lifecycle state (the registry
-  code's Azure branches run through the stand-in in ``tests/integration/registry/``). Then every "Your turn"
+  against the same server through the Azure-rules stand-in (``AzureRulesProxy``) and under the learner
+  ``ada``: the notebooks' by-hand cells meet Azure ML's refusals and take their fallbacks, the learner's
+  models end in the same lifecycle state, and the seed's names are left untouched. Then every "Your turn"
   check is tried on the registry the course left: it refuses the untouched registry and a wrong answer, and
   accepts the reference solution from ``solutions/solutions.py``.
 - nbval runs the notebooks against another fresh server and compares the cells tagged
@@ -32,17 +33,20 @@ from pathlib import Path
 import pytest
 
 from labhelpers.core import config
+from labhelpers.core.learner import namespace
 from labhelpers.core.provenance import default_owner
 from labhelpers.course import run as course
 from labhelpers.course.exercises import TEACHING_MODEL, check
 from labhelpers.course.summary import summary
 from labhelpers.registry.pinning import deployed_model, read_pins
+from labhelpers.server import azure_rules
 from labhelpers.server import local as server
 
 ROOT = config.PROJECT_ROOT
 KEPT = ROOT / "build" / "test-notebooks"
 SANITIZE = Path(__file__).with_name("sanitize.cfg")
 LINEAR = config.LINEAR_MODEL_NAME
+ADA = namespace("ada")  # the learner of the second course run
 WORSE_FEATURES = "passenger_count,is_weekend"
 # -o addopts=: the project's options are not nbval's; no cache folder in the temporary directory
 NBVAL_OPTIONS = ["-p", "no:cacheprovider", "-o", "addopts=", "--nbval-lax", "--nbval-current-env"]
@@ -95,10 +99,10 @@ def parameters(tmp_path_factory, sample_csv):
     return _parameters(tmp_path_factory.mktemp("course"), sample_csv)
 
 
-def _run(folder: str, parameters: dict) -> float:
+def _run(folder: str, parameters: dict, learner: str | None = None) -> float:
     started = time.monotonic()
     shutil.rmtree(KEPT / folder, ignore_errors=True)
-    course.run_course(KEPT / folder, parameters, echo=None)
+    course.run_course(KEPT / folder, parameters, echo=None, learner=learner)
     return time.monotonic() - started
 
 
@@ -113,11 +117,9 @@ def first_run(nbval_job, course_server, parameters):
     return seconds
 
 
-def _versions(client) -> dict[tuple[str, int], object]:
+def _versions(client, names=config.MODEL_NAMES) -> dict[tuple[str, int], object]:
     return {
-        (v.name, int(v.version)): v
-        for name in config.MODEL_NAMES
-        for v in client.search_model_versions(f"name='{name}'")
+        (v.name, int(v.version)): v for name in names for v in client.search_model_versions(f"name='{name}'")
     }
 
 
@@ -145,6 +147,7 @@ def test_notebooks_are_clean_and_take_literal_parameters():
         assert set(papermill.inspect_notebook(str(path))) == set(values), name
         if name != "01_train_models.ipynb":
             assert values["backend"] == "local" and values["tracking_uri"] is None, name
+            assert values["learner"] is None, name  # the seed's names unless a learner is given
 
 
 def test_the_notebooks_show_the_registry_calls_by_hand():
@@ -162,6 +165,9 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
             "mlflow.log_dict(",
             "mlflow.sklearn.log_model(",
             "registered_model_name=",
+            "mlflow.sklearn.save_model(",  # the fallback where logged-models is refused (Azure ML)
+            "client.log_artifacts(",
+            'mlflow.register_model(f"runs:/',
         ],
         "03_inspect_registry.ipynb": [
             'search_model_versions(f"name = ',
@@ -173,7 +179,7 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
             "set_registered_model_alias(",
             "get_model_version_by_alias(",
             'mlflow.pyfunc.load_model(f"models:/{model_name}/{first}")',
-            'mlflow.pyfunc.load_model(f"models:/{model_name}@production")',
+            'f"models:/{model_name}@production"',
             "azureml:{model_name}@3",
         ],
     }
@@ -216,33 +222,52 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     assert read_pins(_deployment(parameters)) == {LINEAR: pinned}
     assert deployed_model(_deployment(parameters)) == pinned
     assert "agree: True" in _cell_text("first", "05_serve_pinned_model.ipynb", "agree")
+    assert _cell_text("first", "05_serve_pinned_model.ipynb", "exercise-1").startswith("05-1: not yet: ")
     by_hand = client.search_model_versions(f"name='{TEACHING_MODEL}'")
     assert [v.version for v in by_hand] == ["1"] and "owner" not in by_hand[0].tags
     print(f"\nfirst course run: {first_run:.0f} s")
 
 
-def test_second_run_only_adds_versions(first_run, client, parameters, course_server):
-    """A second course run on the same server: old versions untouched, the same lifecycle end state.
+def _state(client, names) -> dict:
+    versions = _versions(client, names)
+    return {key: (v.source, v.run_id, v.tags) for key, v in versions.items()}
 
-    Not yet through the Azure-rules stand-in: the by-hand cells of 02-04 (MLflow 3's log_model, tag search,
-    aliases) are refused there exactly as Azure ML refuses them, and the notebooks do not guard them yet.
+
+def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
+    first_run, client, parameters, course_server
+):
+    """The course again, through the Azure-rules stand-in and as learner ``ada``: the same end state in ada's
+    names, the seed's versions untouched.
+
+    The by-hand cells of 02-04 meet the refusals Azure ML makes (MLflow 3's logged-models endpoint, a tag
+    filter on version search, aliases) and take the fallbacks the notebooks show.
     """
-    before = _versions(client)
-    seconds = _run("second", parameters)
-    after = _versions(client)
-    assert sorted(after) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, 9)]
-    for key, old in before.items():  # every old version still there, with its files, run and data
-        assert (after[key].source, after[key].run_id) == (old.source, old.run_id), key
-        assert after[key].tags["data_version"] == old.tags["data_version"], key
-    lifecycle = {n: after[(LINEAR, n)].tags["lifecycle"] for n in range(1, 9)}
-    # 6 -> production (over 2), 7 replaces it, 8 is refused, the rollback returns production to 6
-    expected = {1: "candidate", 2: "archived", 3: "archived", 4: "validated"}
-    expected |= {5: "candidate", 6: "production", 7: "archived", 8: "validated"}
-    assert lifecycle == expected
-    assert _production(client, LINEAR) == [6]
-    assert read_pins(_deployment(parameters)) == {LINEAR: f"azureml:{LINEAR}:6"}
-    assert deployed_model(_deployment(parameters)) == f"azureml:{LINEAR}:6"
-    print(f"\nsecond course run: {seconds:.0f} s")
+    seed = (*config.MODEL_NAMES, TEACHING_MODEL)
+    before = _state(client, seed)
+    own = {**parameters, "output_dir": str(Path(parameters["output_dir"]).with_name("outputs-ada"))}
+    with azure_rules.AzureRulesProxy(course_server.uri) as proxy:
+        seconds = _run("second", {**own, "tracking_uri": proxy.uri}, learner=ADA.learner)
+        refused = {rule for rule, _, _ in proxy.refused}
+    expected_refusals = {azure_rules.LOGGED_MODELS, azure_rules.VERSION_FILTER, azure_rules.ALIASES}
+    assert {rule.name for rule in expected_refusals} <= refused, refused
+    assert _state(client, seed) == before  # no seed version added or changed, not even a tag
+    versions, linear = _versions(client, ADA.model_names), ADA.models["linear"]
+    assert sorted(versions) == [(name, n) for name in sorted(ADA.model_names) for n in (1, 2, 3, 4)]
+    assert {v.tags["learner"] for v in versions.values()} == {"ada"}
+    # 2 -> production, 3 (retrained) replaces it, 4 is refused, the rollback returns production to 2
+    lifecycle = {n: versions[(linear, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
+    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "validated"}
+    assert read_pins(_deployment(own)) == {linear: f"azureml:{linear}:2"}
+    assert deployed_model(_deployment(own)) == f"azureml:{linear}:2"
+    assert "agree: True" in _cell_text("second", "05_serve_pinned_model.ipynb", "agree")
+    by_hand = client.search_model_versions(f"name='{ADA.by_hand}'")
+    assert [v.version for v in by_hand] == ["1"]  # saved, uploaded, registered with create_model_version
+    assert (
+        client.get_run(by_hand[0].run_id).info.experiment_id
+        == client.get_experiment_by_name(ADA.by_hand_experiment).experiment_id
+    )
+    assert _cell_text("second", "04_pin_and_promote.ipynb", "aliases") == "{}"  # no alias got through
+    print(f"\nsecond course run, through the Azure-rules stand-in, as ada: {seconds:.0f} s")
 
 
 def test_summary_lists_models_pins_and_ui(first_run, course_server, parameters):
@@ -259,7 +284,7 @@ def _cell_text(folder: str, notebook: str, cell_id: str) -> str:
     cell = next(
         c for c in nbformat.read(KEPT / folder / notebook, as_version=4).cells if c.get("id") == cell_id
     )
-    return "".join(o.get("text", "") for o in cell.outputs)
+    return "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs)
 
 
 def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
@@ -467,3 +492,23 @@ def test_04_2_solution(learner_registry):
     other = f"azureml:{LINEAR}:{production + 1}"
     assert "not the one in production" in _refused(check("04-2", other, client=learner_registry))
     assert check("04-2", _solutions().solve_04_2(LINEAR), client=learner_registry)
+
+
+def test_05_1_solution(learner_registry, parameters, tmp_path):
+    from labhelpers.serving.inference import SAMPLE_REQUEST, read_sample_request, serve_inference
+    from labhelpers.serving.scoring import pinned_version
+
+    client, trips = learner_registry, read_sample_request(SAMPLE_REQUEST)
+    assert "build a trip of your own" in _refused(check("05-1", (None, None), client=client))
+    sample_trip = trips.iloc[0].to_dict()
+    assert "in the sample request already" in _refused(check("05-1", (sample_trip, [10.0]), client=client))
+    inference = serve_inference(pinned_version(LINEAR, _deployment(parameters), client), log_dir=tmp_path)
+    try:
+        my_trip, my_fare = _solutions().solve_05_1(inference, trips)
+        sample_fare = inference.invoke(trips.head(1))  # the answer for another trip
+    finally:
+        inference.stop()
+    assert "send `my_trip` with" in _refused(check("05-1", (my_trip, None), client=client))
+    wrong = _refused(check("05-1", (my_trip, sample_fare), client=client))
+    assert "is not what the production version predicts" in wrong and f"{my_fare[0]:.2f}" not in wrong
+    assert check("05-1", (my_trip, my_fare), client=client)

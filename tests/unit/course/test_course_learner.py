@@ -6,7 +6,9 @@ import os
 
 import pytest
 
+from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.learner import LEARNER_ENV, LearnerError
+from labhelpers.course.exercises import TEACHING_MODEL
 from labhelpers.course.run import (
     NOTEBOOK_DIR,
     NOTEBOOKS,
@@ -15,6 +17,7 @@ from labhelpers.course.run import (
     run_course,
     split_parameters,
 )
+from labhelpers.course.session import use_learner
 
 
 def test_without_a_learner_the_notebooks_keep_their_own_defaults():
@@ -23,14 +26,24 @@ def test_without_a_learner_the_notebooks_keep_their_own_defaults():
 
 def test_a_learner_reaches_every_notebook_that_names_a_model():
     values = learner_parameters("alice")
-    assert values == {
-        "model_name": "taxi-fare-linear-regression-alice",
-        "reference": "taxi-fare-linear-regression-alice@latest",
-    }
+    assert values == {"learner": "alice"}
     per_notebook = split_parameters(values, [NOTEBOOK_DIR / name for name in NOTEBOOKS])
-    given = {path.name: params for path, params in per_notebook.items() if params}
-    assert given["03_inspect_registry.ipynb"] == values  # 03 searches model_name by hand and traces reference
-    assert given["04_pin_and_promote.ipynb"] == {"model_name": values["model_name"]}
+    given = sorted(path.name for path, params in per_notebook.items() if params == values)
+    assert given == sorted(NOTEBOOKS[1:])  # 01 only trains: it names no model
+
+
+def test_use_learner_gives_the_notebook_its_names_and_exports_the_learner(monkeypatch):
+    monkeypatch.setenv(LEARNER_ENV, "")  # restored after the test, whatever use_learner exports
+    monkeypatch.delenv(LEARNER_ENV)
+    seed = use_learner(None)
+    assert (seed.learner, seed.models["linear"], seed.by_hand) == (None, LINEAR_MODEL_NAME, TEACHING_MODEL)
+    assert LEARNER_ENV not in os.environ
+    alice = use_learner("alice")
+    assert alice.models["linear"] == f"{LINEAR_MODEL_NAME}-alice"
+    assert (alice.by_hand, alice.by_hand_experiment) == (f"{TEACHING_MODEL}-alice", "taxi-by-hand-alice")
+    assert os.environ[LEARNER_ENV] == "alice"  # the exercise checks and register_models read it
+    with pytest.raises(LearnerError):
+        use_learner("Alice Smith")
 
 
 def test_the_kernels_environment_names_the_learner_and_is_restored(monkeypatch):

@@ -47,6 +47,32 @@ def test_04_2_refuses_each_wrong_pin_with_a_hint_that_keeps_the_answer(answer, h
     assert str(verdict).startswith("04-2: not yet: ") and hint in str(verdict)
 
 
+def _sample_trip() -> dict:
+    from labhelpers.serving.inference import read_sample_request
+
+    return read_sample_request().iloc[0].to_dict()
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        ((None, None), "build a trip of your own in `my_trip`"),
+        (("a trip", None), "should be a dict"),
+        (({"trip_distance": 3.0}, None), "`my_trip` lacks duration_min, pickup_hour"),
+        ((_sample_trip(), [12.5]), "in the sample request already"),
+        (({**_sample_trip(), "trip_distance": "far"}, None), "should be a number"),
+        (({**_sample_trip(), "trip_distance": 9.0}, None), "send `my_trip` with `inference.invoke(...)`"),
+        (({**_sample_trip(), "trip_distance": 9.0}, [30.0]), "has no version in production"),
+    ],
+)  # fmt: skip
+def test_05_1_wants_a_trip_of_ones_own_and_the_served_answer(answer, hint):
+    verdict = check("05-1", answer, client=NoProductionClient())
+    assert not verdict
+    assert str(verdict).startswith("05-1: not yet: ") and hint in str(verdict)
+
+
 def test_an_unknown_exercise_says_which_exist():
-    with pytest.raises(LabError, match="No exercise '09-9'; the exercises are 01-1, 02-1, 03-1, 04-1, 04-2"):
+    with pytest.raises(
+        LabError, match="No exercise '09-9'; the exercises are 01-1, 02-1, 03-1, 04-1, 04-2, 05-1"
+    ):
         check("09-9")

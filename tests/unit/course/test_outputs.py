@@ -11,8 +11,6 @@ from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS, CourseError
 # The lab extra's notebook library; `make test-mlflow2`'s environment has only what registration needs.
 nbformat = pytest.importorskip("nbformat")
 
-MINE = NOTEBOOKS[:4]  # 05 belongs to the serving rework
-
 
 def test_sanitize_replaces_what_changes_from_run_to_run_and_keeps_the_data():
     text = (
@@ -21,11 +19,13 @@ def test_sanitize_replaces_what_changes_from_run_to_run_and_keeps_the_data():
         "batch 20261127-124815-4a2c6f at 2026-11-27T12:48:18+00:00 on http://127.0.0.1:5103/#/models "
         "from /tmp/pytest-of-root/x/trips.csv; pickup 2016-01-03 08:15:00\n"
         "🏃 View run register at: http://127.0.0.1:5103/#/experiments/1/runs/abc\n"
+        "InferenceServer(pid=48213)"
     )
     clean = outputs.sanitize(text)
     assert clean == (
         "run RUN-ID in <project>/outputs/course/run-TIME batch BATCH-ID at TIMESTAMP on "
         "http://127.0.0.1:5000/#/models from <tmp>; pickup 2016-01-03 08:15:00\n"
+        "InferenceServer(pid=PID)"
     )
 
 
@@ -81,7 +81,7 @@ def test_leaks_finds_machine_paths_run_ids_and_timestamps(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("name", MINE)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_notebooks_carry_outputs_and_no_run_values(name):
     path = NOTEBOOK_DIR / name
     notebook = nbformat.read(path, as_version=4)

@@ -16,6 +16,18 @@ def test_the_course_pins_into_a_copy_of_the_deployment_configuration_without_the
     assert run_deployment_dir(tmp_path / "outputs") == folder and (folder / PINS_FILE).is_file()
 
 
+def test_a_learners_copy_deploys_the_learners_fare_model(tmp_path):
+    from labhelpers.core.config import LINEAR_MODEL_NAME
+    from labhelpers.registry.pinning import deployed_model, pin_production, read_pins
+
+    folder = run_deployment_dir(tmp_path / "outputs", learner="ada")
+    ada = f"{LINEAR_MODEL_NAME}-ada"
+    assert deployed_model(folder) == f"azureml:{ada}:1"
+    assert f"model: azureml:{ada}@latest" in (folder / "staging-deployment.yml").read_text()
+    pin_production(ada, 2, folder)
+    assert deployed_model(folder) == f"azureml:{ada}:2" and read_pins(folder) == {ada: f"azureml:{ada}:2"}
+
+
 def test_run_course_gives_notebooks_04_and_05_the_runs_deployment_folder_unless_told(tmp_path):
     sources = [course.NOTEBOOK_DIR / name for name in course.NOTEBOOKS]
     given = course.with_run_deployment({"output_dir": str(tmp_path / "out")}, sources)
