@@ -24,8 +24,12 @@ class Plan:
 
     learner: str
     versions: dict[str, list[str]] = field(default_factory=dict)  # model name -> version numbers
-    experiment_id: str | None = None
-    runs: list[str] = field(default_factory=list)
+    experiments: dict[str, str] = field(default_factory=dict)  # experiment name -> id
+    runs: dict[str, list[str]] = field(default_factory=dict)  # experiment id -> its run ids
+
+    @property
+    def experiment_ids(self) -> list[str]:
+        return list(self.experiments.values())
 
     def lines(self, azure: bool) -> list[str]:
         """Human-readable lines, one per model and one for the runs."""
@@ -33,20 +37,23 @@ class Plan:
         for name, numbers in self.versions.items():
             what = f"{len(numbers)} version(s) {', '.join(numbers)}" if numbers else "no versions"
             out.append(f"  {name}: {what}" + ("" if azure else " and the model itself"))
-        if not azure and self.experiment_id is not None:
-            out.append(
-                f"  experiment {namespace(self.learner).experiment}: {len(self.runs)} run(s) and artifacts"
-            )
+        if not azure:
+            for name, experiment_id in self.experiments.items():
+                out.append(f"  experiment {name}: {len(self.runs[experiment_id])} run(s) and artifacts")
         return out
 
 
 def plan(client, learner: str, azure: bool) -> Plan:
-    """Look up what a reset of ``learner`` would delete (reads only the learner's own names)."""
+    """Look up what a reset of ``learner`` would delete (reads only the learner's own names).
+
+    The learner's names: the course's three models and experiment, and notebook 02's model and experiment
+    registered by hand.
+    """
     from mlflow.exceptions import MlflowException
 
     space = namespace(learner)
     found = Plan(learner)
-    for name in space.model_names:
+    for name in (*space.model_names, space.by_hand):
         try:
             versions = client.search_model_versions(f"name='{name}'")
         except MlflowException:
@@ -54,12 +61,12 @@ def plan(client, learner: str, azure: bool) -> Plan:
         exists = versions or (not azure and _model_exists(client, name))
         if exists:
             found.versions[name] = sorted((str(v.version) for v in versions), key=int)
-    if not azure:
-        experiment = client.get_experiment_by_name(space.experiment)
+    for name in () if azure else (space.experiment, space.by_hand_experiment):
+        experiment = client.get_experiment_by_name(name)
         if experiment is not None:
-            found.experiment_id = experiment.experiment_id
+            found.experiments[name] = experiment.experiment_id
             runs = client.search_runs([experiment.experiment_id], run_view_type=3, max_results=10000)
-            found.runs = [run.info.run_id for run in runs]
+            found.runs[experiment.experiment_id] = [run.info.run_id for run in runs]
     return found
 
 
@@ -81,10 +88,10 @@ def apply(client, found: Plan, azure: bool) -> None:
                 client.delete_model_version(name, number)
         else:
             client.delete_registered_model(name)  # its versions go with it
-    if not azure and found.experiment_id is not None:
-        for run_id in found.runs:
+    for experiment_id in [] if azure else found.experiment_ids:
+        for run_id in found.runs[experiment_id]:
             client.delete_run(run_id)
-        client.delete_experiment(found.experiment_id)
+        client.delete_experiment(experiment_id)
 
 
 def _collect_garbage(state_dir, uri: str, experiment_ids: list[str], signed_in_uri: str) -> str:
@@ -174,7 +181,7 @@ def reset(
         echo(
             "Azure ML keeps the registered models themselves (it cannot delete them), only their versions go."
         )
-    if not any(p.versions or p.experiment_id for p in plans):
+    if not any(p.versions or p.experiments for p in plans):
         echo("Nothing to delete.")
         return False
     if dry_run:
@@ -189,7 +196,7 @@ def reset(
     for found in plans:
         apply(client, found, azure)
     if not azure:
-        ids = [p.experiment_id for p in plans if p.experiment_id is not None]
+        ids = [experiment_id for p in plans for experiment_id in p.experiment_ids]
         echo(f"Deleted; {_collect_garbage(state_dir, uri, ids, str(client.tracking_uri))}.")
         _prepare_again(state_dir, uri, learners)
     else:

@@ -49,3 +49,17 @@ def test_on_azure_only_versions_go_and_the_note_says_why(registry):
     assert registry.models["taxi-fare-linear-regression-bob"] == []  # the container stays
     assert {item[0] for item in registry.deleted} == {"version"}
     assert any("cannot delete them" in line for line in said)
+
+
+def test_notebook_02s_model_and_experiment_by_hand_go_too(registry):
+    _fill(registry)
+    for who in ("alice", "bob"):
+        registry.add(f"taxi-fare-by-hand-{who}", {})
+        registry.add_experiment(f"taxi-by-hand-{who}", runs=1)
+    said = []
+    assert reset(["alice"], client=registry, echo=said.append, assume_yes=True) is True
+    assert "taxi-fare-by-hand-alice" not in registry.models and "taxi-fare-by-hand-bob" in registry.models
+    by_hand = registry.experiments["taxi-by-hand-alice"].experiment_id
+    assert ("experiment", by_hand) in registry.deleted
+    assert ("experiment", registry.experiments["taxi-by-hand-bob"].experiment_id) not in registry.deleted
+    assert "  experiment taxi-by-hand-alice: 1 run(s) and artifacts" in "\n".join(said).splitlines()
