@@ -46,6 +46,7 @@ from labhelpers.azure.workspace import (
     workspace_name_of,
 )
 from labhelpers.azure.workspace import find_config as find_config
+from labhelpers.core.errors import ServerError
 from labhelpers.server import azureml_auth
 
 MANAGED_IDENTITY_ENVS = azureml_auth.MANAGED_IDENTITY_ENVS
@@ -120,8 +121,9 @@ def connect(
     from here use the same backend.
 
     Args:
-        backend: ``"local"`` (the lab's MLflow server), ``"azure"`` (an Azure ML workspace) or any MLflow
-            tracking URI.
+        backend: ``"local"`` (the lab's MLflow server, whatever ``$MLFLOW_TRACKING_URI`` says), ``"azure"``
+            (an Azure ML workspace), ``"env"`` (the server ``$MLFLOW_TRACKING_URI`` names: the classroom
+            server after its export block, or a compute instance's workspace) or any MLflow tracking URI.
         credential: ``"default"``, ``"cli"``, ``"managed-identity"`` or a ``TokenCredential`` (Azure only).
         config_path: The workspace's config.json, or a folder to search from (Azure only).
         timeout: Seconds the Azure sign-in and workspace lookup may take in all.
@@ -138,6 +140,15 @@ def connect(
     from labhelpers.server import tracking
 
     choice = (backend or "local").strip()
+    if choice.lower() == "env":
+        preset = os.environ.get(tracking.TRACKING_URI_ENV, "").strip()
+        if not preset:
+            raise ServerError(
+                f'backend = "env" uses ${tracking.TRACKING_URI_ENV}, which is not set in the environment '
+                "this notebook or script runs in. Paste your classroom's export block (`python -m labhelpers "
+                "classroom export`) into the terminal before starting JupyterLab, or pass tracking_uri."
+            )
+        return connect(preset, credential=credential, config_path=config_path, timeout=timeout)
     if choice.lower() == "azure":
         name = credential if isinstance(credential, str) else type(credential).__name__
         # one bounded, non-interactive credential for azure-ai-ml and for MLflow's azureml plugin alike

@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +19,10 @@ from labhelpers.core.learner import namespace
 
 #: The course's milestones, in order, as table columns.
 STEPS = ("registered", "second_version", "validated", "in_production", "pinned", "rolled_back")
-#: The course has no graded exercises yet; the column is there for when it does.
+#: Exercises passed: ``check()`` tags the learner's fare model ``exercise.NN-N = passed`` (01-1, checked on
+#: training files before anything is registered, is not recorded).
 EXERCISES = "exercises_passed"
+_PASSED = re.compile(r"exercise\.\d\d-\d+$")
 
 
 def _moves(version) -> list[dict]:
@@ -29,12 +32,13 @@ def _moves(version) -> list[dict]:
         return []
 
 
-def learner_row(learner: str, versions_by_model: dict[str, list]) -> dict:
+def learner_row(learner: str, versions_by_model: dict[str, list], model_tags: dict | None = None) -> dict:
     """One learner's milestones from the versions of their three models.
 
     Args:
         learner: The learner.
         versions_by_model: Versions of each of the learner's model names.
+        model_tags: The tags of the learner's fare model (the exercises passed); None: not read.
 
     Returns:
         learner, versions, one boolean per step in :data:`STEPS`, exercises and the furthest step.
@@ -55,11 +59,20 @@ def learner_row(learner: str, versions_by_model: dict[str, list]) -> dict:
         "rolled_back": any(
             str(move.get("why", "")).startswith(("rolled back", "rollback")) for move in moves
         ),
-        EXERCISES: None,
+        EXERCISES: None
+        if model_tags is None
+        else sum(1 for key, value in model_tags.items() if _PASSED.match(key) and value == "passed"),
     }
     reached = [step for step in STEPS if row[step]]
     row["furthest"] = reached[-1] if reached else "not started"
     return row
+
+
+def _model_tags(client, name: str) -> dict | None:
+    try:
+        return dict(client.get_registered_model(name).tags or {})
+    except Exception:  # not registered yet (or not readable): no exercises to count
+        return None
 
 
 def progress(
@@ -82,9 +95,9 @@ def progress(
     client = client or instructor_client(state_dir, tracking_uri)
     rows = []
     for learner in learners:
-        names = namespace(learner).model_names
-        found = {name: list(client.search_model_versions(f"name='{name}'")) for name in names}
-        rows.append(learner_row(learner, found))
+        space = namespace(learner)
+        found = {name: list(client.search_model_versions(f"name='{name}'")) for name in space.model_names}
+        rows.append(learner_row(learner, found, _model_tags(client, space.models["linear"])))
     return pd.DataFrame(rows, columns=["learner", "versions", *STEPS, EXERCISES, "furthest"])
 
 

@@ -9,6 +9,7 @@ solutions for instructors are in ``solutions/`` at the project root, outside the
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 from labhelpers.core.config import PROJECT_ROOT
 from labhelpers.core.errors import LabError, RegistryError
 from labhelpers.core.learner import BY_HAND, namespace
+
+_log = logging.getLogger(__name__)
 
 #: The model notebook 02 registers by hand, without a learner (with one: ``namespace().by_hand``).
 TEACHING_MODEL = BY_HAND
@@ -277,4 +280,25 @@ def check(exercise: str, answer=None, *, client=None) -> Verdict:
         passed, message = CHECKS[exercise](answer, _client(client) if exercise != "01-1" else client)
     except LabError as error:  # e.g. a checksum that no longer matches: a hint, not a traceback
         passed, message = False, str(error)
+    if passed and exercise != "01-1":  # 01-1 is checked on files, before anything is registered
+        record_pass(_client(client), exercise)
     return Verdict(exercise, passed, message)
+
+
+#: The tag on the learner's fare model that says an exercise was passed: ``exercise.02-1 = passed``.
+PASSED_TAG = "exercise.{}"
+
+
+def record_pass(client, exercise: str) -> bool:
+    """Tag the learner's fare model with the passed exercise, so the instructor's progress table shows it.
+
+    Only the registry is read for progress (it works the same on a classroom server and on Azure ML), so
+    the pass is written there. Never fails a check: a registry that refuses the tag loses only the record.
+    """
+    name = namespace().models["linear"]
+    try:
+        client.set_registered_model_tag(name, PASSED_TAG.format(exercise), "passed")
+        return True
+    except Exception as error:  # no such model yet, no permission, a registry without model tags
+        _log.info("exercise %s passed but not recorded on %s: %s", exercise, name, error)
+        return False

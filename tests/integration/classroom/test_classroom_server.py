@@ -112,13 +112,15 @@ def test_the_export_block_is_all_a_learner_needs(classroom, tmp_path):
         clean[name] = value
     script = (
         "from labhelpers import use_tracking, comparison_table\n"
+        "from labhelpers.azure.connect import connect\n"
         "print(use_tracking())\n"
+        "print(connect('env').tracking_uri)\n"  # the notebooks' backend = "env"
         "print(sorted(comparison_table()['name'].unique()) if len(comparison_table()) else 'no versions')\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=clean, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == record["uri"]
+    assert done.stdout.splitlines()[:2] == [record["uri"], record["uri"]]
     assert clean["LAB_LEARNER"] == "learner-2"
     assert clean["MLFLOW_TRACKING_PASSWORD"] == credentials.learners["learner-2"]

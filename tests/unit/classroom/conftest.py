@@ -17,6 +17,7 @@ class FakeRegistry:
         self.experiments: dict[str, SimpleNamespace] = {}
         self.runs: dict[str, list[str]] = {}
         self.deleted: list[tuple] = []
+        self.model_tags: dict[str, dict[str, str]] = {}
 
     def add(self, name: str, *tag_sets: dict) -> None:
         versions = self.models.setdefault(name, [])
@@ -37,7 +38,11 @@ class FakeRegistry:
 
         if name not in self.models:
             raise MlflowException(f"{name} not found")
-        return SimpleNamespace(name=name)
+        return SimpleNamespace(name=name, tags=dict(self.model_tags.get(name, {})))
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        self.get_registered_model(name)  # raises for a model that does not exist
+        self.model_tags.setdefault(name, {})[key] = value
 
     def get_experiment_by_name(self, name: str):
         return self.experiments.get(name)

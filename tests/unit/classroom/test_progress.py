@@ -45,3 +45,33 @@ def test_the_text_and_html_views_show_the_same_table(registry, tmp_path):
     assert text.splitlines()[1].split()[:4] == ["alice", "1", "yes", "-"]
     page = write_html(table, tmp_path / "out" / "progress.html").read_text()
     assert page.count("<tr>") == 3 and "data:image/png;base64," in page and "<td>alice</td>" in page
+
+
+def test_exercises_passed_are_counted_from_the_tags_check_writes(registry, monkeypatch):
+    from labhelpers.course import exercises
+
+    registry.add("taxi-fare-linear-regression-alice", _moved())
+    registry.add("taxi-fare-linear-regression-bob", _moved())
+    monkeypatch.setenv("LAB_LEARNER", "alice")
+    monkeypatch.setitem(exercises.CHECKS, "02-1", lambda answer, client: (True, "ok"))
+    monkeypatch.setitem(exercises.CHECKS, "03-1", lambda answer, client: (False, "not yet"))
+    assert exercises.check("02-1", client=registry)
+    assert not exercises.check("03-1", client=registry)  # a failed check records nothing
+    assert registry.model_tags["taxi-fare-linear-regression-alice"] == {"exercise.02-1": "passed"}
+    registry.model_tags["taxi-fare-linear-regression-bob"] = {"exercise.02-1": "passed", "note": "x"}
+    registry.model_tags["taxi-fare-linear-regression-bob"]["exercise.04-2"] = "passed"
+
+    rows = progress(["alice", "bob", "carol"], client=registry).set_index("learner")
+
+    assert rows.loc[["alice", "bob"], "exercises_passed"].tolist() == [1, 2]
+    assert rows["exercises_passed"].isna()["carol"]  # carol has no model: nothing to read
+    assert as_text(rows.reset_index()).splitlines()[-1].split()[-3:] == ["-", "not", "started"]
+
+
+def test_a_pass_that_cannot_be_recorded_is_still_a_pass(registry, monkeypatch):
+    from labhelpers.course import exercises
+
+    monkeypatch.setenv("LAB_LEARNER", "dave")  # dave registered nothing yet: the tag has nowhere to go
+    monkeypatch.setitem(exercises.CHECKS, "02-1", lambda answer, client: (True, "ok"))
+    assert exercises.check("02-1", client=registry)
+    assert registry.model_tags == {}
