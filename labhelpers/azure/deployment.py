@@ -12,6 +12,7 @@ import contextlib
 from pathlib import Path
 
 from labhelpers.core import config
+from labhelpers.core.learner import namespace
 
 DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
 PLACEHOLDER = "taxi-fare-endpoint"
@@ -22,12 +23,12 @@ def deployment_commands(deployment_dir: str | Path | None = None, name: str | No
 
     Args:
         deployment_dir: The folder with the YAML files (default: ``ML/deployment``).
-        name: The endpoint name (default: :func:`labhelpers.core.config.endpoint_name`).
+        name: The endpoint name (default: the learner's, ``namespace().endpoint``: ``taxi-fare-<suffix>``).
     """
     folder = Path(deployment_dir or DEPLOYMENT_DIR)
     with contextlib.suppress(ValueError):  # shorter commands from the repository root
         folder = folder.resolve().relative_to(config.PROJECT_ROOT)
-    endpoint = name or config.endpoint_name()
+    endpoint = name or namespace().endpoint
     deployment = f"az ml online-deployment create --endpoint-name {endpoint} --file"
     return [
         f"az ml online-endpoint create --name {endpoint} --file {folder / 'endpoint.yml'}",

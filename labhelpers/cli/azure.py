@@ -59,9 +59,9 @@ def _azure_submit(args: argparse.Namespace) -> int:
 
 def _azure_endpoint(args: argparse.Namespace) -> int:
     from labhelpers.azure.deployment import deployment_commands
-    from labhelpers.core.config import endpoint_name
+    from labhelpers.core.learner import namespace
 
-    print(f"Your endpoint name: {endpoint_name()}")
+    print(f"Your endpoint name: {namespace().endpoint}")
     print("\n".join(deployment_commands(args.deployment_dir)))
     return 0
 

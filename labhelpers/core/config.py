@@ -78,15 +78,16 @@ ENDPOINT_SUFFIX_ENV = "LAB_ENDPOINT_SUFFIX"
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
 
 
-def endpoint_suffix() -> str:
-    """The suffix that makes endpoint names unique: ``$LAB_ENDPOINT_SUFFIX``, else one per user and machine.
+def endpoint_suffix(learner: str | None = None) -> str:
+    """The suffix that makes endpoint names unique: ``$LAB_ENDPOINT_SUFFIX``, else the learner, else one per
+    user and machine.
 
-    The default is a short digest of the login name and host name: compute instances all log in as
-    ``azureuser``, but each has its own host name.
+    The last is a short digest of the login name and host name: compute instances all log in as
+    ``azureuser``, but each has its own host name. A learner name is unique in its cohort already.
     """
     chosen = os.environ.get(ENDPOINT_SUFFIX_ENV, "").strip().lower()
-    if chosen:
-        return chosen
+    if chosen or learner:
+        return chosen or learner
     import getpass
     import hashlib
     import socket
@@ -98,13 +99,13 @@ def endpoint_suffix() -> str:
     return hashlib.sha256(f"{user}@{socket.gethostname()}".encode()).hexdigest()[:8]
 
 
-def endpoint_name() -> str:
-    """The lab's online endpoint name, ``taxi-fare-<suffix>``.
+def endpoint_name(learner: str | None = None) -> str:
+    """The lab's online endpoint name, ``taxi-fare-<suffix>`` (see :func:`endpoint_suffix`).
 
     Raises:
         LabError: The suffix makes a name Azure ML would refuse.
     """
-    name = f"{ENDPOINT_BASE}-{endpoint_suffix()}"
+    name = f"{ENDPOINT_BASE}-{endpoint_suffix(learner)}"
     if not _ENDPOINT_NAME.match(name):
         from labhelpers.core.errors import LabError
 

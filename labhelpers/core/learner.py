@@ -23,15 +23,14 @@ LEARNER_ENV = "LAB_LEARNER"
 #: Version tag naming the learner whose namespace a version belongs to (progress and reset read it).
 LEARNER_TAG = "learner"
 EXPERIMENT = "taxi-model-registry"
-ENDPOINT = "taxi-fare-endpoint"
 #: The model notebook 02 registers by hand with MLflow's own calls, and the experiment of that run.
 BY_HAND = "taxi-fare-by-hand"
 BY_HAND_EXPERIMENT = "taxi-by-hand"
 #: Deployments live inside the learner's endpoint, so their names need no suffix.
 DEPLOYMENTS = ("production", "staging")
-#: Azure ML online endpoint names are 3-32 characters (letters, digits, '-'); the longest name that gets
-#: the suffix is the endpoint, so a learner name has at most 32 - len("taxi-fare-endpoint-") characters.
-MAX_LEARNER = 32 - len(ENDPOINT) - 1
+#: Short enough for every name it ends: Azure ML online endpoint names (``taxi-fare-<learner>``) have at
+#: most 32 characters, and the longest model name stays readable in Studio's lists.
+MAX_LEARNER = 13
 # Lower case only: Azure ML endpoint names are case-insensitive, so "Alice" and "alice" would collide there.
 _LEARNER = re.compile(rf"^[a-z](?:[a-z0-9-]{{0,{MAX_LEARNER - 2}}}[a-z0-9])?$")
 _KEYS = ("linear", "ridge", "kmeans")
@@ -58,7 +57,7 @@ def check_learner(name: str) -> str:
         raise LearnerError(
             f"Invalid learner name {name!r}: use 1-{MAX_LEARNER} lower-case letters, digits or '-', "
             "starting with a letter, ending with a letter or digit, no '--' (it becomes part of Azure ML "
-            f"model and endpoint names such as {ENDPOINT}-alice), e.g. 'alice' or 'team-3'."
+            f"model and endpoint names such as {config.ENDPOINT_BASE}-alice), e.g. 'alice' or 'team-3'."
         )
     return name
 
@@ -115,7 +114,8 @@ def namespace(learner: str | None = None) -> Namespace:
 
     Returns:
         Model names (``taxi-fare-linear-regression-alice``...), the experiment
-        (``taxi-model-registry-alice``), the endpoint (``taxi-fare-endpoint-alice``) and deployments.
+        (``taxi-model-registry-alice``), the endpoint (``taxi-fare-alice``; see
+        :func:`labhelpers.core.config.endpoint_name`) and deployments.
 
     Raises:
         LearnerError: The learner name is invalid.
@@ -126,7 +126,7 @@ def namespace(learner: str | None = None) -> Namespace:
         learner=who,
         models={key: _suffixed(name, who) for key, name in seed.items()},
         experiment=_suffixed(EXPERIMENT, who),
-        endpoint=_suffixed(ENDPOINT, who),
+        endpoint=config.endpoint_name(who),
         by_hand=_suffixed(BY_HAND, who),
         by_hand_experiment=_suffixed(BY_HAND_EXPERIMENT, who),
     )

@@ -29,7 +29,7 @@ def test_without_a_learner_the_names_are_the_seeds(monkeypatch):
     assert space.learner is None
     assert space.model_names == config.MODEL_NAMES
     assert space.experiment == "taxi-model-registry"
-    assert space.endpoint == "taxi-fare-endpoint"
+    assert space.endpoint == config.endpoint_name()  # taxi-fare-<digest of login and host>
 
 
 def test_a_learner_suffixes_every_name(monkeypatch):
@@ -37,7 +37,7 @@ def test_a_learner_suffixes_every_name(monkeypatch):
     space = namespace("alice")
     assert space.model_names == tuple(f"{name}-alice" for name in config.MODEL_NAMES)
     assert space.models["linear"] == "taxi-fare-linear-regression-alice"
-    assert (space.experiment, space.endpoint) == ("taxi-model-registry-alice", "taxi-fare-endpoint-alice")
+    assert (space.experiment, space.endpoint) == ("taxi-model-registry-alice", "taxi-fare-alice")
 
 
 def test_the_environment_sets_the_learner_and_an_argument_wins(monkeypatch):
