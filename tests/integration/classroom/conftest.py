@@ -16,6 +16,7 @@ import pytest
 #: The small cohort of `make test` (the benchmark runs 30).
 LEARNERS = [f"learner-{n}" for n in range(1, 9)]
 SPARE = ["spare-a", "spare-b"]  # accounts the load test leaves alone (progress, reset)
+COURSEWORK = "coursework"  # the account that runs the course notebooks (test_course_as_learner.py)
 
 
 def _needs_postgres():
@@ -46,7 +47,7 @@ def classroom(classroom_root, free_port):
     from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
 
     roster = classroom_root / "roster-input.txt"
-    roster.write_text("# the test cohort\n" + "\n".join(LEARNERS + SPARE) + "\n")
+    roster.write_text("# the test cohort\n" + "\n".join([*LEARNERS, *SPARE, COURSEWORK]) + "\n")
     s = server.settings(classroom_root / "state", "127.0.0.1", free_port(), free_port())
     record = server.start(s, roster, timeout=240)
     yield s, record, load_credentials(s.root / CREDENTIALS_FILE)
@@ -83,6 +84,12 @@ def cohort():
 def spare():
     """Accounts no load touches."""
     return list(SPARE)
+
+
+@pytest.fixture(scope="session")
+def coursework():
+    """The account that runs the course notebooks; no load touches it."""
+    return COURSEWORK
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,44 @@
+"""The course as a learner runs it on the classroom server: the export block's variables, backend = "env".
+
+Notebooks 01-04 run with papermill (05 serves models locally and is covered by tests/notebooks) as the
+roster account ``coursework``: every name comes from that learner's namespace, every write passes MLflow's
+basic-auth over TLS, and the course ends as it does on the local server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labhelpers.core.learner import namespace
+from labhelpers.registry.pinning import read_pins
+
+
+def test_notebooks_01_to_04_run_as_a_learner_on_the_classroom_server(
+    classroom, as_learner, coursework, sample_csv, tmp_path, monkeypatch
+):
+    from mlflow import MlflowClient
+
+    from labhelpers.course.run import NOTEBOOKS, run_course
+
+    uri = as_learner(coursework)  # what the learner's export block sets; the kernels inherit it
+    monkeypatch.setenv("LAB_LEARNER", coursework)
+    parameters = {
+        "backend": "env",
+        "data": str(sample_csv),
+        "output_dir": str(tmp_path / "outputs"),
+        "silhouette_sample": 2000,
+    }
+    run_course(tmp_path / "executed", parameters, notebooks=NOTEBOOKS[:4], echo=None, learner=coursework)
+
+    space = namespace(coursework)
+    client = MlflowClient(uri, uri)  # signed in as the learner
+    linear = space.models["linear"]
+    versions = {int(v.version): v for v in client.search_model_versions(f"name='{linear}'")}
+    assert {n: v.tags["lifecycle"] for n, v in versions.items()} == {
+        1: "candidate", 2: "production", 3: "archived", 4: "validated",
+    }  # fmt: skip
+    assert {v.tags["learner"] for v in versions.values()} == {coursework}
+    for name in space.model_names:
+        assert len(client.search_model_versions(f"name='{name}'")) == 4, name
+    assert [v.version for v in client.search_model_versions(f"name='{space.by_hand}'")] == ["1"]
+    assert read_pins(Path(parameters["output_dir"]) / "deployment") == {linear: f"azureml:{linear}:2"}
