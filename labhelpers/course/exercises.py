@@ -276,12 +276,14 @@ def check(exercise: str, answer=None, *, client=None) -> Verdict:
     """
     if exercise not in CHECKS:
         raise LabError(f"No exercise {exercise!r}; the exercises are {', '.join(CHECKS)}.")
+    on_files = exercise == "01-1"  # checked on training files, before anything is registered
+    registry = client if on_files else _client(client)
     try:
-        passed, message = CHECKS[exercise](answer, _client(client) if exercise != "01-1" else client)
+        passed, message = CHECKS[exercise](answer, registry)
     except LabError as error:  # e.g. a checksum that no longer matches: a hint, not a traceback
         passed, message = False, str(error)
-    if passed and exercise != "01-1":  # 01-1 is checked on files, before anything is registered
-        record_pass(_client(client), exercise)
+    if passed and not on_files:
+        record_pass(registry, exercise)
     return Verdict(exercise, passed, message)
 
 
