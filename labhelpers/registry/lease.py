@@ -30,6 +30,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from labhelpers.registry import capabilities
+
 BATCH_TAG = "batch_id"
 BATCH_STATUS_TAG = "batch_status"
 BATCH_NAMES_TAG = "batch_names"
@@ -100,6 +102,6 @@ class Heartbeat:
             until = lease_until(self._seconds)
             for name, version in versions:
                 try:
-                    self._client.set_model_version_tag(name, version, LEASE_TAG, until)
+                    capabilities.writes(self._client).set_model_version_tag(name, version, LEASE_TAG, until)
                 except Exception as error:  # the batch itself notices a dead registry; this only logs
                     _log.warning("could not renew the lease of %s version %s: %s", name, version, error)

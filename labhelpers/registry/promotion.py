@@ -79,8 +79,9 @@ def _record(client, mv, to_state: str, why: str, actor: str | None, extra: dict 
         "lifecycle_reason": why,
         HISTORY_TAG: json.dumps(history),
     }
+    tagger = capabilities.writes(client)
     for key, value in {**updates, **(extra or {})}.items():
-        client.set_model_version_tag(mv.name, str(mv.version), key, str(value))
+        tagger.set_model_version_tag(mv.name, str(mv.version), key, str(value))
     # aliases mirror the tag where the registry has them; it answers whether it does (capabilities)
     if move.from_state in (getattr(mv, "aliases", None) or []):
         capabilities.delete_alias(client, mv.name, move.from_state)

@@ -74,7 +74,7 @@ def _repair_earlier(client, names: list[str]) -> None:
 
 
 def _mark_complete(client, item: Registered) -> None:
-    client.set_model_version_tag(item.name, item.version, BATCH_STATUS_TAG, COMPLETE)
+    capabilities.writes(client).set_model_version_tag(item.name, item.version, BATCH_STATUS_TAG, COMPLETE)
 
 
 def _undo_one(client, kind: str, item) -> None:
@@ -97,7 +97,7 @@ def _undo(client, created: list) -> list[tuple[str, str]]:
                 left.append(item)
     for name, version in left:  # give up the lease, so the next registration repairs them at once
         with contextlib.suppress(Exception):  # unreachable: the lease runs out by itself
-            client.set_model_version_tag(name, version, LEASE_TAG, lease_until(0))
+            capabilities.writes(client).set_model_version_tag(name, version, LEASE_TAG, lease_until(0))
     return left
 
 

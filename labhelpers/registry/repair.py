@@ -193,8 +193,9 @@ def _complete(client, batch: Batch) -> tuple[list, list]:
     for twin in twins:
         _delete_version(client, twin)
     _end_runs(client, [v.run_id for v in kept], "FINISHED")
+    tagger = capabilities.writes(client)
     for version in kept:
-        client.set_model_version_tag(version.name, version.version, BATCH_STATUS_TAG, COMPLETE)
+        tagger.set_model_version_tag(version.name, version.version, BATCH_STATUS_TAG, COMPLETE)
     return kept, twins
 
 

@@ -209,6 +209,39 @@ def ensure_registered_model(client, name: str, batch_id: str) -> bool:
         return False
 
 
+def create_version(candidate: Candidate, batch: BatchContext, run):
+    """Create the version from the run's model folder; the registered model first if there is none.
+
+    The version is asked for first: the model is there in every batch but a name's first, so that costs no
+    request (a look-up before each version would cost one of the heaviest on a shared server).
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = batch.client
+    # The local server creates versions READY at once; waiting would only poll and log.
+    wait = 300 if is_azure_uri(client.tracking_uri) else 0
+
+    def create():
+        return client.create_model_version(
+            candidate.name,
+            f"{run.info.artifact_uri}/model",
+            run.info.run_id,
+            tags=version_tags(candidate, batch),
+            description=describe(candidate),
+            await_creation_for=wait,
+        )
+
+    try:
+        return create()
+    except MlflowException as error:
+        refused = error
+    if ensure_registered_model(client, candidate.name, batch.batch_id):
+        batch.created.append(("model", candidate.name))
+    elif refused.error_code != "RESOURCE_DOES_NOT_EXIST":
+        raise refused  # the model was there: the refusal is about the version itself
+    return create()
+
+
 def drop_retried_duplicates(client, name: str, run_id: str, kept: str) -> None:
     """Delete versions of ``name`` that a retried POST created from the same run beside ``kept``.
 
@@ -258,18 +291,7 @@ def register_one(candidate: Candidate, batch: BatchContext) -> Registered:
     run = start_run(candidate, batch)
     run_id = run.info.run_id
     log_files(client, run_id, candidate)
-    if ensure_registered_model(client, candidate.name, batch.batch_id):
-        batch.created.append(("model", candidate.name))
-    # The local server creates versions READY at once; waiting would only poll and log.
-    wait = 300 if is_azure_uri(client.tracking_uri) else 0
-    version = client.create_model_version(
-        candidate.name,
-        f"{run.info.artifact_uri}/model",
-        run_id,
-        tags=version_tags(candidate, batch),
-        description=describe(candidate),
-        await_creation_for=wait,
-    )
+    version = create_version(candidate, batch, run)
     number = str(version.version)
     batch.created.append(("version", (candidate.name, number)))
     batch.heartbeat.add(candidate.name, number)
