@@ -111,7 +111,7 @@ def _add_start(actions) -> None:
     start.add_argument("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0: every interface).")
     start.add_argument("--port", type=int, help="MLflow's HTTPS port (default 5443, or the previous one).")
     start.add_argument("--pg-port", type=int, help="PostgreSQL's port on 127.0.0.1 (default 5433).")
-    start.add_argument("--workers", type=int, help="MLflow worker processes (default 2).")
+    start.add_argument("--workers", type=int, help="MLflow worker processes (default: cores + 1, at most 4).")
     start.add_argument("--tls-cert", help="Your PEM certificate (default: a generated self-signed one).")
     start.add_argument("--tls-key", help="Its unencrypted PEM key (with --tls-cert).")
     start.add_argument("--timeout", type=float, default=180.0, help="Seconds to wait for MLflow (180).")
