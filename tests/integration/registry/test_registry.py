@@ -10,9 +10,11 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+import requests
 
 from labhelpers.core.artifacts import sha256_file
 from labhelpers.core.errors import RegistryError, ServerError
@@ -78,6 +80,15 @@ def two_batches(mlflow_server, trained_dirs):
         )
         client = client_for(mlflow_server.uri)
         v1_tags = {key: dict(client.get_model_version(names[key], "1").tags) for key in KEYS}
+        asked = []  # every request of the second batch: (method, path)
+        send = requests.Session.request
+        patch.setattr(
+            requests.Session,
+            "request",
+            lambda self, method, url, *a, **k: (
+                asked.append((method.upper(), urlsplit(url).path)) or send(self, method, url, *a, **k)
+            ),
+        )
         second = register_models(
             *trained_dirs, names=names, tracking_uri=mlflow_server.uri, experiment=experiment
         )
@@ -88,6 +99,7 @@ def two_batches(mlflow_server, trained_dirs):
         "second": second,
         "v1_tags": v1_tags,
         "inferred": inferred,
+        "asked": asked,
     }
 
 
@@ -134,6 +146,19 @@ def test_registering_again_adds_version_2_and_leaves_version_1_as_it_was(two_bat
         assert v2.tags["batch_id"] == second[0].batch_id and v2.tags["lifecycle"] == "candidate"
         # the local server mirrors the lifecycle as an alias: candidate now names the newest version
         assert client.get_model_version_by_alias(names[key], "candidate").version == "2"
+
+
+@pytest.mark.registry
+def test_a_batch_of_registered_names_reads_no_registered_model(two_batches):
+    """No look-up before the versions, nor MlflowClient's prompt check before each tag or alias write:
+    on a shared server those reads are among the heaviest requests (the whole model, every version)."""
+    asked = two_batches["asked"]
+    paths = [path for _, path in asked]
+    assert paths.count("/api/2.0/mlflow/model-versions/create") == 3
+    assert paths.count("/api/2.0/mlflow/model-versions/set-tag") == 3  # batch_status=complete
+    assert not [path for path in paths if path.endswith("/registered-models/get")]
+    # a run each, its metrics and inputs, its files; the twin check and the repair look-up per name
+    assert len(asked) <= 60, sorted(set(paths))
 
 
 @pytest.mark.registry
