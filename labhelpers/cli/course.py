@@ -32,17 +32,59 @@ def _parse_setting(text: str) -> tuple[str, object]:
     return name.strip(), yaml.safe_load(value)  # 2000 -> int, null -> None, [a, b] -> list
 
 
+def _server_beside_training():
+    """Start the local MLflow server in a thread, so that it comes up while notebook 01 trains (offline).
+
+    Returns:
+        A callable that waits for the server, prints what ``server start`` prints, and raises its error.
+    """
+    import threading
+
+    from labhelpers.cli.server import started_lines
+    from labhelpers.server import local
+
+    outcome: dict = {}
+
+    def start() -> None:
+        try:
+            outcome["info"] = local.start()
+        except Exception as error:  # raised in the course's thread by ready()
+            outcome["error"] = error
+
+    thread = threading.Thread(target=start, name="mlflow-server-start", daemon=True)
+    thread.start()
+
+    def ready() -> None:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        print(started_lines(outcome["info"]), flush=True)
+
+    return ready
+
+
 def _course_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from labhelpers.core.learner import current_learner
     from labhelpers.course import run as course
 
     parameters = course.load_parameters(args.parameters, dict(args.set))
     if args.deployment_dir:
         parameters["deployment_dir"] = str(Path(args.deployment_dir).resolve())
     output_dir = Path(args.output_dir).resolve()
-    course.run_course(output_dir, parameters, timeout=args.timeout, learner=args.learner)
+    learner = current_learner(args.learner)
+    ready = _server_beside_training() if args.start_server else None
+    course.run_course(output_dir, parameters, timeout=args.timeout, learner=learner, registry_ready=ready)
     print(f"Executed notebooks in {output_dir}")
+    if args.summary:
+        from labhelpers.course.summary import summary
+
+        if learner:
+            os.environ[LEARNER_ENV] = learner
+        notebooks = [course.NOTEBOOK_DIR / name for name in course.NOTEBOOKS]
+        pins = course.with_run_deployment(parameters, notebooks).get("deployment_dir")
+        print(summary(None, pins))
     return 0
 
 
@@ -106,6 +148,14 @@ def _add_run(actions, timeout: int) -> None:
         "files (default: the run's own copy, outputs/course/deployment).",
     )
     run.add_argument("--timeout", type=int, default=timeout, help="Seconds one cell may run (%(default)s).")
+    run.add_argument(
+        "--start-server",
+        action="store_true",
+        help="Start the local MLflow server (if it is not running) while notebook 01 trains.",
+    )
+    run.add_argument(
+        "--summary", action="store_true", help="Then print the registry summary (as `course summary`)."
+    )
     add_learner_option(run)
     run.set_defaults(handler=_course_run)
 

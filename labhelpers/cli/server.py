@@ -29,11 +29,17 @@ def _server_start(args: argparse.Namespace) -> int:
     from labhelpers.server import local as server
 
     info = server.start(args.port, args.state_dir, timeout=args.timeout)
-    state = "already running" if info.already_running else "started"
-    print(f"Local MLflow server {state} (pid {info.pid}, since {info.started_at}), state in {info.state_dir}")
-    print(f"Tracking URI: {info.uri}")
-    print(f"MLflow UI: {info.uri}")
+    print(started_lines(info))
     return 0
+
+
+def started_lines(info) -> str:
+    """What starting the local server prints: which server, its state folder, its addresses."""
+    state = "already running" if info.already_running else "started"
+    return (
+        f"Local MLflow server {state} (pid {info.pid}, since {info.started_at}), state in {info.state_dir}\n"
+        f"Tracking URI: {info.uri}\nMLflow UI: {info.uri}"
+    )
 
 
 def _server_stop(args: argparse.Namespace) -> int:

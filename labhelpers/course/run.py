@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from labhelpers.core import config
@@ -38,6 +38,11 @@ PRESETS: dict[str, dict[str, object]] = {
 #: Seconds one cell may run; papermill's default is forever, so a hung server would hang CI.
 CELL_TIMEOUT = 300
 KERNEL = "python3"
+#: The kernel's own log (plain-TCP notice, shutdown interrupts) is noise to a learner; cell errors still
+#: arrive through the notebook.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+#: What every notebook imports first: a kernel started ahead imports it while the notebook before runs.
+WARM_IMPORTS = "import mlflow, pandas, sklearn.linear_model, labhelpers"
 
 
 class CourseError(LabError):
@@ -138,8 +143,48 @@ def split_parameters(parameters: dict[str, object], notebooks: list[Path]) -> di
     return {path: {k: v for k, v in parameters.items() if k in names} for path, names in declared.items()}
 
 
-def run_notebook(source: Path, target: Path, parameters: dict, *, timeout: int = CELL_TIMEOUT) -> Path:
+class AheadKernel:
+    """A kernel started before its notebook's turn, already importing what every notebook imports first.
+
+    Each notebook still runs in a fresh kernel of its own and executes every one of its cells; the kernel
+    only spends the seconds of ``import mlflow`` while the notebook before is running, on the other core.
+    """
+
+    def __init__(self, cwd: Path, *, startup_timeout: float = 60) -> None:
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        self.manager = AsyncKernelManager(kernel_name=kernel_name())
+        run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=KERNEL_ARGUMENTS)
+        self._client = self.manager.client()
+        self._client.start_channels()
+        try:
+            run_sync(self._client.wait_for_ready)(timeout=startup_timeout)
+            self._client.execute(WARM_IMPORTS, silent=True, store_history=False)
+        except Exception:
+            self.shutdown()
+            raise
+
+    def shutdown(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        self._client.stop_channels()
+        with contextlib.suppress(Exception):  # already gone: nothing left to stop
+            run_sync(self.manager.shutdown_kernel)(now=True)
+
+
+def run_notebook(
+    source: Path,
+    target: Path,
+    parameters: dict,
+    *,
+    timeout: int = CELL_TIMEOUT,
+    kernel: AheadKernel | None = None,
+) -> Path:
     """Execute one notebook with papermill in its own folder (so its relative defaults hold).
+
+    Args:
+        kernel: A kernel started for this notebook (the caller shuts it down); default: papermill starts one.
 
     Raises:
         CourseError: A cell raised (the message is the cell's error, e.g. a labhelpers message), timed out,
@@ -158,9 +203,8 @@ def run_notebook(source: Path, target: Path, parameters: dict, *, timeout: int =
             cwd=str(source.parent),
             execution_timeout=timeout,
             progress_bar=False,
-            # the kernel's own log (plain-TCP notice, shutdown interrupts) is noise to a learner; cell
-            # errors still arrive through the notebook
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            extra_arguments=KERNEL_ARGUMENTS,
+            **({"km": kernel.manager} if kernel else {}),
         )
     except papermill.PapermillExecutionError as error:
         raise CourseError(
@@ -232,6 +276,7 @@ def run_course(
     timeout: int = CELL_TIMEOUT,
     echo=print,
     learner: str | None = None,
+    registry_ready: Callable[[], object] | None = None,
 ) -> list[Path]:
     """Run the notebooks in order, writing the executed copies to ``output_dir``; stop at the first failure.
 
@@ -245,6 +290,8 @@ def run_course(
         timeout: Seconds one cell may run.
         echo: Called with one progress line per notebook (``None``: silent).
         learner: Run in this learner's namespace (default ``$LAB_LEARNER``; none: the seed's names).
+        registry_ready: Called once before the first notebook that connects to a registry (one declaring
+            ``backend``); e.g. waits for a server started beside notebook 01, which trains offline.
 
     Returns:
         The executed notebooks.
@@ -258,12 +305,26 @@ def run_course(
     split_parameters(dict(parameters or {}), sources)  # refuses unknown names before anything is written
     parameters = {**learner_parameters(learner), **(parameters or {})}
     done = []
+    waiting = registry_ready
     with _learner_environment(learner):  # the run's deployment copy names the learner's model too
         per_notebook = split_parameters(with_run_deployment(parameters, sources), sources)
-        for source in sources:
-            started = time.monotonic()
-            target = Path(output_dir) / source.name
-            done.append(run_notebook(source, target, per_notebook[source], timeout=timeout))
-            if echo:
-                echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
+        ahead = AheadKernel(sources[0].parent) if sources else None
+        try:
+            for index, source in enumerate(sources):
+                started = time.monotonic()
+                if waiting and "backend" in notebook_parameters(source):
+                    waiting, _ = None, waiting()
+                kernel, ahead = ahead, None
+                if index + 1 < len(sources):  # the next notebook's kernel imports while this one runs
+                    ahead = AheadKernel(sources[index + 1].parent)
+                target, values = Path(output_dir) / source.name, per_notebook[source]
+                try:
+                    done.append(run_notebook(source, target, values, timeout=timeout, kernel=kernel))
+                finally:
+                    kernel.shutdown()
+                if echo:
+                    echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
+        finally:
+            if ahead is not None:
+                ahead.shutdown()
     return done
