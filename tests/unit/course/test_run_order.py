@@ -1,0 +1,45 @@
+"""The course runner: each notebook in a kernel of its own, the registry awaited only when first needed."""
+
+from __future__ import annotations
+
+import nbformat
+
+from labhelpers.course.run import run_course
+
+
+def _notebook(path, parameters: str, name: str):
+    cells = [
+        nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            f"import os, pathlib\npathlib.Path(out, {name!r}).write_text(str(os.getpid()))"
+        ),
+    ]
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernel})
+    nbformat.write(notebook, path)
+
+
+def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    _notebook(tmp_path / "a.ipynb", 'out = ""', "a")  # trains: needs no registry
+    _notebook(tmp_path / "b.ipynb", 'backend = "local"\nout = ""', "b")
+    _notebook(tmp_path / "c.ipynb", 'backend = "local"\nout = ""', "c")
+    seen = []
+
+    def ready():
+        seen.append(sorted(path.name for path in marks.iterdir()))
+
+    done = run_course(
+        tmp_path / "executed",
+        {"out": str(marks)},
+        notebooks=("a.ipynb", "b.ipynb", "c.ipynb"),
+        source_dir=tmp_path,
+        echo=None,
+        registry_ready=ready,
+    )
+
+    assert [path.name for path in done] == ["a.ipynb", "b.ipynb", "c.ipynb"]
+    assert seen == [["a"]]  # once, after a, before b
+    pids = {(marks / name).read_text() for name in "abc"}
+    assert len(pids) == 3  # every notebook ran in a fresh kernel of its own
