@@ -133,8 +133,8 @@ def test_a_batch_cut_off_after_any_request_is_complete_or_gone_after_the_next_re
             action = "completed" if "completed" in line else "removed"
             actions.add(action)
             assert all(label in line for label in labels) or action == "completed", line
-    # Only the last requests (three alias mirrors of two requests each, which may fail) can be cut without
-    # failing the batch; a dataset write retried on a conflict can shift the count by a request or two.
+    # Only the last requests (the three alias mirrors, which may fail) can be cut without failing the batch;
+    # a dataset write retried on a conflict can shift the count by a request or two.
     registered = [after for after, outcome in outcomes.items() if outcome == "registered"]
     assert registered == list(range(registered[0], requests + 1)), outcomes
     assert registered[0] >= requests - 8, (requests, registered)
