@@ -78,24 +78,24 @@ def _course_run(args: argparse.Namespace) -> int:
     course.run_course(output_dir, parameters, timeout=args.timeout, learner=learner, registry_ready=ready)
     print(f"Executed notebooks in {output_dir}")
     if args.summary:
-        from labhelpers.course.summary import summary
-
-        if learner:
-            os.environ[LEARNER_ENV] = learner
         notebooks = [course.NOTEBOOK_DIR / name for name in course.NOTEBOOKS]
-        pins = course.with_run_deployment(parameters, notebooks).get("deployment_dir")
-        print(summary(None, pins))
+        _print_summary(learner, None, course.with_run_deployment(parameters, notebooks).get("deployment_dir"))
     return 0
+
+
+def _print_summary(learner: str | None, tracking_uri: str | None, deployment_dir) -> None:
+    """The registry summary of ``learner``'s namespace (the seed's names without one)."""
+    from labhelpers.course.summary import summary
+
+    if learner:
+        os.environ[LEARNER_ENV] = learner
+    print(summary(tracking_uri, deployment_dir))
 
 
 def _course_summary(args: argparse.Namespace) -> int:
     from labhelpers.core.learner import current_learner
-    from labhelpers.course.summary import summary
 
-    learner = current_learner(args.learner)
-    if learner:
-        os.environ[LEARNER_ENV] = learner
-    print(summary(args.tracking_uri, args.deployment_dir))
+    _print_summary(current_learner(args.learner), args.tracking_uri, args.deployment_dir)
     return 0
 
 

@@ -90,7 +90,6 @@ def endpoint_suffix(learner: str | None = None) -> str:
         return chosen or learner
     import getpass
     import hashlib
-    import socket
 
     try:
         user = getpass.getuser()

@@ -305,15 +305,15 @@ def run_course(
     split_parameters(dict(parameters or {}), sources)  # refuses unknown names before anything is written
     parameters = {**learner_parameters(learner), **(parameters or {})}
     done = []
-    waiting = registry_ready
     with _learner_environment(learner):  # the run's deployment copy names the learner's model too
         per_notebook = split_parameters(with_run_deployment(parameters, sources), sources)
         ahead = AheadKernel(sources[0].parent) if sources else None
         try:
             for index, source in enumerate(sources):
                 started = time.monotonic()
-                if waiting and "backend" in notebook_parameters(source):
-                    waiting, _ = None, waiting()
+                if registry_ready and "backend" in notebook_parameters(source):
+                    registry_ready()
+                    registry_ready = None  # once
                 kernel, ahead = ahead, None
                 if index + 1 < len(sources):  # the next notebook's kernel imports while this one runs
                     ahead = AheadKernel(sources[index + 1].parent)
