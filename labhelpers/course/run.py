@@ -150,7 +150,7 @@ class AheadKernel:
     only spends the seconds of ``import mlflow`` while the notebook before is running, on the other core.
     """
 
-    def __init__(self, cwd: Path, *, startup_timeout: float = 60) -> None:
+    def __init__(self, cwd: Path, *, startup_timeout: float = 60, warm_imports: str = WARM_IMPORTS) -> None:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
@@ -160,10 +160,39 @@ class AheadKernel:
         self._client.start_channels()
         try:
             run_sync(self._client.wait_for_ready)(timeout=startup_timeout)
-            self._client.execute(WARM_IMPORTS, silent=True, store_history=False)
+            self._warm = warm_imports
+            self._warm_id = self._client.execute(warm_imports, silent=True, store_history=False)
         except Exception:
             self.shutdown()
             raise
+
+    def settle(self, timeout: float) -> None:
+        """Wait until the kernel has answered its warm imports, then let go of it (before papermill connects).
+
+        ipykernel 7.3 can leave a request unread when it arrives while the kernel is sending another
+        client's reply (ipython/ipykernel#1554; 7.4 fixes it, but needs Python 3.11): papermill's first
+        cell would then wait until its timeout. Once this client has its answer, papermill's client is the
+        only one talking to the kernel. Whether the imports succeeded does not matter here: the notebook's
+        own cells import the same modules and report any error themselves.
+
+        Raises:
+            CourseError: No answer within ``timeout`` seconds.
+        """
+        from jupyter_core.utils import run_sync
+
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                reply = run_sync(self._client.get_shell_msg)(timeout=max(deadline - time.monotonic(), 0.01))
+                if reply.get("parent_header", {}).get("msg_id") == self._warm_id:
+                    break
+        except Exception as error:  # queue.Empty on timeout
+            raise CourseError(
+                f"A notebook's kernel did not finish running {self._warm!r} within {timeout:.0f} s; "
+                "try the import in a terminal with this venv's python."
+            ) from error
+        finally:
+            self._client.stop_channels()
 
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync
@@ -319,6 +348,7 @@ def run_course(
                     ahead = AheadKernel(sources[index + 1].parent)
                 target, values = Path(output_dir) / source.name, per_notebook[source]
                 try:
+                    kernel.settle(timeout)
                     done.append(run_notebook(source, target, values, timeout=timeout, kernel=kernel))
                 finally:
                     kernel.shutdown()

@@ -47,3 +47,32 @@ def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tm
     assert seen == [["a"]]  # once, after a, before b
     pids = {(marks / name).read_text() for name in "abc"}
     assert len(pids) == 3  # every notebook ran in a fresh kernel of its own
+
+
+def test_a_kernel_started_ahead_is_handed_over_only_after_it_answered_its_warm_imports(tmp_path):
+    # ipykernel 7.3 can strand a request that arrives while it answers another client (ipykernel#1554):
+    # papermill must not connect while the warm imports' answer is still to come.
+    from labhelpers.course.run import AheadKernel
+
+    mark = tmp_path / "warm-done"
+    kernel = AheadKernel(
+        tmp_path, warm_imports=f"import time, pathlib\ntime.sleep(1.5)\npathlib.Path({str(mark)!r}).touch()"
+    )
+    try:
+        assert not mark.exists()
+        kernel.settle(timeout=60)
+        assert mark.exists()
+        assert not kernel._client.channels_running  # papermill's client is the only one left
+    finally:
+        kernel.shutdown()
+
+
+def test_a_kernel_that_never_answers_its_warm_imports_is_a_course_error(tmp_path):
+    from labhelpers.course.run import AheadKernel, CourseError
+
+    kernel = AheadKernel(tmp_path, warm_imports="import time\ntime.sleep(60)")
+    try:
+        with pytest.raises(CourseError, match=r"did not finish running .*time.sleep\(60\).* within 1 s"):
+            kernel.settle(timeout=1)
+    finally:
+        kernel.shutdown()
