@@ -34,12 +34,26 @@ def _pins(lines) -> dict[str, str]:
     return pins
 
 
-def pyproject_pins() -> dict[str, str]:
+def _environment(python: str) -> dict[str, str]:
+    return {
+        **default_environment(),
+        "python_full_version": python,
+        "python_version": python.rsplit(".", 1)[0],
+    }
+
+
+def pyproject_pins(python: str) -> dict[str, str]:
+    """pyproject.toml's pins that apply on ``python`` (a pair of lines with markers pins one per Python)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     lines = list(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         lines.extend(extra)
-    return _pins(lines)
+    applies = [
+        line
+        for line in lines
+        if (marker := Requirement(line).marker) is None or marker.evaluate(_environment(python))
+    ]
+    return _pins(applies)
 
 
 def conda_pip_pins(path: Path) -> dict[str, str]:
@@ -56,8 +70,12 @@ def test_every_pyproject_dependency_is_pinned_exactly():
     assert loose == []
 
 
-def test_environment_yml_matches_pyproject_pins():
-    assert conda_pip_pins(ROOT / "environment.yml") == pyproject_pins()
+def test_environment_yml_matches_pyproject_pins_on_its_python():
+    spec = yaml.safe_load((ROOT / "environment.yml").read_text())
+    [python] = [
+        d.split("=", 1)[1] for d in spec["dependencies"] if isinstance(d, str) and d.startswith("python=")
+    ]
+    assert conda_pip_pins(ROOT / "environment.yml") == pyproject_pins(f"{python}.0")
 
 
 def test_environment_yml_uses_conda_forge_without_defaults():
@@ -77,14 +95,9 @@ def _constraints() -> list[Requirement]:
 
 def constraint_pins(python: str) -> dict[str, list[str]]:
     """Every constraint that applies on ``python``, by name: the versions pinned for it (one, if sound)."""
-    environment = {
-        **default_environment(),
-        "python_full_version": python,
-        "python_version": python.rsplit(".", 1)[0],
-    }
     pins: dict[str, list[str]] = {}
     for requirement in _constraints():
-        if requirement.marker is None or requirement.marker.evaluate(environment):
+        if requirement.marker is None or requirement.marker.evaluate(_environment(python)):
             pins.setdefault(_normal(requirement.name), []).append(str(requirement.specifier))
     return pins
 
@@ -105,16 +118,36 @@ def test_every_constrained_package_has_exactly_one_pin_on_each_python(python):
 
 
 @pytest.mark.parametrize("python", PYTHONS)
+def test_a_pyproject_pair_of_marker_lines_pins_its_package_once_on_each_python(python):
+    # A gap would let that Python resolve the package freely, an overlap would conflict. (A single line with a
+    # marker, like tomli's for 3.10, pins what only those Pythons install.)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = list(project["dependencies"]) + [s for e in project["optional-dependencies"].values() for s in e]
+    lines: dict[str, list[Requirement]] = {}
+    for spec in map(Requirement, specs):
+        lines.setdefault(_normal(spec.name), []).append(spec)
+    pairs = {name: found for name, found in lines.items() if len(found) > 1}
+    assert "ipykernel" in pairs
+    applying = {
+        name: [r for r in found if r.marker is None or r.marker.evaluate(_environment(python))]
+        for name, found in pairs.items()
+    }
+    assert {name: len(found) for name, found in applying.items() if len(found) != 1} == {}
+
+
+@pytest.mark.parametrize("python", PYTHONS)
 def test_constraints_agree_with_pyproject_pins_on_each_python(python):
     constraints = {name: versions[0].removeprefix("==") for name, versions in constraint_pins(python).items()}
-    disagree = {n: (v, constraints.get(n)) for n, v in pyproject_pins().items() if constraints.get(n) != v}
+    disagree = {
+        n: (v, constraints.get(n)) for n, v in pyproject_pins(python).items() if constraints.get(n) != v
+    }
     assert disagree == {}
 
 
 def test_mlflow_stays_within_the_azureml_mlflow_cap():
     # azureml-mlflow 1.62.0.post6 requires mlflow-skinny<=3.15.0; a newer MLflow silently drags in 1.60.
     constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
-    pins = pyproject_pins()
+    pins = pyproject_pins("3.10.0")
     assert pins["azureml-mlflow"] == "1.62.0.post6"
     assert tuple(int(p) for p in pins["mlflow"].split(".")) <= (3, 15, 0)
     assert constraints["mlflow-skinny"] == pins["mlflow"]
