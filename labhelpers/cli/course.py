@@ -37,12 +37,16 @@ def _server_beside_training():
 
     Returns:
         A callable that waits for the server, prints what ``server start`` prints, and raises its error.
+
+    Raises:
+        ServerError: At once, what would stop the server's start before it spawns (e.g. a port in use).
     """
     import threading
 
     from labhelpers.cli.server import started_lines
     from labhelpers.server import local
 
+    local.check_start()  # a port held by something else stops the run now, not after notebook 01
     outcome: dict = {}
 
     def start() -> None:

@@ -234,20 +234,48 @@ def start(port: int | None = None, state_dir: StateDir = None, *, timeout: float
     port, paths = _resolve(port, state_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
     with _locked(paths):
-        record = _running_record(paths)
+        record = _refuse_to_start(port, paths)
         if record is not None:
-            if int(record.get("port", -1)) != port:
-                raise ServerError(
-                    f"The lab server for {paths.root} already runs on port {record.get('port')} "
-                    f"(pid {record['pid']}), not {port}. {_STOP_HINT} first, or use that port."
-                )
             _wait_ready(record, paths, timeout)
             return _info(record, paths, already_running=True)
-        _check_stores(paths)
-        _refuse_taken_port(port, paths)
         record = _spawn(port, paths)
         _wait_ready(record, paths, timeout)
     return _info(record, paths, already_running=False)
+
+
+def check_start(port: int | None = None, state_dir: StateDir = None) -> None:
+    """Raise at once what :func:`start` would raise before spawning a server (within a second).
+
+    ``course run --start-server`` starts the server beside notebook 01's training; this check lets a port
+    held by something else stop the run before the training, not after it.
+
+    Raises:
+        ServerError: As :func:`start`, for the port, the state folder's other server or its stores.
+    """
+    port, paths = _resolve(port, state_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with _locked(paths):
+        _refuse_to_start(port, paths)
+
+
+def _refuse_to_start(port: int, paths: _Paths) -> dict | None:
+    """The checks before a start: this folder's running server (its record), None when none runs.
+
+    Raises:
+        ServerError: That server runs on another port; or none runs and the stores are unusable or the
+            port is held by something else.
+    """
+    record = _running_record(paths)
+    if record is not None:
+        if int(record.get("port", -1)) != port:
+            raise ServerError(
+                f"The lab server for {paths.root} already runs on port {record.get('port')} "
+                f"(pid {record['pid']}), not {port}. {_STOP_HINT} first, or use that port."
+            )
+        return record
+    _check_stores(paths)
+    _refuse_taken_port(port, paths)
+    return None
 
 
 def stop(port: int | None = None, state_dir: StateDir = None, *, timeout: float = 20.0) -> bool:
