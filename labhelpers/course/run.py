@@ -41,6 +41,8 @@ KERNEL = "python3"
 #: The kernel's own log (plain-TCP notice, shutdown interrupts) is noise to a learner; cell errors still
 #: arrive through the notebook.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+#: The file of a course run's output folder that its kernels' own messages are appended to.
+KERNEL_LOG = "kernels.log"
 #: What every notebook imports first: a kernel started ahead imports it while the notebook before runs.
 WARM_IMPORTS = "import mlflow, pandas, sklearn.linear_model, labhelpers"
 
@@ -148,14 +150,31 @@ class AheadKernel:
 
     Each notebook still runs in a fresh kernel of its own and executes every one of its cells; the kernel
     only spends the seconds of ``import mlflow`` while the notebook before is running, on the other core.
+
+    Args:
+        cwd: The kernel's working folder (the notebook's own).
+        log: File that the kernel process's own output is appended to (its log, a traceback printed while
+            it is stopped); default: this process's terminal. Cell output goes to the notebook either way.
+        startup_timeout: Seconds the kernel may take to answer its first request.
+        warm_imports: The code run ahead.
     """
 
-    def __init__(self, cwd: Path, *, startup_timeout: float = 60, warm_imports: str = WARM_IMPORTS) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        *,
+        log: Path | None = None,
+        startup_timeout: float = 60,
+        warm_imports: str = WARM_IMPORTS,
+    ) -> None:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
+        self.log = log
         self.manager = AsyncKernelManager(kernel_name=kernel_name())
-        run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=KERNEL_ARGUMENTS)
+        with open(log, "ab") if log else contextlib.nullcontext() as output:  # the kernel keeps its own copy
+            streams = {"stdout": output, "stderr": output} if output else {}
+            run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=KERNEL_ARGUMENTS, **streams)
         self._client = self.manager.client()
         self._client.start_channels()
         try:
@@ -241,8 +260,9 @@ def run_notebook(
             f"(executed notebook: {target})"
         ) from None
     except (CellTimeoutError, DeadKernelError) as error:
+        messages = f"; the kernel's own messages: {kernel.log}" if kernel and kernel.log else ""
         raise CourseError(
-            f"{source.name}: {type(error).__name__}: {error} (executed notebook: {target})"
+            f"{source.name}: {type(error).__name__}: {error} (executed notebook: {target}{messages})"
         ) from None
     return target
 
@@ -336,7 +356,11 @@ def run_course(
     done = []
     with _learner_environment(learner):  # the run's deployment copy names the learner's model too
         per_notebook = split_parameters(with_run_deployment(parameters, sources), sources)
-        ahead = AheadKernel(sources[0].parent) if sources else None
+        # The kernels' own messages (not cell output) go to a file of the run, not the learner's terminal:
+        # ipykernel prints a tornado traceback when it is interrupted on its way out.
+        log = Path(output_dir) / KERNEL_LOG
+        log.parent.mkdir(parents=True, exist_ok=True)
+        ahead = AheadKernel(sources[0].parent, log=log) if sources else None
         try:
             for index, source in enumerate(sources):
                 started = time.monotonic()
@@ -345,7 +369,7 @@ def run_course(
                     registry_ready = None  # once
                 kernel, ahead = ahead, None
                 if index + 1 < len(sources):  # the next notebook's kernel imports while this one runs
-                    ahead = AheadKernel(sources[index + 1].parent)
+                    ahead = AheadKernel(sources[index + 1].parent, log=log)
                 target, values = Path(output_dir) / source.name, per_notebook[source]
                 try:
                     kernel.settle(timeout)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labhelpers.course.run import run_course
@@ -76,3 +78,21 @@ def test_a_kernel_that_never_answers_its_warm_imports_is_a_course_error(tmp_path
             kernel.settle(timeout=1)
     finally:
         kernel.shutdown()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the kernel's file descriptors in /proc")
+def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
+    # ipykernel prints a tornado traceback when it is interrupted on its way out: a learner's terminal and
+    # `course run`'s one-line errors must not carry it.
+    from labhelpers.course.run import AheadKernel
+
+    log = tmp_path / "kernels.log"
+    log.write_text("an earlier kernel's line\n")
+    kernel = AheadKernel(tmp_path, log=log, warm_imports="pass")
+    try:
+        pid = kernel.manager.provisioner.pid
+        for fd in (1, 2):
+            assert Path(f"/proc/{pid}/fd/{fd}").resolve() == log.resolve()
+    finally:
+        kernel.shutdown()
+    assert log.read_text().startswith("an earlier kernel's line\n")  # appended to, never truncated
