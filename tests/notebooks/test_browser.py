@@ -31,16 +31,17 @@ FLAGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def registered_server(tmp_path, trained_dirs, free_port):
-    port = free_port()
-    info = server.start(port, tmp_path / "mlflow", timeout=180)  # as the session server: CI can be loaded
+@pytest.fixture(scope="module")
+def registered_server(tmp_path_factory, trained_dirs, free_port):
+    """One server for the module's tests, which only read it (the browser's own state is per test)."""
+    port, state = free_port(), tmp_path_factory.mktemp("browser-mlflow")
+    info = server.start(port, state, timeout=180)  # as the session server: CI can be loaded
     try:
         for _ in range(2):  # the walk-through opens version 2
             register_models(*trained_dirs, tracking_uri=info.uri)
         yield info
     finally:
-        server.stop(port, tmp_path / "mlflow")
+        server.stop(port, state)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install Debian's (apt-get install chromium)")

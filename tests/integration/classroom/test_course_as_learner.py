@@ -1,20 +1,22 @@
 """The course as a learner runs it on the classroom server: the export block's variables, backend = "env".
 
-Notebooks 01-04 run with papermill (05 serves models locally and is covered by tests/notebooks) as the
-roster account ``coursework``: every name comes from that learner's namespace, every write passes MLflow's
-basic-auth over TLS, and the course ends as it does on the local server.
+Notebooks 02-04 run with papermill as the roster account ``coursework``: every name comes from that learner's
+namespace, every write passes MLflow's basic-auth over TLS, and the course ends as it does on the local
+server. 01 trains offline and 05 serves models locally: tests/notebooks runs both; here the session's
+training outputs stand in for 01's run folder.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from labhelpers.core.learner import namespace
 from labhelpers.registry.pinning import read_pins
 
 
-def test_notebooks_01_to_04_run_as_a_learner_on_the_classroom_server(
-    classroom, as_learner, coursework, sample_csv, tmp_path, monkeypatch
+def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
+    classroom, as_learner, coursework, trained_dirs, tmp_path, monkeypatch
 ):
     from mlflow import MlflowClient
 
@@ -22,13 +24,11 @@ def test_notebooks_01_to_04_run_as_a_learner_on_the_classroom_server(
 
     uri = as_learner(coursework)  # what the learner's export block sets; the kernels inherit it
     monkeypatch.setenv("LAB_LEARNER", coursework)
-    parameters = {
-        "backend": "env",
-        "data": str(sample_csv),
-        "output_dir": str(tmp_path / "outputs"),
-        "silhouette_sample": 2000,
-    }
-    run_course(tmp_path / "executed", parameters, notebooks=NOTEBOOKS[:4], echo=None, learner=coursework)
+    parameters = {"backend": "env", "output_dir": str(tmp_path / "outputs")}
+    shutil.copytree(
+        trained_dirs[0].parent, tmp_path / "outputs" / "run-20260101-000000-000000"
+    )  # 01's folder
+    run_course(tmp_path / "executed", parameters, notebooks=NOTEBOOKS[1:4], echo=None, learner=coursework)
 
     space = namespace(coursework)
     client = MlflowClient(uri, uri)  # signed in as the learner
