@@ -68,12 +68,17 @@ def _members(pgid: int, created: float | None = None) -> list[psutil.Process]:
         created: Its creation time as recorded at start; None (a record older than this check) falls back
             to the command-line test alone.
     """
-    if pgid in _SPAWNED:
-        _SPAWNED[pgid].poll()  # reap our own child, or it lingers as a zombie
+    # Our own child, not yet reaped, is ours whatever its command line says: between fork and exec (long on
+    # a loaded machine) it still shows this process's, and without this a server only starting looked dead.
+    own_leader = pgid in _SPAWNED and _SPAWNED[pgid].poll() is None  # poll() also reaps it once it ended
     leader_created = created_at(pgid)
     if None not in (leader_created, created) and abs(leader_created - created) > CREATED_TOLERANCE:
         return []  # the pid was reused by another program: not our server
-    return [p for p in psutil.process_iter() if _in_group(p, pgid) and _is_mlflow(p)]
+    return [
+        p
+        for p in psutil.process_iter()
+        if _in_group(p, pgid) and ((own_leader and p.pid == pgid) or _is_mlflow(p))
+    ]
 
 
 def _group_alive(pgid: int, created: float | None = None) -> bool:

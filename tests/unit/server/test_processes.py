@@ -63,6 +63,31 @@ def test_our_group_is_alive_and_is_stopped_children_included(stand_in: subproces
     assert stand_in.pid not in processes._SPAWNED
 
 
+def test_a_leader_we_spawned_is_alive_before_its_command_line_names_mlflow() -> None:
+    # Between fork and exec a new server shows the starter's command line; it must not look dead then.
+    code = "import sys, time; sys.stdout.write('ready\\n'); sys.stdout.flush(); time.sleep(120)"
+    leader = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert leader.stdout.readline() == "ready\n"
+        created = processes.created_at(leader.pid)
+        assert not processes._group_alive(leader.pid, created)  # not ours: no mlflow in its command line
+        processes._SPAWNED[leader.pid] = leader
+        assert processes._group_alive(leader.pid, created)  # ours: we spawned it and it runs
+
+        processes._terminate_group(leader.pid, 5.0, created)
+
+        assert leader.returncode is not None  # stopped and reaped, no TimeoutExpired from the final wait
+        assert leader.pid not in processes._SPAWNED
+    finally:
+        processes._SPAWNED.pop(leader.pid, None)
+        if leader.poll() is None:
+            leader.kill()
+            leader.wait(10)
+        leader.stdout.close()
+
+
 def test_a_reused_pid_is_not_taken_for_our_server_and_is_left_running(stand_in: subprocess.Popen) -> None:
     # The record says the server started an hour before the process now holding that pid.
     stale = processes.created_at(stand_in.pid) - 3600
