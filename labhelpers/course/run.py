@@ -195,21 +195,32 @@ class AheadKernel:
         own cells import the same modules and report any error themselves.
 
         Raises:
-            CourseError: No answer within ``timeout`` seconds.
+            CourseError: No answer within ``timeout`` seconds, or the kernel died first.
         """
+        import queue
+
         from jupyter_core.utils import run_sync
 
         deadline = time.monotonic() + timeout
+        where = f" (its own messages: {self.log})" if self.log else ""
         try:
             while True:
-                reply = run_sync(self._client.get_shell_msg)(timeout=max(deadline - time.monotonic(), 0.01))
+                try:
+                    reply = run_sync(self._client.get_shell_msg)(timeout=1.0)
+                except queue.Empty:
+                    if not run_sync(self.manager.is_alive)():
+                        raise CourseError(
+                            f"A notebook's kernel died while it ran {self._warm!r}{where}; try the import in "
+                            "a terminal with this venv's python."
+                        ) from None
+                    if time.monotonic() >= deadline:
+                        raise CourseError(
+                            f"A notebook's kernel did not finish running {self._warm!r} within "
+                            f"{timeout:.0f} s{where}; try the import in a terminal with this venv's python."
+                        ) from None
+                    continue
                 if reply.get("parent_header", {}).get("msg_id") == self._warm_id:
                     break
-        except Exception as error:  # queue.Empty on timeout
-            raise CourseError(
-                f"A notebook's kernel did not finish running {self._warm!r} within {timeout:.0f} s; "
-                "try the import in a terminal with this venv's python."
-            ) from error
         finally:
             self._client.stop_channels()
 

@@ -96,3 +96,18 @@ def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
     finally:
         kernel.shutdown()
     assert log.read_text().startswith("an earlier kernel's line\n")  # appended to, never truncated
+
+
+def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path):
+    import time
+
+    from labhelpers.course.run import AheadKernel, CourseError
+
+    kernel = AheadKernel(tmp_path, log=tmp_path / "kernels.log", warm_imports="import os\nos._exit(3)")
+    try:
+        started = time.monotonic()
+        with pytest.raises(CourseError, match=r"kernel died while it ran .*os._exit\(3\).*kernels\.log"):
+            kernel.settle(timeout=300)
+        assert time.monotonic() - started < 60  # not the whole timeout
+    finally:
+        kernel.shutdown()
