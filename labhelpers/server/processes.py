@@ -12,8 +12,10 @@ taken for ours only when it still looks like the one we started:
 - its leader is gone and members remain (a ``kill -9`` of ``mlflow server`` leaves uvicorn serving). The
   kernel never hands out a pid that is still some group's id, so these members are the original group's.
 
-Either way a member must have ``mlflow`` in its command line. Signals go to those verified processes one by
-one through psutil, which refuses to signal a pid that was reused in the meantime; never to a bare group id.
+Either way a member must have ``mlflow`` in its command line (another marker where the server is not MLflow's,
+e.g. the Azure ML inference server), except our own leader while it is still our unreaped child: its command
+line may not show the program yet while exec is under way. Signals go to those verified processes one by one
+through psutil, which refuses to signal a pid that was reused in the meantime; never to a bare group id.
 """
 
 from __future__ import annotations
@@ -43,12 +45,16 @@ def created_at(pid: int) -> float | None:
         return None
 
 
-def _is_mlflow(process: psutil.Process) -> bool:
-    """True for a live (not zombie) process whose command line names mlflow."""
+#: What the command line of a process of ours holds, unless told otherwise.
+MLFLOW = "mlflow"
+
+
+def _is_ours(process: psutil.Process, marker: str = MLFLOW) -> bool:
+    """True for a live (not zombie) process whose command line holds ``marker``."""
     try:
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
-        return any("mlflow" in part for part in process.cmdline())
+        return any(marker in part for part in process.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
 
@@ -60,16 +66,17 @@ def _in_group(process: psutil.Process, pgid: int) -> bool:
         return False
 
 
-def _members(pgid: int, created: float | None = None) -> list[psutil.Process]:
+def _members(pgid: int, created: float | None = None, marker: str = MLFLOW) -> list[psutil.Process]:
     """Our live MLflow processes in group ``pgid``; empty when the group is gone or is not the one we started.
 
     Args:
         pgid: The group id, i.e. the pid of the process we started in its own session.
         created: Its creation time as recorded at start; None (a record older than this check) falls back
             to the command-line test alone.
+        marker: What a member's command line holds.
     """
-    # Our own child, not yet reaped, is ours whatever its command line says: between fork and exec (long on
-    # a loaded machine) it still shows this process's, and without this a server only starting looked dead.
+    # Our own child, not yet reaped, is ours whatever its command line says: while its exec is under way (long
+    # on a loaded machine) it may show none yet, and without this a server only starting looked dead.
     own_leader = pgid in _SPAWNED and _SPAWNED[pgid].poll() is None  # poll() also reaps it once it ended
     leader_created = created_at(pgid)
     if None not in (leader_created, created) and abs(leader_created - created) > CREATED_TOLERANCE:
@@ -77,13 +84,13 @@ def _members(pgid: int, created: float | None = None) -> list[psutil.Process]:
     return [
         p
         for p in psutil.process_iter()
-        if _in_group(p, pgid) and ((own_leader and p.pid == pgid) or _is_mlflow(p))
+        if _in_group(p, pgid) and ((own_leader and p.pid == pgid) or _is_ours(p, marker))
     ]
 
 
-def _group_alive(pgid: int, created: float | None = None) -> bool:
-    """True while a live MLflow process is left in the process group our server leads (see the module)."""
-    return bool(_members(pgid, created))
+def _group_alive(pgid: int, created: float | None = None, marker: str = MLFLOW) -> bool:
+    """True while a live process of ours is left in the process group our server leads (see the module)."""
+    return bool(_members(pgid, created, marker))
 
 
 #: The most one round of :func:`_wait_until` counts against its timeout. A round is a probe (a few seconds
@@ -106,17 +113,17 @@ def _wait_until(condition: Callable[[], bool], timeout: float, interval: float =
         waited += min(time.monotonic() - started, MAX_ROUND_SECONDS)
 
 
-def _terminate_group(pgid: int, timeout: float, created: float | None = None) -> None:
+def _terminate_group(pgid: int, timeout: float, created: float | None = None, marker: str = MLFLOW) -> None:
     """SIGTERM our processes in the group (uvicorn and any children too), then SIGKILL what is left.
 
     Raises:
         ServerError: A process survived SIGKILL.
     """
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        for process in _members(pgid, created):
+        for process in _members(pgid, created, marker):
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 process.send_signal(sig)  # psutil checks the pid was not reused since it was listed
-        if _wait_until(lambda: not _group_alive(pgid, created), wait):
+        if _wait_until(lambda: not _group_alive(pgid, created, marker), wait):
             break
     else:
         raise ServerError(f"Process group {pgid} survived SIGKILL; check it with `ps -g {pgid}`.")

@@ -30,9 +30,11 @@ from labhelpers.serving.scoring import _environment, _launch, _ready, _session
 DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
 SCORING_SCRIPT = DEPLOYMENT_DIR / "scoring" / "score.py"
 SAMPLE_REQUEST = DEPLOYMENT_DIR / "sample-request.json"
+#: The package every process of the server names on its command line (no "mlflow" there).
+MARKER = "azureml_inference_server_http"
 # azmlinfsrv's own entry point, with its fixed 0.0.0.0 replaced by the loopback address
 _LAUNCHER = (
-    "import sys, azureml_inference_server_http.amlserver as server; "
+    f"import sys, {MARKER}.amlserver as server; "
     f"server.DEFAULT_HOST = {config.HOST!r}; sys.argv[0] = 'azmlinfsrv'; server.run()"
 )
 
@@ -95,8 +97,8 @@ class InferenceServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and every process of its group (idempotent)."""
-        if _group_alive(self.pid):
-            _terminate_group(self.pid, timeout)
+        if _group_alive(self.pid, marker=MARKER):
+            _terminate_group(self.pid, timeout, marker=MARKER)
         _SPAWNED.pop(self.pid, None)
 
 
