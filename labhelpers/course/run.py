@@ -157,6 +157,10 @@ class AheadKernel:
             it is stopped); default: this process's terminal. Cell output goes to the notebook either way.
         startup_timeout: Seconds the kernel may take to answer its first request.
         warm_imports: The code run ahead.
+        name: The notebook it is for, as messages name it.
+
+    Raises:
+        CourseError: The kernel did not answer within ``startup_timeout`` (it is stopped).
     """
 
     def __init__(
@@ -166,24 +170,30 @@ class AheadKernel:
         log: Path | None = None,
         startup_timeout: float = 60,
         warm_imports: str = WARM_IMPORTS,
+        name: str = "a notebook",
     ) -> None:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
-        self.log = log
+        self.log, self.name, self._warm = log, name, warm_imports
+        self._where = f" (its own messages: {log})" if log else ""
         self.manager = AsyncKernelManager(kernel_name=kernel_name())
-        with open(log, "ab") if log else contextlib.nullcontext() as output:  # the kernel keeps its own copy
+        # The kernel process keeps its own copy of the file; a restart would need it open again (the course
+        # never restarts a kernel: each notebook gets a fresh one).
+        with open(log, "ab") if log else contextlib.nullcontext() as output:
             streams = {"stdout": output, "stderr": output} if output else {}
             run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=KERNEL_ARGUMENTS, **streams)
         self._client = self.manager.client()
         self._client.start_channels()
         try:
             run_sync(self._client.wait_for_ready)(timeout=startup_timeout)
-            self._warm = warm_imports
             self._warm_id = self._client.execute(warm_imports, silent=True, store_history=False)
-        except Exception:
+        except Exception as error:
             self.shutdown()
-            raise
+            raise CourseError(
+                f"The Jupyter kernel for {name} did not start: {error}{self._where}. Check that this venv's "
+                "python starts (`make venv` rebuilds it)."
+            ) from None
 
     def settle(self, timeout: float) -> None:
         """Wait until the kernel has answered its warm imports, then let go of it (before papermill connects).
@@ -202,7 +212,7 @@ class AheadKernel:
         from jupyter_core.utils import run_sync
 
         deadline = time.monotonic() + timeout
-        where = f" (its own messages: {self.log})" if self.log else ""
+        where = self._where
         try:
             while True:
                 try:
@@ -210,12 +220,12 @@ class AheadKernel:
                 except queue.Empty:
                     if not run_sync(self.manager.is_alive)():
                         raise CourseError(
-                            f"A notebook's kernel died while it ran {self._warm!r}{where}; try the import in "
-                            "a terminal with this venv's python."
+                            f"The kernel for {self.name} died while it ran {self._warm!r}{where}; try the "
+                            "import in a terminal with this venv's python."
                         ) from None
                     if time.monotonic() >= deadline:
                         raise CourseError(
-                            f"A notebook's kernel did not finish running {self._warm!r} within "
+                            f"The kernel for {self.name} did not finish running {self._warm!r} within "
                             f"{timeout:.0f} s{where}; try the import in a terminal with this venv's python."
                         ) from None
                     continue
@@ -230,6 +240,10 @@ class AheadKernel:
         self._client.stop_channels()
         with contextlib.suppress(Exception):  # already gone: nothing left to stop
             run_sync(self.manager.shutdown_kernel)(now=True)
+
+
+def _ahead(notebook: Path, log: Path) -> AheadKernel:
+    return AheadKernel(notebook.parent, log=log, name=notebook.name)
 
 
 def run_notebook(
@@ -371,7 +385,11 @@ def run_course(
         # ipykernel prints a tornado traceback when it is interrupted on its way out.
         log = Path(output_dir) / KERNEL_LOG
         log.parent.mkdir(parents=True, exist_ok=True)
-        ahead = AheadKernel(sources[0].parent, log=log) if sources else None
+        with open(log, "a") as header:
+            header.write(
+                f"--- course run, {time.strftime('%Y-%m-%d %H:%M:%S')}: {len(sources)} notebook(s)\n"
+            )
+        ahead = _ahead(sources[0], log) if sources else None
         try:
             for index, source in enumerate(sources):
                 started = time.monotonic()
@@ -379,10 +397,10 @@ def run_course(
                     registry_ready()
                     registry_ready = None  # once
                 kernel, ahead = ahead, None
-                if index + 1 < len(sources):  # the next notebook's kernel imports while this one runs
-                    ahead = AheadKernel(sources[index + 1].parent, log=log)
                 target, values = Path(output_dir) / source.name, per_notebook[source]
                 try:
+                    if index + 1 < len(sources):  # the next notebook's kernel imports while this one runs
+                        ahead = _ahead(sources[index + 1], log)
                     kernel.settle(timeout)
                     done.append(run_notebook(source, target, values, timeout=timeout, kernel=kernel))
                 finally:

@@ -16,7 +16,7 @@ from labhelpers.registry.pinning import read_pins
 
 
 def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
-    classroom, as_learner, coursework, trained_dirs, tmp_path, monkeypatch
+    classroom, as_learner, coursework, trained_dirs, sample_csv, tmp_path, monkeypatch
 ):
     from mlflow import MlflowClient
 
@@ -24,7 +24,8 @@ def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
 
     uri = as_learner(coursework)  # what the learner's export block sets; the kernels inherit it
     monkeypatch.setenv("LAB_LEARNER", coursework)
-    parameters = {"backend": "env", "output_dir": str(tmp_path / "outputs")}
+    # 04 trains its deliberately worse model on `data`: the small sample, as 01 did
+    parameters = {"backend": "env", "data": str(sample_csv), "output_dir": str(tmp_path / "outputs")}
     shutil.copytree(
         trained_dirs[0].parent, tmp_path / "outputs" / "run-20260101-000000-000000"
     )  # 01's folder

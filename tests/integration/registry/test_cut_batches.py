@@ -1,5 +1,6 @@
-"""Crash-safe batches on a real server: a batch cut off after any request is complete or gone once the next
-registration of its names ran; a batch still within its lease is left alone; ``registry repair`` on demand.
+"""Crash-safe batches on a real server: a batch cut off after any request is complete or gone once repaired
+(by the next registration of its names, or by ``repair()``, which that registration runs first); a batch
+still within its lease is left alone; ``registry repair`` on demand.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def cut_batch(trained_dirs, names, proxy, after: int | None, monkeypatch, **kwar
 
 
 @pytest.mark.registry
-def test_a_batch_cut_off_after_any_request_is_complete_or_gone_after_the_next_registration(
+def test_a_batch_cut_off_after_any_request_is_complete_or_gone_once_repaired(
     mlflow_server, trained_dirs, cutting_proxy, monkeypatch, caplog, fresh_names
 ):
     client = client_for(mlflow_server.uri)
@@ -124,16 +125,16 @@ def test_a_batch_cut_off_after_any_request_is_complete_or_gone_after_the_next_re
 
         if not (left or models_of(client, names)):  # nothing of the batch reached the registry
             assert repair(client, names.values()) == []
-        elif after % REGISTER_EVERY == 0 or after >= requests - 8:  # an ordinary registration repairs first
+            said = []
+        elif after % REGISTER_EVERY == 0 or after > requests - 8:  # an ordinary registration repairs first
             register_models(*trained_dirs, names=names, tracking_uri=mlflow_server.uri)
             registrations += 1
+            said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("repair: ")]
         else:  # what that registration runs first, without a whole new batch after it (the test's time)
-            for item in repair(client, names.values()):
-                logging.getLogger("labhelpers.registry").info("repair: %s", item)
+            said = [f"repair: {item}" for item in repair(client, names.values())]
             repairs += 1
 
         assert_every_batch_complete_or_gone(client, names)
-        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("repair: ")]
         assert len(said) == len(left), (after, said, left)
         for batch, labels in left.items():
             [line] = [line for line in said if line.startswith(f"repair: batch {batch}: ")]

@@ -106,8 +106,64 @@ def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path
     kernel = AheadKernel(tmp_path, log=tmp_path / "kernels.log", warm_imports="import os\nos._exit(3)")
     try:
         started = time.monotonic()
-        with pytest.raises(CourseError, match=r"kernel died while it ran .*os._exit\(3\).*kernels\.log"):
+        with pytest.raises(
+            CourseError, match=r"kernel for a notebook died while it ran .*os._exit\(3\).*kernels\.log"
+        ):
             kernel.settle(timeout=300)
         assert time.monotonic() - started < 60  # not the whole timeout
     finally:
         kernel.shutdown()
+
+
+class _Recorded:
+    """Stands in for AheadKernel in the runner's bookkeeping tests: records what is done to each kernel."""
+
+    events: list = []
+    fail_for: str | None = None
+
+    def __init__(self, cwd, *, log=None, name="a notebook", **kwargs):
+        if name == self.fail_for:
+            raise RuntimeError(f"no kernel for {name}")
+        self.name, self.log = name, log
+        self.events.append(("start", name))
+
+    def settle(self, timeout):
+        self.events.append(("settle", self.name))
+
+    def shutdown(self):
+        self.events.append(("shutdown", self.name))
+
+
+@pytest.fixture
+def recorded(tmp_path, monkeypatch):
+    from labhelpers.course import run as course
+
+    for name in "abc":
+        _notebook(tmp_path / f"{name}.ipynb", 'out = ""', name)
+    _Recorded.events, _Recorded.fail_for = [], None
+    monkeypatch.setattr(course, "AheadKernel", _Recorded)
+    monkeypatch.setattr(
+        course,
+        "run_notebook",
+        lambda source, *a, **k: _Recorded.events.append(("run", source.name)) or source,
+    )
+    return lambda: course.run_course(
+        tmp_path / "out", {}, notebooks=("a.ipynb", "b.ipynb", "c.ipynb"), source_dir=tmp_path, echo=None
+    )
+
+
+def test_each_kernel_is_settled_before_its_notebook_runs_and_shut_down_after(recorded):
+    recorded()
+    events = _Recorded.events
+    for name in ("a.ipynb", "b.ipynb", "c.ipynb"):
+        assert events.index(("start", name)) < events.index(("settle", name)) < events.index(("run", name))
+        assert events.index(("run", name)) < events.index(("shutdown", name))
+    assert events.index(("start", "b.ipynb")) < events.index(("run", "a.ipynb"))  # started ahead
+
+
+def test_a_kernel_that_cannot_start_for_the_next_notebook_leaves_no_kernel_running(recorded):
+    _Recorded.fail_for = "b.ipynb"
+    with pytest.raises(RuntimeError, match="no kernel for b.ipynb"):
+        recorded()
+    assert ("shutdown", "a.ipynb") in _Recorded.events
+    assert ("run", "a.ipynb") not in _Recorded.events  # it failed before a's turn began
