@@ -56,6 +56,26 @@ def port_free():
     return _port_free
 
 
+def _process_group(pgid: int) -> list:
+    """Every live (not zombie) process in group ``pgid``, whatever its command line."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (OSError, psutil.Error):
+            continue  # ended while we looked
+    return found
+
+
+@pytest.fixture(scope="session")
+def process_group():
+    """``process_group(pgid)``: the group's live processes as ``ps -g`` lists them, not as labhelpers does."""
+    return _process_group
+
+
 @pytest.fixture(scope="session")
 def sample_csv(tmp_path_factory):
     """A 6,000-row generated yellow-taxi CSV in the Azure Open Datasets schema (dirty rows included)."""

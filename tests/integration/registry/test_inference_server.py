@@ -22,22 +22,6 @@ from labhelpers.serving.scoring import compare_with_in_process, pinned_version, 
 pytest.importorskip("azureml_inference_server_http")  # not in the MLflow 2 test environment
 
 
-def _group(pgid: int) -> list:
-    """The live processes of group ``pgid``, whatever their command line."""
-    import os
-
-    import psutil
-
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process)
-        except (OSError, psutil.Error):
-            continue  # ended while we looked
-    return found
-
-
 @pytest.fixture
 def pinned(trained_dirs, unique_names, tracking_uri, tmp_path):
     """The linear model registered twice under this test's names, version 1 pinned; returns its version."""
@@ -49,7 +33,9 @@ def pinned(trained_dirs, unique_names, tracking_uri, tmp_path):
     return pinned_version(unique_names["linear"], deployment)
 
 
-def test_the_inference_server_answers_the_sample_request_like_the_version_in_process(pinned, tmp_path):
+def test_the_inference_server_answers_the_sample_request_like_the_version_in_process(
+    pinned, tmp_path, process_group
+):
     assert pinned.version == "1"
     body = json.loads(SAMPLE_REQUEST.read_text())
     server = serve_inference(pinned, log_dir=tmp_path / "serving")
@@ -57,10 +43,10 @@ def test_the_inference_server_answers_the_sample_request_like_the_version_in_pro
         served = server.invoke(body)
         with pytest.raises(ServerError, match=r"/score answered HTTP 5\d\d"):  # MLflow's body is refused
             server.invoke(rest_payload(read_sample_request()))
-        assert len(_group(server.pid)) >= 2  # azmlinfsrv and its worker
+        assert len(process_group(server.pid)) >= 2  # azmlinfsrv and its worker
     finally:
         server.stop()
-    assert _group(server.pid) == []  # stopped whole: no "mlflow" on their command lines, still found
+    assert process_group(server.pid) == []  # stopped whole: no "mlflow" on their command lines, still found
     assert server.model_dir.is_relative_to(tmp_path) and list(server.model_dir.rglob("MLmodel"))
     comparison = compare_with_in_process(pinned, read_sample_request(), served)
     assert len(comparison) == len(body["input_data"]["data"]) > 0

@@ -5,12 +5,10 @@ Stand-in processes (``python -c ... mlflow-stand-in``) play the server: no MLflo
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 
-import psutil
 import pytest
 
 from labhelpers.server import processes
@@ -23,34 +21,24 @@ LEADER = (
 )
 
 
-def _group(pgid: int) -> list[psutil.Process]:
-    """Every live (not zombie) process in the group, whatever its command line."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process)
-        except (OSError, psutil.Error):
-            continue  # ended while we looked
-    return found
-
-
 def _spawn(*argv: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", *argv], start_new_session=True)
 
 
 @pytest.fixture
-def stand_in() -> Iterator[subprocess.Popen]:
+def stand_in(process_group) -> Iterator[subprocess.Popen]:
     """A process group of two stand-in MLflow processes, killed afterwards whatever the test did."""
     leader = _spawn(LEADER, "mlflow-stand-in")
-    assert processes._wait_until(lambda: len(_group(leader.pid)) == 2, 20)
+    assert processes._wait_until(lambda: len(process_group(leader.pid)) == 2, 20)
     yield leader
-    for process in _group(leader.pid):
+    for process in process_group(leader.pid):
         process.kill()
     leader.wait(10)
 
 
-def test_our_group_is_alive_and_is_stopped_children_included(stand_in: subprocess.Popen) -> None:
+def test_our_group_is_alive_and_is_stopped_children_included(
+    stand_in: subprocess.Popen, process_group
+) -> None:
     created = processes.created_at(stand_in.pid)
     assert created is not None
     processes._SPAWNED[stand_in.pid] = stand_in
@@ -58,7 +46,7 @@ def test_our_group_is_alive_and_is_stopped_children_included(stand_in: subproces
     assert processes._group_alive(stand_in.pid, created)
     processes._terminate_group(stand_in.pid, 10.0, created)
 
-    assert _group(stand_in.pid) == []
+    assert process_group(stand_in.pid) == []
     assert not processes._group_alive(stand_in.pid, created)
     assert stand_in.pid not in processes._SPAWNED
 
@@ -88,14 +76,16 @@ def test_a_leader_we_spawned_is_alive_before_its_command_line_names_mlflow() -> 
         leader.stdout.close()
 
 
-def test_a_reused_pid_is_not_taken_for_our_server_and_is_left_running(stand_in: subprocess.Popen) -> None:
+def test_a_reused_pid_is_not_taken_for_our_server_and_is_left_running(
+    stand_in: subprocess.Popen, process_group
+) -> None:
     # The record says the server started an hour before the process now holding that pid.
     stale = processes.created_at(stand_in.pid) - 3600
 
     assert not processes._group_alive(stand_in.pid, stale)
     processes._terminate_group(stand_in.pid, 1.0, stale)  # nothing of ours left: returns at once
 
-    assert len(_group(stand_in.pid)) == 2
+    assert len(process_group(stand_in.pid)) == 2
     assert stand_in.poll() is None
 
 
@@ -112,7 +102,7 @@ def test_a_group_without_mlflow_is_not_ours() -> None:
         other.wait(10)
 
 
-def test_members_left_by_a_killed_leader_are_still_ours(stand_in: subprocess.Popen) -> None:
+def test_members_left_by_a_killed_leader_are_still_ours(stand_in: subprocess.Popen, process_group) -> None:
     created = processes.created_at(stand_in.pid)
     stand_in.kill()  # like `kill -9` of `mlflow server`: its child keeps running in the group
     stand_in.wait(10)
@@ -122,7 +112,7 @@ def test_members_left_by_a_killed_leader_are_still_ours(stand_in: subprocess.Pop
     processes._terminate_group(stand_in.pid, 10.0, created)
     # The orphaned child belongs to init now, which reaps it in its own time: SIGKILLed, it is at most
     # still exiting (its command line already gone), never running on.
-    assert processes._wait_until(lambda: _group(stand_in.pid) == [], 10), _group(stand_in.pid)
+    assert processes._wait_until(lambda: process_group(stand_in.pid) == [], 10), process_group(stand_in.pid)
 
 
 def test_a_process_that_ignores_sigterm_gets_sigkill() -> None:
@@ -153,7 +143,7 @@ def test_created_at_of_a_finished_process_is_none() -> None:
 
 
 def test_a_stale_pid_file_naming_a_reused_pid_is_dropped_and_that_process_left_alone(
-    stand_in: subprocess.Popen, tmp_path, free_port, capsys
+    stand_in: subprocess.Popen, tmp_path, free_port, capsys, process_group
 ) -> None:
     import json
 
@@ -169,7 +159,7 @@ def test_a_stale_pid_file_naming_a_reused_pid_is_dropped_and_that_process_left_a
         assert ask() is False
 
         assert not (tmp_path / "server.pid").exists() and not (tmp_path / "server.json").exists()
-        assert stand_in.poll() is None and len(_group(stand_in.pid)) == 2
+        assert stand_in.poll() is None and len(process_group(stand_in.pid)) == 2
     assert "No local MLflow server was running" in capsys.readouterr().out
 
 
