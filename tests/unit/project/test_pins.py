@@ -42,15 +42,20 @@ def _environment(python: str) -> dict[str, str]:
     }
 
 
+def pyproject_specs() -> list[str]:
+    """Every requirement line of pyproject.toml: the dependencies, then each extra's."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return [
+        *project["dependencies"],
+        *(s for e in project.get("optional-dependencies", {}).values() for s in e),
+    ]
+
+
 def pyproject_pins(python: str) -> dict[str, str]:
     """pyproject.toml's pins that apply on ``python`` (a pair of lines with markers pins one per Python)."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    lines = list(project["dependencies"])
-    for extra in project.get("optional-dependencies", {}).values():
-        lines.extend(extra)
     applies = [
         line
-        for line in lines
+        for line in pyproject_specs()
         if (marker := Requirement(line).marker) is None or marker.evaluate(_environment(python))
     ]
     return _pins(applies)
@@ -64,9 +69,7 @@ def conda_pip_pins(path: Path) -> dict[str, str]:
 
 
 def test_every_pyproject_dependency_is_pinned_exactly():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    specs = list(project["dependencies"]) + [s for e in project["optional-dependencies"].values() for s in e]
-    loose = [spec for spec in specs if not PIN.match(spec)]
+    loose = [spec for spec in pyproject_specs() if not PIN.match(spec)]
     assert loose == []
 
 
@@ -121,10 +124,8 @@ def test_every_constrained_package_has_exactly_one_pin_on_each_python(python):
 def test_a_pyproject_pair_of_marker_lines_pins_its_package_once_on_each_python(python):
     # A gap would let that Python resolve the package freely, an overlap would conflict. (A single line with a
     # marker, like tomli's for 3.10, pins what only those Pythons install.)
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    specs = list(project["dependencies"]) + [s for e in project["optional-dependencies"].values() for s in e]
     lines: dict[str, list[Requirement]] = {}
-    for spec in map(Requirement, specs):
+    for spec in map(Requirement, pyproject_specs()):
         lines.setdefault(_normal(spec.name), []).append(spec)
     pairs = {name: found for name, found in lines.items() if len(found) > 1}
     assert "ipykernel" in pairs
