@@ -212,23 +212,23 @@ class AheadKernel:
         from jupyter_core.utils import run_sync
 
         deadline = time.monotonic() + timeout
-        where = self._where
         try:
             while True:
                 try:
                     reply = run_sync(self._client.get_shell_msg)(timeout=1.0)
                 except queue.Empty:
-                    if not run_sync(self.manager.is_alive)():
-                        raise CourseError(
-                            f"The kernel for {self.name} died while it ran {self._warm!r}{where}; try the "
-                            "import in a terminal with this venv's python."
-                        ) from None
-                    if time.monotonic() >= deadline:
-                        raise CourseError(
-                            f"The kernel for {self.name} did not finish running {self._warm!r} within "
-                            f"{timeout:.0f} s{where}; try the import in a terminal with this venv's python."
-                        ) from None
-                    continue
+                    alive = run_sync(self.manager.is_alive)()
+                    if alive and time.monotonic() < deadline:
+                        continue
+                    problem = (
+                        f"did not finish running {self._warm!r} within {timeout:.0f} s"
+                        if alive
+                        else f"died while it ran {self._warm!r}"
+                    )
+                    raise CourseError(
+                        f"The kernel for {self.name} {problem}{self._where}; try the import in a terminal "
+                        "with this venv's python."
+                    ) from None
                 if reply.get("parent_header", {}).get("msg_id") == self._warm_id:
                     break
         finally:
