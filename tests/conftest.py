@@ -37,6 +37,27 @@ def pytest_collection_modifyitems(config, items):
                 break
 
 
+def ci_requires_every_tier(environ=os.environ) -> bool:
+    """Whether this run is CI's (``CI=true``, as GitHub Actions, GitLab and most runners set it)."""
+    return environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def _tier_unavailable(reason: str, environ=os.environ):
+    """A tier this machine cannot run: skip it with ``reason``; under ``CI=true`` fail with that one line.
+
+    CI must not pass with a tier it never ran (no chromium, no PostgreSQL): there a skip would hide it.
+    """
+    if ci_requires_every_tier(environ):
+        pytest.fail(f"CI=true and this tier cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tier_unavailable():
+    """``tier_unavailable(reason)``: skip on a developer's machine, a one-line failure under ``CI=true``."""
+    return _tier_unavailable
+
+
 def _port_free(port: int) -> bool:
     """Whether nothing listens on ``port`` of 127.0.0.1 (a connection attempt is refused)."""
     with socket.socket() as sock:

@@ -19,7 +19,7 @@ SPARE = ["spare-a", "spare-b"]  # accounts the load test leaves alone (progress,
 COURSEWORK = "coursework"  # the account that runs the course notebooks (test_course_as_learner.py)
 
 
-def _needs_postgres():
+def _needs_postgres(tier_unavailable):
     from labhelpers.classroom import postgres
     from labhelpers.core.errors import ServerError
 
@@ -27,7 +27,7 @@ def _needs_postgres():
         postgres.find_binaries()
         postgres.service_user()
     except ServerError as missing:
-        pytest.skip(f"no usable PostgreSQL here: {missing}")
+        tier_unavailable(f"no usable PostgreSQL here: {missing}")
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +40,9 @@ def classroom_root():
 
 
 @pytest.fixture(scope="session")
-def classroom(classroom_root, free_port):
+def classroom(classroom_root, free_port, tier_unavailable):
     """The started classroom: ``(settings, record, credentials)``; stopped at the end of the session."""
-    _needs_postgres()
+    _needs_postgres(tier_unavailable)
     from labhelpers.classroom import server
     from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
 
