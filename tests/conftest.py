@@ -58,6 +58,21 @@ def tier_unavailable():
     return _tier_unavailable
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium under Playwright, one for the whole session (each test opens its own context)."""
+    from labhelpers.course.screenshots import chromium_path, open_browser
+
+    if chromium_path() is None:
+        _tier_unavailable("no chromium on PATH: install Debian's (apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        _tier_unavailable("Playwright is not installed: run `make venv` (the dev extra pins it)")
+    with open_browser() as launched:
+        yield launched
+
+
 def _port_free(port: int) -> bool:
     """Whether nothing listens on ``port`` of 127.0.0.1 (a connection attempt is refused)."""
     with socket.socket() as sock:

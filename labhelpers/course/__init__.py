@@ -4,6 +4,6 @@
 - ``session``: what the notebooks call between lessons (one-line errors, run folders, the retraining month);
 - ``exercises``: the "Your turn" tasks' checks, ``check("02-1")``;
 - ``outputs``: the sanitized outputs stored in the committed notebooks, from a run on a throwaway server;
-- ``browser`` and ``screenshots``: headless Chromium over DevTools, notebook 03's click path and pictures;
+- ``screenshots``: Debian's chromium under Playwright, notebook 03's click path and pictures;
 - ``summary`` and ``plots``: the registry after the course, and the charts the notebooks show.
 """

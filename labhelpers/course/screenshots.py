@@ -1,4 +1,8 @@
-"""Screenshots of the MLflow UI for notebook 03's walk-through, taken from a course run by headless Chromium.
+"""Screenshots of the MLflow UI for notebook 03's walk-through, taken from a course run in Debian's chromium.
+
+The browser is driven with Playwright for Python (the ``dev`` extra), which launches the system chromium
+(``executable_path``): Playwright's own browser download cannot work on the course's network. Playwright is
+imported only when a browser opens, so importing this module costs nothing.
 
 The walk-through follows the click path a learner takes in the pinned MLflow (3.15): the UI opens in GenAI
 mode with its Assistant panel; **Model training** shows the **Model registry** entry; the model list opens
@@ -8,17 +12,67 @@ command follows it, and the browser test checks that every element it clicks exi
 
 from __future__ import annotations
 
+import contextlib
+import re
+import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from labhelpers.core.config import LINEAR_MODEL_NAME
-from labhelpers.course.browser import Page, open_page
+from labhelpers.core.errors import LabError
 from labhelpers.course.run import NOTEBOOKS
 
-#: The version whose page is photographed: after notebook 04 on a fresh server it is in production.
+#: The version whose page is photographed: after notebooks 01-03 on a fresh server, 02's second registration.
 VERSION = 2
 WIDTH, HEIGHT = 1400, 900
+#: How long one step waits for what it clicks or expects (a loaded machine renders the React UI slowly).
+STEP_TIMEOUT_MS = 120_000
+#: Root needs no sandbox; no network but the page's server: no sync, updates, QUIC or background fetches.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
+
+
+class BrowserError(LabError):
+    """Chromium or Playwright is missing, or a page never showed what a step waited for."""
+
+
+def chromium_path() -> str | None:
+    """The chromium executable on PATH (Debian's ``/usr/bin/chromium``), or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextlib.contextmanager
+def open_browser() -> Iterator:
+    """Debian's chromium, headless, under Playwright: yields a ``playwright.sync_api.Browser``.
+
+    Open one context per independent visitor (``browser.new_context(...)``): each has its own cookies.
+
+    Raises:
+        BrowserError: No chromium on PATH, or Playwright is not installed.
+    """
+    program = chromium_path()
+    if program is None:
+        raise BrowserError("No chromium found: install Debian's (apt-get install chromium).")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as missing:
+        raise BrowserError(f"Playwright is not installed ({missing}): run `make venv`.") from missing
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=program, args=list(CHROMIUM_ARGS))
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @dataclass(frozen=True)
@@ -44,31 +98,60 @@ CLICK_PATH = (
 )
 
 
-def walk(page: Page, base_uri: str, images: Path | None = None, path=CLICK_PATH) -> list[Path]:
-    """Follow ``path`` from the UI's home page; save each step's screenshot under ``images`` if given.
+def _click(page, step: Step) -> None:
+    """Click, as a mouse does, the last visible ``step.selector`` whose whole text is ``step.click``."""
+    exact = re.compile(rf"^\s*{re.escape(step.click)}\s*$")
+    page.locator(step.selector).filter(has_text=exact).filter(visible=True).last.click()
+
+
+def walk(page, base_uri: str, images: Path | None = None, path=CLICK_PATH) -> list[Path]:
+    """Follow ``path`` from the UI's home page in a Playwright ``page``; save each step's screenshot.
+
+    Args:
+        page: A ``playwright.sync_api.Page``.
+        base_uri: The MLflow server's address.
+        images: Folder for the PNG files; None: take none.
+        path: The steps.
+
+    Returns:
+        The PNG files written.
 
     Raises:
         BrowserError: An element to click, or the text a step waits for, never appeared.
     """
+    from playwright.sync_api import Error as PlaywrightError
+
     saved = []
+    page.set_default_timeout(STEP_TIMEOUT_MS)
     page.goto(base_uri.rstrip("/") + "/")
     for number, step in enumerate(path):
-        if step.click is not None:
-            page.click_text(step.click, step.selector)
-        page.wait_for_text(step.then)
-        if number == 0:
-            if images is not None:
-                saved.append(page.screenshot(images / step.shot))  # as it opens: Assistant panel and all
-            page.click_label("Close")  # the Assistant panel's own close button (the last one on the page)
-            continue
+        try:
+            if step.click is not None:
+                _click(page, step)
+            page.get_by_text(step.then).filter(visible=True).first.wait_for()
+        except PlaywrightError as failed:
+            what = f"clicking {step.click!r}, then " if step.click else ""
+            raise BrowserError(
+                f"Step {number + 1} ({what}waiting for {step.then!r}) failed on {page.url}: "
+                f"{str(failed).splitlines()[0]}"
+            ) from failed
         if images is not None and step.shot:
-            page.wait_for("document.readyState === 'complete'", "the page to settle")
-            saved.append(page.screenshot(images / step.shot))
+            with contextlib.suppress(PlaywrightError):  # let the rows' own requests finish; the UI may poll
+                page.wait_for_load_state("networkidle", timeout=10_000)
+            page.screenshot(path=Path(images) / step.shot)
+            saved.append(Path(images) / step.shot)
+        if number == 0:  # the Assistant panel's own close button (the last one on the page), after its photo
+            close = page.get_by_role("button", name="Close", exact=True)
+            if close.count():
+                close.last.click()
     return saved
 
 
 def take_screenshots(executed_dir: str | Path, images: str | Path) -> list[Path]:
-    """Run notebooks 01-04 on a fresh server, then photograph its UI along :data:`CLICK_PATH`.
+    """Run notebooks 01-03 on a fresh server, then photograph its UI along :data:`CLICK_PATH`.
+
+    The pictures show the registry as notebook 03 finds it (not 04's promotions): 03's walk-through embeds
+    them.
 
     Args:
         executed_dir: Where the executed notebooks go.
@@ -92,6 +175,7 @@ def take_screenshots(executed_dir: str | Path, images: str | Path) -> list[Path]
         fresh_server(Path(work) / "mlflow") as server,
         scoped_environment(LAB_OWNER=READER_OWNER, LAB_ACTOR=READER_OWNER),
     ):
-        run_course(executed_dir, course_parameters(work), notebooks=NOTEBOOKS[:4])
-        with open_page(WIDTH, HEIGHT) as page:
+        run_course(executed_dir, course_parameters(work), notebooks=NOTEBOOKS[:3])
+        with open_browser() as browser:
+            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             return walk(page, server.uri, Path(images))

@@ -1,34 +1,24 @@
 """The local MLflow UI shows what the course registered, in a real (headless) browser.
 
 The UI is a React app: the page's HTML holds no model until its JavaScript has asked the server. Debian's
-chromium renders it headless with a virtual-time budget and dumps the resulting DOM. The three models are
-registered (twice) on a fresh server with ``register_models``, the call notebook 02 makes. Notebook 03's
-walk-through is then followed click by click (``labhelpers.course.screenshots.CLICK_PATH``, over the
-DevTools protocol): every element the text tells the learner to click must exist.
+chromium, driven by Playwright (the session's ``browser`` fixture), waits for the links to appear. The three
+models are registered (twice) on a fresh server with ``register_models``, the call notebook 02 makes.
+Notebook 03's walk-through is then followed click by click (``labhelpers.course.screenshots.CLICK_PATH``):
+every element the text tells the learner to click must exist.
 """
 
 from __future__ import annotations
-
-import shutil
-import subprocess
 
 import pytest
 
 from labhelpers.core import config
 from labhelpers.course.run import NOTEBOOK_DIR
-from labhelpers.course.screenshots import CLICK_PATH, HEIGHT, WIDTH, walk
+from labhelpers.course.screenshots import CLICK_PATH, HEIGHT, WIDTH, BrowserError, walk
 from labhelpers.registry.register import register_models
 from labhelpers.server import local as server
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# No sandbox (CI runs as root); no network but the server: no QUIC, sync, component or background fetches.
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--no-proxy-server",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--virtual-time-budget=15000",
-]  # fmt: skip
+KEPT = config.PROJECT_ROOT / "build" / "test-notebooks"
 
 
 @pytest.fixture(scope="module")
@@ -44,21 +34,18 @@ def registered_server(tmp_path_factory, trained_dirs, free_port):
         server.stop(port, state)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install Debian's (apt-get install chromium)")
-def test_mlflow_ui_lists_the_three_registered_models(registered_server, tmp_path):
-    page = f"{registered_server.uri}/#/models"
-    command = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page]
-    dom = ""
-    for _ in range(2):  # a loaded machine can run out of virtual time before the API answers
-        dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
-        if all(f'href="#/models/{name}"' in dom for name in config.MODEL_NAMES):
-            break
-    kept = config.PROJECT_ROOT / "build" / "test-notebooks" / "mlflow-ui-models.html"
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    kept.write_text(dom)
-    assert "<title>Models - MLflow</title>" in dom, f"not the models page; DOM kept in {kept}"
-    for name in config.MODEL_NAMES:
-        assert f'href="#/models/{name}"' in dom, f"{name} not listed; DOM kept in {kept}"
+def test_mlflow_ui_lists_the_three_registered_models(browser, registered_server):
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+    page = context.new_page()
+    try:
+        page.goto(f"{registered_server.uri}/#/models")
+        for name in config.MODEL_NAMES:  # each link appears once the UI's own API call has answered
+            page.locator(f'a[href="#/models/{name}"]').first.wait_for(timeout=120_000)
+        assert page.title() == "Models - MLflow"
+    finally:
+        KEPT.mkdir(parents=True, exist_ok=True)
+        (KEPT / "mlflow-ui-models.html").write_text(page.content())
+        context.close()
 
 
 def test_the_walkthrough_names_every_click_and_shows_every_screenshot():
@@ -73,15 +60,14 @@ def test_the_walkthrough_names_every_click_and_shows_every_screenshot():
     assert [shot for shot in shots if not (NOTEBOOK_DIR / "images" / shot).is_file()] == []
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install Debian's (apt-get install chromium)")
-def test_every_element_the_walkthrough_clicks_exists(registered_server):
-    from labhelpers.course.browser import BrowserError, open_page
-
-    kept = config.PROJECT_ROOT / "build" / "test-notebooks" / "walkthrough-failure.png"
-    with open_page(WIDTH, HEIGHT) as page:
-        try:  # BrowserError names the click or the text that never appeared, and the page it was on
-            walk(page, registered_server.uri)
-        except BrowserError:
-            page.screenshot(kept)
-            raise
-        assert page.evaluate("location.hash").startswith("#/experiments/")  # it ended on the run page
+def test_every_element_the_walkthrough_clicks_exists(browser, registered_server):
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+    page = context.new_page()
+    try:  # BrowserError names the step, the click or the text that never appeared, and the page it was on
+        walk(page, registered_server.uri)
+    except BrowserError:
+        page.screenshot(path=KEPT / "walkthrough-failure.png")
+        raise
+    finally:
+        context.close()
+    assert page.url.split("#", 1)[1].startswith("/experiments/")  # it ended on the run page
