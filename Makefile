@@ -87,7 +87,7 @@ test: lint
 notebooks-outputs: $(STAMP)
 	$(PY) -m labhelpers course store-outputs --into build/course-outputs
 
-## Run notebooks 01-04 on a throwaway server and photograph its MLflow UI into notebooks/images/
+## Run notebooks 01-03 on a throwaway server and photograph its MLflow UI (the state 03 shows) into notebooks/images/
 screenshots: $(STAMP)
 	$(PY) -m labhelpers course screenshots --into build/course-screenshots --images notebooks/images
 

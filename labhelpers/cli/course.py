@@ -185,7 +185,7 @@ def _add_outputs(actions) -> None:
     store.set_defaults(handler=_course_store_outputs)
     shots = actions.add_parser(
         "screenshots",
-        help="Run notebooks 01-04 on a fresh server and photograph its MLflow UI with headless Chromium.",
+        help="Run notebooks 01-03 on a fresh server and photograph its MLflow UI in chromium (Playwright).",
         description="Take the screenshots notebook 03's walk-through embeds: the model list, a version page "
         "and a run page, as the pinned MLflow's UI shows them.",
     )
