@@ -26,7 +26,7 @@ def math_spans(markdown: str) -> list[str]:
 
 
 def bare_amounts(markdown: str) -> list[str]:
-    """Unescaped dollar amounts outside code: one alone renders, but the next one added to its cell pairs up."""
+    """Unescaped dollar amounts outside code: one alone renders, but the next one in its cell pairs up."""
     return re.findall(r"(?<!\\)\$\d[\d.,]*", _CODE_SPAN.sub("", _FENCED.sub("", markdown)))
 
 
