@@ -470,14 +470,16 @@ def test_02_1_solution(learner_registry):
 
 
 def test_03_1_solution(learner_registry):
-    from labhelpers.course.exercises import JFK_TO_TIMES_SQUARE
+    from labhelpers.course.exercises import cluster_trips
 
-    assert "load the KMeans model" in _refused(check("03-1", client=learner_registry))
-    cluster = _solutions().solve_03_1(JFK_TO_TIMES_SQUARE)
-    assert "is not what version 1 predicts" in _refused(
-        check("03-1", (cluster + 1) % 8, client=learner_registry)
+    assert "with mlflow.pyfunc.load_model" in _refused(check("03-1", client=learner_registry))
+    clusters = _solutions().solve_03_1(cluster_trips())
+    assert "of the 5 clusters differ" in _refused(
+        check("03-1", [(c + 1) % 8 for c in clusters], client=learner_registry)
     )
-    assert check("03-1", cluster, client=learner_registry)
+    zeros = _solutions().solve_03_1(cluster_trips() * 0)  # a frame of zeros: the right shape, wrong trips
+    assert "outside New York" in _refused(check("03-1", zeros, client=learner_registry))
+    assert check("03-1", clusters, client=learner_registry)
 
 
 def test_04_1_solution(learner_registry):
