@@ -31,10 +31,10 @@ def solve_02_1(owner: str) -> None:
     client.set_model_version_tag(by_hand, newest.version, "owner", owner)
 
 
-def solve_03_1(trip: dict) -> int:
-    """03-1: load version 1 of the clustering by its URI and predict the trip's cluster."""
+def solve_03_1(trips: pd.DataFrame) -> list[int]:
+    """03-1: load version 1 of the clustering by its URI and predict the cluster of each trip, in order."""
     model = mlflow.pyfunc.load_model(f"models:/{namespace().models['kmeans']}/1")
-    return int(model.predict(pd.DataFrame([trip]))[0])
+    return [int(cluster) for cluster in model.predict(trips)]
 
 
 def solve_04_1(model_name: str) -> str:

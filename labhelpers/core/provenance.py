@@ -1,10 +1,19 @@
 """Provenance facts (the code commit) recorded with every training run and registered version.
 
 MLflow does not set ``mlflow.source.git.commit`` for notebook runs, so the lab records it itself.
+
+What counts as an uncommitted change (``git_dirty=true``): a tracked file that differs from the commit, except
+the course notebooks (``notebooks/*.ipynb``). Running them writes outputs into them (JupyterLab's autosave, a
+papermill run in place), and what a learner types in them is their exercise work; what a notebook hands to
+training is recorded with the version anyway (parameters, features, the ``data_version`` digest of the
+cleaned rows). A change to the code or data the notebooks call (``labhelpers/``, ``ML/``, ``data/``, the
+pins, ...) is a change. Course outputs (``outputs/``, ``build/``, ``.mlflow/``, ...) are ignored by git, and
+untracked files do not count.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import getpass
 import os
 import subprocess
@@ -34,6 +43,14 @@ def _git(*args: str, cwd: Path) -> str | None:
     return done.stdout.strip()
 
 
+#: Tracked files the course itself writes to when it runs (``fnmatch`` patterns, relative to the checkout).
+COURSE_WRITTEN = ("notebooks/*.ipynb",)
+
+
+def _is_change(relpath: str) -> bool:
+    return not any(fnmatch.fnmatch(relpath, pattern) for pattern in COURSE_WRITTEN)
+
+
 def git_info(path: Path | None = None) -> dict[str, str]:
     """The commit of the code and whether the work tree had uncommitted changes.
 
@@ -42,7 +59,8 @@ def git_info(path: Path | None = None) -> dict[str, str]:
 
     Returns:
         ``{"git_commit": sha or "unknown", "git_dirty": "true"/"false"/"unknown"}``; strings, because they
-        become MLflow tags.
+        become MLflow tags. ``git_dirty`` is ``true`` when a tracked file other than a course notebook
+        differs from the commit (see the module doc).
     """
     if os.environ.get(GIT_COMMIT_ENV):
         return {"git_commit": os.environ[GIT_COMMIT_ENV], "git_dirty": "unknown"}
@@ -50,6 +68,8 @@ def git_info(path: Path | None = None) -> dict[str, str]:
     commit = _git("rev-parse", "HEAD", cwd=cwd)
     if not commit:
         return {"git_commit": "unknown", "git_dirty": "unknown"}
-    status = _git("status", "--porcelain", "--untracked-files=no", cwd=cwd)
-    dirty = "unknown" if status is None else str(bool(status)).lower()
-    return {"git_commit": commit, "git_dirty": dirty}
+    changed = _git("diff", "HEAD", "--name-only", "--no-renames", "-z", cwd=cwd)
+    if changed is None:
+        return {"git_commit": commit, "git_dirty": "unknown"}
+    dirty = any(_is_change(relpath) for relpath in changed.split("\0") if relpath)
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}

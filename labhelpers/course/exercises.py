@@ -25,13 +25,16 @@ _log = logging.getLogger(__name__)
 TEACHING_MODEL = BY_HAND
 #: Exercise 01-1: the Ridge regularisation asked for.
 ALPHA_ASKED = 10.0
-#: Exercise 03-1: a trip from JFK airport to Times Square, in the order of the clustering's features.
-JFK_TO_TIMES_SQUARE = {
-    "pickup_latitude": 40.6413,
-    "pickup_longitude": -73.7781,
-    "dropoff_latitude": 40.7580,
-    "dropoff_longitude": -73.9855,
+#: Exercise 03-1: trips between landmarks, (pickup, dropoff) as (latitude, longitude). Chosen to fall in
+#: different clusters, so that swapped coordinates or an all-zero trip give other answers than the right one.
+CLUSTER_TRIPS = {
+    "JFK -> Times Square": ((40.6413, -73.7781), (40.7580, -73.9855)),
+    "Times Square -> JFK": ((40.7580, -73.9855), (40.6413, -73.7781)),
+    "LaGuardia -> Times Square": ((40.7769, -73.8740), (40.7580, -73.9855)),
+    "Times Square -> Wall Street": ((40.7580, -73.9855), (40.7060, -74.0086)),
+    "Wall Street -> Harlem": ((40.7060, -74.0086), (40.8116, -73.9465)),
 }
+_CLUSTER_COLUMNS = ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude")
 #: Exercise 05-1: the request whose trips the learner's own trip must differ from.
 SAMPLE_REQUEST = PROJECT_ROOT / "ML" / "deployment" / "sample-request.json"
 
@@ -126,27 +129,58 @@ def _check_02_1(answer, client) -> tuple[bool, str]:
     return False, f"{by_hand} version {mv.version} has no `owner` version tag yet."
 
 
-def _check_03_1(answer, client) -> tuple[bool, str]:
-    """The cluster version 1 of the KMeans model gives the trip from JFK to Times Square."""
-    import mlflow.pyfunc
+def cluster_trips():
+    """Exercise 03-1's trips: one row per trip (named by its index), the clustering's four input columns."""
     import pandas as pd
 
-    if answer is None:
-        return False, "load the KMeans model's version 1 with mlflow.pyfunc and put its cluster in `answer`."
-    trip = pd.DataFrame([JFK_TO_TIMES_SQUARE])
-    kmeans = namespace().models["kmeans"]
-    model = mlflow.pyfunc.load_model(f"models:/{kmeans}/1")
-    cluster = int(model.predict(trip)[0])
+    rows = {name: [*pickup, *dropoff] for name, (pickup, dropoff) in CLUSTER_TRIPS.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(_CLUSTER_COLUMNS))
+
+
+def _clusters(answer) -> list[int] | None:
+    """``answer`` as a list of whole cluster numbers, or None when it is not one."""
+    if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__len__"):
+        return None
     try:
-        given = int(answer[0] if hasattr(answer, "__len__") and not isinstance(answer, str) else answer)
+        numbers = [float(value) for value in answer]
     except (TypeError, ValueError):
-        return False, f"`answer` should be a cluster number, got {answer!r}."
-    if given != cluster:
+        return None
+    return [int(n) for n in numbers] if all(n.is_integer() for n in numbers) else None
+
+
+def _check_03_1(answer, client) -> tuple[bool, str]:
+    """The clusters version 1 of the KMeans model predicts for each of :func:`cluster_trips`, in order."""
+    import mlflow.pyfunc
+
+    kmeans, trips = namespace().models["kmeans"], cluster_trips()
+    if answer is None:
         return False, (
-            f"cluster {given} is not what version 1 predicts: load models:/{kmeans}/1 and pass "
-            "one row with the columns of its input example."
+            f"load models:/{kmeans}/1 with mlflow.pyfunc.load_model, predict the clusters of `trips` (the "
+            f"frame as it is) and put them in `answer`: {len(trips)} numbers, one per trip, in order."
         )
-    return True, f"models:/{kmeans}/1 puts the trip from JFK to Times Square in cluster {cluster}."
+    given = _clusters(answer)
+    if given is None or len(given) != len(trips):
+        return False, (
+            f"`answer` should hold {len(trips)} cluster numbers, one per row of `trips` in order; "
+            f"got {answer!r}."
+        )
+    model = mlflow.pyfunc.load_model(f"models:/{kmeans}/1")
+    expected = [int(c) for c in model.predict(trips)]
+    if given == expected:
+        return True, f"models:/{kmeans}/1 puts the {len(trips)} trips in clusters {expected}."
+    lat_lon = {"pickup_latitude": "pickup_longitude", "dropoff_latitude": "dropoff_longitude"}
+    swapped = trips.rename(columns={**lat_lon, **{v: k for k, v in lat_lon.items()}})
+    outside = (swapped[list(_CLUSTER_COLUMNS)], trips * 0)  # the two ways a trip lands outside New York
+    if any(given == [int(c) for c in model.predict(frame)] for frame in outside):
+        return False, (
+            "those are the clusters of trips outside New York (latitude and longitude swapped, or all "
+            "zeros): in New York a latitude is near 40.7 and a longitude near -74; pass `trips` as it is."
+        )
+    wrong = sum(a != b for a, b in zip(given, expected, strict=True))
+    return False, (
+        f"{wrong} of the {len(trips)} clusters differ from what version 1 predicts: predict the rows of "
+        f"`trips` in their order with models:/{kmeans}/1, not another version."
+    )
 
 
 def _check_04_1(answer, client) -> tuple[bool, str]:

@@ -2,8 +2,12 @@
 
 The committed notebooks carry their executed outputs (plots, tables, refusals) so a reader who never runs
 them still sees the lesson. They are written by one command (``make notebooks-outputs``) from a course run
-against a fresh local server, so version numbers start at 1, and sanitized: no run ids, timestamps, batch
-ids, commits, process ids or machine paths, no stderr noise, no execution counts.
+against a fresh local server, so version numbers start at 1, and sanitized: no stderr noise, no execution
+counts, and no value of that one run that a reader could mistake for theirs. Such values (run ids, batch ids,
+commits, times, process ids, machine paths, the owner and endpoint suffix, the port of a server other than
+MLflow's) are replaced by a label in angle brackets saying what stands there (``<run id>``,
+``<your login name>``, ``http://127.0.0.1:<port>``); the lab's MLflow server is shown at its default address,
+``http://127.0.0.1:5000``, and no other server is ever shown at that port.
 """
 
 from __future__ import annotations
@@ -27,41 +31,75 @@ FORBIDDEN = (
     ("a timestamp", re.compile(r"\b20[2-9]\d-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")),
 )
 _MIME_TEXT = ("text/plain", "text/html", "text/markdown")
-#: The owner (``$LAB_OWNER``) of the versions in the stored outputs, also their endpoint names' suffix.
+#: The owner (``$LAB_OWNER``) of the versions in the screenshots.
 READER_OWNER = "learner"
+#: Stand-ins for one person's values while the stored outputs are recorded, replaced by labels afterwards:
+#: distinct words no output holds otherwise, so a learner never reads them as a value to type.
+OWNER_STAND_IN, SUFFIX_STAND_IN = "reader-login", "reader-suffix"
+#: The labels a reader sees in the stored outputs instead of one run's values.
+LABELS = {
+    "commit": "<git commit>",
+    "run id": "<run id>",
+    "batch id": "<batch id>",
+    "time": "<date and time>",
+    "run folder": "run-<date>-<time>",
+    "process": "pid=<process id>",
+    "address": "0x<address>",
+    "port": "<port>",
+    "owner": "<your login name>",
+    "suffix": "<endpoint suffix>",
+}
 
 
-def _replacements() -> list[tuple[re.Pattern, str]]:
-    """Run-specific values and their stable stand-ins, the project's own path first."""
+def _replacements(mlflow_port: int | None = None) -> list[tuple[re.Pattern, str]]:
+    """Run-specific values and the labels that replace them, the project's own path first.
+
+    Args:
+        mlflow_port: The port of the MLflow server the run used: shown as the default port 5000. Every other
+            local port (an inference or scoring server) is shown as ``<port>``.
+    """
     from labhelpers.core.provenance import git_info
 
+    label = LABELS
     rules = [(re.compile(re.escape(str(config.PROJECT_ROOT))), "<project>")]
     commit = git_info().get("git_commit", "unknown")
     if re.fullmatch(r"[0-9a-f]{40}", commit):  # the 10- and 12-character prefixes the tables show too
-        rules.append((re.compile(rf"\b{commit[:7]}[0-9a-f]{{0,33}}\b"), "GIT-COMMIT"))
+        rules.append((re.compile(rf"\b{commit[:7]}[0-9a-f]{{0,33}}\b"), label["commit"]))
+    if mlflow_port:
+        rules.append(
+            (re.compile(rf"https?://(?:127\.0\.0\.1|localhost):{mlflow_port}\b"), "http://127.0.0.1:5000")
+        )
     rules += [
-        (re.compile(r"\b[0-9a-f]{40}\b"), "GIT-COMMIT"),  # any other commit (the code moved meanwhile)
-        (re.compile(r"\b(commit\s+)[0-9a-f]{7,39}\b"), r"\1GIT-COMMIT"),
+        (re.compile(r"\b[0-9a-f]{40}\b"), label["commit"]),  # any other commit (the code moved meanwhile)
+        (re.compile(r"\b(commit\s+)[0-9a-f]{7,39}\b"), rf"\1{label['commit']}"),
         (re.compile(r"(?m)^.*View (?:run|experiment) .* at: http\S+\n?"), ""),  # MLflow's links to one run
         (re.compile(r"(?:/tmp|/var/tmp|/root|/home/[^/\s]+)/[^\s'\"<>,;)]*"), "<tmp>"),
-        (re.compile(r"\b[0-9a-f]{32}\b"), "RUN-ID"),
-        (re.compile(r"run-\d{8}-\d{6}-\d{6}"), "run-TIME"),  # before the batch id, which looks alike
-        (re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b"), "BATCH-ID"),
+        (re.compile(r"\b[0-9a-f]{32}\b"), label["run id"]),
+        (re.compile(r"run-\d{8}-\d{6}-\d{6}"), label["run folder"]),  # before the batch id, which looks alike
+        (re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b"), label["batch id"]),
         (
             re.compile(r"\b20[2-9]\d-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?"),
-            "TIMESTAMP",
+            label["time"],
         ),
-        (re.compile(r"https?://(?:127\.0\.0\.1|localhost):\d+"), "http://127.0.0.1:5000"),
-        (re.compile(r"0x[0-9a-f]{6,16}"), "0xADDRESS"),
-        (re.compile(r"\bpid=\d+"), "pid=PID"),  # a served model's process
+        (re.compile(r"(https?://(?:127\.0\.0\.1|localhost)):(?!5000\b)\d+"), rf"\1:{label['port']}"),
+        (re.compile(r"0x[0-9a-f]{6,16}"), label["address"]),
+        (re.compile(r"\bpid=\d+"), label["process"]),  # a served model's process
+        (re.compile(rf"\b{OWNER_STAND_IN}\b"), label["owner"]),
+        (re.compile(rf"\b{SUFFIX_STAND_IN}\b"), label["suffix"]),
     ]
     return rules
 
 
-def sanitize(text: str, rules: list[tuple[re.Pattern, str]] | None = None) -> str:
-    """``text`` with run ids, batch ids, timestamps, commits, ports and machine paths replaced."""
+def sanitize(text: str, rules: list[tuple[re.Pattern, str]] | None = None, *, html: bool = False) -> str:
+    """``text`` with run ids, batch ids, times, commits, ports, owners and machine paths replaced by labels.
+
+    Args:
+        text: An output's text.
+        rules: The replacements (default: :func:`_replacements` without a known MLflow port).
+        html: ``text`` is HTML (a table): the labels' angle brackets are escaped so that they show.
+    """
     for pattern, stand_in in rules if rules is not None else _replacements():
-        text = pattern.sub(stand_in, text)
+        text = pattern.sub(stand_in.replace("<", "&lt;").replace(">", "&gt;") if html else stand_in, text)
     return text
 
 
@@ -76,7 +114,8 @@ def _clean_outputs(outputs: list, rules) -> list:
         for mime in _MIME_TEXT:
             if mime in output.get("data", {}):
                 data = output["data"][mime]
-                output["data"][mime] = sanitize("".join(data) if isinstance(data, list) else data, rules)
+                text = "".join(data) if isinstance(data, list) else data
+                output["data"][mime] = sanitize(text, rules, html=mime == "text/html")
         if "execution_count" in output:
             output["execution_count"] = None
         kept.append(output)
@@ -203,15 +242,17 @@ def refresh_outputs(executed_dir: str | Path, names=NOTEBOOKS, echo=print) -> in
     require_clean_checkout()
     with (
         tempfile.TemporaryDirectory(prefix="lab-outputs-") as work,
-        fresh_server(Path(work) / "mlflow"),
-        # no one's login name, nor a digest of it (the endpoint suffix), in the outputs
+        fresh_server(Path(work) / "mlflow") as server,
+        # no one's login name, nor a digest of it (the endpoint suffix), in the outputs: labels instead
         scoped_environment(
-            LAB_OWNER=READER_OWNER, LAB_ACTOR=READER_OWNER, **{config.ENDPOINT_SUFFIX_ENV: READER_OWNER}
+            LAB_OWNER=OWNER_STAND_IN,
+            LAB_ACTOR=OWNER_STAND_IN,
+            **{config.ENDPOINT_SUFFIX_ENV: SUFFIX_STAND_IN},
         ),
     ):
         # with the commit the run records; the run's folder reads as the default one, outputs/course
         rules = [(re.compile(re.escape(course_parameters(work)["output_dir"])), "outputs/course")]
-        rules += _replacements()
+        rules += _replacements(server.port)
         run_course(executed_dir, course_parameters(work), notebooks=tuple(names), echo=echo)
     stored = store_outputs(executed_dir, names=names, rules=rules)
     problems = [line for name in names for line in leaks(NOTEBOOK_DIR / name)]

@@ -36,6 +36,59 @@ def use_learner(learner: str | None = None) -> Namespace:
     return names
 
 
+def ready_for(
+    notebook: str,
+    names: Namespace | None = None,
+    *,
+    output_dir: str | Path | None = None,
+    deployment_dir: str | Path | None = None,
+    client=None,
+) -> None:
+    """Check that what ``notebook`` needs from the notebooks before it is there; else say which to do first.
+
+    What each needs: 02, notebook 01's complete training run under ``output_dir``; 03, a registered version
+    of each of the course's three models (notebook 02); 04, the same and 01's training run (it retrains
+    beside it); 05, a production pin in ``deployment_dir`` (notebook 04). Only reads: the registry is asked
+    by name, as every registry (Azure ML too) allows.
+
+    Args:
+        notebook: ``"02"`` to ``"05"``.
+        names: The notebook's names (:func:`use_learner`; default: ``$LAB_LEARNER``'s or the seed's).
+        output_dir: Notebook 01's output folder (02 and 04).
+        deployment_dir: Where notebook 04 pinned production (05).
+        client: An ``MlflowClient`` (default: one for the current tracking URI).
+
+    Raises:
+        TrainingError: 01's run is missing: "Do notebook 01 first: ...".
+        RegistryError: A version or a pin is missing: "Do notebook 02 first: ..." (or 04).
+    """
+    names = names or namespace()
+    if notebook in ("02", "04") and output_dir is not None:
+        try:
+            latest_run_dir(output_dir)
+        except TrainingError as missing:
+            raise TrainingError(f"Do notebook 01 first: {missing}") from None
+    if notebook in ("03", "04"):
+        from mlflow import MlflowClient
+
+        client = client or MlflowClient()
+        empty = [name for name in names.model_names if not client.search_model_versions(f"name='{name}'")]
+        if empty:
+            raise RegistryError(
+                f"Do notebook 02 first: the registry has no version of {', '.join(empty)} yet "
+                f"(notebook 02 registers them; notebook {notebook} reads them)."
+            )
+    if notebook == "05" and deployment_dir is not None:
+        from labhelpers.registry.pinning import PINS_FILE, read_pins
+
+        if not read_pins(deployment_dir):
+            where = Path(deployment_dir) / PINS_FILE
+            raise RegistryError(
+                f"Do notebook 04 first: nothing is pinned in production in {where} "
+                "(notebook 04 promotes a version and pins it there; this notebook serves it)."
+            )
+
+
 def brief_errors() -> None:
     """In IPython and Jupyter, show labhelpers' own errors as one line (``DataError: ...``), no traceback.
 

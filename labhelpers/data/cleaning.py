@@ -1,7 +1,10 @@
 """Drop implausible trips from a canonical frame, and fingerprint the data actually used.
 
 The rules live in :data:`RULES` (and :data:`COORDINATE_RULES`), applied in order; each counts only the rows
-it dropped itself, so the :class:`CleaningReport` reads like a funnel.
+it dropped itself, so the :class:`CleaningReport` reads like a funnel. The coordinate rules apply only to data
+that needs coordinates (the KMeans step clusters them), so the fare models and KMeans train on two different
+sets of rows, with two ``data_version`` digests; the report of the other rules counts what the coordinate
+rules would drop too, so that one report lists every rule either model's data passed through.
 """
 
 from __future__ import annotations
@@ -97,28 +100,40 @@ class CleaningReport:
         rows_in: Rows before cleaning.
         rows_out: Rows kept.
         dropped: Rule name -> rows that rule dropped, in the order applied.
+        coordinates_only: Coordinate rule name -> rows it drops from the kept rows, where it was not applied
+            (``require_coordinates=False``): what data that needs coordinates loses on top (empty when the
+            coordinate rules were applied, since ``dropped`` then holds them).
     """
 
     rows_in: int
     rows_out: int
     dropped: dict[str, int] = field(default_factory=dict)
+    coordinates_only: dict[str, int] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per rule: ``rule``, ``rows_dropped`` and ``share`` (of the rows in)."""
-        counts = pd.Series(self.dropped, dtype="int64")
+        """One row per rule: ``rule``, ``rows_dropped``, ``share`` (of the rows in) and ``applied`` (False for
+        the coordinate rules counted but applied only to data that needs coordinates)."""
+        counts = pd.Series({**self.dropped, **self.coordinates_only}, dtype="int64")
         return pd.DataFrame(
             {
-                "rule": list(self.dropped),
+                "rule": list(counts.index),
                 "rows_dropped": counts.to_numpy(),
                 "share": counts.to_numpy() / self.rows_in if self.rows_in else np.zeros(len(counts)),
+                "applied": [name in self.dropped for name in counts.index],
             }
         )
 
     def __str__(self) -> str:
         kept = self.rows_out / self.rows_in if self.rows_in else 0.0
         lines = [f"Kept {self.rows_out:,} of {self.rows_in:,} rows ({kept:.1%})."]
-        width = max((len(name) for name in self.dropped), default=0)
+        width = max((len(name) for name in {**self.dropped, **self.coordinates_only}), default=0)
         lines += [f"  {name:<{width}}  {count:>12,} dropped" for name, count in self.dropped.items()]
+        if self.coordinates_only:
+            left = self.rows_out - sum(self.coordinates_only.values())
+            lines.append(f"KMeans (it clusters coordinates) also drops, leaving {left:,} rows:")
+            lines += [
+                f"  {name:<{width}}  {count:>12,} dropped" for name, count in self.coordinates_only.items()
+            ]
         return "\n".join(lines)
 
 
@@ -129,6 +144,16 @@ def _check_coordinates(frame: pd.DataFrame, source: str) -> None:
             "and clustering needs them. Use an Azure Open Datasets yellow or green taxi file, or a TLC file "
             "from 2016 or earlier."
         )
+
+
+def _count_rules(frame: pd.DataFrame, keep: np.ndarray, rules: list[Rule]) -> dict[str, int]:
+    """Apply ``rules`` in order to the rows ``keep`` marks (updated in place): rule name -> rows dropped."""
+    dropped: dict[str, int] = {}
+    for rule in rules:
+        drop = np.asarray(rule.drops(frame), dtype=bool) & keep
+        dropped[rule.name] = int(drop.sum())
+        keep &= ~drop
+    return dropped
 
 
 def clean_trips(
@@ -143,7 +168,9 @@ def clean_trips(
         source: What to call the data in messages, e.g. the file name.
 
     Returns:
-        The kept rows (with a fresh 0..n-1 index) and the report of what each rule dropped.
+        The kept rows (with a fresh 0..n-1 index) and the report of what each rule dropped; without
+        ``require_coordinates`` the report also counts what the coordinate rules would drop from the kept rows
+        (:attr:`CleaningReport.coordinates_only`), which are not dropped here.
 
     Raises:
         DataError: The frame lacks canonical columns, carries no coordinates while they are required, or
@@ -156,12 +183,11 @@ def clean_trips(
         _check_coordinates(frame, source)
     rules = RULES + COORDINATE_RULES if require_coordinates else RULES
     keep = np.ones(len(frame), dtype=bool)
-    dropped: dict[str, int] = {}
-    for rule in rules:
-        drop = np.asarray(rule.drops(frame), dtype=bool) & keep
-        dropped[rule.name] = int(drop.sum())
-        keep &= ~drop
-    report = CleaningReport(rows_in=len(frame), rows_out=int(keep.sum()), dropped=dropped)
+    dropped = _count_rules(frame, keep, rules)
+    spared = {} if require_coordinates else _count_rules(frame, keep.copy(), COORDINATE_RULES)
+    report = CleaningReport(
+        rows_in=len(frame), rows_out=int(keep.sum()), dropped=dropped, coordinates_only=spared
+    )
     if report.rows_out == 0:
         counts = ", ".join(f"{name}: {count:,}" for name, count in dropped.items())
         raise DataError(

@@ -400,6 +400,45 @@ def test_bad_input_stops_at_the_first_cell_that_needs_it(
     assert all(c.get("execution_count") is None for c in later if c.cell_type == "code")
 
 
+@pytest.mark.parametrize(
+    ("notebook", "ename", "first"),
+    [
+        ("02_register_models.ipynb", "TrainingError", "01"),
+        ("03_inspect_registry.ipynb", "RegistryError", "02"),
+        ("04_pin_and_promote.ipynb", "TrainingError", "01"),
+        ("05_serve_pinned_model.ipynb", "RegistryError", "04"),
+    ],
+)  # fmt: skip
+def test_a_notebook_run_too_early_says_which_to_do_first_in_one_line(
+    course_server, notebook, ename, first, tmp_path
+):
+    """A learner (``zed``, who registered nothing) opens a notebook before the ones it builds on."""
+    import nbformat
+    import papermill
+
+    values = {"learner": "zed", "output_dir": str(tmp_path / "outputs")}
+    if notebook.startswith("05"):
+        values["deployment_dir"] = str(tmp_path / "outputs" / "deployment")
+    target = KEPT / "out-of-order" / notebook
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(papermill.PapermillExecutionError) as caught:
+        papermill.execute_notebook(
+            str(course.NOTEBOOK_DIR / notebook),
+            str(target),
+            parameters=values,
+            kernel_name=course.kernel_name(),
+            cwd=str(course.NOTEBOOK_DIR),
+            execution_timeout=120,
+            progress_bar=False,
+        )
+    error = caught.value
+    assert error.ename == ename and error.evalue.startswith(f"Do notebook {first} first: "), error.evalue
+    assert error.traceback == [f"{ename}: {error.evalue}"]  # one line, no traceback
+    cells = nbformat.read(target, as_version=4).cells
+    failed = [c.id for c in cells if any(o.output_type == "error" for o in c.get("outputs", []))]
+    assert failed == ["connect"]
+
+
 def test_course_command_prints_one_line_and_exits_2(tmp_path):
     command = ["course", "run", "--output-dir", str(tmp_path), "--set", "data=/nonexistent/trips.csv"]
     done = subprocess.run(
@@ -470,14 +509,16 @@ def test_02_1_solution(learner_registry):
 
 
 def test_03_1_solution(learner_registry):
-    from labhelpers.course.exercises import JFK_TO_TIMES_SQUARE
+    from labhelpers.course.exercises import cluster_trips
 
-    assert "load the KMeans model" in _refused(check("03-1", client=learner_registry))
-    cluster = _solutions().solve_03_1(JFK_TO_TIMES_SQUARE)
-    assert "is not what version 1 predicts" in _refused(
-        check("03-1", (cluster + 1) % 8, client=learner_registry)
+    assert "with mlflow.pyfunc.load_model" in _refused(check("03-1", client=learner_registry))
+    clusters = _solutions().solve_03_1(cluster_trips())
+    assert "of the 5 clusters differ" in _refused(
+        check("03-1", [(c + 1) % 8 for c in clusters], client=learner_registry)
     )
-    assert check("03-1", cluster, client=learner_registry)
+    zeros = _solutions().solve_03_1(cluster_trips() * 0)  # a frame of zeros: the right shape, wrong trips
+    assert "outside New York" in _refused(check("03-1", zeros, client=learner_registry))
+    assert check("03-1", clusters, client=learner_registry)
 
 
 def test_04_1_solution(learner_registry):

@@ -12,21 +12,48 @@ from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS, CourseError
 nbformat = pytest.importorskip("nbformat")
 
 
-def test_sanitize_replaces_what_changes_from_run_to_run_and_keeps_the_data():
+def test_sanitize_labels_what_changes_from_run_to_run_and_keeps_the_data():
     text = (
         "run 0123456789abcdef0123456789abcdef in "
         f"{config.PROJECT_ROOT}/outputs/course/run-20261127-124700-123456 "
         "batch 20261127-124815-4a2c6f at 2026-11-27T12:48:18+00:00 on http://127.0.0.1:5103/#/models "
         "from /tmp/pytest-of-root/x/trips.csv; pickup 2016-01-03 08:15:00\n"
         "🏃 View run register at: http://127.0.0.1:5103/#/experiments/1/runs/abc\n"
-        "InferenceServer(pid=48213)"
+        "InferenceServer(pid=48213, url='http://127.0.0.1:41721')\n"
+        f"{{'owner': '{outputs.OWNER_STAND_IN}'}} az ml online-endpoint create --name "
+        f"taxi-fare-{outputs.SUFFIX_STAND_IN}"
     )
-    clean = outputs.sanitize(text)
+    clean = outputs.sanitize(text, outputs._replacements(mlflow_port=5103))
     assert clean == (
-        "run RUN-ID in <project>/outputs/course/run-TIME batch BATCH-ID at TIMESTAMP on "
+        "run <run id> in <project>/outputs/course/run-<date>-<time> batch <batch id> at <date and time> on "
         "http://127.0.0.1:5000/#/models from <tmp>; pickup 2016-01-03 08:15:00\n"
-        "InferenceServer(pid=PID)"
+        "InferenceServer(pid=<process id>, url='http://127.0.0.1:<port>')\n"
+        "{'owner': '<your login name>'} az ml online-endpoint create --name taxi-fare-<endpoint suffix>"
     )
+
+
+def test_no_other_server_is_shown_at_the_mlflow_port():
+    """The MLflow UI is shown at its default address; an inference server keeps a port of its own."""
+    text = "MLflow UI: http://localhost:5200 and the model at http://127.0.0.1:5201/score"
+    assert outputs.sanitize(text, outputs._replacements(mlflow_port=5200)) == (
+        "MLflow UI: http://127.0.0.1:5000 and the model at http://127.0.0.1:<port>/score"
+    )
+    assert (
+        outputs.sanitize(text)
+        == "MLflow UI: http://localhost:<port> and the model at http://127.0.0.1:<port>/score"
+    )
+
+
+def test_labels_show_in_html_tables():
+    html = "<td>0123456789abcdef0123456789abcdef</td><td>2026-11-27 12:48:18</td>"
+    assert outputs.sanitize(html, html=True) == "<td>&lt;run id&gt;</td><td>&lt;date and time&gt;</td>"
+
+
+def test_the_stand_ins_are_no_word_a_learner_would_type():
+    """A stored output once showed owner 'learner', which a learner then typed as the owner in 02-1."""
+    for stand_in in (outputs.OWNER_STAND_IN, outputs.SUFFIX_STAND_IN):
+        assert stand_in not in ("learner", "student", "user", "you")
+        assert outputs.sanitize(f"'{stand_in}'").startswith("'<")
 
 
 def _notebook(path, outputs_of_code):
@@ -52,7 +79,7 @@ def test_store_outputs_copies_sanitized_outputs_without_stderr_or_counts(tmp_pat
     assert outputs.store_outputs(executed_dir, source_dir, names=["n.ipynb"]) == 1
     cell = nbformat.read(source_dir / "n.ipynb", as_version=4).cells[1]
     assert [o.get("name") for o in cell.outputs] == ["stdout", None]
-    assert cell.outputs[0].text == "at TIMESTAMP\n"
+    assert cell.outputs[0].text == "at <date and time>\n"
     assert cell.outputs[1].data["text/plain"] == "'<tmp>'" and cell.outputs[1].execution_count is None
     assert outputs.leaks(source_dir / "n.ipynb") == []
 
@@ -101,3 +128,31 @@ def test_the_plots_are_stored_as_pictures():
             c for c in nbformat.read(NOTEBOOK_DIR / name, as_version=4).cells if c.get("id") == cell_id
         )
         assert any("image/png" in o.get("data", {}) for o in cell.outputs), (name, cell_id)
+
+
+def test_nbval_compares_a_stored_label_equal_to_a_fresh_runs_value():
+    """tests/notebooks/sanitize.cfg takes the label a stored output shows and a new run's value alike."""
+    from pathlib import Path
+
+    plugin = pytest.importorskip("nbval.plugin")
+    cfg = Path(__file__).parents[2] / "notebooks" / "sanitize.cfg"
+    patterns = plugin.get_sanitize_patterns(cfg.read_text())
+
+    def compared(text):
+        for regex, replace in patterns:
+            text = plugin.re.sub(regex, replace, text)
+        return text
+
+    def run(run_id, port, when, pid):
+        return (
+            f"run {run_id} of batch 20261127-{when}-4a2c6f, folder run-20261127-{when}-123456 at "
+            f"2026-11-27 12:{when[2:4]}:00, commit {run_id[:8] * 5}, server http://127.0.0.1:{port}/x, "
+            f"InferenceServer(pid={pid}) <object at 0x7f{pid}ab>"
+        )
+
+    first = run("0123456789abcdef0123456789abcdef", 5103, "124700", 4821)
+    stored = outputs.sanitize(first, outputs._replacements(mlflow_port=5103))
+    fresh = run("fedcba9876543210fedcba9876543210", 5217, "131500", 9917)
+    assert "<run id>" in stored and compared(stored) == compared(fresh)
+    html = outputs.sanitize(f"<td>{first}</td>", outputs._replacements(mlflow_port=5103), html=True)
+    assert compared(html) == compared(f"<td>{fresh}</td>")

@@ -46,3 +46,77 @@ def test_the_retraining_month_is_june_with_its_own_data_version(tmp_path):
     pickups = pd.read_csv(month, parse_dates=["tpepPickupDateTime"])["tpepPickupDateTime"]
     assert pickups.dt.month.eq(6).all() and pickups.dt.year.eq(2016).all()
     assert prepare_data(month)[2]["data_version"] != prepare_data(None)[2]["data_version"]
+
+
+class _Registry:
+    """Stands in for MlflowClient: the names that have at least one version."""
+
+    def __init__(self, *registered):
+        self.registered = set(registered)
+
+    def search_model_versions(self, filter_string):
+        return ["1"] if filter_string.split("'")[1] in self.registered else []
+
+
+def _trained(root):
+    from labhelpers.core.artifacts import MANIFEST
+
+    for step in ("supervised", "unsupervised"):
+        (root / "run-20261205-031500-000000" / step).mkdir(parents=True)
+        (root / "run-20261205-031500-000000" / step / MANIFEST).write_text("{}")
+    return root
+
+
+def test_each_notebook_run_too_early_says_which_notebook_to_do_first(tmp_path, monkeypatch):
+    import pytest
+
+    from labhelpers.core.errors import RegistryError, TrainingError
+    from labhelpers.core.learner import namespace
+    from labhelpers.course.session import ready_for
+
+    monkeypatch.delenv("LAB_LEARNER", raising=False)
+    names, nothing = namespace(), _Registry()
+    with pytest.raises(TrainingError, match=r"^Do notebook 01 first: No complete training run under "):
+        ready_for("02", names, output_dir=tmp_path / "empty")
+    with pytest.raises(RegistryError, match=r"^Do notebook 02 first: the registry has no version of taxi-"):
+        ready_for("03", names, client=nothing)
+    with pytest.raises(TrainingError, match=r"^Do notebook 01 first"):
+        ready_for("04", names, output_dir=tmp_path / "empty", client=nothing)
+    with pytest.raises(RegistryError, match=r"^Do notebook 02 first"):
+        ready_for("04", names, output_dir=_trained(tmp_path / "out"), client=nothing)
+    with pytest.raises(RegistryError, match=r"^Do notebook 04 first: nothing is pinned in production in "):
+        ready_for("05", names, deployment_dir=run_deployment_dir(tmp_path / "out"))
+    partly = _Registry(names.models["linear"])  # 02 stopped half-way: one model registered
+    with pytest.raises(RegistryError, match="no version of taxi-fare-ridge-regression, taxi-trip-kmeans yet"):
+        ready_for("03", names, client=partly)
+
+
+def test_notebooks_whose_earlier_notebooks_ran_pass_the_check(tmp_path, monkeypatch):
+    from labhelpers.core.learner import namespace
+    from labhelpers.course.session import ready_for
+    from labhelpers.registry.pinning import pin_production
+
+    monkeypatch.delenv("LAB_LEARNER", raising=False)
+    names = namespace()
+    everything = _Registry(*names.model_names)
+    out = _trained(tmp_path / "out")
+    ready_for("02", names, output_dir=out)
+    ready_for("03", names, client=everything)
+    ready_for("04", names, output_dir=out, client=everything)
+    deployment = run_deployment_dir(out)
+    pin_production(names.models["linear"], 2, deployment)
+    ready_for("05", names, deployment_dir=deployment)
+
+
+def test_every_notebook_after_01_checks_its_order_in_its_first_cell_that_connects():
+    import json
+
+    for name in course.NOTEBOOKS[1:]:
+        cells = json.loads((course.NOTEBOOK_DIR / name).read_text())["cells"]
+        code = [
+            "".join(c["source"])
+            for c in cells
+            if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])
+        ]
+        connect = next(source for source in code if "connect(" in source and "import" not in source)
+        assert f'ready_for("{name[:2]}", names' in connect, name

@@ -183,13 +183,36 @@ def test_report_table_and_text() -> None:
 
     table = report.to_frame()
 
-    assert list(table.columns) == ["rule", "rows_dropped", "share"]
-    assert table["rule"].tolist() == [rule.name for rule in RULES]
+    assert list(table.columns) == ["rule", "rows_dropped", "share", "applied"]
+    assert table["rule"].tolist() == [rule.name for rule in RULES + COORDINATE_RULES]
+    assert table["applied"].tolist() == [True] * len(RULES) + [False] * len(COORDINATE_RULES)
     assert table.set_index("rule")["rows_dropped"].to_dict()["fare_out_of_range"] == 1
     assert table["share"].sum() == pytest.approx(0.5)
     text = str(report)
     assert "Kept 2 of 4 rows (50.0%)" in text
     assert re.search(r"fare_out_of_range\s+1 dropped", text)
+
+
+def test_the_report_lists_the_rules_only_coordinate_data_passes_through() -> None:
+    """The fare models' report also counts what the KMeans step's data loses: one report, every rule."""
+    frame = trips({}, {}, {"pickup_latitude": 0.0}, {"dropoff_longitude": -75.0}, {"fare_amount": -1.0})
+
+    cleaned, report = clean_trips(frame)
+    kmeans_rows, kmeans_report = clean_trips(frame, require_coordinates=True)
+
+    assert len(cleaned) == report.rows_out == 4  # the coordinate rule is counted, not applied
+    assert report.coordinates_only == {"outside_nyc": 2}
+    assert kmeans_report.coordinates_only == {} and kmeans_report.dropped["outside_nyc"] == 2
+    assert len(kmeans_rows) == report.rows_out - report.coordinates_only["outside_nyc"]
+    assert data_version(cleaned) != data_version(kmeans_rows)
+    text = str(report)
+    assert re.search(r"fare_out_of_range\s+1 dropped", text)
+    assert re.search(
+        r"KMeans \(it clusters coordinates\) also drops, leaving 2 rows:\n\s+outside_nyc\s+2 dropped", text
+    )
+    assert [rule.name for rule in RULES + COORDINATE_RULES] == [
+        line.split()[0] for line in text.splitlines() if line.endswith(" dropped")
+    ]
 
 
 def test_report_of_nothing() -> None:
