@@ -80,21 +80,24 @@ def test_04_1_without_rmse_tags_says_which_notebooks_to_run():
 
 
 PIN_SHAPE = "azureml:NAME:N (N: the number of the version in production now)"
+AFTER_COLON = f"refused. Production pins a version number after a colon: {PIN_SHAPE}"
+MOVES = f"moves with every registration or promotion; production pins {PIN_SHAPE}"
+AZURE_FORM = f"a deployment YAML names a model in the Azure ML form, {PIN_SHAPE}"
 
 
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [
         (None, f"put the reference production should pin in `my_pin`: {PIN_SHAPE}"),
-        (f"azureml:{FARE_MODEL}@3", f"a version number there is refused. Production pins a version number after a colon: {PIN_SHAPE}"),
-        (f"azureml:{FARE_MODEL}@production", f"the label 'production' there is refused. Production pins a version number after a colon: {PIN_SHAPE}"),
-        (f"azureml:{FARE_MODEL}@latest", f"@latest moves with every registration or promotion; production pins {PIN_SHAPE}"),
-        (f"azureml:{FARE_MODEL}:latest", f"@latest moves with every registration or promotion; production pins {PIN_SHAPE}"),
-        (f"models:/{FARE_MODEL}/2", f"a deployment YAML names a model in the Azure ML form, {PIN_SHAPE}"),
-        (f"models:/{FARE_MODEL}@production", f"a deployment YAML names a model in the Azure ML form, {PIN_SHAPE}"),
-        (f"{FARE_MODEL}:2", f"a deployment YAML names a model in the Azure ML form, {PIN_SHAPE}"),
+        (f"azureml:{FARE_MODEL}@3", f"a version number there is {AFTER_COLON}"),
+        (f"azureml:{FARE_MODEL}@production", f"the label 'production' there is {AFTER_COLON}"),
+        (f"azureml:{FARE_MODEL}@latest", f"@latest {MOVES}"),
+        (f"azureml:{FARE_MODEL}:latest", f"@latest {MOVES}"),
+        (f"models:/{FARE_MODEL}/2", AZURE_FORM),
+        (f"models:/{FARE_MODEL}@production", AZURE_FORM),
+        (f"{FARE_MODEL}:2", AZURE_FORM),
         (f"azureml:{FARE_MODEL}/2", f"is no model reference; production pins {PIN_SHAPE}"),
-        ("azureml:taxi-fare-ridge-regression:2", f"has no version in production; the fare model is {FARE_MODEL} (`model_name`)"),
+        ("azureml:taxi-fare-ridge-regression:2", f"the fare model is {FARE_MODEL} (`model_name`)"),
         (f"azureml:{FARE_MODEL}:4", "version 4 is not the one in production; ask the registry which one is"),
     ],
 )  # fmt: skip
@@ -127,7 +130,7 @@ def _sample_trip() -> dict:
         ((_sample_trip(), [12.5]), "in the sample request already"),
         (({**_sample_trip(), "trip_distance": "far"}, None), "should be a number"),
         (({**_sample_trip(), "trip_distance": 9.0}, None), "send `my_trip` with `inference.invoke(...)`"),
-        (({**_sample_trip(), "trip_distance": 9.0}, [30.0]), "`my_fare` must be what `inference.invoke(...)` returned"),
+        (({**_sample_trip(), "trip_distance": 9.0}, [30.0]), "`my_fare` must be what `inference.invoke"),
     ],
 )  # fmt: skip
 def test_05_1_wants_a_trip_of_ones_own_and_the_served_answer(answer, hint):
@@ -141,7 +144,7 @@ IN_PROCESS_FARE = 31.25  # what the stand-in production version predicts for eve
 
 @pytest.fixture
 def production_predicts(monkeypatch):
-    """``mlflow.pyfunc.load_model`` loads a stand-in for production version 2 (every trip: IN_PROCESS_FARE)."""
+    """``mlflow.pyfunc.load_model`` loads a stand-in for production (every trip: IN_PROCESS_FARE)."""
     import mlflow.pyfunc
 
     loaded = []
@@ -177,8 +180,8 @@ def test_05_1_refuses_a_fare_computed_in_process_even_when_it_is_right(productio
 @pytest.mark.parametrize(
     ("served", "hint"),
     [
-        (([IN_PROCESS_FARE], f"models:/{FARE_MODEL}/3"), f"that server serves models:/{FARE_MODEL}/3; production is models:/{FARE_MODEL}/2"),
-        (([IN_PROCESS_FARE, 9.0], f"models:/{FARE_MODEL}/2"), "the server answered 2 fares: send `my_trip` alone"),
+        (([IN_PROCESS_FARE], f"models:/{FARE_MODEL}/3"), f"/3; production is models:/{FARE_MODEL}/2"),
+        (([IN_PROCESS_FARE, 9.0], f"models:/{FARE_MODEL}/2"), "answered 2 fares: send `my_trip` alone"),
         (([12.0], f"models:/{FARE_MODEL}/2"), "the server answered 12 for another trip than `my_trip`"),
     ],
 )  # fmt: skip
