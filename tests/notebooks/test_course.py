@@ -222,6 +222,11 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     assert read_pins(_deployment(parameters)) == {LINEAR: pinned}
     assert deployed_model(_deployment(parameters)) == pinned
     assert "agree: True" in _cell_text("first", "05_serve_pinned_model.ipynb", "agree")
+    assert "the server's log holds it: True" in _cell_text(
+        "first", "05_serve_pinned_model.ipynb", "answer-id"
+    )
+    refused = _cell_text("first", "05_serve_pinned_model.ipynb", "wrong-body")  # the server's own reason
+    assert "answered HTTP 400: Bad request: " in refused and "without input_data (trip_distance" in refused
     assert _cell_text("first", "05_serve_pinned_model.ipynb", "exercise-1").startswith("05-1: not yet: ")
     by_hand = client.search_model_versions(f"name='{TEACHING_MODEL}'")
     assert [v.version for v in by_hand] == ["1"] and "owner" not in by_hand[0].tags
