@@ -90,8 +90,8 @@ class ServedAnswer(list):
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return None
-        found = re.search(rf"answer {re.escape(self.answer_id)}: (\[.*\])$", text, re.MULTILINE)
-        return json.loads(found[1]) if found and self.answer_id else None
+        found = self.answer_id and re.search(rf"answer {re.escape(self.answer_id)}: (\[.*\])$", text, re.M)
+        return json.loads(found[1]) if found else None
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,10 @@ class InferenceServer:
 def _refusal(server: InferenceServer, response) -> str:
     """The error message for a non-200 answer: the server's own reason first."""
     try:
-        reason = response.json().get("message") or response.text
+        answer = response.json()
     except ValueError:
-        reason = response.text
+        answer = None
+    reason = (answer.get("message") if isinstance(answer, dict) else None) or response.text
     where = f"POST {server.url}/score answered HTTP {response.status_code}: {str(reason)[:500]}"
     if 400 <= response.status_code < 500:
         return f"{where} (send the body of a request file, or a pandas DataFrame of trips)"
