@@ -54,7 +54,10 @@ def solve_04_2(model_name: str) -> str:
 
 
 def solve_05_1(inference, trips: pd.DataFrame) -> tuple[dict, list]:
-    """05-1: a longer trip than the request's first one, sent to the running inference server."""
+    """05-1: a longer trip than the request's first one, sent to the running inference server.
+
+    The answer is kept whole: it carries the id the server gave it, which the check finds in its log.
+    """
     my_trip = {**trips.iloc[0].to_dict(), "trip_distance": 7.5, "duration_min": 24.0}
     my_fare = inference.invoke(pd.DataFrame([my_trip]))  # POST /score, inputs under input_data
     return my_trip, my_fare

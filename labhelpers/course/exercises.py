@@ -210,24 +210,47 @@ def _check_04_1(answer, client) -> tuple[bool, str]:
     return True, f"version {given} has the lowest rmse, {best:.4g} dollars."
 
 
+#: The shape of 04-2's answer, named in its hints: a version number after a colon, never a label.
+PIN_SHAPE = "azureml:NAME:N (N: the number of the version in production now)"
+
+
+def _pin_refusal(text: str) -> str:
+    """The hint for a reference that parse_reference refuses: the shape to use, never another label."""
+    if text.startswith("azureml:") and "@" in text:
+        label = text.rsplit("@", 1)[1]
+        kind = "a version number" if label.isdigit() else f"the label {label!r}"
+        return (
+            f"Azure ML reads what follows '@' as a label, and its only label is latest, so {kind} there "
+            f"is refused. Production pins a version number after a colon: {PIN_SHAPE}."
+        )
+    return f"{text!r} is no model reference; production pins {PIN_SHAPE}."
+
+
 def _check_04_2(answer, client) -> tuple[bool, str]:
     """An ``azureml:NAME:N`` reference naming the version in production now."""
     from labhelpers.registry.promotion import current_production
     from labhelpers.registry.references import parse_reference
 
     if not answer:
-        return False, "put the reference production should pin in `my_pin`."
+        return False, f"put the reference production should pin in `my_pin`: {PIN_SHAPE}."
+    text = str(answer).strip()
     try:
-        ref = parse_reference(str(answer))
-    except RegistryError as refusal:
-        return False, f"refused: {refusal}"
-    if not str(answer).startswith("azureml:"):
-        return False, "a deployment YAML names a model in the Azure ML form, azureml:NAME:N."
+        ref = parse_reference(text)
+    except RegistryError:  # its own "Did you mean" may name @latest or the number typed: not production's
+        return False, _pin_refusal(text)
+    if not text.startswith("azureml:"):
+        return False, f"a deployment YAML names a model in the Azure ML form, {PIN_SHAPE}."
     if ref.version is None:
-        return False, f"@{ref.label} moves with every registration or promotion; production pins a number."
+        return False, f"@{ref.label} moves with every registration or promotion; production pins {PIN_SHAPE}."
+    fare_model = namespace().models["linear"]
     production = current_production(ref.name, client)
+    if production is None and ref.name != fare_model:
+        return (
+            False,
+            f"{ref.name} has no version in production; the fare model is {fare_model} (`model_name`).",
+        )
     if production is None:
-        return False, f"{ref.name} has no version in production: promote one first (section 3)."
+        return False, f"{ref.name} has no version in production yet: run section 4 (promotion) first."
     if ref.version != str(production.version):
         return False, f"version {ref.version} is not the one in production; ask the registry which one is."
     return True, f"{answer} names the production version, and only it."
@@ -252,8 +275,25 @@ def _trip_row(trip):
     return pd.DataFrame([row], columns=sample["columns"]), ""
 
 
+def _served(fare) -> tuple[list | None, str]:
+    """The predictions of ``fare`` once proved served (the server's log holds its answer id), or a hint."""
+    from labhelpers.serving.inference import ServedAnswer
+
+    if not isinstance(fare, ServedAnswer):
+        return None, (
+            "`my_fare` must be what `inference.invoke(...)` returned, unchanged: that answer carries the id "
+            "the server gave it (a number computed here, or picked out of the list, carries none)."
+        )
+    if fare.logged() != list(fare):
+        return None, (
+            f"the inference server's log ({fare.log_path.name}) has no answer {fare.answer_id or '(no id)'} "
+            "with these fares: send `my_trip` to the running server again and keep its answer."
+        )
+    return list(fare), ""
+
+
 def _check_05_1(answer, client) -> tuple[bool, str]:
-    """A trip of the learner's own, and the fare the production version predicts for it."""
+    """A trip of the learner's own, and the fare the inference server answered for it (proved by its log)."""
     import mlflow.pyfunc
 
     from labhelpers.registry.promotion import current_production
@@ -266,22 +306,26 @@ def _check_05_1(answer, client) -> tuple[bool, str]:
         return False, hint
     if fare is None:
         return False, "send `my_trip` with `inference.invoke(...)` and put the server's answer in `my_fare`."
+    served, hint = _served(fare)
+    if served is None:
+        return False, hint
     linear = namespace().models["linear"]
     production = current_production(linear, client)
     if production is None:
         return False, f"{linear} has no version in production: run notebook 04 first."
-    try:
-        given = float(fare[0] if isinstance(fare, (list, tuple)) else fare)
-    except (TypeError, ValueError, IndexError):
-        return False, f"`my_fare` should be the served answer, a fare in dollars; got {fare!r}."
     uri = f"models:/{production.name}/{production.version}"
+    if fare.model_uri != uri:
+        return False, f"that server serves {fare.model_uri}; production is {uri}: serve the pinned version."
+    if len(served) != 1:
+        return False, f"the server answered {len(served)} fares: send `my_trip` alone, as one row."
+    given = float(served[0])
     expected = float(mlflow.pyfunc.load_model(uri).predict(frame)[0])
     if not math.isclose(given, expected, rel_tol=1e-6, abs_tol=1e-6):
         return (
             False,
-            f"{given:.4g} is not what the production version predicts for `my_trip`: send that trip.",
+            f"the server answered {given:.4g} for another trip than `my_trip`: send that trip.",
         )
-    return True, f"{uri} (production) predicts {expected:.2f} dollars for your trip, as the server answered."
+    return True, f"the inference server answered {given:.2f} dollars for your trip, what {uri} predicts."
 
 
 CHECKS: dict[str, Callable] = {

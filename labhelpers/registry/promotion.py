@@ -210,6 +210,10 @@ def rollback(
 ) -> Move:
     """Return production to the version that held it before the current one, and record it.
 
+    Safe to run again: when production already came back by a rollback (archived -> production), nothing
+    changes and the returned move, not recorded, says so; a version that left production by a rollback
+    returns only through the gates (``promote``).
+
     Raises:
         RegistryError: No version is in production, or none held it before.
     """
@@ -219,6 +223,14 @@ def rollback(
     if not current:
         raise RegistryError(f"{name} has no production version to roll back.")
     now = max(current, key=lambda v: int(v.version))
+    if now.tags.get("lifecycle_from") == ARCHIVED:  # only a rollback brings an archived version back
+        why = (
+            f"production is already rolled back: version {now.version} since "
+            f"{now.tags.get('production_since', '?')} ({now.tags.get('lifecycle_reason', 'rollback')}); "
+            "nothing changed. To replace it, promote a version through the gates."
+        )
+        by, at = now.tags.get("lifecycle_by", ""), now.tags.get("lifecycle_at", "")
+        return Move(name, str(now.version), PRODUCTION, PRODUCTION, by, at, why)
     earlier = [v for v in versions if v.tags.get("production_until") and v.version != now.version]
     if not earlier:
         raise RegistryError(

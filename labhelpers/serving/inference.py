@@ -4,8 +4,13 @@ Azure ML's online deployments of this lab run ``azureml-inference-server-http`` 
 scoring script ``ML/deployment/scoring/score.py``; the model's files are under ``AZUREML_MODEL_DIR``, and
 requests go to ``POST /score`` with the inputs under ``input_data``. :func:`serve_inference` starts the same
 server with the same script on 127.0.0.1: the version's files are downloaded from the registry into a
-folder laid out like the endpoint's (``azureml-models/NAME/N/``), and ``GET /`` answers once the script's
-``init()`` has loaded the model.
+folder laid out like the endpoint's, ``AZUREML_MODEL_DIR = azureml-models/NAME/N`` with the registered MLflow
+model one folder down under its own name (``azureml-models/NAME/N/model/MLmodel``), and ``GET /`` answers
+once the script's ``init()`` has loaded the model.
+
+Serving a version again from the same Python process stops the server started for it before, so running a
+notebook cell twice leaves one server, the one its variable holds. Each answer comes back as a
+:class:`ServedAnswer`: the predictions plus the id the server gave that answer and wrote to its log.
 
 ``azmlinfsrv`` binds every interface (its host is fixed to 0.0.0.0); the launcher here starts it with the
 host set to 127.0.0.1 instead, so a model on a laptop is never reachable from the network.
@@ -14,10 +19,12 @@ host set to 127.0.0.1 instead, so a model on a laptop is never reachable from th
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 import pandas as pd
 import requests
@@ -25,13 +32,15 @@ import requests
 from labhelpers.core import config
 from labhelpers.core.errors import ServerError
 from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group
-from labhelpers.serving.scoring import _environment, _launch, _ready, _session
+from labhelpers.serving.scoring import _environment, _launch, _ready, _session, stop_started
 
 DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
 SCORING_SCRIPT = DEPLOYMENT_DIR / "scoring" / "score.py"
 SAMPLE_REQUEST = DEPLOYMENT_DIR / "sample-request.json"
 #: The package every process of the server names on its command line (no "mlflow" there).
 MARKER = "azureml_inference_server_http"
+#: The response header of the scoring script that carries an answer's id (its log has the same id).
+ANSWER_ID_HEADER = "x-lab-answer-id"
 # azmlinfsrv's own entry point, with its fixed 0.0.0.0 replaced by the loopback address
 _LAUNCHER = (
     f"import sys, {MARKER}.amlserver as server; "
@@ -58,6 +67,33 @@ def read_sample_request(path: str | Path = SAMPLE_REQUEST) -> pd.DataFrame:
     return pd.DataFrame(inputs["data"], columns=inputs["columns"])
 
 
+class ServedAnswer(list):
+    """The predictions an inference server answered, with the proof that it answered them.
+
+    A list of predictions like any other, plus the id the scoring script gave this answer in the server
+    and wrote to the server's log (``answer <id>: [...]``), so :meth:`logged` can tell a served answer
+    from numbers computed anywhere else.
+
+    Attributes:
+        answer_id: The id from the ``x-lab-answer-id`` header of the response.
+        model_uri: What the server serves, ``models:/NAME/N``.
+        log_path: The server's log.
+    """
+
+    def __init__(self, predictions, answer_id: str, model_uri: str, log_path: Path):
+        super().__init__(predictions)
+        self.answer_id, self.model_uri, self.log_path = answer_id, model_uri, Path(log_path)
+
+    def logged(self) -> list | None:
+        """The predictions the server's log holds for this answer's id (None: the log has no such answer)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return None
+        found = self.answer_id and re.search(rf"answer {re.escape(self.answer_id)}: (\[.*\])$", text, re.M)
+        return json.loads(found[1]) if found else None
+
+
 @dataclass(frozen=True)
 class InferenceServer:
     """A running local ``azmlinfsrv`` for one model version.
@@ -76,11 +112,15 @@ class InferenceServer:
     model_dir: Path
     log_path: Path
 
-    def invoke(self, body: dict | pd.DataFrame, timeout: float = 30.0) -> list:
+    def invoke(self, body: dict | pd.DataFrame, timeout: float = 30.0) -> ServedAnswer:
         """Send a request body (or a frame, wrapped by :func:`request_body`) to ``POST /score``.
 
+        Returns:
+            The predictions, one per row, with the id the server gave the answer.
+
         Raises:
-            ServerError: No answer, or an error status (the server's message is included).
+            ServerError: No answer, or an error status with the server's own reason (HTTP 400: the body
+                is not what the scoring script takes, e.g. a trip without ``input_data`` around it).
         """
         payload = request_body(body) if isinstance(body, pd.DataFrame) else body
         try:
@@ -89,11 +129,9 @@ class InferenceServer:
         except requests.RequestException as error:
             raise ServerError(f"The inference server at {self.url} did not answer ({error}).") from None
         if response.status_code != 200:
-            raise ServerError(
-                f"POST {self.url}/score answered HTTP {response.status_code}: {response.text[:500]} "
-                f"(the scoring script's errors are in {self.log_path})"
-            )
-        return response.json()
+            raise ServerError(_refusal(self, response))
+        answer_id = response.headers.get(ANSWER_ID_HEADER, "")
+        return ServedAnswer(response.json(), answer_id, self.model_uri, self.log_path)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and every process of its group (idempotent)."""
@@ -102,13 +140,37 @@ class InferenceServer:
         _SPAWNED.pop(self.pid, None)
 
 
+def _refusal(server: InferenceServer, response) -> str:
+    """The error message for a non-200 answer: the server's own reason first."""
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    reason = (answer.get("message") if isinstance(answer, dict) else None) or response.text
+    where = f"POST {server.url}/score answered HTTP {response.status_code}: {str(reason)[:500]}"
+    if 400 <= response.status_code < 500:
+        return f"{where} (send the body of a request file, or a pandas DataFrame of trips)"
+    return f"{where} (the scoring script's errors are in {server.log_path})"
+
+
+def model_folder_name(version) -> str:
+    """The name of the version's MLflow model folder (the last part of its source): ``model`` in this lab."""
+    return PurePosixPath(urlparse(str(version.source)).path).name or "model"
+
+
 def _download(version, root: Path) -> Path:
-    """The version's files under ``root/azureml-models/NAME/N/``, as an endpoint's container holds them."""
+    """``AZUREML_MODEL_DIR`` for the version: ``root/azureml-models/NAME/N``, the model folder inside it.
+
+    A managed endpoint puts a registered MLflow model's folder one level below ``AZUREML_MODEL_DIR``, under
+    the folder's own name, so the files go to ``azureml-models/NAME/N/<folder>/`` and nothing sits at the
+    top: a scoring script that looks anywhere else fails here as it would on Azure.
+    """
     import mlflow.artifacts
 
     model_dir = root / "azureml-models" / version.name / str(version.version)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}", dst_path=str(model_dir))
+    target = model_dir / model_folder_name(version)
+    target.mkdir(parents=True, exist_ok=True)
+    mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}", dst_path=str(target))
     return model_dir
 
 
@@ -138,11 +200,14 @@ def serve_inference(
         timeout: Seconds to wait for the model to load and the server to answer.
 
     Returns:
-        The running server; call its ``stop()`` when done (it is also stopped when Python exits).
+        The running server; call its ``stop()`` when done (it is also stopped when Python exits). A server
+        this process started before for the same version is stopped first: one server per version.
 
     Raises:
         ServerError: The server exited or did not answer in time; the message holds the log's last lines.
     """
+    uri = f"models:/{version.name}/{version.version}"
+    stop_started(InferenceServer, uri)  # a cell run twice: the first server must not outlive its variable
     port = port or config.free_port()
     folder = Path(log_dir or tempfile.mkdtemp(prefix="labhelpers-inference-")).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,6 +218,5 @@ def serve_inference(
     environment = {**_environment(), "AZUREML_MODEL_DIR": str(model_dir), "AML_APP_ROOT": str(folder)}
     environment["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside score.py in ML/deployment
     process = _launch(command, log_path, environment, cwd=folder)
-    uri = f"models:/{version.name}/{version.version}"
     server = InferenceServer(uri, process.pid, f"http://{config.HOST}:{port}", model_dir, log_path)
     return _ready(server, process, _healthy, f"The inference server for {uri} on port {port}", timeout)

@@ -6,7 +6,8 @@ Azure ML's online endpoints run another server with another body (``input_data``
 ``python -m mlflow models serve -m models:/NAME/N --env-manager local``: it loads the version from the
 registry into this interpreter's packages, so it needs no network and no conda. It runs in its own session,
 so stopping it kills its whole process group (``mlflow models serve`` plus the uvicorn it starts) and nothing
-else, and it outlives no Python that started it: ``stop()`` runs at exit too.
+else, and it outlives no Python that started it: ``stop()`` runs at exit too. Serving a version again from the
+same process stops the server started for it before (:func:`stop_started`): a cell run twice leaves one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,19 @@ from labhelpers.core.errors import RegistryError, ServerError
 from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
 
 LOG_TAIL_LINES = 20
+# the servers this process started, by (kind, models:/NAME/N): serving one again stops the earlier one
+_STARTED: dict[tuple[str, str], object] = {}
+
+
+def stop_started(kind: type, uri: str) -> None:
+    """Stop the ``kind`` of server (e.g. ``ScoringServer``) this process started for ``uri``, if any.
+
+    Called before a server starts, so serving the same version twice (a notebook cell run again) never
+    leaves the first server running behind a variable that now holds the second.
+    """
+    earlier = _STARTED.pop((kind.__name__, uri), None)
+    if earlier is not None:
+        earlier.stop()
 
 
 def _session() -> requests.Session:
@@ -131,12 +145,14 @@ def serve(version, *, port: int | None = None, log_dir: str | Path | None = None
         timeout: Seconds to wait for the model to load and the server to answer.
 
     Returns:
-        The running server; call its ``stop()`` when done (it is also stopped when Python exits).
+        The running server; call its ``stop()`` when done (it is also stopped when Python exits). A server
+        this process started before for the same version is stopped first: one server per version.
 
     Raises:
         ServerError: The server exited or did not answer in time; the message holds the log's last lines.
     """
     uri = model_uri(version)
+    stop_started(ScoringServer, uri)  # a cell run twice: the first server must not outlive its variable
     port = port or config.free_port()
     folder = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="labhelpers-serving-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -166,6 +182,7 @@ def _ready(server, process, answers, label: str, timeout: float):
     atexit.register(server.stop)  # never leave a server behind a finished notebook
     _wait_until(lambda: process.poll() is not None or answers(server.url), timeout, interval=0.5)
     if process.poll() is None and answers(server.url):
+        _STARTED[(type(server).__name__, server.model_uri)] = server
         return server
     problem = "exited during startup" if process.poll() is not None else f"did not answer in {timeout:.0f} s"
     with contextlib.suppress(ServerError):

@@ -222,6 +222,11 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     assert read_pins(_deployment(parameters)) == {LINEAR: pinned}
     assert deployed_model(_deployment(parameters)) == pinned
     assert "agree: True" in _cell_text("first", "05_serve_pinned_model.ipynb", "agree")
+    assert "the server's log holds it: True" in _cell_text(
+        "first", "05_serve_pinned_model.ipynb", "answer-id"
+    )
+    refused = _cell_text("first", "05_serve_pinned_model.ipynb", "wrong-body")  # the server's own reason
+    assert "answered HTTP 400: Bad request: " in refused and "without input_data (trip_distance" in refused
     assert _cell_text("first", "05_serve_pinned_model.ipynb", "exercise-1").startswith("05-1: not yet: ")
     by_hand = client.search_model_versions(f"name='{TEACHING_MODEL}'")
     assert [v.version for v in by_hand] == ["1"] and "owner" not in by_hand[0].tags
@@ -532,7 +537,8 @@ def test_04_1_solution(learner_registry):
 
 def test_04_2_solution(learner_registry):
     production = _production(learner_registry, LINEAR)[0]
-    assert "Did you mean" in _refused(check("04-2", f"azureml:{LINEAR}@3", client=learner_registry))
+    refused = _refused(check("04-2", f"azureml:{LINEAR}@3", client=learner_registry))
+    assert "a version number after a colon" in refused and ":3" not in refused
     assert "@latest moves" in _refused(check("04-2", f"azureml:{LINEAR}@latest", client=learner_registry))
     other = f"azureml:{LINEAR}:{production + 1}"
     assert "not the one in production" in _refused(check("04-2", other, client=learner_registry))
@@ -555,5 +561,9 @@ def test_05_1_solution(learner_registry, parameters, tmp_path):
         inference.stop()
     assert "send `my_trip` with" in _refused(check("05-1", (my_trip, None), client=client))
     wrong = _refused(check("05-1", (my_trip, sample_fare), client=client))
-    assert "is not what the production version predicts" in wrong and f"{my_fare[0]:.2f}" not in wrong
+    assert "for another trip than `my_trip`" in wrong and f"{my_fare[0]:.2f}" not in wrong
+    in_process = list(my_fare)  # the right number, but not the server's answer
+    assert "must be what `inference.invoke(...)` returned" in _refused(
+        check("05-1", (my_trip, in_process), client=client)
+    )
     assert check("05-1", (my_trip, my_fare), client=client)

@@ -41,13 +41,39 @@ def test_the_inference_server_answers_the_sample_request_like_the_version_in_pro
     server = serve_inference(pinned, log_dir=tmp_path / "serving")
     try:
         served = server.invoke(body)
-        with pytest.raises(ServerError, match=r"/score answered HTTP 5\d\d"):  # MLflow's body is refused
+        # a wrong body: the server's own reason, HTTP 400 naming input_data (MLflow's body, a bare trip)
+        with pytest.raises(ServerError, match=r"/score answered HTTP 400: Bad request: .*input_data"):
             server.invoke(rest_payload(read_sample_request()))
+        with pytest.raises(ServerError, match=r"HTTP 400: .*without input_data \(trip_distance"):
+            server.invoke(read_sample_request().iloc[0].to_dict())
         assert len(process_group(server.pid)) >= 2  # azmlinfsrv and its worker
+        assert served.logged() == served and served.model_uri == "models:/" + pinned.name + "/1"
     finally:
         server.stop()
     assert process_group(server.pid) == []  # stopped whole: no "mlflow" on their command lines, still found
-    assert server.model_dir.is_relative_to(tmp_path) and list(server.model_dir.rglob("MLmodel"))
+    # laid out as a managed endpoint lays out an MLflow model: AZUREML_MODEL_DIR/<folder>/MLmodel only
+    assert server.model_dir.is_relative_to(tmp_path) and server.model_dir.parts[-3:] == (
+        "azureml-models",
+        pinned.name,
+        "1",
+    )
+    assert [p.relative_to(server.model_dir) for p in server.model_dir.rglob("MLmodel")] == [
+        Path("model", "MLmodel")
+    ]
     comparison = compare_with_in_process(pinned, read_sample_request(), served)
     assert len(comparison) == len(body["input_data"]["data"]) > 0
     assert (comparison["difference"].abs() < 1e-9).all(), comparison
+
+
+def test_serving_a_version_twice_leaves_one_server(pinned, tmp_path, process_group):
+    first = serve_inference(pinned, log_dir=tmp_path / "serving")
+    second = None
+    try:
+        second = serve_inference(pinned, log_dir=tmp_path / "serving")  # the notebook's cell run again
+        assert process_group(first.pid) == []  # the first one is stopped, not left behind its variable
+        assert second.invoke(read_sample_request().head(1))
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert process_group(second.pid) == []

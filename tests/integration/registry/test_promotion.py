@@ -255,3 +255,36 @@ def test_a_deployment_without_its_model_line_stops_production_before_the_registr
     assert mv.tags["lifecycle"] == "validated"  # the registry did not move
     assert alias_version(client, linear.name, "production") is None
     assert yml.read_bytes() == before and read_pins(deployment_dir) == {}
+
+
+def test_a_second_rollback_says_production_is_rolled_back_already_and_changes_nothing(
+    linear, tracking_uri, deployment_dir
+):
+    client = client_for(tracking_uri)
+    name = linear.name
+    for version in (1, 2):  # 1 in production, then 2 replaces it (the same model: the gate lets it through)
+        register_batch([linear], tracking_uri=tracking_uri)
+        promote(name, version, "validated", actor=ACTOR, client=client)
+        promote(name, version, "production", actor=ACTOR, client=client, deployment_dir=deployment_dir)
+    back = rollback(name, reason="practice", actor=ACTOR, client=client, deployment_dir=deployment_dir)
+    assert (back.version, back.from_state, back.to_state) == ("1", "archived", "production")
+
+    def state():
+        tags = {v: dict(client.get_model_version(name, v).tags) for v in ("1", "2")}
+        files = {p.name: p.read_bytes() for p in deployment_dir.iterdir() if p.is_file()}
+        return tags, files, alias_version(client, name, "production")
+
+    before = state()
+    again = rollback(name, reason="practice", actor="someone", client=client, deployment_dir=deployment_dir)
+
+    assert state() == before  # version 2 stays archived; tags, pins and alias untouched
+    assert (again.version, again.from_state, again.to_state, again.by) == (
+        "1",
+        "production",
+        "production",
+        ACTOR,
+    )
+    assert again.why.startswith("production is already rolled back: version 1 since ")
+    assert "(rollback from version 2: practice); nothing changed" in again.why
+    assert current_production(name, client).version == "1"
+    assert [m["to"] for m in history(name, 2, client=client)] == ["validated", "production", "archived"]

@@ -50,22 +50,60 @@ def test_a_request_file_round_trips_the_frame_exactly(tmp_path):
     pd.testing.assert_frame_equal(back, frame.reset_index(drop=True), check_dtype=False)
 
 
-def test_the_scoring_script_predicts_one_value_per_row_of_input_data(score):
+def _answer(response) -> tuple[int, object]:
+    """The status and the decoded JSON body of what run() returned (the inference server's AMLResponse)."""
+    from azureml_inference_server_http.api.aml_response import AMLResponse
+
+    assert isinstance(response, AMLResponse)  # answered as is by azmlinfsrv, status and headers included
+    return response.status_code, json.loads(response.get_data(as_text=True))
+
+
+def test_the_scoring_script_predicts_one_value_per_row_of_input_data(score, capsys):
+    from labhelpers.serving.inference import ANSWER_ID_HEADER
+
     body = json.loads(SAMPLE_REQUEST.read_text())
     rows = body["input_data"]["data"]
-    answer = score.run(json.dumps(body))
+    response = score.run(json.dumps(body))
+    status, answer = _answer(response)
+    assert status == 200
     assert answer == pytest.approx([float(np.sum(np.asarray(row, dtype=float))) for row in rows])
+    answer_id = response.headers[score.ANSWER_ID_HEADER]
+    assert len(answer_id) == 32 and score.ANSWER_ID_HEADER == ANSWER_ID_HEADER
+    assert f"answer {answer_id}: {json.dumps(answer)}" in capsys.readouterr().out  # the server's log
+    assert score.run(json.dumps(body)).headers[score.ANSWER_ID_HEADER] != answer_id  # one id per answer
 
 
-def test_the_scoring_script_refuses_a_body_without_input_data(score):
-    frame = read_sample_request()
-    with pytest.raises(ValueError, match="input_data"):
-        score.run(json.dumps(rest_payload(frame)))
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (json.dumps(rest_payload(read_sample_request())), "got a body without input_data (dataframe_split)"),
+        (json.dumps(read_sample_request().iloc[0].to_dict()), "got a body without input_data (trip_distance"),
+        ("[1, 2]", "got a body without input_data (list)"),
+        ("not json", "the request body is not JSON"),
+        (json.dumps({"input_data": {"data": [[1.0]]}}), "input_data must hold `columns` and `data`"),
+        (json.dumps({"input_data": {"columns": ["a", "b"], "data": [[1.0]]}}), "do not make a table"),
+    ],
+)  # fmt: skip
+def test_the_scoring_script_answers_a_wrong_body_with_400_and_its_reason(score, body, reason):
+    status, answer = _answer(score.run(body))
+    assert status == 400
+    assert answer["message"].startswith("Bad request: ") and reason in answer["message"]
+    assert "input_data" in answer["message"]
 
 
-def test_the_scoring_script_finds_the_mlmodel_folder_under_the_model_dir(score, tmp_path):
+def test_the_scoring_script_loads_the_model_folder_where_an_endpoint_puts_it(score, tmp_path, monkeypatch):
+    import mlflow.pyfunc
+
+    loaded = []
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", lambda path: loaded.append(path) or "model")
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path))
+    (tmp_path / "MLmodel").write_text("flavors: {}\n")  # the old local layout: MLmodel at the top
+    (tmp_path / "deeper" / "model").mkdir(parents=True)
+    (tmp_path / "deeper" / "model" / "MLmodel").write_text("flavors: {}\n")
+    with pytest.raises(FileNotFoundError, match=r"no MLflow model at AZUREML_MODEL_DIR/model/MLmodel"):
+        score.init()
+    assert loaded == []  # found by the rule, not by a search
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "MLmodel").write_text("flavors: {}\n")
-    assert score._model_folder(str(tmp_path)) == tmp_path / "model"
-    with pytest.raises(FileNotFoundError, match="no MLmodel"):
-        score._model_folder(str(tmp_path / "model" / "empty-does-not-exist"))
+    score.init()
+    assert loaded == [str(tmp_path / "model")] and score.model == "model"
