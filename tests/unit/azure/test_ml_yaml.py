@@ -136,6 +136,13 @@ def test_every_step_uses_the_lab_environment_the_cluster_and_the_repository_snap
     assert environment.name == "taxi-ml-env"
 
 
+def test_every_step_has_a_timeout(pipeline, pipeline_dict):
+    # azure-ai-ml's loader reads `limits.timeout` (seconds) into each command node, and sends it
+    timeouts = {name: job.limits.timeout if job.limits else None for name, job in pipeline.jobs.items()}
+    assert all(isinstance(t, int) and 0 < t <= 4 * 3600 for t in timeouts.values()), timeouts
+    assert {name: job["limits"]["timeout"] for name, job in pipeline_dict["jobs"].items()} == timeouts
+
+
 def _snapshot_files(names: tuple[str, ...]) -> list[Path]:
     from azure.ai.ml._utils._asset_utils import get_ignore_file
 
