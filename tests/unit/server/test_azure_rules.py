@@ -240,3 +240,28 @@ def test_the_azure_rules_command_serves_the_stand_in_before_the_local_server_and
     printed = capsys.readouterr().out
     assert f"Tracking URI to use: {uri}" in printed
     assert all(rule.source in printed for rule in rules.RULES)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "rule"),
+    [
+        ({"order_by": ["metrics.rmse ASC"]}, rules.RUN_ORDER),
+        ({"filter_string": "tags.lifecycle != 'archived'"}, rules.RUN_TAG_NOT_EQUAL),
+        ({"filter_string": "params.alpha = '0.1' OR params.alpha = '1.0'"}, rules.RUN_OR),
+    ],
+)
+def test_a_refused_run_search_is_an_mlflow_error_the_capability_rules_count_as_a_refusal(
+    stand_in, kwargs, rule
+):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from labhelpers.registry import capabilities
+
+    proxy, upstream = stand_in
+    with pytest.raises(MlflowException) as raised:
+        MlflowClient(proxy.uri, proxy.uri).search_runs(["0"], **kwargs)
+    assert raised.value.error_code == rule.error_code and rule.source in str(raised.value)
+    assert capabilities.is_refusal(raised.value)
+    assert [name for name, _, _ in proxy.refused] == [rule.name]
+    assert not [path for path, _, _ in upstream.seen if path.endswith("/runs/search")]  # never forwarded
