@@ -19,24 +19,33 @@ PIPELINE_FILE = PROJECT_ROOT / "ML" / "pipeline.yaml"
 ENVIRONMENT_FILE = PROJECT_ROOT / "ML" / "environment" / "environment.yml"
 
 
-def load_pipeline(pipeline: str | Path | None = None, *, compute: str | None = None, data: str | None = None):
+def load_pipeline(
+    pipeline: str | Path | None = None,
+    *,
+    compute: str | None = None,
+    data: str | None = None,
+    owner: str | None = None,
+):
     """Load ``ML/pipeline.yaml`` as a ``PipelineJob`` ready to submit (offline).
 
     Every step gets ``LAB_GIT_COMMIT``, the commit of this checkout: the uploaded snapshot has no ``.git``,
-    and registered versions must name their code commit to pass the reproducibility audit.
+    and registered versions must name their code commit to pass the reproducibility audit. Every step also
+    gets ``LAB_OWNER``, the submitting person: inside the job the login name is the container's, so without
+    it every version would record that as its ``owner``.
 
     Args:
         pipeline: The pipeline YAML (default: ``ML/pipeline.yaml``).
         compute: A compute cluster name replacing ``settings.default_compute`` (``cpu-cluster``).
         data: Trips to train on instead of the shipped sample: ``azureml:NAME:VERSION``,
             ``azureml:NAME@latest``, an https URL or a local file (uploaded at submission).
+        owner: Recorded as the versions' ``owner`` (default: ``$LAB_OWNER``, else your login name).
 
     Raises:
         AzureError: The data reference is malformed or the local file is missing.
     """
     from azure.ai.ml import Input, load_job
 
-    from labhelpers.core.provenance import GIT_COMMIT_ENV, git_info
+    from labhelpers.core.provenance import GIT_COMMIT_ENV, OWNER_ENV, default_owner, git_info
 
     job = load_job(Path(pipeline or PIPELINE_FILE).resolve())
     if compute:
@@ -44,12 +53,11 @@ def load_pipeline(pipeline: str | Path | None = None, *, compute: str | None = N
     if data:
         job.inputs.data = Input(type="uri_file", path=_data_reference(data))
     git = git_info()
+    passed = {OWNER_ENV: (owner or "").strip() or default_owner()}
     if git["git_commit"] != "unknown":
-        for node in job.jobs.values():
-            node.environment_variables = {
-                **(node.environment_variables or {}),
-                GIT_COMMIT_ENV: git["git_commit"],
-            }
+        passed[GIT_COMMIT_ENV] = git["git_commit"]
+    for node in job.jobs.values():
+        node.environment_variables = {**(node.environment_variables or {}), **passed}
     if git["git_dirty"] == "true":
         print(
             f"note: uncommitted changes are uploaded, but versions will name commit {git['git_commit'][:12]}"
@@ -91,6 +99,7 @@ def submit_pipeline(
     compute: str | None = None,
     data: str | None = None,
     experiment: str | None = None,
+    owner: str | None = None,
     create_environment: bool = False,
     stream: bool = False,
 ):
@@ -102,6 +111,7 @@ def submit_pipeline(
         compute: Compute cluster instead of the YAML's ``cpu-cluster``.
         data: Trips instead of the shipped sample (see :func:`load_pipeline`).
         experiment: Experiment name instead of the YAML's ``taxi-model-registry``.
+        owner: Recorded as the versions' ``owner`` (default: ``$LAB_OWNER``, else your login name).
         create_environment: Create or update ``taxi-ml-env`` first (needed once per workspace).
         stream: Wait for the pipeline and stream its logs.
 
@@ -119,7 +129,7 @@ def submit_pipeline(
             f"Pipelines run in an Azure ML workspace, but the backend is {connection.describe()}; "
             "use connect('azure')."
         )
-    job = load_pipeline(pipeline, compute=compute, data=data)
+    job = load_pipeline(pipeline, compute=compute, data=data, owner=owner)
     if create_environment:
         register_environment(connection)
     try:

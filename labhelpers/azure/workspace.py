@@ -55,6 +55,27 @@ def find_config(start: str | Path | None = None) -> Path | None:
     return None
 
 
+def workspace_names(config_path: str | Path | None = None) -> tuple[str, str] | None:
+    """The configured workspace's resource group and name, read offline; None when none is configured.
+
+    The same sources as :func:`workspace_client` (the variables, else config.json), read without azure-ai-ml:
+    for the ``-g``/``-w`` of the ``az ml`` commands labhelpers prints. A config.json that cannot be read
+    counts as none here (:func:`workspace_client` explains it when connecting).
+    """
+    import json
+
+    values = {name: os.environ.get(name, "").strip() for name in WORKSPACE_ENVS}
+    if config_path is None and values[RESOURCE_GROUP_ENV] and values[WORKSPACE_ENV]:
+        return values[RESOURCE_GROUP_ENV], values[WORKSPACE_ENV]
+    found = find_config(config_path)
+    try:
+        data = json.loads(found.read_text()) if found else {}
+        group, name = str(data["resource_group"]).strip(), str(data["workspace_name"]).strip()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (group, name) if group and name else None
+
+
 def workspace_client(credential, config_path: str | Path | None = None):
     """An ``MLClient`` for the configured workspace; builds it without any network request.
 

@@ -51,6 +51,7 @@ def _azure_submit(args: argparse.Namespace) -> int:
         compute=args.compute,
         data=args.data,
         experiment=args.experiment,
+        owner=args.owner,
         create_environment=args.create_environment,
         stream=args.stream,
     )
@@ -102,6 +103,11 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     submit.add_argument(
         "--experiment", default=None, help="Experiment name (default: the YAML's taxi-model-registry)."
+    )
+    submit.add_argument(
+        "--owner",
+        default=None,
+        help="Recorded as the registered versions' owner (default: $LAB_OWNER, else your login name).",
     )
     submit.add_argument(
         "--create-environment",

@@ -1,4 +1,4 @@
-"""``python -m labhelpers server``: start, stop and inspect the local MLflow server."""
+"""``python -m labhelpers server``: start, stop, inspect the local MLflow server; rehearse Azure's rules."""
 
 from __future__ import annotations
 
@@ -64,8 +64,23 @@ def _server_status(args: argparse.Namespace) -> int:
     return 0 if found.running else 1
 
 
+def _server_azure_rules(args: argparse.Namespace) -> int:
+    from labhelpers.server import local as server
+    from labhelpers.server.azure_rules import AzureRulesProxy, describe_rules
+
+    info = server.start(args.port, args.state_dir, timeout=args.timeout)
+    print(started_lines(info))
+    proxy = AzureRulesProxy(info.uri, args.rules_port)
+    print(f"\nAzure-rules stand-in in front of it. Tracking URI to use: {proxy.uri}")
+    print(f"  e.g. papermill ... -p tracking_uri {proxy.uri}   or   export MLFLOW_TRACKING_URI={proxy.uri}")
+    print(f"It refuses what Azure ML refuses:\n{describe_rules()}")
+    print("Ctrl-C stops the stand-in (the server stays; `python -m labhelpers server stop` stops it).")
+    proxy.serve_forever()
+    return 0
+
+
 def add_server_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``server start|stop|status``.
+    """Add ``server start|stop|status|azure-rules``.
 
     Args:
         subparsers: The top-level parser's subparsers object.
@@ -93,3 +108,19 @@ def add_server_commands(subparsers: argparse._SubParsersAction[argparse.Argument
                 help=f"Seconds to wait for the server to {verb} (default: {timeout:.0f}).",
             )
         action.set_defaults(handler=handler)
+    text = (
+        "Rehearse under Azure ML's rules: start (or reuse) the local server and serve, in the foreground, a "
+        "proxy before it that refuses what Azure ML refuses; prints the tracking URI to use."
+    )
+    rules = actions.add_parser("azure-rules", help=text, description=text)
+    _add_server_options(rules)
+    rules.add_argument(
+        "--rules-port",
+        type=int,
+        default=0,
+        help=f"Port of the stand-in on {config.HOST} (default: a free one, printed).",
+    )
+    rules.add_argument(
+        "--timeout", type=float, default=90.0, help="Seconds to wait for the server to answer (default: 90)."
+    )
+    rules.set_defaults(handler=_server_azure_rules)

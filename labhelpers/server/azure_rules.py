@@ -10,14 +10,14 @@ What it cannot tell you: the exact status codes and messages of the real service
 here are plausible MLflow errors), and anything Azure does differently without refusing (a filter silently
 ignored, an order not kept). Those need a real workspace; ``docs/azure.md`` lists them.
 
-Run it by hand beside a local server::
+Rehearse the course under Azure's rules (starts or reuses the local server, then serves the stand-in in front
+of it and prints the tracking URI to use)::
 
-    python -m labhelpers.server.azure_rules --upstream http://127.0.0.1:5000 --port 5001
+    python -m labhelpers server azure-rules
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
 import json
@@ -30,9 +30,19 @@ from urllib.parse import parse_qs, urlparse
 from labhelpers.core import config
 
 _MANAGE = "https://learn.microsoft.com/azure/machine-learning/how-to-manage-models-mlflow"
+#: The page whose "support matrix for querying runs and experiments" lists what run search lacks on Azure ML.
+_RUNS = "https://learn.microsoft.com/azure/machine-learning/how-to-track-experiments-mlflow"
 _API = r"^/(?:ajax-)?api/2\.0/mlflow"
-#: The only version-search filter Azure ML's documentation shows: one name, compared with "=".
-_NAME_ONLY = re.compile(r"^\s*name\s*=\s*(['\"]).*\1\s*$", re.IGNORECASE)
+#: The only version-search filter Azure ML's documentation shows: one quoted name, compared with "=". The
+#: quoted part may not contain its own quote, so ``name='X' and run_id='r'`` is not one name.
+_NAME_ONLY = re.compile(r"""^\s*name\s*=\s*(?:'[^']*'|"[^"]*")\s*$""", re.IGNORECASE)
+#: A string literal of a filter (MLflow quotes values with ' or "); its text is blanked before keywords and
+#: operators are looked for, so a value such as 'A OR B' or 'x != y' is not read as syntax.
+_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
+#: ``order_by`` keys run search cannot sort by on Azure ML: metrics, parameters and tags.
+_RUN_ORDER_KEY = re.compile(r"^\s*`?(?:metrics?|params?|parameters?|tags?)\.", re.IGNORECASE)
+#: A tag compared with ``!=`` (the key plain, in backticks or in double quotes, blanked or not).
+_TAG_NOT_EQUAL = re.compile(r"""\btags?\.(?:`[^`]*`|"[^"]*"|[\w.-]+)\s*!=""", re.IGNORECASE)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer"}
 
 
@@ -75,6 +85,14 @@ MODEL_TAG_FILTER = Rule(
     f"{_MANAGE} (support matrix: search by tag only in Studio); a != tag filter was rejected "
     "(Azure/azure-sdk-for-python#42155)",
 )
+RUN_ORDER = Rule(
+    "order runs by metrics, parameters or tags",
+    f"{_RUNS} (support matrix: ordering runs by metrics, parameters or tags is not supported)",
+)
+RUN_TAG_NOT_EQUAL = Rule(
+    "!= on a tag in run search", f"{_RUNS} (support matrix, note 2: != for tags is not supported)"
+)
+RUN_OR = Rule("OR in run search", f"{_RUNS} (support matrix: filtering runs with OR is not supported)")
 LOGGED_MODELS = Rule(
     "MLflow 3 logged-models endpoints",
     "Azure/azure-sdk-for-python#44896 (log_model with MLflow 3: 404 on /api/2.0/mlflow/logged-models)",
@@ -90,12 +108,29 @@ RULES = (
     VERSION_FILTER,
     MODEL_LIKE,
     MODEL_TAG_FILTER,
+    RUN_ORDER,
+    RUN_TAG_NOT_EQUAL,
+    RUN_OR,
     LOGGED_MODELS,
 )
 
 
 def _filter_text(query: dict, body: dict) -> str:
     return str((query.get("filter") or [body.get("filter", "")])[0] or "")
+
+
+def _order_by(query: dict, body: dict) -> list[str]:
+    found = query.get("order_by") or body.get("order_by") or []
+    return [str(key) for key in ([found] if isinstance(found, str) else found)]
+
+
+def _run_search_refusal(query: dict, body: dict) -> Rule | None:
+    if any(_RUN_ORDER_KEY.match(key) for key in _order_by(query, body)):
+        return RUN_ORDER
+    text = _LITERAL.sub(lambda m: m.group()[0] * 2, _filter_text(query, body))
+    if re.search(r"\bOR\b", text, re.IGNORECASE):
+        return RUN_OR
+    return RUN_TAG_NOT_EQUAL if _TAG_NOT_EQUAL.search(text) else None
 
 
 def refusal(method: str, target: str, body: bytes = b"") -> Rule | None:
@@ -131,6 +166,8 @@ def refusal(method: str, target: str, body: bytes = b"") -> Rule | None:
         if re.search(r"\bI?LIKE\b", text, re.IGNORECASE):
             return MODEL_LIKE
         return MODEL_TAG_FILTER if re.search(r"\btags?\.", text, re.IGNORECASE) else None
+    if re.match(_API + r"/runs/search$", path):
+        return _run_search_refusal(query, payload)
     return None
 
 
@@ -231,6 +268,14 @@ class AzureRulesProxy:
         self._server.shutdown()
         self._server.server_close()
 
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until Ctrl-C (or :meth:`stop` from another thread); then close."""
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                self._server.serve_forever()
+        finally:
+            self._server.server_close()
+
     def __enter__(self) -> AzureRulesProxy:
         return self.start()
 
@@ -238,20 +283,6 @@ class AzureRulesProxy:
         self.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the stand-in in the foreground until Ctrl-C."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--upstream", default=config.local_tracking_uri(), help="the real MLflow server")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    args = parser.parse_args(argv)
-    proxy = AzureRulesProxy(args.upstream, args.port)
-    print(f"Azure-rules stand-in at {proxy.uri} in front of {args.upstream}; refuses:")
-    for rule in RULES:
-        print(f"  - {rule.name}: {rule.source}")
-    with contextlib.suppress(KeyboardInterrupt):
-        proxy._server.serve_forever()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def describe_rules() -> str:
+    """One line per rule: what the stand-in refuses and the source that says Azure ML does."""
+    return "\n".join(f"  - {rule.name}: {rule.source}" for rule in RULES)

@@ -151,3 +151,42 @@ def test_only_a_true_twin_of_the_same_run_is_deleted(azure_rules, registered, ml
     drop_retried_duplicates(client, first.name, first.run_id, kept="1")
     left = sorted(v.version for v in _client(mlflow_server.uri).search_model_versions(f"name='{first.name}'"))
     assert left == ["1", "2"]
+
+
+def _refused_filters(proxy, since: int) -> list[str]:
+    from urllib.parse import parse_qs, urlparse
+
+    return [
+        parse_qs(urlparse(target).query).get("filter", [""])[0]
+        for rule, _, target in proxy.refused[since:]
+        if rule == "version filter other than name"
+    ]
+
+
+def test_the_narrowed_searches_registration_and_repair_send_are_refused_and_fall_back(
+    azure_rules, trained_dirs, unique_names, mlflow_server
+):
+    from labhelpers.registry.catalog import audit
+    from labhelpers.registry.repair import repair
+
+    before = len(azure_rules.refused)
+    done = register_models(*trained_dirs, names=unique_names, tracking_uri=azure_rules.uri)
+    refused = _refused_filters(azure_rules, before)
+    # what the code really sends (captured by the stand-in): the repair's pending search, the twin check
+    pending = {f"name='{name}' and tags.batch_status='pending'" for name in unique_names.values()}
+    twins = {f"name='{item.name}' and run_id='{item.run_id}'" for item in done}
+    assert set(refused) & (pending | twins) and set(refused) <= pending | twins, refused
+    for item in done:  # ...and the fallback registered every version, complete
+        assert _client(mlflow_server.uri).get_model_version(item.name, item.version).tags["batch_status"] == (
+            "complete"
+        )
+    client = _client(azure_rules.uri)
+    before = len(azure_rules.refused)
+    assert repair(client, list(unique_names.values())) == []  # nothing pending: nothing to do
+    assert set(_refused_filters(azure_rules, before)) == pending  # asked once per name, then by name only
+    assert capabilities.of(client).version_filters is False
+    before = len(azure_rules.refused)
+    names = list(unique_names.values())
+    found = audit(names, client)  # the catalog: the same answer as from the server itself, nothing refused
+    assert found.to_dict("records") == audit(names, _client(mlflow_server.uri)).to_dict("records")
+    assert azure_rules.refused[before:] == []

@@ -610,6 +610,7 @@ def test_submit_pipeline_sends_the_loaded_pipeline_and_prints_its_studio_url(mon
     monkeypatch.setattr(
         labhelpers.core.provenance, "git_info", lambda: {"git_commit": "abc123", "git_dirty": "false"}
     )
+    monkeypatch.setenv("LAB_OWNER", "ada")
     connection = _workspace_connection()
     created = azure_pipeline.submit_pipeline(
         connection,
@@ -626,8 +627,23 @@ def test_submit_pipeline_sends_the_loaded_pipeline_and_prints_its_studio_url(mon
     assert {n: node.environment_variables["LAB_GIT_COMMIT"] for n, node in job.jobs.items()} == dict.fromkeys(
         ("supervised_learning", "unsupervised_learning", "register_models"), "abc123"
     )
+    # the versions' owner is the submitting user, not the job container's login name
+    assert {n: node.environment_variables["LAB_OWNER"] for n, node in job.jobs.items()} == dict.fromkeys(
+        ("supervised_learning", "unsupervised_learning", "register_models"), "ada"
+    )
     assert [e.name for e in connection.ml_client.environments.created] == ["taxi-ml-env"]
     assert offline == []
+
+
+def test_without_lab_owner_the_submitting_login_name_is_passed_and_an_explicit_owner_wins(monkeypatch):
+    import getpass
+
+    monkeypatch.delenv("LAB_OWNER", raising=False)
+    monkeypatch.setattr(getpass, "getuser", lambda: "grace")
+    job = azure_pipeline.load_pipeline()
+    assert {node.environment_variables["LAB_OWNER"] for node in job.jobs.values()} == {"grace"}
+    job = azure_pipeline.load_pipeline(owner="ada")
+    assert {node.environment_variables["LAB_OWNER"] for node in job.jobs.values()} == {"ada"}
 
 
 def test_submit_pipeline_refuses_bad_data_references_and_a_local_backend(tmp_path):

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from labhelpers.azure.images import is_supported_inference_image, unsupported_image_message
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: tomllib is 3.11+; the dev extra installs tomli there
@@ -132,6 +134,13 @@ def test_every_step_uses_the_lab_environment_the_cluster_and_the_repository_snap
         assert (ML / job.code).resolve() == ROOT, name
     environment = load(ML / "environment" / "environment.yml")
     assert environment.name == "taxi-ml-env"
+
+
+def test_every_step_has_a_timeout(pipeline, pipeline_dict):
+    # azure-ai-ml's loader reads `limits.timeout` (seconds) into each command node, and sends it
+    timeouts = {name: job.limits.timeout if job.limits else None for name, job in pipeline.jobs.items()}
+    assert all(isinstance(t, int) and 0 < t <= 4 * 3600 for t in timeouts.values()), timeouts
+    assert {name: job["limits"]["timeout"] for name, job in pipeline_dict["jobs"].items()} == timeouts
 
 
 def _snapshot_files(names: tuple[str, ...]) -> list[Path]:
@@ -291,7 +300,28 @@ def test_the_deployments_run_our_scoring_script_in_the_pinned_serving_environmen
     ).resolve() == ML / "deployment" / "scoring" / "score.py"
     conda = yaml.safe_load((ML / "deployment" / "environment" / "conda.yaml").read_text())
     assert deployment.environment.conda_file == conda
-    assert "inference" in deployment.environment.image
+    # a base image Azure ML supports (its list lives in labhelpers.azure.images), with the Python the model
+    # needs pinned in the conda file built on top of it (the image's own Python is 3.9)
+    assert is_supported_inference_image(deployment.environment.image), unsupported_image_message(
+        deployment.environment.image, name
+    )
+    python = [d for d in conda["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    assert python == ["python=3.10"]
+
+
+@pytest.mark.parametrize(
+    ("image", "supported"),
+    [
+        ("mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest", True),
+        ("mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cuda11.8-gpu-inference:20250101.v1", True),
+        ("mcr.microsoft.com/azureml/minimal-py312-inference@sha256:" + "0" * 64, True),
+        ("mcr.microsoft.com/azureml/minimal-ubuntu22.04-py310-cpu-inference:latest", False),
+        ("mcr.microsoft.com/azureml/minimal-ubuntu20.04-py38-cpu-inference:latest", False),
+        ("example.azurecr.io/azureml/minimal-py312-inference:latest", False),
+    ],
+)
+def test_the_supported_inference_images_are_azure_ml_s_list_with_any_tag(image, supported):
+    assert is_supported_inference_image(image) is supported
 
 
 def test_the_serving_environment_pins_what_a_served_model_needs_as_constraints_do():

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
@@ -71,3 +76,192 @@ def test_every_rule_names_a_source():
     for rule in rules.RULES:
         assert "learn.microsoft.com" in rule.source or "azure-sdk-for-python#" in rule.source, rule.name
         assert rule.status in (400, 404) and rule.error_code
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        ({"experiment_ids": ["1"], "order_by": ["metrics.rmse ASC"]}, rules.RUN_ORDER),
+        ({"experiment_ids": ["1"], "order_by": ["metric.`rmse` DESC"]}, rules.RUN_ORDER),
+        ({"experiment_ids": ["1"], "order_by": ["params.alpha"]}, rules.RUN_ORDER),
+        ({"experiment_ids": ["1"], "order_by": ["tags.mlflow.runName"]}, rules.RUN_ORDER),
+        ({"experiment_ids": ["1"], "filter": "tags.lifecycle != 'archived'"}, rules.RUN_TAG_NOT_EQUAL),
+        ({"experiment_ids": ["1"], "filter": 'tags.`batch id` != "b"'}, rules.RUN_TAG_NOT_EQUAL),
+        ({"experiment_ids": ["1"], "filter": "params.a = '1' OR params.a = '2'"}, rules.RUN_OR),
+        ({"experiment_ids": ["1"], "filter": "metrics.rmse < 5 or metrics.mae < 3"}, rules.RUN_OR),
+    ],
+)  # fmt: skip
+def test_run_search_refuses_what_the_runs_support_matrix_lacks(body, rule):
+    assert rules.refusal("POST", _get("/runs/search"), json.dumps(body).encode()) is rule
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"experiment_ids": ["1"], "order_by": ["attributes.start_time DESC", "start_time"]},
+        {"experiment_ids": ["1"], "filter": "metrics.rmse != 3.5 and params.alpha = '0.1'"},
+        {"experiment_ids": ["1"], "filter": "tags.note = 'fast OR cheap' and tags.op = 'a != b'"},
+        {"experiment_ids": ["1"], "filter": "attributes.run_name LIKE 'register-%'"},
+    ],
+)  # fmt: skip
+def test_run_search_forwards_what_azure_ml_supports(body):
+    assert rules.refusal("POST", _get("/runs/search"), json.dumps(body).encode()) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name='taxi-fare-linear-regression' and tags.batch_status='pending'",
+        "name='taxi-fare-linear-regression' and run_id='0123abcd'",
+        "name=\"m\" and run_id=\"r\"",
+        "name='a' or name='b'",
+    ],
+)  # fmt: skip
+def test_a_name_filter_with_more_after_its_quote_is_not_one_name(text):
+    assert rules.refusal("GET", _get("/model-versions/search", filter=text)) is rules.VERSION_FILTER
+
+
+class _Upstream(ThreadingHTTPServer):
+    """An upstream answering every MLflow call with one version of ``m`` (and its run); records the calls."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _UpstreamHandler)
+        self.seen: list[tuple[str, str, dict]] = []
+
+
+class _UpstreamHandler(BaseHTTPRequestHandler):
+    server: _Upstream
+    VERSION = {"name": "m", "version": "1", "run_id": "r1", "status": "READY", "tags": []}
+    RUN = {"info": {"run_id": "r1", "run_uuid": "r1", "experiment_id": "0", "status": "FINISHED"}, "data": {}}
+
+    def log_message(self, *args) -> None:
+        return
+
+    def _handle(self) -> None:
+        url = urlparse(self.path)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.loads(raw) if raw else {}
+        self.server.seen.append((url.path, parse_qs(url.query).get("filter", [""])[0], body))
+        answer = {
+            "model-versions/search": {"model_versions": [self.VERSION]},
+            "runs/get": {"run": self.RUN},
+            "runs/search": {"runs": [self.RUN]},
+        }.get(url.path.split("/mlflow/", 1)[-1], {})
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+
+@pytest.fixture
+def upstream():
+    server = _Upstream()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def stand_in(upstream):
+    with rules.AzureRulesProxy(f"http://127.0.0.1:{upstream.server_address[1]}") as proxy:
+        yield proxy, upstream
+
+
+def _refused_filters(proxy) -> list[tuple[str, str]]:
+    return [
+        (name, parse_qs(urlparse(target).query).get("filter", [""])[0]) for name, _, target in proxy.refused
+    ]
+
+
+def test_the_filters_registration_repair_and_the_catalog_send_meet_azure_rules_and_fall_back(stand_in):
+    from mlflow import MlflowClient
+
+    from labhelpers.registry import capabilities
+    from labhelpers.registry.catalog import audit
+    from labhelpers.registry.repair import find_pending
+    from labhelpers.registry.upload import drop_retried_duplicates
+
+    proxy, upstream = stand_in
+    registration, repair, catalog = (MlflowClient(proxy.uri, proxy.uri) for _ in range(3))
+    drop_retried_duplicates(registration, "m", "r1", "1")  # the twin check after each version is created
+    assert find_pending(repair, ["m"]) == []  # repair's first round: the pending versions of each name
+    audit(["m"], catalog)  # the catalog: versions by name, then the runs' parameters
+
+    # the narrowed searches the code sends are refused, exactly as sent...
+    assert _refused_filters(proxy) == [
+        (rules.VERSION_FILTER.name, "name='m' and run_id='r1'"),
+        (rules.VERSION_FILTER.name, "name='m' and tags.batch_status='pending'"),
+    ]
+    # ...and each client learned it once and asked by name only instead; the catalog's forms all pass
+    assert capabilities.of(registration).version_filters is False
+    assert capabilities.of(repair).version_filters is False
+    version_searches = [text for path, text, _ in upstream.seen if path.endswith("/model-versions/search")]
+    assert version_searches == ["name='m'"] * 3
+    run_filters = [body.get("filter") for path, _, body in upstream.seen if path.endswith("/runs/search")]
+    assert run_filters == ["attributes.run_id IN ('r1')"]
+
+
+def test_the_azure_rules_command_serves_the_stand_in_before_the_local_server_and_prints_its_uri(
+    upstream, monkeypatch, capsys
+):
+    from labhelpers.cli import main
+    from labhelpers.server import local
+
+    started = SimpleNamespace(
+        uri=f"http://127.0.0.1:{upstream.server_address[1]}",
+        already_running=True,
+        pid=1,
+        started_at="then",
+        state_dir="state",
+    )
+    monkeypatch.setattr(local, "start", lambda port, state_dir, timeout: started)
+    answers = []
+
+    def serve_one_request(proxy) -> None:  # instead of serving until Ctrl-C
+        proxy.start()
+        try:
+            urllib.request.urlopen(f"{proxy.uri}{API}/registered-models/alias?name=m&alias=a", timeout=10)
+        except urllib.error.HTTPError as error:
+            answers.append((proxy.uri, error.code, json.loads(error.read())["error_code"]))
+        finally:
+            proxy.stop()
+
+    monkeypatch.setattr(rules.AzureRulesProxy, "serve_forever", serve_one_request)
+    assert main(["server", "azure-rules", "--rules-port", "0"]) == 0
+    [(uri, status, code)] = answers
+    assert (status, code) == (rules.ALIASES.status, rules.ALIASES.error_code)
+    printed = capsys.readouterr().out
+    assert f"Tracking URI to use: {uri}" in printed
+    assert all(rule.source in printed for rule in rules.RULES)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "rule"),
+    [
+        ({"order_by": ["metrics.rmse ASC"]}, rules.RUN_ORDER),
+        ({"filter_string": "tags.lifecycle != 'archived'"}, rules.RUN_TAG_NOT_EQUAL),
+        ({"filter_string": "params.alpha = '0.1' OR params.alpha = '1.0'"}, rules.RUN_OR),
+    ],
+)
+def test_a_refused_run_search_is_an_mlflow_error_the_capability_rules_count_as_a_refusal(
+    stand_in, kwargs, rule
+):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from labhelpers.registry import capabilities
+
+    proxy, upstream = stand_in
+    with pytest.raises(MlflowException) as raised:
+        MlflowClient(proxy.uri, proxy.uri).search_runs(["0"], **kwargs)
+    assert raised.value.error_code == rule.error_code and rule.source in str(raised.value)
+    assert capabilities.is_refusal(raised.value)
+    assert [name for name, _, _ in proxy.refused] == [rule.name]
+    assert not [path for path, _, _ in upstream.seen if path.endswith("/runs/search")]  # never forwarded
