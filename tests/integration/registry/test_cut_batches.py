@@ -169,7 +169,7 @@ def _die_after_versions(monkeypatch, names: dict[str, str], all_three: bool) -> 
         return original(client, *args)
 
     monkeypatch.setattr(upload, target, dying)
-    monkeypatch.setattr(register, "_undo", lambda client, created: [])  # a dead process undoes nothing
+    monkeypatch.setattr(register, "undo", lambda client, created: [])  # a dead process undoes nothing
 
 
 @pytest.mark.registry
