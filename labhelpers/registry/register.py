@@ -138,7 +138,7 @@ def _failure(uri: str, error: Exception, left: list[tuple[str, str]]) -> Registr
         note = (
             f" Could not remove {versions} (tagged {BATCH_STATUS_TAG}=pending): the next registration of "
             "these names, or `python -m labhelpers registry repair`, removes them once the registry answers "
-            "and their lease (10 minutes at most) has run out."
+            "and their lease (a minute at most) has run out."
         )
     return RegistryError(f"Registration failed at {uri}: {type(error).__name__}: {error}.{note}")
 
