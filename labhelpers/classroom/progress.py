@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from labhelpers.core.learner import namespace
+from labhelpers.core.registry_client import is_not_found
 
 #: The course's milestones, in order, as table columns.
 STEPS = ("registered", "second_version", "validated", "in_production", "pinned", "rolled_back")
@@ -69,10 +70,16 @@ def learner_row(learner: str, versions_by_model: dict[str, list], model_tags: di
 
 
 def _model_tags(client, name: str) -> dict | None:
+    """The registered model's tags; None when it is not registered yet (no exercises to count).
+
+    Any other failure (no permission, an unreachable server) is raised: it is not "not started".
+    """
     try:
         return dict(client.get_registered_model(name).tags or {})
-    except Exception:  # not registered yet (or not readable): no exercises to count
-        return None
+    except Exception as error:
+        if is_not_found(error):
+            return None
+        raise
 
 
 def progress(

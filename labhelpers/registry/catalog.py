@@ -10,6 +10,7 @@ import pandas as pd
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
+from labhelpers.core.registry_client import is_not_found
 
 #: The reproducibility rule: every version must carry these tags...
 REQUIRED_TAGS = (
@@ -188,9 +189,12 @@ def _params_by_run(client, run_ids: list[str], chunk: int = 100) -> dict[str, di
     found = {}
     if not run_ids:
         return found
-    experiments = sorted({client.get_run(run_ids[0]).info.experiment_id})
+    experiment = _experiment_of_any(client, run_ids, found)
+    experiments = [experiment] if experiment is not None else []
     for start in range(0, len(run_ids), chunk):
         ids = ", ".join(f"'{r}'" for r in run_ids[start : start + chunk])
+        if not experiments:
+            break  # no run exists any more
         try:
             runs = client.search_runs(experiments, f"attributes.run_id IN ({ids})", max_results=chunk)
         except Exception:  # Azure ML cannot filter runs by attributes: fetch them one by one below
@@ -201,9 +205,24 @@ def _params_by_run(client, run_ids: list[str], chunk: int = 100) -> dict[str, di
     for run_id in missing:  # runs in another experiment
         try:
             found[run_id] = dict(client.get_run(run_id).data.params)
-        except Exception:
-            continue
+        except Exception as error:  # a run that is gone is reported as missing; any other failure surfaces
+            if not is_not_found(error):
+                raise
     return found
+
+
+def _experiment_of_any(client, run_ids: list[str], found: dict[str, dict]) -> str | None:
+    """The experiment of the first run that still exists (recorded in ``found``); None when none does."""
+    for run_id in run_ids:
+        try:
+            run = client.get_run(run_id)
+        except Exception as error:
+            if not is_not_found(error):
+                raise
+            continue
+        found[run_id] = dict(run.data.params)
+        return run.info.experiment_id
+    return None
 
 
 def require_version(name: str, version, client=None):

@@ -12,13 +12,15 @@ A registered model that a batch creates carries ``created_by_batch``, so that re
 remove the model it created and left empty, and no other.
 
 **Telling a live batch from a dead one.** The registering process holds a lease on its batch. It writes
-``batch_lease_until`` = now + the lease (:data:`DEFAULT_LEASE_SECONDS`, 10 minutes) on each version as it
-creates it, and a heartbeat thread rewrites it on every version of the batch each quarter of the lease while
+``batch_lease_until`` = now + the lease (:data:`DEFAULT_LEASE_SECONDS`, 60 s) on each version as it creates
+it, and a heartbeat thread rewrites it on every version of the batch each quarter of the lease (15 s) while
 the batch runs. A pending batch is *live* while the lease of any of its versions has not run out: nothing
-repairs it. Once every lease has run out, the process stopped (killed, its machine or network gone) and the
-batch is finished or removed by the next registration of one of its names (:mod:`labhelpers.registry.repair`).
-The clocks of the machines involved must agree to well within the lease. A process frozen for longer than its
-lease (a suspended laptop) loses its batch: the batch is repaired, and the process's own completion then
+repairs it, and a registry that stalls for less than three heartbeats cannot make it look dead. Once every
+lease has run out, the process stopped (killed, its machine or network gone) and the batch is finished or
+removed by the next registration of one of its names (:mod:`labhelpers.registry.repair`): a minute after a
+crash at most. The clocks of the machines involved must agree to within a few seconds (NTP does; a clock
+45 s ahead makes a live batch look dead). A process frozen for longer than its lease (a suspended laptop)
+loses its batch: the batch is repaired, and the process's own completion then
 fails and undoes what is left. Versions written before leases existed carry no lease tag; their lease is
 counted from their creation time.
 """
@@ -40,7 +42,8 @@ LEASE_TAG = "batch_lease_until"
 CREATED_BY_TAG = "created_by_batch"
 PENDING = "pending"
 COMPLETE = "complete"
-DEFAULT_LEASE_SECONDS = 600.0
+#: A minute: the crash window of a batch. The heartbeat renews every quarter of it.
+DEFAULT_LEASE_SECONDS = 60.0
 _log = logging.getLogger(__name__)
 
 

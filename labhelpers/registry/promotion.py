@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
+from labhelpers.core.registry_client import is_not_found
 from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
 from labhelpers.registry.validation import recompute_metrics
@@ -91,10 +92,18 @@ def _record(client, mv, to_state: str, why: str, actor: str | None, extra: dict 
 
 
 def _run_params(client, mv) -> dict | None:
-    try:
-        return dict(client.get_run(mv.run_id).data.params) if mv.run_id else None
-    except Exception:
+    """The parameters of the version's training run; None when it has none or the registry has no such run.
+
+    Any other failure (no permission, a timeout) is raised as it is: it says nothing about the run.
+    """
+    if not mv.run_id:
         return None
+    try:
+        return dict(client.get_run(mv.run_id).data.params)
+    except Exception as error:
+        if is_not_found(error):
+            return None
+        raise
 
 
 def current_production(name: str, client=None):

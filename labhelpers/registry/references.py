@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from labhelpers.core.errors import RegistryError
+from labhelpers.core.registry_client import is_not_found
 from labhelpers.registry import capabilities
 
 LATEST = "latest"
@@ -123,14 +124,14 @@ def _latest(client, name: str):
 
 
 def _by_label(client, name: str, label: str):
-    from mlflow.exceptions import MlflowException
-
     try:
         found = capabilities.attempt(client, "aliases", client.get_model_version_by_alias, name, label)
         if found is not capabilities.UNSUPPORTED:
             return found
-    except MlflowException:
-        pass  # no such alias: the lifecycle tag carries the state on every registry
+    except Exception as error:
+        if not is_not_found(error):  # a 403 or a timeout is not "no such alias"
+            raise
+        # no such alias: the lifecycle tag carries the state on every registry
     versions = _versions(client, name)
     if not versions:
         raise _unknown_name(client, name)
@@ -145,11 +146,11 @@ def _by_label(client, name: str, label: str):
 
 
 def _exact(client, name: str, version: str):
-    from mlflow.exceptions import MlflowException
-
     try:
         return client.get_model_version(name, version)
-    except MlflowException:
+    except Exception as error:
+        if not is_not_found(error):  # a 403 or a timeout is not "no such version"
+            raise
         versions = _versions(client, name)
         if not versions:
             raise _unknown_name(client, name) from None

@@ -11,7 +11,6 @@ Registration uploads the MLflow model folders written at training time and loads
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -57,6 +56,7 @@ __all__ = [
     "pip_requirements",
     "register_batch",
     "register_models",
+    "undo",
 ]
 _log = logging.getLogger(__name__)
 
@@ -86,18 +86,35 @@ def _undo_one(client, kind: str, item) -> None:
         delete_empty_model(client, item)
 
 
-def _undo(client, created: list) -> list[tuple[str, str]]:
-    """Delete what a failed batch created, mark its runs failed; return the versions still there."""
+def undo(client, created: list) -> list[tuple[str, str]]:
+    """Delete what a failed batch created, mark its runs failed; return the versions still there.
+
+    Each removal that fails is logged (logger ``labhelpers.registry.register``, warning) with its cause, and
+    the versions left behind give up their lease so the next registration repairs them at once.
+
+    Args:
+        client: The registry's client.
+        created: What the batch created, in order: ``("version", (name, version))``, ``("run", run_id)`` or
+            ``("model", name)``.
+
+    Returns:
+        The ``(name, version)`` pairs still in the registry.
+    """
     left = []
     for kind, item in reversed(created):
         try:
             _undo_one(client, kind, item)
-        except Exception:
+        except Exception as error:
+            _log.warning("undo of a failed batch: %s %s not removed: %s", kind, item, error)
             if kind == "version":
                 left.append(item)
     for name, version in left:  # give up the lease, so the next registration repairs them at once
-        with contextlib.suppress(Exception):  # unreachable: the lease runs out by itself
+        try:
             capabilities.writes(client).set_model_version_tag(name, version, LEASE_TAG, lease_until(0))
+        except Exception as error:  # unreachable: the lease runs out by itself
+            _log.warning(
+                "lease of %s version %s not given up (it runs out by itself): %s", name, version, error
+            )
     return left
 
 
@@ -121,7 +138,7 @@ def _failure(uri: str, error: Exception, left: list[tuple[str, str]]) -> Registr
         note = (
             f" Could not remove {versions} (tagged {BATCH_STATUS_TAG}=pending): the next registration of "
             "these names, or `python -m labhelpers registry repair`, removes them once the registry answers "
-            "and their lease (10 minutes at most) has run out."
+            "and their lease (a minute at most) has run out."
         )
     return RegistryError(f"Registration failed at {uri}: {type(error).__name__}: {error}.{note}")
 
@@ -177,7 +194,7 @@ def register_batch(
                 for tagged in [pool.submit(_mark_complete, client, item) for item in done]:
                     tagged.result()
         except Exception as error:
-            raise _failure(uri, error, _undo(client, batch.created)) from error
+            raise _failure(uri, error, undo(client, batch.created)) from error
     for item in done:  # aliases mirror the lifecycle tag where the registry has them
         capabilities.set_alias(client, item.name, "candidate", item.version)
     return done

@@ -1,6 +1,11 @@
-"""Crash-safe batches on a real server: a batch cut off after any request is complete or gone once repaired
-(by the next registration of its names, or by ``repair()``, which that registration runs first); a batch
-still within its lease is left alone; ``registry repair`` on demand.
+"""Crash-safe batches on a real server: a batch cut off after any request, under the default one-minute
+lease, is complete or gone 65 s later once repaired (by the next registration of its names, or by
+``repair()``, which that registration runs first); a batch still within its lease, or kept alive by its
+heartbeat past it, is left alone; ``registry repair`` on demand.
+
+"65 s later" is repair's clock moved forward (``repair.clock``), not a wait: the proof looks at each cut as
+the first registration a minute after it would, and the heartbeat test shows in real time that a live batch
+is never touched.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ import contextlib
 import logging
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from labhelpers.core.errors import RegistryError, ServerError
+from labhelpers.registry import repair as repair_module
 from labhelpers.registry.batch import collect
+from labhelpers.registry.lease import DEFAULT_LEASE_SECONDS
 from labhelpers.registry.references import resolve
 from labhelpers.registry.register import register_batch, register_models
 from labhelpers.registry.repair import repair
@@ -27,6 +35,8 @@ KEYS = ("linear", "ridge", "kmeans")
 #: Which cuts the proof repairs through a whole registration (register_models repairs its names first, then
 #: registers a batch of its own); the others call repair() itself, which is all that registration runs first.
 REGISTER_EVERY = 4
+#: When the proof looks at a cut batch: the first registration this long after the cut repairs it.
+AFTER_CUT = 65.0
 
 
 @pytest.fixture
@@ -109,30 +119,32 @@ def test_a_batch_cut_off_after_any_request_is_complete_or_gone_once_repaired(
     mlflow_server, trained_dirs, cutting_proxy, monkeypatch, caplog, fresh_names
 ):
     client = client_for(mlflow_server.uri)
-    # One whole batch through the proxy: how many requests it makes (lease 0: as if its process had died).
-    assert cut_batch(trained_dirs, fresh_names(), cutting_proxy, None, monkeypatch, lease_seconds=0) == (
-        "registered"
-    )
+    assert DEFAULT_LEASE_SECONDS + 5 <= AFTER_CUT  # the crash window: every lease has run out by then
+    # One whole batch through the proxy: how many requests it makes.
+    assert cut_batch(trained_dirs, fresh_names(), cutting_proxy, None, monkeypatch) == "registered"
     requests = cutting_proxy.count
     outcomes, actions = {}, set()
     caplog.set_level(logging.INFO, logger="labhelpers.registry")
     registrations = repairs = 0
     for after in range(requests + 1):
         names = fresh_names()
-        outcomes[after] = cut_batch(trained_dirs, names, cutting_proxy, after, monkeypatch, lease_seconds=0)
+        outcomes[after] = cut_batch(trained_dirs, names, cutting_proxy, after, monkeypatch)
+        cut_at = time.time()
         left = pending(client, names)
         caplog.clear()
 
-        if not (left or models_of(client, names)):  # nothing of the batch reached the registry
-            assert repair(client, names.values()) == []
-            said = []
-        elif after % REGISTER_EVERY == 0 or after > requests - 8:  # an ordinary registration repairs first
-            register_models(*trained_dirs, names=names, tracking_uri=mlflow_server.uri)
-            registrations += 1
-            said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("repair: ")]
-        else:  # what that registration runs first, without a whole new batch after it (the test's time)
-            said = [f"repair: {item}" for item in repair(client, names.values())]
-            repairs += 1
+        with monkeypatch.context() as patch:  # the first registration AFTER_CUT seconds after the cut
+            patch.setattr(repair_module, "clock", lambda at=cut_at: at + AFTER_CUT)
+            if not (left or models_of(client, names)):  # nothing of the batch reached the registry
+                assert repair(client, names.values()) == []
+                said = []
+            elif after % REGISTER_EVERY == 0 or after > requests - 8:  # a registration repairs first
+                register_models(*trained_dirs, names=names, tracking_uri=mlflow_server.uri)
+                registrations += 1
+                said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("repair: ")]
+            else:  # what that registration runs first, without a whole new batch after it (the test's time)
+                said = [f"repair: {item}" for item in repair(client, names.values())]
+                repairs += 1
 
         assert_every_batch_complete_or_gone(client, names)
         assert len(said) == len(left), (after, said, left)
@@ -169,7 +181,7 @@ def _die_after_versions(monkeypatch, names: dict[str, str], all_three: bool) -> 
         return original(client, *args)
 
     monkeypatch.setattr(upload, target, dying)
-    monkeypatch.setattr(register, "_undo", lambda client, created: [])  # a dead process undoes nothing
+    monkeypatch.setattr(register, "undo", lambda client, created: [])  # a dead process undoes nothing
 
 
 @pytest.mark.registry
@@ -193,7 +205,7 @@ def test_a_pending_batch_within_its_lease_is_left_alone_and_repaired_once_the_le
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("repair: ")]
     assert line.startswith(f"repair: batch {batch}: left alone ") and "still being registered" in line
 
-    later = time.time() + 601  # the default lease is 10 minutes
+    later = time.time() + DEFAULT_LEASE_SECONDS + 1
     [planned] = repair(client, names.values(), dry_run=True, now=later)
     assert (planned.batch_id, planned.action) == (batch, "would remove")
     assert pending(client, names) == before
@@ -206,6 +218,63 @@ def test_a_pending_batch_within_its_lease_is_left_alone_and_repaired_once_the_le
     )
     assert_every_batch_complete_or_gone(client, names)
     assert [client.get_run(run).info.status for run in dead] == ["FAILED", "FAILED"]
+
+
+@pytest.mark.registry
+def test_a_live_batch_kept_alive_by_its_heartbeat_is_never_touched_past_its_first_lease(
+    trained_dirs, tracking_uri, monkeypatch, fresh_names
+):
+    """Real time: a batch held up once all three versions exist outlives its first lease by renewing it,
+    and every repair meanwhile leaves it alone (a repair that took it for dead would complete it)."""
+    import labhelpers.registry.upload as upload
+
+    client = client_for(tracking_uri)
+    names = fresh_names()
+    lease = 16.0  # the heartbeat renews every 4 s: a busy registry may stall a renewal by 12 s
+    hold, holding = threading.Event(), threading.Event()
+    original = upload.drop_retried_duplicates
+
+    arrived: list[str] = []
+
+    def held(client, name, *args):  # each member waits here once its version exists
+        arrived.append(name)
+        if len(arrived) == len(names):
+            holding.set()
+        hold.wait(120)
+        return original(client, name, *args)
+
+    monkeypatch.setattr(upload, "drop_retried_duplicates", held)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batch = pool.submit(
+            register_batch, collect(*trained_dirs, names), tracking_uri=tracking_uri, lease_seconds=lease
+        )
+        try:
+            assert holding.wait(120), "the batch never created all three versions"
+            first = pending(client, names)
+            [batch_id] = first
+            first_end = max(_lease_ends(client, names))
+            seen = []
+            while not seen or seen[-1] <= first_end + lease / 4:  # past the first lease, by a heartbeat
+                assert [(r.batch_id, r.action) for r in repair(client, names.values())] == [
+                    (batch_id, "left alone")
+                ]
+                assert pending(client, names) == first  # untouched
+                seen.append(time.time())
+                time.sleep(1)
+            assert max(_lease_ends(client, names)) > first_end  # renewed, not merely not yet expired
+        finally:
+            hold.set()
+        done = batch.result(timeout=120)
+    assert sorted(item.name for item in done) == sorted(names.values())
+    assert_every_batch_complete_or_gone(client, names)
+
+
+def _lease_ends(client, names: dict[str, str]) -> list[float]:
+    from labhelpers.registry.lease import lease_end
+
+    return [
+        lease_end(v.tags, v.creation_timestamp) for found in by_batch(client, names).values() for v in found
+    ]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 
 import pytest
 
 from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.learner import LEARNER_ENV, LearnerError
-from labhelpers.course.exercises import TEACHING_MODEL
 from labhelpers.course.run import (
     NOTEBOOK_DIR,
     NOTEBOOKS,
@@ -32,15 +33,25 @@ def test_a_learner_reaches_every_notebook_that_names_a_model():
     assert given == sorted(NOTEBOOKS[1:])  # 01 only trains: it names no model
 
 
+def _by_hand_name_notebook_02_shows() -> str:
+    """The by-hand model's name as notebook 02's text gives it: "`NAME` (`names.by_hand`)"."""
+    cells = json.loads((NOTEBOOK_DIR / "02_register_models.ipynb").read_text())["cells"]
+    text = "".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
+    [name] = set(re.findall(r"`([^`]+)` \(`names\.by_hand`\)", text))
+    return name
+
+
 def test_use_learner_gives_the_notebook_its_names_and_exports_the_learner(monkeypatch):
     monkeypatch.setenv(LEARNER_ENV, "")  # restored after the test, whatever use_learner exports
     monkeypatch.delenv(LEARNER_ENV)
     seed = use_learner(None)
-    assert (seed.learner, seed.models["linear"], seed.by_hand) == (None, LINEAR_MODEL_NAME, TEACHING_MODEL)
+    assert (seed.learner, seed.models["linear"]) == (None, LINEAR_MODEL_NAME)
+    assert seed.by_hand == _by_hand_name_notebook_02_shows()  # the name the learner reads is the one used
+    assert seed.by_hand not in seed.model_names  # apart from the course's three
     assert LEARNER_ENV not in os.environ
     alice = use_learner("alice")
     assert alice.models["linear"] == f"{LINEAR_MODEL_NAME}-alice"
-    assert (alice.by_hand, alice.by_hand_experiment) == (f"{TEACHING_MODEL}-alice", "taxi-by-hand-alice")
+    assert (alice.by_hand, alice.by_hand_experiment) == (f"{seed.by_hand}-alice", "taxi-by-hand-alice")
     assert os.environ[LEARNER_ENV] == "alice"  # the exercise checks and register_models read it
     with pytest.raises(LearnerError):
         use_learner("Alice Smith")

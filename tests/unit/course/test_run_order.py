@@ -56,12 +56,13 @@ def test_a_kernel_started_ahead_is_handed_over_only_after_it_answered_its_warm_i
     # papermill must not connect while the warm imports' answer is still to come.
     from labhelpers.course.run import AheadKernel
 
-    mark = tmp_path / "warm-done"
-    kernel = AheadKernel(
-        tmp_path, warm_imports=f"import time, pathlib\ntime.sleep(1.5)\npathlib.Path({str(mark)!r}).touch()"
-    )
+    go, mark = tmp_path / "go", tmp_path / "warm-done"
+    # the warm imports finish only once the test says so: settle must wait for their answer, however slow
+    warm = f"import time, pathlib\nwhile not pathlib.Path({str(go)!r}).exists(): time.sleep(0.05)\n"
+    kernel = AheadKernel(tmp_path, warm_imports=warm + f"pathlib.Path({str(mark)!r}).touch()")
     try:
         assert not mark.exists()
+        go.touch()
         kernel.settle(timeout=60)
         assert mark.exists()
         assert not kernel._client.channels_running  # papermill's client is the only one left
@@ -99,18 +100,15 @@ def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
 
 
 def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path):
-    import time
-
     from labhelpers.course.run import AheadKernel, CourseError
 
     kernel = AheadKernel(tmp_path, log=tmp_path / "kernels.log", warm_imports="import os\nos._exit(3)")
     try:
-        started = time.monotonic()
+        # at once: reported as a death, not as warm imports unanswered once the timeout ran out
         with pytest.raises(
             CourseError, match=r"kernel for a notebook died while it ran .*os._exit\(3\).*kernels\.log"
         ):
             kernel.settle(timeout=300)
-        assert time.monotonic() - started < 60  # not the whole timeout
     finally:
         kernel.shutdown()
 

@@ -7,7 +7,6 @@ import hashlib
 import http.server
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -492,12 +491,10 @@ def test_url_404_names_url_and_status(tmp_path: Path, server) -> None:
 def test_url_that_never_answers_times_out(tmp_path: Path, server) -> None:
     url = _url(server, "/hang/trips.parquet")
     cache = tmp_path / "cache"
-    started = time.monotonic()
 
     with pytest.raises(DataError, match=r"did not answer within 1 s") as caught:
         load_trips(url, cache_dir=cache, timeout=1, progress=False)
 
-    assert time.monotonic() - started < 10
     assert url in str(caught.value)
     assert server.requests == ["/hang/trips.parquet"]
     assert list(cache.iterdir()) == []

@@ -20,88 +20,60 @@ def _version(name: str, number: int, lifecycle: str = "candidate"):
     return SimpleNamespace(name=name, version=str(number), tags={"lifecycle": lifecycle}, aliases=[])
 
 
-class FakeClient:
-    """Records calls; refuses what ``refuses`` names, like the Azure-rules stand-in."""
-
-    def __init__(self, versions, *, refuses=(), ignores_order=False):
-        self.versions, self.refuses, self.ignores_order = versions, set(refuses), ignores_order
-        self.calls: list[str] = []
-
-    def search_model_versions(self, filter_string, max_results=None, order_by=None):
-        self.calls.append("search-ordered" if order_by else "search")
-        if order_by and "ordering" in self.refuses:
-            raise MlflowException("no order_by", error_code=pb.INVALID_PARAMETER_VALUE)
-        found = [v for v in self.versions if filter_string == f"name='{v.name}'"]
-        if order_by and not self.ignores_order:
-            found.sort(key=lambda v: -int(v.version))
-        return found[:max_results] if max_results else found
-
-    def get_model_version_by_alias(self, name, alias):
-        self.calls.append("get-alias")
-        if "aliases" in self.refuses:
-            _refused()
-        raise MlflowException("alias not found", error_code=pb.RESOURCE_DOES_NOT_EXIST)
-
-    def set_registered_model_alias(self, name, alias, version):
-        self.calls.append("set-alias")
-        if "aliases" in self.refuses:
-            _refused()
-
-    def search_registered_models(self, *args, **kwargs):
-        return [SimpleNamespace(name=v.name) for v in self.versions]
-
-
 NAME = "m"
 VERSIONS = [_version(NAME, 2, "production"), _version(NAME, 3), _version(NAME, 1, "archived")]
 
 
-def test_a_refused_alias_is_learned_once_and_never_asked_again():
-    client = FakeClient(VERSIONS, refuses={"aliases"})
+def test_a_refused_alias_is_learned_once_and_never_asked_again(fake_registry):
+    client = fake_registry(VERSIONS, refuses={"aliases"})
     assert capabilities.set_alias(client, NAME, "candidate", 1) is False
     assert capabilities.set_alias(client, NAME, "candidate", 2) is False
     assert resolve(f"{NAME}@production", client).version == "2"  # from the lifecycle tag
-    assert client.calls.count("set-alias") == 1 and "get-alias" not in client.calls
+    assert (
+        client.calls.count("set_registered_model_alias") == 1
+        and "get_model_version_by_alias" not in client.calls
+    )
     assert capabilities.of(client).aliases is False
 
 
-def test_a_missing_alias_is_an_answer_of_a_registry_that_has_aliases():
-    client = FakeClient(VERSIONS)
+def test_a_missing_alias_is_an_answer_of_a_registry_that_has_aliases(fake_registry):
+    client = fake_registry(VERSIONS)
     assert resolve(f"{NAME}@production", client).version == "2"
     assert capabilities.of(client).aliases is None  # not learned either way
     assert capabilities.set_alias(client, NAME, "production", 2) is True
     assert capabilities.of(client).aliases is True
 
 
-def test_what_one_client_learned_does_not_leak_into_another():
-    refusing, full = FakeClient(VERSIONS, refuses={"aliases"}), FakeClient(VERSIONS)
+def test_what_one_client_learned_does_not_leak_into_another(fake_registry):
+    refusing, full = fake_registry(VERSIONS, refuses={"aliases"}), fake_registry(VERSIONS)
     capabilities.set_alias(refusing, NAME, "candidate", 1)
     assert capabilities.set_alias(full, NAME, "candidate", 1) is True
     assert (capabilities.of(refusing).aliases, capabilities.of(full).aliases) == (False, True)
 
 
-def test_refused_ordering_falls_back_to_the_highest_number_and_is_not_asked_again():
-    client = FakeClient(VERSIONS, refuses={"ordering"})
+def test_refused_ordering_falls_back_to_the_highest_number_and_is_not_asked_again(fake_registry):
+    client = fake_registry(VERSIONS, refuses={"ordering"})
     assert resolve(f"{NAME}@latest", client).version == "3"
     assert resolve(f"{NAME}@latest", client).version == "3"
-    assert client.calls.count("search-ordered") == 1
+    assert client.calls.count("search_model_versions+order") == 1
     assert capabilities.of(client).ordering is False
 
 
-def test_an_order_silently_ignored_is_detected_from_the_answer():
-    client = FakeClient(VERSIONS, ignores_order=True)  # answers 2, 3, 1 to an ordered search
+def test_an_order_silently_ignored_is_detected_from_the_answer(fake_registry):
+    client = fake_registry(VERSIONS, ignores_order=True)  # answers 2, 3, 1 to an ordered search
     assert resolve(f"{NAME}@latest", client).version == "3"
     assert capabilities.of(client).ordering is False
     assert resolve(f"{NAME}@latest", client).version == "3"
-    assert client.calls.count("search-ordered") == 1
+    assert client.calls.count("search_model_versions+order") == 1
 
 
-def test_a_confirmed_order_then_costs_one_small_request():
-    client = FakeClient(VERSIONS)
+def test_a_confirmed_order_then_costs_one_small_request(fake_registry):
+    client = fake_registry(VERSIONS)
     assert resolve(f"{NAME}@latest", client).version == "3"
     assert capabilities.of(client).ordering is True
     client.calls.clear()
     assert resolve(f"{NAME}:latest", client).version == "3"
-    assert client.calls == ["search-ordered"]
+    assert client.calls == ["search_model_versions+order"]
 
 
 @pytest.mark.parametrize(
@@ -120,8 +92,8 @@ def test_only_a_refusal_teaches_that_a_feature_is_missing(error, refusal):
     assert capabilities.is_refusal(error) is refusal
 
 
-def test_a_registry_that_said_yes_once_keeps_the_feature():
-    client = FakeClient(VERSIONS)
+def test_a_registry_that_said_yes_once_keeps_the_feature(fake_registry):
+    client = fake_registry(VERSIONS)
     capabilities.learn(client, "aliases", True)
     with pytest.raises(MlflowException):
         capabilities.attempt(client, "aliases", _refused)

@@ -174,10 +174,10 @@ def test_a_batch_whose_lease_runs_is_left_alone_and_untouched(registry):
 
 def test_an_older_version_without_a_lease_counts_it_from_its_creation(registry):
     old = registry.add("a", "old", ["a"], lease=None)
-    old.creation_timestamp = int((NOW - 60) * 1000)  # a minute ago: inside the 10-minute default lease
+    old.creation_timestamp = int((NOW - 30) * 1000)  # half a minute ago: inside the one-minute default lease
 
     assert repair(registry, ["a"], now=NOW)[0].action == "left alone"
-    assert repair(registry, ["a"], now=NOW + 600)[0].action == "completed"
+    assert repair(registry, ["a"], now=NOW + 31)[0].action == "completed"
 
 
 def test_a_dry_run_changes_nothing(registry):
