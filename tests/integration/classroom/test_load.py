@@ -14,13 +14,13 @@ import time
 
 import pytest
 
-from labhelpers.classroom.rehearsal import Script, check_batches, rehearse
+from bench.rehearsal import Script, check_batches, rehearse
 
 
 def _admin(classroom):
     from mlflow import MlflowClient
 
-    from labhelpers.classroom.rehearsal import learner_uri
+    from bench.rehearsal import learner_uri
 
     s, record, credentials = classroom
     uri = learner_uri(record["uri"], "instructor", credentials.instructor)

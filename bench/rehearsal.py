@@ -3,13 +3,19 @@
 Each learner is a thread of one process with its own account: its tracking URI carries its credentials
 (``https://alice:PASSWORD@host:port``), so MLflow's client keeps one store per learner and every request
 signs in as that learner. Threads, not processes: 30 Python interpreters spend more time importing MLflow
-than the server spends answering, so a load made of processes measures the interpreters. The benchmark in
-``bench/bench_classroom.py`` and the classroom tests drive the server through this module.
+than the server spends answering, so a load made of processes measures the interpreters.
+
+Load-generation code, not the product: ``bench/bench_classroom.py`` and the classroom load test
+(``tests/integration/classroom/test_load.py``, through pytest's ``pythonpath``) drive the server through it,
+no ``labhelpers`` module imports it. It lives beside the benchmark that is its main user rather than in a
+test-support package: the benchmark runs without pytest, and the test only borrows it.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -103,11 +109,17 @@ class Script:
 
 
 def run_learner(
-    outcome: Outcome, password: str, script: Script, victim: str | None = None, gate=None
+    outcome: Outcome,
+    password: str,
+    script: Script,
+    victim: str | None = None,
+    gate=None,
+    delay: float = 0.0,
 ) -> None:
     """One learner's session: the script's registrations, promotions and rollback, then a cross-write.
 
-    Errors are recorded in ``outcome``, never raised: a rehearsal counts failures.
+    Starts ``delay`` seconds after ``gate`` opens. Errors are recorded in ``outcome``, never raised: a
+    rehearsal counts failures.
     """
     from mlflow import MlflowClient
 
@@ -116,6 +128,7 @@ def run_learner(
     client = MlflowClient(own, own)
     if gate is not None:
         gate.wait()
+    time.sleep(delay)
     steps = [("register", lambda: _timed_batch(outcome, script.dirs, own))] * script.batches
     if script.promote:
         steps.append(("promote", lambda: _promote_and_roll_back(client, learner, script.validation)))
@@ -129,15 +142,31 @@ def run_learner(
             outcome.failures.append(f"{label}: {type(error).__name__}: {said[:300]}")
 
 
+def arrivals(count: int, window: float, seed: int = 18) -> list[float]:
+    """Each learner's start, in seconds after the first possible one: uniform over ``window``, reproducible.
+
+    A class does not press Run in the same second; ``window`` 0 is the all-at-once case.
+    """
+    draw = random.Random(seed)
+    return [draw.uniform(0, window) if window > 0 else 0.0 for _ in range(count)]
+
+
 def rehearse(
-    passwords: dict[str, str], script: Script, outcomes: list[Outcome] | None = None
+    passwords: dict[str, str],
+    script: Script,
+    outcomes: list[Outcome] | None = None,
+    arrivals_over: float = 0.0,
+    seed: int = 18,
 ) -> list[Outcome]:
-    """Run every learner at once (one thread each, released together); each also tries its neighbour's model.
+    """Run every learner (one thread each); each also tries its neighbour's model.
 
     Args:
         passwords: Learner name -> password.
         script: What each learner does.
         outcomes: A list to fill with the outcomes as they start (to watch a rehearsal from another thread).
+        arrivals_over: Seconds over which the learners' starts are drawn (see :func:`arrivals`); 0 releases
+            them together.
+        seed: Seed of the draw.
 
     Returns:
         One outcome per learner, in the order of ``passwords``.
@@ -155,13 +184,13 @@ def rehearse(
     outcomes.extend(Outcome(learner) for learner in learners)
     mine = outcomes[-len(learners) :]
     gate = threading.Barrier(len(learners))
+    delays = arrivals(len(learners), arrivals_over, seed)
     with ThreadPoolExecutor(max_workers=len(learners)) as pool:
         futures = []
-        for i, outcome in enumerate(mine):
+        for i, (outcome, delay) in enumerate(zip(mine, delays, strict=True)):
             victim = learners[(i + 1) % len(learners)] if len(learners) > 1 else None
-            futures.append(
-                pool.submit(run_learner, outcome, passwords[outcome.learner], script, victim, gate)
-            )
+            password = passwords[outcome.learner]
+            futures.append(pool.submit(run_learner, outcome, password, script, victim, gate, delay))
         for future in futures:
             future.result()  # run_learner records step errors; anything else is a bug of the rehearsal
     return mine
@@ -192,3 +221,61 @@ def percentile(values: list[float], fraction: float) -> float:
 
     ranked = sorted(values)
     return ranked[min(len(ranked), max(1, math.ceil(fraction * len(ranked)))) - 1]
+
+
+class RequestCounter:
+    """Counts the HTTP requests this process sends (every MLflow client call, retries included).
+
+    Used as a context manager around a rehearsal: it wraps ``requests``' adapter while inside.
+    """
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+        self.requests = 0
+
+    def __enter__(self) -> RequestCounter:
+        from requests.adapters import HTTPAdapter
+
+        self._original = HTTPAdapter.send
+        original, count = self._original, self._count
+
+        def send(adapter, request, *args, **kwargs):
+            next(count)  # itertools.count is atomic under the GIL: threads need no lock
+            return original(adapter, request, *args, **kwargs)
+
+        HTTPAdapter.send = send
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from requests.adapters import HTTPAdapter
+
+        HTTPAdapter.send = self._original
+        self.requests = next(self._count)
+
+
+def process_tree_cpu(pids: list[int]) -> float:
+    """CPU-seconds (user + system) spent so far by these processes and all their descendants.
+
+    Finished descendants count too: the kernel adds a reaped child's time to its parent's ``children_*``
+    (PostgreSQL's backends per connection, a gunicorn worker replaced). Needs the right to read the
+    processes (root, or their owner).
+    """
+    import psutil
+
+    seen, total = set(), 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in tree:
+            if process.pid in seen:
+                continue
+            seen.add(process.pid)
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
