@@ -72,8 +72,9 @@ def _course_run(args: argparse.Namespace) -> int:
 
     from labhelpers.core.learner import current_learner
     from labhelpers.course import run as course
+    from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS, load_parameters, with_run_deployment
 
-    parameters = course.load_parameters(args.parameters, dict(args.set))
+    parameters = load_parameters(args.parameters, dict(args.set))
     if args.deployment_dir:
         parameters["deployment_dir"] = str(Path(args.deployment_dir).resolve())
     output_dir = Path(args.output_dir).resolve()
@@ -82,8 +83,8 @@ def _course_run(args: argparse.Namespace) -> int:
     course.run_course(output_dir, parameters, timeout=args.timeout, learner=learner, registry_ready=ready)
     print(f"Executed notebooks in {output_dir}")
     if args.summary:
-        notebooks = [course.NOTEBOOK_DIR / name for name in course.NOTEBOOKS]
-        _print_summary(learner, None, course.with_run_deployment(parameters, notebooks).get("deployment_dir"))
+        notebooks = [NOTEBOOK_DIR / name for name in NOTEBOOKS]
+        _print_summary(learner, None, with_run_deployment(parameters, notebooks).get("deployment_dir"))
     return 0
 
 
@@ -105,7 +106,7 @@ def _course_summary(args: argparse.Namespace) -> int:
 
 def _course_store_outputs(args: argparse.Namespace) -> int:
     from labhelpers.course import outputs
-    from labhelpers.course.run import NOTEBOOKS
+    from labhelpers.course.notebooks import NOTEBOOKS
 
     names = [name for name in NOTEBOOKS if name[:2] in args.notebooks]
     if args.executed_dir:

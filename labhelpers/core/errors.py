@@ -30,3 +30,7 @@ class ServerError(LabError):
 
 class RegistryError(LabError):
     """Registration, a version reference or a promotion was refused."""
+
+
+class CourseError(LabError):
+    """A notebook of the course failed, or the course was asked for something it cannot do."""

@@ -19,7 +19,9 @@ import tempfile
 from pathlib import Path
 
 from labhelpers.core import config
-from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS, CourseError, run_course
+from labhelpers.core.errors import CourseError
+from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS
+from labhelpers.course.run import run_course
 
 #: Strings a committed notebook must never hold: machine paths and the values of one run.
 FORBIDDEN = (

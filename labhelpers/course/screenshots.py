@@ -22,7 +22,7 @@ from pathlib import Path
 
 from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.errors import LabError
-from labhelpers.course.run import NOTEBOOKS
+from labhelpers.course.notebooks import NOTEBOOKS
 
 #: The version whose page is photographed: after notebooks 01-03 on a fresh server, 02's second registration.
 VERSION = 2

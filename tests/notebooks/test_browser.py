@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from labhelpers.core import config
-from labhelpers.course.run import NOTEBOOK_DIR
+from labhelpers.course.notebooks import NOTEBOOK_DIR
 from labhelpers.course.screenshots import CLICK_PATH, HEIGHT, WIDTH, BrowserError, walk
 from labhelpers.registry.register import register_models
 from labhelpers.server import local as server

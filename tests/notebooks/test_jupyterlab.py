@@ -25,7 +25,7 @@ import uuid
 import pytest
 
 from labhelpers.core import config
-from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS
+from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS
 
 pytestmark = pytest.mark.browser
 

@@ -10,14 +10,14 @@ import pytest
 
 from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.learner import LEARNER_ENV, LearnerError
-from labhelpers.course.run import (
+from labhelpers.course.notebooks import (
     NOTEBOOK_DIR,
     NOTEBOOKS,
-    _learner_environment,
+    learner_environment,
     learner_parameters,
-    run_course,
     split_parameters,
 )
+from labhelpers.course.run import run_course
 from labhelpers.course.session import use_learner
 
 
@@ -59,11 +59,11 @@ def test_use_learner_gives_the_notebook_its_names_and_exports_the_learner(monkey
 
 def test_the_kernels_environment_names_the_learner_and_is_restored(monkeypatch):
     monkeypatch.setenv(LEARNER_ENV, "before")
-    with _learner_environment("alice"):
+    with learner_environment("alice"):
         assert os.environ[LEARNER_ENV] == "alice"
     assert os.environ[LEARNER_ENV] == "before"
     monkeypatch.delenv(LEARNER_ENV)
-    with _learner_environment("bob"):
+    with learner_environment("bob"):
         assert os.environ[LEARNER_ENV] == "bob"
     assert LEARNER_ENV not in os.environ
 

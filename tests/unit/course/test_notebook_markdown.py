@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS
+from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS
 
 _FENCED = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 _CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.S)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from labhelpers.core import config
+from labhelpers.core.errors import CourseError
 from labhelpers.course import outputs
-from labhelpers.course.run import NOTEBOOK_DIR, NOTEBOOKS, CourseError
+from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS
 
 # The lab extra's notebook library; `make test-mlflow2`'s environment has only what registration needs.
 nbformat = pytest.importorskip("nbformat")

@@ -54,7 +54,7 @@ def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tm
 def test_a_kernel_started_ahead_is_handed_over_only_after_it_answered_its_warm_imports(tmp_path):
     # ipykernel 7.3 can strand a request that arrives while it answers another client (ipykernel#1554):
     # papermill must not connect while the warm imports' answer is still to come.
-    from labhelpers.course.run import AheadKernel
+    from labhelpers.course.kernels import AheadKernel
 
     go, mark = tmp_path / "go", tmp_path / "warm-done"
     # the warm imports finish only once the test says so: settle must wait for their answer, however slow
@@ -71,7 +71,8 @@ def test_a_kernel_started_ahead_is_handed_over_only_after_it_answered_its_warm_i
 
 
 def test_a_kernel_that_never_answers_its_warm_imports_is_a_course_error(tmp_path):
-    from labhelpers.course.run import AheadKernel, CourseError
+    from labhelpers.core.errors import CourseError
+    from labhelpers.course.kernels import AheadKernel
 
     kernel = AheadKernel(tmp_path, warm_imports="import time\ntime.sleep(60)")
     try:
@@ -85,7 +86,7 @@ def test_a_kernel_that_never_answers_its_warm_imports_is_a_course_error(tmp_path
 def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
     # ipykernel prints a tornado traceback when it is interrupted on its way out: a learner's terminal and
     # `course run`'s one-line errors must not carry it.
-    from labhelpers.course.run import AheadKernel
+    from labhelpers.course.kernels import AheadKernel
 
     log = tmp_path / "kernels.log"
     log.write_text("an earlier kernel's line\n")
@@ -100,7 +101,8 @@ def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
 
 
 def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path):
-    from labhelpers.course.run import AheadKernel, CourseError
+    from labhelpers.core.errors import CourseError
+    from labhelpers.course.kernels import AheadKernel
 
     kernel = AheadKernel(tmp_path, log=tmp_path / "kernels.log", warm_imports="import os\nos._exit(3)")
     try:
@@ -139,7 +141,9 @@ def recorded(tmp_path, monkeypatch):
     for name in "abc":
         _notebook(tmp_path / f"{name}.ipynb", 'out = ""', name)
     _Recorded.events, _Recorded.fail_for = [], None
-    monkeypatch.setattr(course, "AheadKernel", _Recorded)
+    monkeypatch.setattr(
+        course, "start_ahead", lambda notebook, log: _Recorded(notebook.parent, log=log, name=notebook.name)
+    )
     monkeypatch.setattr(
         course,
         "run_notebook",
