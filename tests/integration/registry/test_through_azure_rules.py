@@ -2,7 +2,8 @@
 
 Every test talks to the session server through ``azure_rules`` (a proxy that refuses aliases, renames, model
 deletes, ordered or non-name version searches, LIKE and tag filters in model search, run searches ordered by
-metrics, parameters or tags, with != on a tag or with OR, and MLflow 3's logged-models API) and checks the real server behind it for the result. Each client learns a refusal once.
+metrics, parameters or tags, with != on a tag or with OR, and MLflow 3's logged-models API) and checks the
+real server behind it for the result. Each client learns a refusal once.
 """
 
 from __future__ import annotations
