@@ -74,7 +74,12 @@ def _server_azure_rules(args: argparse.Namespace) -> int:
     print(f"\nAzure-rules stand-in in front of it. Tracking URI to use: {proxy.uri}")
     print(f"  e.g. papermill ... -p tracking_uri {proxy.uri}   or   export MLFLOW_TRACKING_URI={proxy.uri}")
     print(f"It refuses what Azure ML refuses:\n{describe_rules()}")
-    print("Ctrl-C stops the stand-in (the server stays; `python -m labhelpers server stop` stops it).")
+    same = "".join(
+        f" {flag} {value}"
+        for flag, value in (("--port", args.port), ("--state-dir", args.state_dir))
+        if value
+    )
+    print(f"Ctrl-C stops the stand-in; the server stays (`python -m labhelpers server stop{same}` stops it).")
     proxy.serve_forever()
     return 0
 

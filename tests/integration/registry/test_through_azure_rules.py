@@ -1,8 +1,9 @@
 """The registry code against the Azure-rules stand-in: the branches Azure ML's refusals select.
 
 Every test talks to the session server through ``azure_rules`` (a proxy that refuses aliases, renames, model
-deletes, ordered or non-name version searches, LIKE and tag filters in model search, and MLflow 3's
-logged-models API) and checks the real server behind it for the result. Each client learns a refusal once.
+deletes, ordered or non-name version searches, LIKE and tag filters in model search, run searches ordered by
+metrics, parameters or tags, with != on a tag or with OR, and MLflow 3's logged-models API) and checks the
+real server behind it for the result. Each client learns a refusal once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def registered(azure_rules, trained_dirs, unique_names):
 
 def test_the_stand_in_refuses_each_azure_rule_and_forwards_the_rest(azure_rules, registered):
     client, name = _client(azure_rules.uri), registered[0].name
+    experiment = client.get_run(registered[0].run_id).info.experiment_id
     refused = {
         "aliases": lambda: client.set_registered_model_alias(name, "production", "1"),
         "rename registered model": lambda: client.rename_registered_model(name, name + "-renamed"),
@@ -53,6 +55,11 @@ def test_the_stand_in_refuses_each_azure_rule_and_forwards_the_rest(azure_rules,
             f"run_id='{registered[0].run_id}'"
         ),
         "LIKE in registered-model search": lambda: client.search_registered_models("name LIKE 'test-%'"),
+        "order runs by metrics, parameters or tags": lambda: client.search_runs(
+            [experiment], order_by=["metrics.rmse"]
+        ),
+        "!= on a tag in run search": lambda: client.search_runs([experiment], "tags.lifecycle != 'x'"),
+        "OR in run search": lambda: client.search_runs([experiment], "params.a = '1' OR params.a = '2'"),
     }
     if hasattr(client, "search_logged_models"):  # MLflow 3 only (make test-mlflow2 runs MLflow 2)
         refused["MLflow 3 logged-models endpoints"] = lambda: client.search_logged_models(

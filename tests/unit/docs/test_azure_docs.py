@@ -252,3 +252,11 @@ def test_the_checker_finds_what_it_is_for():
     assert not is_supported_inference_image(
         "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py310-cpu-inference:latest"
     )
+
+
+def test_the_page_shows_exactly_the_commands_labhelpers_prints():
+    from labhelpers.azure.deployment import WORKSPACE_PLACEHOLDERS, deployment_commands
+
+    page = (ROOT / "docs/azure.md").read_text()
+    printed = deployment_commands(name="taxi-fare-<suffix>", workspace=WORKSPACE_PLACEHOLDERS)
+    assert [line for line in printed if line not in page] == []
