@@ -37,13 +37,15 @@ def to_canonical(raw: pd.DataFrame, *, source: str = "data") -> tuple[pd.DataFra
         DataError: A column holds values that are not numbers or dates.
     """
     schema, mapping = detect_schema(raw.columns, source)
-    return _build(raw.__getitem__, mapping, len(raw), source), schema
+    return build_canonical(raw.__getitem__, mapping, len(raw), source), schema
 
 
-def _build(
+def build_canonical(
     get: Callable[[str], pd.Series], mapping: Mapping[str, str], rows: int, source: str
 ) -> pd.DataFrame:
     """Assemble the canonical frame one column at a time (``get`` may free each source column).
+
+    Public to ``data.load``, which reads parquet and CSV chunks column by column through it.
 
     Every converted column is an array, so the source's index (chunks of a CSV count on) never realigns rows.
     """

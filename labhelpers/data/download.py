@@ -30,11 +30,17 @@ RETRIES = 2
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
-def _suffix(name: str) -> str | None:
+def data_suffix(name: str) -> str | None:
+    """The data suffix ``name`` ends with (one of :data:`SUFFIXES`, any case), or None; public to ``load``."""
     return next((suffix for suffix in SUFFIXES if name.lower().endswith(suffix)), None)
 
 
-def _expected_digest(sha256: str | None) -> str | None:
+def expected_digest(sha256: str | None) -> str | None:
+    """A SHA-256 as given (``sha256:`` prefix, any case) in lower-case hex, or None; public to ``load``.
+
+    Raises:
+        DataError: ``sha256`` is not 64 hex digits.
+    """
     if sha256 is None:
         return None
     digest = sha256.strip().lower().removeprefix("sha256:")
@@ -167,9 +173,9 @@ def download(
         DataError: Unsupported suffix, an HTTP error status, a timeout, a failed connection (after
             retries), a broken transfer (after retries) or a SHA-256 other than ``sha256``.
     """
-    suffix = _suffix(urlparse(url).path)
+    suffix = data_suffix(urlparse(url).path)
     if suffix is None:
         raise DataError(f"{url}: the URL does not end in .csv, .csv.gz or .parquet; pass a data file's URL.")
     folder = Path(cache_dir) if cache_dir is not None else config.cache_dir()
     name = f"{hashlib.sha256(url.encode()).hexdigest()[:24]}{suffix}"
-    return _fetch(url, folder, name, _Downloader(timeout, progress, _expected_digest(sha256)))
+    return _fetch(url, folder, name, _Downloader(timeout, progress, expected_digest(sha256)))

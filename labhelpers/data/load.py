@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 from labhelpers.core import config
 from labhelpers.core.artifacts import sha256_file
 from labhelpers.core.errors import DataError
-from labhelpers.data.canonical import _build
+from labhelpers.data.canonical import build_canonical
 from labhelpers.data.canonical import to_canonical as to_canonical
 from labhelpers.data.download import SUFFIXES as SUFFIXES
-from labhelpers.data.download import _expected_digest, _suffix, download
+from labhelpers.data.download import data_suffix, download, expected_digest
 from labhelpers.data.schemas import CANONICAL_COLUMNS, detect_schema
 from labhelpers.data.schemas import CANONICAL_DTYPES as CANONICAL_DTYPES
 from labhelpers.data.schemas import REQUIRED_COLUMNS as REQUIRED_COLUMNS
@@ -67,7 +67,7 @@ def _check_file(path: Path, label: str) -> str:
         raise DataError(
             f"{label} is a folder, not a file; pass one .csv, .csv.gz or .parquet file inside it."
         )
-    suffix = _suffix(path.name)
+    suffix = data_suffix(path.name)
     if suffix is None:
         raise DataError(
             f"{label}: unsupported file type {path.suffix or '(none)'!r}; use a .csv, .csv.gz or .parquet "
@@ -97,7 +97,7 @@ def _read_parquet(path: Path, label: str) -> tuple[pd.DataFrame, str]:
                     column = column.cast(pa.timestamp("ns", column.type.tz))  # much faster than pandas
             return column.to_pandas(date_as_object=False)
 
-        return _build(get, mapping, parquet.metadata.num_rows, label), schema
+        return build_canonical(get, mapping, parquet.metadata.num_rows, label), schema
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
             f"{label} could not be read as parquet ({exc}); the file may be damaged or "
@@ -121,13 +121,13 @@ def _read_csv(path: Path, label: str) -> tuple[pd.DataFrame, str]:
             chunksize=CSV_CHUNK_ROWS,
         )
         with chunks, warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are checked in _build
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # build_canonical checks mixed columns
             start = 0
             for raw in chunks:
                 rows = len(raw)
                 single = start == 0 and rows < CSV_CHUNK_ROWS
                 where = label if single else f"{label} rows {start + 1:,}-{start + rows:,}"
-                parts.append(_build(raw.pop, mapping, rows, where))
+                parts.append(build_canonical(raw.pop, mapping, rows, where))
                 start += rows
     except pd.errors.EmptyDataError:
         raise DataError(f"{label} holds no data; download it again or pick another file.") from None
@@ -139,7 +139,7 @@ def _read_csv(path: Path, label: str) -> tuple[pd.DataFrame, str]:
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Join canonical chunks column by column, so only one column is ever held twice."""
     if len(parts) <= 1:
-        return parts[0] if parts else _build(lambda name: pd.Series(), {}, 0, "")
+        return parts[0] if parts else build_canonical(lambda name: pd.Series(), {}, 0, "")
     columns = {
         name: pd.concat([part.pop(name) for part in parts], ignore_index=True) for name in CANONICAL_COLUMNS
     }
@@ -181,7 +181,7 @@ def load_trips(
         label = str(path)
     suffix = _check_file(path, label)
     digest = sha256_file(path)
-    expected = _expected_digest(sha256)
+    expected = expected_digest(sha256)
     if expected is not None and digest != expected:
         raise DataError(
             f"{label}: its SHA-256 is {digest}, but sha256={expected} was expected; use the right file."

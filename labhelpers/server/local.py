@@ -32,13 +32,13 @@ from labhelpers.core.errors import ServerError
 from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
 from labhelpers.server.state import LOG_TAIL_LINES as LOG_TAIL_LINES
 from labhelpers.server.state import (
-    _check_stores,
-    _forget,
-    _locked,
-    _Paths,
-    _paths,
-    _running_record,
-    _startup_failure,
+    Paths,
+    check_stores,
+    forget,
+    locked,
+    running_record,
+    startup_failure,
+    state_paths,
 )
 
 #: Worker processes, deliberately one. ``mlflow server --workers`` (default 4) sets uvicorn's process count.
@@ -80,14 +80,14 @@ class ServerStatus:
     answering: bool
 
 
-def _resolve(port: int | None, state_dir: StateDir) -> tuple[int, _Paths]:
+def _resolve(port: int | None, state_dir: StateDir) -> tuple[int, Paths]:
     if os.name == "nt":
         raise ServerError("labhelpers.server.local needs Linux, macOS or WSL (it uses POSIX process groups).")
     port = config.server_port() if port is None else int(port)
     if not 0 < port < 65536:
         raise ServerError(f"Port {port} is not a valid TCP port; use e.g. `{config.PORT_ENV}=5001`.")
     root = Path(state_dir).expanduser() if state_dir is not None else config.state_dir()
-    return port, _paths(root.resolve())
+    return port, state_paths(root.resolve())
 
 
 def _uri(port: int) -> str:
@@ -120,7 +120,7 @@ def _port_taken(port: int) -> bool:
     return False
 
 
-def _info(record: dict, paths: _Paths, already_running: bool) -> ServerInfo:
+def _info(record: dict, paths: Paths, already_running: bool) -> ServerInfo:
     port = int(record["port"])
     return ServerInfo(
         pid=record["pid"],
@@ -133,7 +133,7 @@ def _info(record: dict, paths: _Paths, already_running: bool) -> ServerInfo:
     )
 
 
-def _command(port: int, paths: _Paths) -> list[str]:
+def _command(port: int, paths: Paths) -> list[str]:
     return [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", f"sqlite:///{paths.db.as_posix()}",  # absolute: sqlite:////abs/mlflow.db
@@ -145,7 +145,7 @@ def _command(port: int, paths: _Paths) -> list[str]:
     ]  # fmt: skip
 
 
-def _spawn(port: int, paths: _Paths) -> dict:
+def _spawn(port: int, paths: Paths) -> dict:
     """Launch the server detached (own session, so it survives the caller) and write its pid files."""
     paths.artifacts.mkdir(parents=True, exist_ok=True)
     if paths.log.exists():  # keep the previous run's log: it may explain why that server died
@@ -188,7 +188,7 @@ def _spawn(port: int, paths: _Paths) -> dict:
     return record
 
 
-def _wait_ready(record: dict, paths: _Paths, timeout: float) -> None:
+def _wait_ready(record: dict, paths: Paths, timeout: float) -> None:
     """Wait for a real API answer; on death or timeout, kill the group and raise with the log tail."""
     pid, port, created = record["pid"], int(record["port"]), record.get("created")
     _wait_until(lambda: not _group_alive(pid, created) or _answers(port), timeout, interval=0.25)
@@ -198,11 +198,11 @@ def _wait_ready(record: dict, paths: _Paths, timeout: float) -> None:
     problem = f"did not answer within {timeout:.0f} s" if alive else "exited during startup"
     with contextlib.suppress(ServerError):
         _terminate_group(pid, 5.0, created)
-    _forget(paths)
-    raise ServerError(_startup_failure(paths, f"The MLflow server on port {port} {problem}"))
+    forget(paths)
+    raise ServerError(startup_failure(paths, f"The MLflow server on port {port} {problem}"))
 
 
-def _refuse_taken_port(port: int, paths: _Paths) -> None:
+def _refuse_taken_port(port: int, paths: Paths) -> None:
     if not _port_taken(port):
         return
     holder = "another MLflow server" if _answers(port, timeout=1.0) else "another process"
@@ -233,7 +233,7 @@ def start(port: int | None = None, state_dir: StateDir = None, *, timeout: float
     """
     port, paths = _resolve(port, state_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
-    with _locked(paths):
+    with locked(paths):
         record = _refuse_to_start(port, paths)
         if record is not None:
             _wait_ready(record, paths, timeout)
@@ -254,18 +254,18 @@ def check_start(port: int | None = None, state_dir: StateDir = None) -> None:
     """
     port, paths = _resolve(port, state_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
-    with _locked(paths):
+    with locked(paths):
         _refuse_to_start(port, paths)
 
 
-def _refuse_to_start(port: int, paths: _Paths) -> dict | None:
+def _refuse_to_start(port: int, paths: Paths) -> dict | None:
     """The checks before a start: this folder's running server (its record), None when none runs.
 
     Raises:
         ServerError: That server runs on another port; or none runs and the stores are unusable or the
             port is held by something else.
     """
-    record = _running_record(paths)
+    record = running_record(paths)
     if record is not None:
         if int(record.get("port", -1)) != port:
             raise ServerError(
@@ -273,7 +273,7 @@ def _refuse_to_start(port: int, paths: _Paths) -> dict | None:
                 f"(pid {record['pid']}), not {port}. {_STOP_HINT} first, or use that port."
             )
         return record
-    _check_stores(paths)
+    check_stores(paths)
     _refuse_taken_port(port, paths)
     return None
 
@@ -293,11 +293,11 @@ def stop(port: int | None = None, state_dir: StateDir = None, *, timeout: float 
     port, paths = _resolve(port, state_dir)
     record = None
     if paths.root.is_dir():
-        with _locked(paths):
-            record = _running_record(paths)
+        with locked(paths):
+            record = running_record(paths)
             if record is not None:
                 _terminate_group(record["pid"], timeout, record.get("created"))
-                _forget(paths)
+                forget(paths)
     if record is None:
         other = f" Port {port} is held by another process, left alone." if _port_taken(port) else ""
         print(f"No local MLflow server was running from {paths.root}.{other}")
@@ -317,7 +317,7 @@ def status(port: int | None = None, state_dir: StateDir = None) -> ServerStatus:
         The status; a stale pid file found on the way is removed.
     """
     port, paths = _resolve(port, state_dir)
-    record = _running_record(paths) if paths.root.is_dir() else None
+    record = running_record(paths) if paths.root.is_dir() else None
     if record is not None:
         port = int(record.get("port", port))
     return ServerStatus(

@@ -1,8 +1,11 @@
 """The tracking server's state folder: its file layout, the pid file and server.json, its lock and its log.
 
-See :mod:`labhelpers.server.local` for what each file holds. Before a start, :func:`_check_stores` asks
-SQLite itself (the standard library's sqlite3, ``PRAGMA quick_check``) whether the database is sound and
-walks the artifact tree with ``os.access``: MLflow offers no such check, it only fails later with a traceback.
+See :mod:`labhelpers.server.local` for what each file holds; that module is the one user of the public
+names here (:class:`Paths`, :func:`state_paths`, :func:`locked`, :func:`running_record`, :func:`forget`,
+:func:`check_stores`, :func:`database_problem`, :func:`startup_failure`). Before a start,
+:func:`check_stores` asks SQLite itself (the standard library's sqlite3, ``PRAGMA quick_check``) whether the
+database is sound and walks the artifact tree with ``os.access``: MLflow offers no such check, it only fails
+later with a traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from labhelpers.server.processes import _group_alive
 LOG_TAIL_LINES = 20
 
 
-class _Paths(NamedTuple):
+class Paths(NamedTuple):
+    """The files of one state folder (see :func:`state_paths`)."""
+
     root: Path
     db: Path
     artifacts: Path
@@ -32,12 +37,13 @@ class _Paths(NamedTuple):
     log: Path
 
 
-def _paths(root: Path) -> _Paths:
+def state_paths(root: Path) -> Paths:
+    """The layout of the state folder ``root``: database, artifacts, pid file, server.json, log."""
     names = ("mlflow.db", "artifacts", "server.pid", "server.json", "server.log")
-    return _Paths(root, *(root / name for name in names))
+    return Paths(root, *(root / name for name in names))
 
 
-def _read_record(paths: _Paths) -> dict | None:
+def _read_record(paths: Paths) -> dict | None:
     """The pid file plus server.json, or None when there is no (readable) pid file."""
     try:
         pid = int(paths.pid.read_text().strip())
@@ -50,26 +56,27 @@ def _read_record(paths: _Paths) -> dict | None:
     return {**record, "pid": pid}
 
 
-def _forget(paths: _Paths) -> None:
+def forget(paths: Paths) -> None:
+    """Remove the pid file and server.json (the server they describe is gone)."""
     for path in (paths.pid, paths.record):
         path.unlink(missing_ok=True)
 
 
-def _running_record(paths: _Paths) -> dict | None:
+def running_record(paths: Paths) -> dict | None:
     """The record of our live server, or None; a stale pid file (process gone or pid reused) is removed."""
     record = _read_record(paths)
     if record is None:
         if paths.record.exists():
-            _forget(paths)
+            forget(paths)
         return None
     if _group_alive(record["pid"], record.get("created")):
         return record
-    _forget(paths)
+    forget(paths)
     return None
 
 
 @contextlib.contextmanager
-def _locked(paths: _Paths) -> Iterator[None]:
+def locked(paths: Paths) -> Iterator[None]:
     """Serialise start/stop calls on one state folder (two notebooks starting the server at once)."""
     import fcntl  # POSIX only, like the rest of this module
 
@@ -81,7 +88,7 @@ def _locked(paths: _Paths) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _log_tail(paths: _Paths, lines: int = LOG_TAIL_LINES) -> str:
+def _log_tail(paths: Paths, lines: int = LOG_TAIL_LINES) -> str:
     try:
         tail = paths.log.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
@@ -89,7 +96,7 @@ def _log_tail(paths: _Paths, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(tail) or "(log is empty)"
 
 
-def _database_problem(db: Path) -> str | None:
+def database_problem(db: Path) -> str | None:
     """What SQLite finds wrong with the database file, or None when it is sound (or not created yet)."""
     if not db.exists():
         return None
@@ -106,7 +113,7 @@ def _database_problem(db: Path) -> str | None:
     return None if verdict == "ok" else f"SQLite's quick_check says: {verdict}"
 
 
-def _check_stores(paths: _Paths) -> None:
+def check_stores(paths: Paths) -> None:
     """Refuse to start on a damaged database or an unusable artifact folder, before the server is spawned.
 
     Without this, MLflow dies at startup with a long SQLAlchemy traceback. Neither file is changed: what is
@@ -115,7 +122,7 @@ def _check_stores(paths: _Paths) -> None:
     Raises:
         ServerError: One message naming the file and the way out.
     """
-    problem = _database_problem(paths.db)
+    problem = database_problem(paths.db)
     if problem is not None:
         raise ServerError(
             f"The local registry database {paths.db} is damaged ({problem}), so the MLflow server cannot "
@@ -163,12 +170,12 @@ _SCHEMA = re.compile(r"Detected out-of-date database schema \(found version (\S*
 _UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '([^']*)'")
 
 
-def _startup_failure(paths: _Paths, what: str) -> str:
+def startup_failure(paths: Paths, what: str) -> str:
     """Why a server did not come up: a known cause's one message, else ``what`` and the log's last lines."""
     return _known_failure(paths) or f"{what}. Last lines of {paths.log}:\n{_log_tail(paths)}"
 
 
-def _known_failure(paths: _Paths) -> str | None:
+def _known_failure(paths: Paths) -> str | None:
     """One message for a startup failure whose cause the server log names, or None.
 
     The causes known: a database whose schema another MLflow version wrote, older (MLflow asks for a

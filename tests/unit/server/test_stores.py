@@ -32,12 +32,12 @@ def _start_refused(folder: Path, free_port) -> str:
 
 
 def test_a_sound_database_and_folder_pass(tmp_path: Path) -> None:
-    paths = state._paths(tmp_path)
+    paths = state.state_paths(tmp_path)
     _sound_database(paths.db)
     paths.artifacts.mkdir()
-    state._check_stores(paths)  # raises on any problem
-    assert state._database_problem(paths.db) is None
-    assert state._database_problem(tmp_path / "not-created-yet.db") is None
+    state.check_stores(paths)  # raises on any problem
+    assert state.database_problem(paths.db) is None
+    assert state.database_problem(tmp_path / "not-created-yet.db") is None
 
 
 def test_a_file_that_is_not_a_database_is_named_with_the_way_out(tmp_path: Path, free_port) -> None:
@@ -110,10 +110,10 @@ def test_an_unusable_folder_or_file_inside_the_artifacts_is_named(
 
 
 def test_a_startup_failure_shows_the_log_tail_unless_the_log_names_a_known_cause(tmp_path: Path) -> None:
-    paths = state._paths(tmp_path)
+    paths = state.state_paths(tmp_path)
     paths.log.write_text("".join(f"line {n}\n" for n in range(100)) + "RuntimeError: something new\n")
 
-    message = state._startup_failure(paths, "The MLflow server on port 5 exited during startup")
+    message = state.startup_failure(paths, "The MLflow server on port 5 exited during startup")
 
     assert message.startswith(
         f"The MLflow server on port 5 exited during startup. Last lines of {paths.log}:"
@@ -126,7 +126,7 @@ def test_a_startup_failure_shows_the_log_tail_unless_the_log_names_a_known_cause
         "Traceback (most recent call last):\n  ...\nmlflow.exceptions.MlflowException: Detected out-of-date "
         "database schema (found version 1b5f0d9ad7c1, but expected 9a1b2c3d4e5f). Take a backup...\n"
     )
-    message = state._startup_failure(paths, "The MLflow server on port 5 exited during startup")
+    message = state.startup_failure(paths, "The MLflow server on port 5 exited during startup")
     assert message.startswith(
         f"The local registry database {paths.db} has schema 1b5f0d9ad7c1, but this MLflow"
     )
