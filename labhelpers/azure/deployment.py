@@ -18,7 +18,6 @@ from labhelpers.core import config
 from labhelpers.core.learner import namespace
 
 DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
-PLACEHOLDER = "taxi-fare-endpoint"
 #: What the commands name when no workspace is configured here: fill in yours.
 WORKSPACE_PLACEHOLDERS = ("<resource-group>", "<workspace-name>")
 

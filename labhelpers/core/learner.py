@@ -130,19 +130,3 @@ def namespace(learner: str | None = None) -> Namespace:
         by_hand=_suffixed(BY_HAND, who),
         by_hand_experiment=_suffixed(BY_HAND_EXPERIMENT, who),
     )
-
-
-def learner_of(model_name: str, learners: list[str] | tuple[str, ...]) -> str | None:
-    """Which of ``learners`` owns ``model_name`` (one of its three names), or None.
-
-    Args:
-        model_name: A registered model name.
-        learners: Candidate learner names.
-
-    Returns:
-        The owning learner, or None for a name outside every given namespace.
-    """
-    for who in learners:
-        if namespace(who).owns(model_name):
-            return who
-    return None

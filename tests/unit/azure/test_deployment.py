@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
-from labhelpers.azure.deployment import PLACEHOLDER, deployment_commands
+from labhelpers.azure.deployment import DEPLOYMENT_DIR, deployment_commands
 from labhelpers.core import config
 from labhelpers.core.errors import LabError
 
@@ -42,6 +43,7 @@ def test_every_command_names_your_endpoint_and_never_the_placeholder(monkeypatch
         ["online-endpoint", "invoke"],
         ["online-endpoint", "delete"],
     ]
-    assert all("taxi-fare-lab1" in c and f" {PLACEHOLDER}" not in c for c in commands)
+    placeholder = yaml.safe_load((DEPLOYMENT_DIR / "endpoint.yml").read_text())["name"]
+    assert all("taxi-fare-lab1" in c and f" {placeholder}" not in c for c in commands)
     assert "--request-file ML/deployment/sample-request.json" in commands[3]
     assert "--all-traffic" in commands[1] and "production-deployment.yml" in commands[1]

@@ -13,7 +13,6 @@ from labhelpers.core.learner import (
     LearnerError,
     check_learner,
     current_learner,
-    learner_of,
     namespace,
 )
 
@@ -65,9 +64,3 @@ def test_invalid_learners_are_refused_with_the_rule(name, monkeypatch):
         monkeypatch.setenv(LEARNER_ENV, name)
         with pytest.raises(LearnerError):
             namespace()
-
-
-def test_learner_of_finds_the_owner_and_nothing_outside():
-    assert learner_of("taxi-trip-kmeans-bob", ["alice", "bob"]) == "bob"
-    assert learner_of("taxi-trip-kmeans", ["alice", "bob"]) is None
-    assert learner_of("taxi-trip-kmeans-bobby", ["bob"]) is None
