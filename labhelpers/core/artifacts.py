@@ -1,4 +1,8 @@
-"""Training outputs that never look complete when they are not: temp folders, manifests, checksums."""
+"""Files and folders that never look complete when they are not: temp folders, atomic writes, manifests.
+
+The one home of atomic writes in labhelpers: :func:`atomic_output_dir` for a folder (training outputs),
+:func:`write_text_atomically` for one file (the deployment pins, the classroom's credentials and records).
+"""
 
 from __future__ import annotations
 
@@ -99,6 +103,34 @@ def _raise_if_disk_full(error: OSError, target: Path) -> None:
         f"models are untouched. Free some space (see `df -h {target.parent}`) or choose an --output-dir on "
         "another disk, then run the training step again."
     ) from None
+
+
+def write_text_atomically(path: Path, text: str, *, mode: int | None = None) -> Path:
+    """Replace ``path`` with ``text`` in one step: an interrupted write never leaves half a file.
+
+    The text goes to a temporary file beside ``path`` (created readable by its owner only), which then
+    takes ``path``'s place with one ``os.replace``.
+
+    Args:
+        path: The file to write (its folder must exist).
+        text: Its new content.
+        mode: Permission bits of the result; default: those of the file it replaces, else 0o644. With
+            0o600 the content is never readable by others, not even for a moment (credentials, keys).
+
+    Returns:
+        ``path``.
+    """
+    if mode is None:
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return path
 
 
 def write_json(path: Path, payload: dict) -> Path:

@@ -12,12 +12,11 @@ edit it), so plain PyYAML writes it.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
+from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.config import PROJECT_ROOT
 from labhelpers.core.errors import RegistryError
 
@@ -54,19 +53,6 @@ def read_pins(deployment_dir: str | Path | None = None) -> dict[str, str]:
     if not isinstance(pins, dict):
         raise RegistryError(f"{path} should map model names to azureml:NAME:N; {_RESTORE.format(path=path)}.")
     return dict(pins)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` in one step, so an interrupted write never leaves half a file."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp alone would leave 0600
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
 
 
 def _round_trip():
@@ -142,11 +128,11 @@ def pin_production(name: str, version, deployment_dir: str | Path | None = None)
             buffer = io.StringIO()
             _round_trip().dump(document, buffer)
             rewritten = buffer.getvalue()
-    _write_atomically(
+    write_text_atomically(
         folder / PINS_FILE, _HEADER + yaml.safe_dump(dict(sorted(pins.items())), sort_keys=False)
     )
     if rewritten is not None:
-        _write_atomically(deployment, rewritten)
+        write_text_atomically(deployment, rewritten)
     return reference
 
 

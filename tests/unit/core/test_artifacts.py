@@ -17,6 +17,7 @@ from labhelpers.core.artifacts import (
     sha256_file,
     write_json,
     write_manifest,
+    write_text_atomically,
 )
 from labhelpers.core.errors import TrainingError
 
@@ -137,3 +138,33 @@ def test_other_os_errors_keep_their_own_type(tmp_path):
     with pytest.raises(PermissionError), atomic_output_dir(tmp_path / "out"):
         raise PermissionError(errno.EACCES, "Permission denied", "somewhere")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_atomic_write_keeps_the_mode_and_a_failed_one_leaves_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "pins.yml"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    assert write_text_atomically(target, "new\n").read_text() == "new\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+
+    def refuse(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("labhelpers.core.artifacts.os.replace", refuse)
+    with pytest.raises(OSError, match="No space"):
+        write_text_atomically(target, "half\n")
+    assert target.read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["pins.yml"]  # no temporary file left behind
+
+
+def test_a_private_atomic_write_is_never_readable_by_others(tmp_path, monkeypatch):
+    seen = []
+    real_replace = os.replace
+
+    def watch(source, destination):
+        seen.append(os.stat(source).st_mode & 0o777)  # the temporary file, just before it takes the place
+        real_replace(source, destination)
+
+    monkeypatch.setattr("labhelpers.core.artifacts.os.replace", watch)
+    written = write_text_atomically(tmp_path / "credentials.json", "{}", mode=0o600)
+    assert seen == [0o600] and written.stat().st_mode & 0o777 == 0o600
