@@ -207,3 +207,25 @@ def test_restart_kernel_and_run_all_again(lab, name):
 def test_the_tracked_notebooks_are_untouched(lab):
     after = {path.name: path.read_bytes() for path in NOTEBOOK_DIR.glob("*.ipynb")}
     assert [name for name in lab["tracked"] if after.get(name) != lab["tracked"][name]] == []
+
+
+def test_the_saved_file_check_sees_unrun_cells_errors_and_missing_check_lines(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    ran = new_code_cell("x = 1", id="ran", execution_count=1)
+    unrun = new_code_cell("y = 2", id="unrun")
+    failed = new_code_cell("1 / 0", id="failed", execution_count=2)
+    failed.outputs = [new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    silent = new_code_cell('check("02-1")', id="silent", execution_count=3)
+    answered = new_code_cell('check("02-1")', id="answered", execution_count=4)
+    answered.outputs = [
+        new_output("execute_result", {"text/plain": "02-1: not yet: tag it"}, execution_count=4)
+    ]
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(new_notebook(cells=[ran, unrun, failed, silent, answered]), path)
+    assert _problems(path) == [
+        "cell unrun did not run",
+        "cell failed: ZeroDivisionError: division by zero",
+        "cell silent: no '02-1: correct|not yet' line in its outputs",
+    ]
