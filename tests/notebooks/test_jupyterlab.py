@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -58,22 +59,22 @@ def lab(tmp_path_factory, free_port, browser):
 
     root = tmp_path_factory.mktemp("jupyterlab")
     tracked = {path.name: path.read_bytes() for path in NOTEBOOK_DIR.glob("*.ipynb")}
+    mlflow_port = local.start(free_port(), root / "mlflow", timeout=180).port
     shutil.copytree(NOTEBOOK_DIR, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     settings = root / "app-settings"
     settings.mkdir()
     (settings / "overrides.json").write_text(json.dumps(OVERRIDES))
-    mlflow = local.start(free_port(), root / "mlflow", timeout=180)
     port, token = free_port(), uuid.uuid4().hex
     environment = {
         **os.environ,
-        config.PORT_ENV: str(mlflow.port),
+        config.PORT_ENV: str(mlflow_port),
         config.STATE_DIR_ENV: str(root / "mlflow"),
         "JUPYTER_RUNTIME_DIR": str(root / "runtime"),  # connection files and the signing key: not in ~
         "JUPYTER_DATA_DIR": str(root / "data"),
         "PYTHONDONTWRITEBYTECODE": "",
     }
     environment.pop("MLFLOW_TRACKING_URI", None)  # backend="local" must find the server by itself
-    jupyter = shutil.which("jupyter", path=os.path.dirname(os.sys.executable))
+    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable))
     command = [
         jupyter, "lab", str(root / "notebooks"), "--no-browser", f"--port={port}", "--ip=127.0.0.1",
         f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True",
@@ -81,10 +82,13 @@ def lab(tmp_path_factory, free_port, browser):
         f"--LabApp.workspaces_dir={root / 'workspaces'}",
         *(["--allow-root"] if os.geteuid() == 0 else []),
     ]  # fmt: skip
-    log = root / "jupyterlab.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)
-    base = f"http://127.0.0.1:{port}"
+    log, base = root / "jupyterlab.log", f"http://127.0.0.1:{port}"
+    try:
+        with open(log, "wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)
+    except OSError:
+        local.stop(mlflow_port, root / "mlflow")
+        raise
     try:
         _wait_for_lab(f"{base}/api/status?token={token}", process, log)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -99,7 +103,7 @@ def lab(tmp_path_factory, free_port, browser):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        local.stop(mlflow.port, root / "mlflow")
+        local.stop(mlflow_port, root / "mlflow")
 
 
 def _open(lab, name: str, workspace: str) -> list[str]:
@@ -108,6 +112,7 @@ def _open(lab, name: str, workspace: str) -> list[str]:
     page.goto(f"{lab['base']}/lab/workspaces/{workspace}/tree/{name}?reset&token={lab['token']}")
     page.wait_for_function(
         """name => {
+            if (document.querySelector('.jp-Dialog')) return true;  // e.g. "Select Kernel": reported
             const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
             return w && w.context && w.context.path === name && w.sessionContext
                 && w.sessionContext.session && w.sessionContext.session.kernel
@@ -207,3 +212,25 @@ def test_restart_kernel_and_run_all_again(lab, name):
 def test_the_tracked_notebooks_are_untouched(lab):
     after = {path.name: path.read_bytes() for path in NOTEBOOK_DIR.glob("*.ipynb")}
     assert [name for name in lab["tracked"] if after.get(name) != lab["tracked"][name]] == []
+
+
+def test_the_saved_file_check_sees_unrun_cells_errors_and_missing_check_lines(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    ran = new_code_cell("x = 1", id="ran", execution_count=1)
+    unrun = new_code_cell("y = 2", id="unrun")
+    failed = new_code_cell("1 / 0", id="failed", execution_count=2)
+    failed.outputs = [new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    silent = new_code_cell('check("02-1")', id="silent", execution_count=3)
+    answered = new_code_cell('check("02-1")', id="answered", execution_count=4)
+    answered.outputs = [
+        new_output("execute_result", {"text/plain": "02-1: not yet: tag it"}, execution_count=4)
+    ]
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(new_notebook(cells=[ran, unrun, failed, silent, answered]), path)
+    assert _problems(path) == [
+        "cell unrun did not run",
+        "cell failed: ZeroDivisionError: division by zero",
+        "cell silent: no '02-1: correct|not yet' line in its outputs",
+    ]
