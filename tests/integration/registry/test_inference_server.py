@@ -77,3 +77,21 @@ def test_serving_a_version_twice_leaves_one_server(pinned, tmp_path, process_gro
         if second is not None:
             second.stop()
     assert process_group(second.pid) == []
+
+
+def test_serving_a_version_twice_with_mlflows_scoring_server_leaves_one_server(
+    pinned, tmp_path, process_group
+):
+    from labhelpers.serving.scoring import serve
+
+    first = serve(pinned, log_dir=tmp_path / "scoring")
+    second = None
+    try:
+        second = serve(pinned, log_dir=tmp_path / "scoring")  # notebook 05's comparison cell run again
+        assert process_group(first.pid) == []
+        assert len(second.invoke(read_sample_request().head(2))) == 2
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert process_group(second.pid) == []
