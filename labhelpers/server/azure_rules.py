@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlparse
 from labhelpers.core import config
 
 _MANAGE = "https://learn.microsoft.com/azure/machine-learning/how-to-manage-models-mlflow"
+_QUERY = "https://learn.microsoft.com/azure/machine-learning/how-to-track-experiments-mlflow"
 _API = r"^/(?:ajax-)?api/2\.0/mlflow"
 #: The only version-search filter Azure ML's documentation shows: one name, compared with "=".
 _NAME_ONLY = re.compile(r"^\s*name\s*=\s*(['\"]).*\1\s*$", re.IGNORECASE)
@@ -75,6 +76,10 @@ MODEL_TAG_FILTER = Rule(
     f"{_MANAGE} (support matrix: search by tag only in Studio); a != tag filter was rejected "
     "(Azure/azure-sdk-for-python#42155)",
 )
+RUN_ORDER = Rule(
+    "order runs by metric, parameter or tag",
+    f"{_QUERY} (support matrix for querying runs: ordering by run fields such as start_time only)",
+)
 LOGGED_MODELS = Rule(
     "MLflow 3 logged-models endpoints",
     "Azure/azure-sdk-for-python#44896 (log_model with MLflow 3: 404 on /api/2.0/mlflow/logged-models)",
@@ -90,8 +95,11 @@ RULES = (
     VERSION_FILTER,
     MODEL_LIKE,
     MODEL_TAG_FILTER,
+    RUN_ORDER,
     LOGGED_MODELS,
 )
+#: Order keys Azure ML's support matrix marks as not supported for runs (run fields like start_time are).
+_RUN_ORDER_KEYS = re.compile(r"^\s*[`\"]?(metrics?|params?|parameters?|tags?)\.", re.IGNORECASE)
 
 
 def _filter_text(query: dict, body: dict) -> str:
@@ -126,6 +134,9 @@ def refusal(method: str, target: str, body: bytes = b"") -> Rule | None:
             return VERSION_ORDER
         text = _filter_text(query, payload)
         return VERSION_FILTER if text.strip() and not _NAME_ONLY.match(text) else None
+    if re.match(_API + r"/runs/search$", path):
+        keys = query.get("order_by") or payload.get("order_by") or []
+        return RUN_ORDER if any(_RUN_ORDER_KEYS.match(str(key)) for key in keys) else None
     if re.match(_API + r"/registered-models/search$", path):
         text = _filter_text(query, payload)
         if re.search(r"\bI?LIKE\b", text, re.IGNORECASE):
