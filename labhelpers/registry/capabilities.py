@@ -23,7 +23,7 @@ The rules, in one place:
   client-side on what comes back, so both paths give the same answer.
 * **run_ordering** (``search_runs(order_by=["metrics.rmse ASC"])``: runs sorted by a metric, parameter or
   tag on the server): tried by notebook 03's search for the best registration run; Azure ML orders runs by
-  their own fields only (start and end time), so a refusal sorts the same runs client-side in pandas.
+  their attributes only (start and end time...), so a refusal sorts the same runs client-side in pandas.
 * **logged_models** (MLflow 3's ``/logged-models`` endpoints, which ``log_model`` calls first): tried by
   notebook 02's registration by hand; Azure ML answered them with 404 (Azure/azure-sdk-for-python#44896), and
   the notebook then saves the model folder, uploads it as run files and registers it with

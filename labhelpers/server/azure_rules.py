@@ -78,7 +78,7 @@ MODEL_TAG_FILTER = Rule(
 )
 RUN_ORDER = Rule(
     "order runs by metric, parameter or tag",
-    f"{_QUERY} (support matrix for querying runs: ordering by run fields such as start_time only)",
+    f"{_QUERY} (support matrix for querying runs: ordering by attributes such as start_time only)",
 )
 LOGGED_MODELS = Rule(
     "MLflow 3 logged-models endpoints",
