@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
@@ -24,17 +25,30 @@ def solve_01_1(output_dir: str | Path, data=None) -> Path:
     return my_run
 
 
-def solve_02_1(owner: str) -> None:
-    """02-1: tag the newest by-hand version with the course's owner (a version tag, not a run tag)."""
-    client, by_hand = MlflowClient(), namespace().by_hand  # the notebook's names.by_hand
-    newest = max(client.search_model_versions(f"name = '{by_hand}'"), key=lambda v: int(v.version))
-    client.set_model_version_tag(by_hand, newest.version, "owner", owner)
+def solve_02_1(owner: str, version: str) -> None:
+    """02-1: tag section 2's by-hand version (the notebook's ``by_hand.version``) with the course's owner.
+
+    A version tag, not a run tag.
+    """
+    MlflowClient().set_model_version_tag(namespace().by_hand, version, "owner", owner)
 
 
 def solve_03_1(trips: pd.DataFrame) -> list[int]:
     """03-1: load version 1 of the clustering by its URI and predict the cluster of each trip, in order."""
     model = mlflow.pyfunc.load_model(f"models:/{namespace().models['kmeans']}/1")
     return [int(cluster) for cluster in model.predict(trips)]
+
+
+def solve_03_2() -> str:
+    """03-2: the registration runs of the Ridge model, lowest rmse first; the first one's run id.
+
+    Sorted in pandas, which works on every server (Azure ML does not order runs by a metric).
+    """
+    runs = mlflow.search_runs(
+        experiment_names=[namespace().experiment], filter_string="tags.model_type = 'Ridge'"
+    )
+    finished = runs[runs["status"] == "FINISHED"]
+    return finished.sort_values("metrics.rmse").iloc[0]["run_id"]
 
 
 def solve_04_1(model_name: str) -> str:

@@ -101,10 +101,24 @@ def _course_owner(client) -> str:
     )
 
 
+def _registered_by_hand(client, names):
+    """The newest version of the teaching model registered in notebook 02 (its run is in 02's experiment).
+
+    Notebook 03 registers a version of the same name from a course run (``runs:/``): not the one 02-1 means.
+    """
+    experiment = client.get_experiment_by_name(names.by_hand_experiment)
+    versions = sorted(client.search_model_versions(f"name='{names.by_hand}'"), key=lambda v: -int(v.version))
+    for mv in versions:
+        run = client.get_run(mv.run_id) if (experiment and mv.run_id) else None
+        if run is None or run.info.experiment_id == experiment.experiment_id:
+            return mv
+    return versions[0] if versions else None
+
+
 def _check_02_1(answer, client) -> tuple[bool, str]:
-    """The newest by-hand version carries the version tag ``owner``, the same owner as the course's."""
+    """The by-hand version of notebook 02 carries the version tag ``owner``, the same as the course's."""
     by_hand = namespace().by_hand
-    mv = _newest(client, by_hand)
+    mv = _registered_by_hand(client, namespace())
     if mv is None:
         return False, f"no version of {by_hand} yet: run section 2 of notebook 02 first."
     wanted = _course_owner(client)
@@ -181,6 +195,38 @@ def _check_03_1(answer, client) -> tuple[bool, str]:
         f"{wrong} of the {len(trips)} clusters differ from what version 1 predicts: predict the rows of "
         f"`trips` in their order with models:/{kmeans}/1, not another version."
     )
+
+
+def _check_03_2(answer, client) -> tuple[bool, str]:
+    """The id of the Ridge registration run with the lowest rmse, in the course's experiment."""
+    names = namespace()
+    experiment = client.get_experiment_by_name(names.experiment)
+    runs = client.search_runs([experiment.experiment_id], max_results=5000) if experiment else []
+    finished = {run.info.run_id: run for run in runs if run.info.status == "FINISHED"}
+    rmse = {
+        run_id: run.data.metrics["rmse"]
+        for run_id, run in finished.items()
+        if run.data.tags.get("model_type") == "Ridge" and "rmse" in run.data.metrics
+    }
+    if not rmse:
+        return False, f"{names.experiment} holds no Ridge registration run yet: run notebook 02 first."
+    if answer is None:
+        return False, (
+            "search the registration runs with mlflow.search_runs, keep those whose `model_type` tag is "
+            "'Ridge', and put the `run_id` of the one with the lowest `metrics.rmse` in `best_ridge_run`."
+        )
+    given = str(getattr(answer, "run_id", answer)).strip()
+    if given not in finished:
+        return False, f"{names.experiment} has no finished run {given!r}: pass a `run_id` from the search."
+    if given not in rmse:
+        kind = finished[given].data.tags.get("model_type", "another model")
+        return False, f"that run registered a {kind}; the task asks for the Ridge model's runs."
+    if rmse[given] > min(rmse.values()) + 1e-12:
+        return False, (
+            f"that Ridge run has rmse {rmse[given]:.4g}; another Ridge run scores lower: order by "
+            "`metrics.rmse`, lowest first."
+        )
+    return True, f"the Ridge registration run with the lowest rmse, {rmse[given]:.4g} dollars."
 
 
 def _check_04_1(answer, client) -> tuple[bool, str]:
@@ -332,6 +378,7 @@ CHECKS: dict[str, Callable] = {
     "01-1": _check_01_1,
     "02-1": _check_02_1,
     "03-1": _check_03_1,
+    "03-2": _check_03_2,
     "04-1": _check_04_1,
     "04-2": _check_04_2,
     "05-1": _check_05_1,

@@ -21,6 +21,9 @@ The rules, in one place:
   run_id='r'``): tried where a narrower answer saves reading all of a name's versions (the repair of pending
   batches, the twin check); a refusal falls back to the name-only search. Callers check every condition again
   client-side on what comes back, so both paths give the same answer.
+* **run_ordering** (``search_runs(order_by=["metrics.rmse ASC"])``: runs sorted by a metric, parameter or
+  tag on the server): tried by notebook 03's search for the best registration run; Azure ML orders runs by
+  their attributes only (start and end time...), so a refusal sorts the same runs client-side in pandas.
 * **logged_models** (MLflow 3's ``/logged-models`` endpoints, which ``log_model`` calls first): tried by
   notebook 02's registration by hand; Azure ML answered them with 404 (Azure/azure-sdk-for-python#44896), and
   the notebook then saves the model folder, uploads it as run files and registers it with
@@ -48,7 +51,7 @@ _NOT_REFUSALS = {
     "TEMPORARILY_UNAVAILABLE",
     "REQUEST_LIMIT_EXCEEDED",
 }
-FEATURES = ("aliases", "ordering", "model_delete", "version_filters", "logged_models")
+FEATURES = ("aliases", "ordering", "model_delete", "version_filters", "run_ordering", "logged_models")
 _log = logging.getLogger(__name__)
 UNSUPPORTED = object()  # what :func:`attempt` returns when the registry refused (now or earlier)
 
@@ -61,6 +64,7 @@ class Capabilities:
     ordering: bool | None = None
     model_delete: bool | None = None
     version_filters: bool | None = None
+    run_ordering: bool | None = None
     logged_models: bool | None = None
 
 

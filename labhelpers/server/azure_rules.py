@@ -40,7 +40,7 @@ _NAME_ONLY = re.compile(r"""^\s*name\s*=\s*(?:'[^']*'|"[^"]*")\s*$""", re.IGNORE
 #: operators are looked for, so a value such as 'A OR B' or 'x != y' is not read as syntax.
 _LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
 #: ``order_by`` keys run search cannot sort by on Azure ML: metrics, parameters and tags.
-_RUN_ORDER_KEY = re.compile(r"^\s*`?(?:metrics?|params?|parameters?|tags?)\.", re.IGNORECASE)
+_RUN_ORDER_KEY = re.compile(r"^\s*[`\"]?(?:metrics?|params?|parameters?|tags?)\.", re.IGNORECASE)
 #: A tag compared with ``!=`` (the key plain, in backticks or in double quotes, blanked or not).
 _TAG_NOT_EQUAL = re.compile(r"""\btags?\.(?:`[^`]*`|"[^"]*"|[\w.-]+)\s*!=""", re.IGNORECASE)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer"}

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from labhelpers.core import config
-from labhelpers.core.learner import namespace
+from labhelpers.core.learner import EXPERIMENT, namespace
 from labhelpers.core.provenance import default_owner
 from labhelpers.course import run as course
 from labhelpers.course.exercises import TEACHING_MODEL, check
@@ -174,6 +174,9 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
             'search_model_versions("tags.',
             "set_model_version_tag(",
             "get_model_version(",
+            "mlflow.search_runs(",
+            'order_by=["metrics.rmse ASC"]',
+            'mlflow.register_model(f"runs:/{best.run_id}/model"',
         ],
         "04_pin_and_promote.ipynb": [
             "set_registered_model_alias(",
@@ -228,9 +231,22 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     refused = _cell_text("first", "05_serve_pinned_model.ipynb", "wrong-body")  # the server's own reason
     assert "answered HTTP 400: Bad request: " in refused and "without input_data (trip_distance" in refused
     assert _cell_text("first", "05_serve_pinned_model.ipynb", "exercise-1").startswith("05-1: not yet: ")
-    by_hand = client.search_model_versions(f"name='{TEACHING_MODEL}'")
-    assert [v.version for v in by_hand] == ["1"] and "owner" not in by_hand[0].tags
+    by_hand = sorted(client.search_model_versions(f"name='{TEACHING_MODEL}'"), key=lambda v: int(v.version))
+    assert [v.version for v in by_hand] == ["1", "2"] and "owner" not in by_hand[0].tags
+    _assert_03_registered_the_best_run(client, by_hand[1], LINEAR, EXPERIMENT)
     print(f"\nfirst course run: {first_run:.0f} s")
+
+
+def _assert_03_registered_the_best_run(client, version, linear: str, experiment: str) -> None:
+    """03's section 7: the version made from ``runs:/<run_id>/model`` of the best LinearRegression run."""
+    runs = client.search_runs(
+        [client.get_experiment_by_name(experiment).experiment_id], "tags.model_type = 'LinearRegression'"
+    )
+    at_03 = [run for run in runs if run.info.start_time < version.creation_timestamp]  # 04's came later
+    best = min(run.data.metrics["rmse"] for run in at_03)
+    chosen = client.get_run(version.run_id)
+    assert chosen.data.tags["model_type"] == "LinearRegression" and chosen.data.metrics["rmse"] == best
+    assert chosen.data.tags.get("mlflow.runName", "").startswith(f"register-{linear}")
 
 
 def _state(client, names) -> dict:
@@ -257,7 +273,12 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     with azure_rules.AzureRulesProxy(course_server.uri) as proxy:
         seconds = _run("second", {**own, "tracking_uri": proxy.uri}, ADA.learner, course.NOTEBOOKS[1:])
         refused = {rule for rule, _, _ in proxy.refused}
-    expected_refusals = {azure_rules.LOGGED_MODELS, azure_rules.VERSION_FILTER, azure_rules.ALIASES}
+    expected_refusals = {
+        azure_rules.LOGGED_MODELS,
+        azure_rules.VERSION_FILTER,
+        azure_rules.ALIASES,
+        azure_rules.RUN_ORDER,  # 03 sorts the runs in pandas instead
+    }
     assert {rule.name for rule in expected_refusals} <= refused, refused
     assert _state(client, seed) == before  # no seed version added or changed, not even a tag
     versions, linear = _versions(client, ADA.model_names), ADA.models["linear"]
@@ -269,8 +290,9 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     assert read_pins(_deployment(own)) == {linear: f"azureml:{linear}:2"}
     assert deployed_model(_deployment(own)) == f"azureml:{linear}:2"
     assert "agree: True" in _cell_text("second", "05_serve_pinned_model.ipynb", "agree")
-    by_hand = client.search_model_versions(f"name='{ADA.by_hand}'")
-    assert [v.version for v in by_hand] == ["1"]  # saved, uploaded, registered with create_model_version
+    by_hand = sorted(client.search_model_versions(f"name='{ADA.by_hand}'"), key=lambda v: int(v.version))
+    assert [v.version for v in by_hand] == ["1", "2"]  # 02: saved, uploaded, create_model_version; 03: runs:/
+    _assert_03_registered_the_best_run(client, by_hand[1], linear, ADA.experiment)
     assert (
         client.get_run(by_hand[0].run_id).info.experiment_id
         == client.get_experiment_by_name(ADA.by_hand_experiment).experiment_id
@@ -363,7 +385,7 @@ def test_nbval_checked_outputs_on_a_fresh_server(nbval_job):
 
 
 @pytest.mark.parametrize(
-    ("notebook", "parameters", "cell_id", "ename", "message"),
+    ("notebook", "given", "cell_id", "ename", "message"),
     [
         ("01_train_models.ipynb", {"data": "/nonexistent/trips.csv"}, "load", "DataError",
          "/nonexistent/trips.csv: no such file"),
@@ -375,13 +397,16 @@ def test_nbval_checked_outputs_on_a_fresh_server(nbval_job):
     ids=["missing-data-file", "unreachable-server", "unknown-model-reference"],
 )  # fmt: skip
 def test_bad_input_stops_at_the_first_cell_that_needs_it(
-    course_server, notebook, parameters, cell_id, ename, message, free_port
+    course_server, notebook, given, cell_id, ename, message, free_port, request
 ):
     import nbformat
     import papermill
 
     closed = free_port()  # nothing listens there
-    values = {key: value.format(closed=closed) for key, value in parameters.items()}
+    values = {key: value.format(closed=closed) for key, value in given.items()}
+    if notebook.startswith("04"):  # 01 and 02 have run (04 checks that first): only the model name is wrong
+        request.getfixturevalue("first_run")
+        values["output_dir"] = request.getfixturevalue("parameters")["output_dir"]
     target = KEPT / "bad-input" / notebook
     target.parent.mkdir(parents=True, exist_ok=True)
     with pytest.raises(papermill.PapermillExecutionError) as caught:
@@ -503,13 +528,15 @@ def test_01_1_solution(learner_registry, parameters, tmp_path, sample_csv):
 
 def test_02_1_solution(learner_registry):
     client = learner_registry
-    newest = max(client.search_model_versions(f"name='{TEACHING_MODEL}'"), key=lambda v: int(v.version))
+    newest = client.get_model_version(
+        TEACHING_MODEL, "1"
+    )  # notebook 02's; 03 registered version 2 from a run
     assert "has no `owner` version tag" in _refused(check("02-1", client=client))
     client.set_tag(newest.run_id, "owner", default_owner())  # the run, not the version: still wrong
     assert "versions keep their own tags" in _refused(check("02-1", client=client))
     client.set_model_version_tag(TEACHING_MODEL, newest.version, "owner", "someone-else")
     assert "not the course's owner" in _refused(check("02-1", client=client))
-    _solutions().solve_02_1(default_owner())
+    _solutions().solve_02_1(default_owner(), newest.version)
     assert check("02-1", client=client)
 
 
@@ -524,6 +551,17 @@ def test_03_1_solution(learner_registry):
     zeros = _solutions().solve_03_1(cluster_trips() * 0)  # a frame of zeros: the right shape, wrong trips
     assert "outside New York" in _refused(check("03-1", zeros, client=learner_registry))
     assert check("03-1", clusters, client=learner_registry)
+
+
+def test_03_2_solution(learner_registry):
+    client = learner_registry
+    assert "`run_id` of the one with the lowest `metrics.rmse`" in _refused(check("03-2", client=client))
+    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    ridge = client.search_runs([experiment], "tags.model_type = 'Ridge'", order_by=["metrics.rmse DESC"])
+    assert "another Ridge run scores lower" in _refused(check("03-2", ridge[0].info.run_id, client=client))
+    linear = client.search_runs([experiment], "tags.model_type = 'LinearRegression'")[0].info.run_id
+    assert "asks for the Ridge model's runs" in _refused(check("03-2", linear, client=client))
+    assert check("03-2", _solutions().solve_03_2(), client=client)
 
 
 def test_04_1_solution(learner_registry):

@@ -204,7 +204,7 @@ def test_05_1_accepts_the_served_answer_its_server_logged(production_predicts, t
 
 def test_an_unknown_exercise_says_which_exist():
     with pytest.raises(
-        LabError, match="No exercise '09-9'; the exercises are 01-1, 02-1, 03-1, 04-1, 04-2, 05-1"
+        LabError, match="No exercise '09-9'; the exercises are 01-1, 02-1, 03-1, 03-2, 04-1, 04-2, 05-1"
     ):
         check("09-9")
 
@@ -233,6 +233,9 @@ class ByHandClient:
 
     def get_run(self, run_id):
         return self._run
+
+    def get_experiment_by_name(self, name):
+        return None
 
     def set_registered_model_tag(self, *args):
         pass
@@ -313,3 +316,98 @@ def test_03_1_untouched_says_what_to_load_and_the_answers_shape():
     assert not verdict
     assert "load models:/taxi-trip-kmeans/1 with mlflow.pyfunc.load_model" in str(verdict)
     assert "5 numbers, one per trip, in order" in str(verdict)
+
+
+def _run(run_id, experiment_id="7", model_type="Ridge", rmse=3.5, status="FINISHED"):
+    from types import SimpleNamespace
+
+    metrics = {} if rmse is None else {"rmse": rmse}
+    return SimpleNamespace(
+        info=SimpleNamespace(run_id=run_id, experiment_id=experiment_id, status=status),
+        data=SimpleNamespace(metrics=metrics, tags={"model_type": model_type}),
+    )
+
+
+class RunsClient:
+    """Stands in for MlflowClient: the course's experiment (id 7) with its registration runs."""
+
+    def __init__(self, *runs):
+        from types import SimpleNamespace
+
+        self.runs = list(runs)
+        self.experiment = SimpleNamespace(experiment_id="7", name="taxi-model-registry")
+
+    def get_experiment_by_name(self, name):
+        return self.experiment if name == "taxi-model-registry" else None
+
+    def search_runs(self, experiment_ids, filter_string="", max_results=1000):
+        assert experiment_ids == ["7"]
+        return self.runs
+
+    def set_registered_model_tag(self, *args):
+        pass
+
+
+COURSE_RUNS = (
+    _run("ridge-1", rmse=3.60),
+    _run("ridge-2", rmse=3.60),  # registered twice from one training run: a tie
+    _run("ridge-june", rmse=3.20),
+    _run("ridge-worse", rmse=9.90),
+    _run("ridge-failed", rmse=1.00, status="FAILED"),  # a batch that was undone
+    _run("linear-june", model_type="LinearRegression", rmse=3.10),
+    _run("kmeans-1", model_type="KMeans", rmse=None),
+)
+
+
+@pytest.mark.parametrize(
+    ("client", "answer", "hint"),
+    [
+        (RunsClient(), None, "holds no Ridge registration run yet: run notebook 02 first"),
+        (RunsClient(*COURSE_RUNS), None, "whose `model_type` tag is 'Ridge', and put the `run_id`"),
+        (RunsClient(*COURSE_RUNS), "nope", "has no finished run 'nope': pass a `run_id` from the search"),
+        (RunsClient(*COURSE_RUNS), "ridge-failed", "has no finished run 'ridge-failed'"),
+        (RunsClient(*COURSE_RUNS), "linear-june", "a LinearRegression; the task asks for the Ridge"),
+        (RunsClient(*COURSE_RUNS), "kmeans-1", "that run registered a KMeans"),
+        (RunsClient(*COURSE_RUNS), "ridge-1", "scores lower: order by `metrics.rmse`, lowest"),
+        (RunsClient(*COURSE_RUNS), "ridge-worse", "has rmse 9.9; another Ridge run scores lower"),
+    ],
+)  # fmt: skip
+def test_03_2_each_hint_leads_to_the_ridge_run_with_the_lowest_rmse(client, answer, hint, monkeypatch):
+    monkeypatch.delenv("LAB_LEARNER", raising=False)
+    verdict = check("03-2", answer, client=client)
+    assert not verdict and hint in str(verdict)
+    assert "ridge-june" not in verdict.message  # a hint, not the answer
+
+
+def test_03_2_accepts_the_best_run_as_an_id_or_as_the_searchs_row(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.delenv("LAB_LEARNER", raising=False)
+    client = RunsClient(*COURSE_RUNS)
+    assert check("03-2", "ridge-june", client=client)
+    assert check("03-2", SimpleNamespace(run_id="ridge-june"), client=client)  # runs.iloc[0] has .run_id
+    tie = RunsClient(*COURSE_RUNS[:2])
+    assert check("03-2", "ridge-1", client=tie) and check("03-2", "ridge-2", client=tie)
+
+
+def test_02_1_looks_at_notebook_02s_version_not_the_one_03_registers_from_a_run(monkeypatch):
+    from types import SimpleNamespace
+
+    class Client(ByHandClient):
+        def __init__(self):
+            super().__init__(by_hand_tags={"owner": "ada"})
+            from_03 = SimpleNamespace(version="2", tags={}, run_id="course-run")
+            self._versions["taxi-fare-by-hand"].append(from_03)
+
+        def get_experiment_by_name(self, name):
+            return SimpleNamespace(experiment_id="by-hand") if name == "taxi-by-hand" else None
+
+        def get_run(self, run_id):
+            experiment = "by-hand" if run_id == "r1" else "course"
+            return SimpleNamespace(
+                info=SimpleNamespace(experiment_id=experiment), data=SimpleNamespace(tags={})
+            )
+
+    monkeypatch.delenv("LAB_LEARNER", raising=False)
+    verdict = check("02-1", client=Client())  # version 1 (02's) has the owner; version 2 (03's) has none
+    assert verdict and "taxi-fare-by-hand version 1 is owned by 'ada'" in str(verdict)
