@@ -35,6 +35,7 @@ import pytest
 from labhelpers.core import config
 from labhelpers.core.learner import EXPERIMENT, namespace
 from labhelpers.core.provenance import default_owner
+from labhelpers.course import kernels
 from labhelpers.course import run as course
 from labhelpers.course.exercises import TEACHING_MODEL, check
 from labhelpers.course.summary import summary
@@ -330,7 +331,7 @@ def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
         target = folder / source.name
         folder.mkdir(parents=True, exist_ok=True)
         papermill.execute_notebook(
-            str(source), str(target), parameters=values, prepare_only=True, kernel_name=course.KERNEL
+            str(source), str(target), parameters=values, prepare_only=True, kernel_name=kernels.KERNEL
         )
         notebook = nbformat.read(target, as_version=4)
         for (
@@ -414,7 +415,7 @@ def test_bad_input_stops_at_the_first_cell_that_needs_it(
             str(course.NOTEBOOK_DIR / notebook),
             str(target),
             parameters=values,
-            kernel_name=course.kernel_name(),
+            kernel_name=kernels.kernel_name(),
             cwd=str(course.NOTEBOOK_DIR),
             execution_timeout=120,
             progress_bar=False,
@@ -456,7 +457,7 @@ def test_a_notebook_run_too_early_says_which_to_do_first_in_one_line(
             str(course.NOTEBOOK_DIR / notebook),
             str(target),
             parameters=values,
-            kernel_name=course.kernel_name(),
+            kernel_name=kernels.kernel_name(),
             cwd=str(course.NOTEBOOK_DIR),
             execution_timeout=120,
             progress_bar=False,
