@@ -17,12 +17,10 @@ from pathlib import Path
 
 from labhelpers.core.config import PROJECT_ROOT
 from labhelpers.core.errors import LabError, RegistryError
-from labhelpers.core.learner import BY_HAND, namespace
+from labhelpers.core.learner import namespace
 
 _log = logging.getLogger(__name__)
 
-#: The model notebook 02 registers by hand, without a learner (with one: ``namespace().by_hand``).
-TEACHING_MODEL = BY_HAND
 #: Exercise 01-1: the Ridge regularisation asked for.
 ALPHA_ASKED = 10.0
 #: Exercise 03-1: trips between landmarks, (pickup, dropoff) as (latitude, longitude). Chosen to fall in

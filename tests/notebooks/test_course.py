@@ -33,11 +33,11 @@ from pathlib import Path
 import pytest
 
 from labhelpers.core import config
-from labhelpers.core.learner import EXPERIMENT, namespace
+from labhelpers.core.learner import BY_HAND, EXPERIMENT, namespace
 from labhelpers.core.provenance import default_owner
 from labhelpers.course import kernels
 from labhelpers.course import run as course
-from labhelpers.course.exercises import TEACHING_MODEL, check
+from labhelpers.course.exercises import check
 from labhelpers.course.summary import summary
 from labhelpers.registry.pinning import deployed_model, read_pins
 from labhelpers.server import azure_rules
@@ -232,7 +232,7 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     refused = _cell_text("first", "05_serve_pinned_model.ipynb", "wrong-body")  # the server's own reason
     assert "answered HTTP 400: Bad request: " in refused and "without input_data (trip_distance" in refused
     assert _cell_text("first", "05_serve_pinned_model.ipynb", "exercise-1").startswith("05-1: not yet: ")
-    by_hand = sorted(client.search_model_versions(f"name='{TEACHING_MODEL}'"), key=lambda v: int(v.version))
+    by_hand = sorted(client.search_model_versions(f"name='{BY_HAND}'"), key=lambda v: int(v.version))
     assert [v.version for v in by_hand] == ["1", "2"] and "owner" not in by_hand[0].tags
     _assert_03_registered_the_best_run(client, by_hand[1], LINEAR, EXPERIMENT)
     print(f"\nfirst course run: {first_run:.0f} s")
@@ -265,7 +265,7 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     filter on version search, aliases) and take the fallbacks the notebooks show. 01 trains offline, the
     same way for every learner: ada starts from a copy of the first run's training folder.
     """
-    seed = (*config.MODEL_NAMES, TEACHING_MODEL)
+    seed = (*config.MODEL_NAMES, BY_HAND)
     before = _state(client, seed)
     own = {k: v for k, v in parameters.items() if k != "silhouette_sample"}  # 01's only
     own["output_dir"] = str(Path(parameters["output_dir"]).with_name("outputs-ada"))
@@ -530,12 +530,12 @@ def test_01_1_solution(learner_registry, parameters, tmp_path, sample_csv):
 def test_02_1_solution(learner_registry):
     client = learner_registry
     newest = client.get_model_version(
-        TEACHING_MODEL, "1"
+        BY_HAND, "1"
     )  # notebook 02's; 03 registered version 2 from a run
     assert "has no `owner` version tag" in _refused(check("02-1", client=client))
     client.set_tag(newest.run_id, "owner", default_owner())  # the run, not the version: still wrong
     assert "versions keep their own tags" in _refused(check("02-1", client=client))
-    client.set_model_version_tag(TEACHING_MODEL, newest.version, "owner", "someone-else")
+    client.set_model_version_tag(BY_HAND, newest.version, "owner", "someone-else")
     assert "not the course's owner" in _refused(check("02-1", client=client))
     _solutions().solve_02_1(default_owner(), newest.version)
     assert check("02-1", client=client)
