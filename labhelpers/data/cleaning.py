@@ -110,19 +110,6 @@ class CleaningReport:
     dropped: dict[str, int] = field(default_factory=dict)
     coordinates_only: dict[str, int] = field(default_factory=dict)
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per rule: ``rule``, ``rows_dropped``, ``share`` (of the rows in) and ``applied`` (False for
-        the coordinate rules counted but applied only to data that needs coordinates)."""
-        counts = pd.Series({**self.dropped, **self.coordinates_only}, dtype="int64")
-        return pd.DataFrame(
-            {
-                "rule": list(counts.index),
-                "rows_dropped": counts.to_numpy(),
-                "share": counts.to_numpy() / self.rows_in if self.rows_in else np.zeros(len(counts)),
-                "applied": [name in self.dropped for name in counts.index],
-            }
-        )
-
     def __str__(self) -> str:
         kept = self.rows_out / self.rows_in if self.rows_in else 0.0
         lines = [f"Kept {self.rows_out:,} of {self.rows_in:,} rows ({kept:.1%})."]

@@ -54,13 +54,6 @@ def request_body(frame: pd.DataFrame) -> dict:
     return {"input_data": frame.to_dict(orient="split", index=False)}
 
 
-def write_sample_request(frame: pd.DataFrame, path: str | Path = SAMPLE_REQUEST) -> Path:
-    """Write ``request_body(frame)`` as the request file for ``az ml online-endpoint invoke``."""
-    target = Path(path)
-    target.write_text(json.dumps(request_body(frame), indent=2) + "\n")
-    return target
-
-
 def read_sample_request(path: str | Path = SAMPLE_REQUEST) -> pd.DataFrame:
     """The rows of a request file as a frame (columns in the file's order)."""
     inputs = json.loads(Path(path).read_text())["input_data"]

@@ -210,16 +210,6 @@ def pinned_version(name: str, deployment_dir: str | Path | None = None, client=N
     return resolve(pins[name], client)
 
 
-def request_frame(version, data=None, rows: int = 5) -> pd.DataFrame:
-    """The first ``rows`` cleaned trips of ``data`` as the features ``version`` was trained on."""
-    from labhelpers.training.features import supervised_xy
-    from labhelpers.training.steps import prepare_data
-
-    frame, _, _ = prepare_data(data)
-    features, _ = supervised_xy(frame.head(rows), version.tags["features"].split(","))
-    return features
-
-
 def compare_with_in_process(version, frame: pd.DataFrame, served: list) -> pd.DataFrame:
     """Served predictions beside those of the same version loaded in this process (``mlflow.pyfunc``)."""
     import mlflow.pyfunc

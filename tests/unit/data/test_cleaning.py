@@ -178,16 +178,10 @@ def test_frame_without_canonical_columns_raises() -> None:
         clean_trips(trips({}).drop(columns=["fare_amount"]))
 
 
-def test_report_table_and_text() -> None:
+def test_report_text() -> None:
     _, report = clean_trips(trips({}, {}, {"fare_amount": -1.0}, {"trip_distance": 0.0}))
 
-    table = report.to_frame()
-
-    assert list(table.columns) == ["rule", "rows_dropped", "share", "applied"]
-    assert table["rule"].tolist() == [rule.name for rule in RULES + COORDINATE_RULES]
-    assert table["applied"].tolist() == [True] * len(RULES) + [False] * len(COORDINATE_RULES)
-    assert table.set_index("rule")["rows_dropped"].to_dict()["fare_out_of_range"] == 1
-    assert table["share"].sum() == pytest.approx(0.5)
+    assert report.dropped["fare_out_of_range"] == 1 and sum(report.dropped.values()) == 2
     text = str(report)
     assert "Kept 2 of 4 rows (50.0%)" in text
     assert re.search(r"fare_out_of_range\s+1 dropped", text)
@@ -217,7 +211,7 @@ def test_the_report_lists_the_rules_only_coordinate_data_passes_through() -> Non
 
 def test_report_of_nothing() -> None:
     report = CleaningReport(rows_in=0, rows_out=0)
-    assert report.to_frame().empty
+    assert report.dropped == {} and report.coordinates_only == {}
     assert "Kept 0 of 0 rows" in str(report)
 
 

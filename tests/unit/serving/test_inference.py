@@ -17,12 +17,10 @@ from labhelpers.serving.inference import (
     SCORING_SCRIPT,
     read_sample_request,
     request_body,
-    write_sample_request,
 )
-from labhelpers.serving.scoring import request_frame, rest_payload
-from labhelpers.training.features import DEFAULT_SUPERVISED_FEATURES
-
-VERSION = SimpleNamespace(tags={"features": ",".join(DEFAULT_SUPERVISED_FEATURES)})
+from labhelpers.serving.scoring import rest_payload
+from labhelpers.training.features import DEFAULT_SUPERVISED_FEATURES, supervised_xy
+from labhelpers.training.steps import prepare_data
 
 
 @pytest.fixture
@@ -36,8 +34,15 @@ def score(monkeypatch):
     return module
 
 
+def _first_trips(rows: int) -> pd.DataFrame:
+    """The shipped sample's first cleaned trips as the fare models' features."""
+    frame, _, _ = prepare_data(SAMPLE_DATA)
+    features, _ = supervised_xy(frame.head(rows), list(DEFAULT_SUPERVISED_FEATURES))
+    return features
+
+
 def test_the_sample_request_is_the_shipped_samples_first_trips_under_input_data():
-    expected = request_body(request_frame(VERSION, SAMPLE_DATA, rows=5))
+    expected = request_body(_first_trips(5))
     assert json.loads(SAMPLE_REQUEST.read_text()) == json.loads(json.dumps(expected))
     assert list(expected) == ["input_data"] and list(rest_payload(read_sample_request())) == [
         "dataframe_split"
@@ -45,8 +50,10 @@ def test_the_sample_request_is_the_shipped_samples_first_trips_under_input_data(
 
 
 def test_a_request_file_round_trips_the_frame_exactly(tmp_path):
-    frame = request_frame(VERSION, SAMPLE_DATA, rows=3)
-    back = read_sample_request(write_sample_request(frame, tmp_path / "request.json"))
+    frame = _first_trips(3)
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request_body(frame)))  # as json.dump writes ML/deployment/sample-request.json
+    back = read_sample_request(path)
     pd.testing.assert_frame_equal(back, frame.reset_index(drop=True), check_dtype=False)
 
 
