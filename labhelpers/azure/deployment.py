@@ -15,9 +15,9 @@ from pathlib import Path
 
 from labhelpers.azure.workspace import workspace_names
 from labhelpers.core import config
+from labhelpers.core.config import DEPLOYMENT_DIR
 from labhelpers.core.learner import namespace
 
-DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
 #: What the commands name when no workspace is configured here: fill in yours.
 WORKSPACE_PLACEHOLDERS = ("<resource-group>", "<workspace-name>")
 

@@ -10,6 +10,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = PROJECT_ROOT / "data"
 SAMPLE_DATA = DATA_DIR / "nyc_taxi_sample.csv"
+#: The deployment configuration the course pins production in (endpoint, deployments, scoring script).
+DEPLOYMENT_DIR = PROJECT_ROOT / "ML" / "deployment"
+#: The request file for ``az ml online-endpoint invoke`` and the local inference server (``input_data``).
+SAMPLE_REQUEST = DEPLOYMENT_DIR / "sample-request.json"
 
 #: The git-ignored folder that holds the local server's database, artifacts, pid and log files.
 STATE_DIR_ENV = "LAB_MLFLOW_HOME"

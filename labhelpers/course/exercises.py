@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labhelpers.core.config import PROJECT_ROOT
+from labhelpers.core.config import SAMPLE_REQUEST
 from labhelpers.core.errors import LabError, RegistryError
 from labhelpers.core.learner import namespace
 
@@ -34,7 +34,6 @@ CLUSTER_TRIPS = {
 }
 _CLUSTER_COLUMNS = ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude")
 #: Exercise 05-1: the request whose trips the learner's own trip must differ from.
-SAMPLE_REQUEST = PROJECT_ROOT / "ML" / "deployment" / "sample-request.json"
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,9 @@ from pathlib import Path
 import yaml
 
 from labhelpers.core.artifacts import write_text_atomically
-from labhelpers.core.config import PROJECT_ROOT
+from labhelpers.core.config import DEPLOYMENT_DIR
 from labhelpers.core.errors import RegistryError
 
-DEPLOYMENT_DIR = PROJECT_ROOT / "ML" / "deployment"
 PINS_FILE = "production-models.yml"
 DEPLOYMENT_FILE = "production-deployment.yml"
 _HEADER = (

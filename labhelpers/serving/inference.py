@@ -30,13 +30,12 @@ import pandas as pd
 import requests
 
 from labhelpers.core import config
+from labhelpers.core.config import DEPLOYMENT_DIR, SAMPLE_REQUEST
 from labhelpers.core.errors import ServerError
 from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group
 from labhelpers.serving.scoring import _environment, _launch, _ready, _session, stop_started
 
-DEPLOYMENT_DIR = config.PROJECT_ROOT / "ML" / "deployment"
 SCORING_SCRIPT = DEPLOYMENT_DIR / "scoring" / "score.py"
-SAMPLE_REQUEST = DEPLOYMENT_DIR / "sample-request.json"
 #: The package every process of the server names on its command line (no "mlflow" there).
 MARKER = "azureml_inference_server_http"
 #: The response header of the scoring script that carries an answer's id (its log has the same id).

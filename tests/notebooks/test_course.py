@@ -529,9 +529,7 @@ def test_01_1_solution(learner_registry, parameters, tmp_path, sample_csv):
 
 def test_02_1_solution(learner_registry):
     client = learner_registry
-    newest = client.get_model_version(
-        BY_HAND, "1"
-    )  # notebook 02's; 03 registered version 2 from a run
+    newest = client.get_model_version(BY_HAND, "1")  # notebook 02's; 03 registered version 2 from a run
     assert "has no `owner` version tag" in _refused(check("02-1", client=client))
     client.set_tag(newest.run_id, "owner", default_owner())  # the run, not the version: still wrong
     assert "versions keep their own tags" in _refused(check("02-1", client=client))
