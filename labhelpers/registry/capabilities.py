@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -131,6 +130,21 @@ def writes(client):
     return registry() if callable(registry) else client
 
 
+def racing_writes(attempts: int = 3):
+    """The retry of a write that races with concurrent writers (select-then-insert on the server).
+
+    A ``tenacity.Retrying``: call it with the function and its arguments. Up to ``attempts`` tries, 50 ms
+    then 100 ms (and so on) apart; the last error is raised as it is.
+    """
+    import tenacity
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_incrementing(start=0.05, increment=0.05),
+        reraise=True,
+    )
+
+
 def set_alias(client, name: str, alias: str, version, attempts: int = 3) -> bool:
     """Point ``alias`` at a version where the registry has aliases; True when it does now.
 
@@ -138,16 +152,12 @@ def set_alias(client, name: str, alias: str, version, attempts: int = 3) -> bool
     make a set fail on a database constraint; such failures are retried.
     """
     set_one = writes(client).set_registered_model_alias
-    for attempt_number in range(1, attempts + 1):
-        try:
-            done = attempt(client, "aliases", set_one, name, alias, str(version))
-            return done is not UNSUPPORTED
-        except Exception as error:
-            if attempt_number == attempts:
-                _log.warning("alias %s@%s -> %s not set: %s", name, alias, version, error)
-            else:
-                time.sleep(0.05 * attempt_number)
-    return False
+    try:
+        done = racing_writes(attempts)(attempt, client, "aliases", set_one, name, alias, str(version))
+    except Exception as error:
+        _log.warning("alias %s@%s -> %s not set: %s", name, alias, version, error)
+        return False
+    return done is not UNSUPPORTED
 
 
 def delete_alias(client, name: str, alias: str) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import is_not_found
+from labhelpers.registry.throttling import throttled
 
 #: The reproducibility rule: every version must carry these tags...
 REQUIRED_TAGS = (
@@ -36,11 +37,11 @@ METRIC_COLUMNS = ("rmse", "mae", "r2", "n_clusters", "inertia", "silhouette")
 
 
 def _client(client):
-    if client is not None:
-        return client
-    from mlflow import MlflowClient
+    if client is None:
+        from mlflow import MlflowClient
 
-    return MlflowClient()
+        client = MlflowClient()
+    return throttled(client)  # Azure ML's 429 and 503 retried on their own budget
 
 
 def versions_of(names=None, client=None) -> list:

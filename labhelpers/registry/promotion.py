@@ -19,6 +19,7 @@ from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import is_not_found
 from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
+from labhelpers.registry.throttling import throttled
 from labhelpers.registry.validation import recompute_metrics
 
 CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
@@ -43,11 +44,11 @@ class Move:
 
 
 def _client(client):
-    if client is not None:
-        return client
-    from mlflow import MlflowClient
+    if client is None:
+        from mlflow import MlflowClient
 
-    return MlflowClient()
+        client = MlflowClient()
+    return throttled(client)  # Azure ML's 429 and 503 retried on their own budget
 
 
 def _actor(actor: str | None) -> str:

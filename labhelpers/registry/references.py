@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import is_not_found
 from labhelpers.registry import capabilities
+from labhelpers.registry.throttling import throttled
 
 LATEST = "latest"
 _AZURE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
@@ -176,6 +177,7 @@ def resolve(reference: str, client=None):
         from mlflow import MlflowClient
 
         client = MlflowClient()
+    client = throttled(client)  # Azure ML's 429 and 503 retried on their own budget
     if ref.version:
         return _exact(client, ref.name, ref.version)
     if ref.label == LATEST:

@@ -32,6 +32,7 @@ from labhelpers.registry.lease import (
     lease_until,
 )
 from labhelpers.registry.repair import repair
+from labhelpers.registry.throttling import throttled
 from labhelpers.registry.upload import (
     DATASET,
     FRAMEWORK,
@@ -177,7 +178,7 @@ def register_batch(
     space = namespace(learner)
     experiment = experiment or space.experiment
     uri = use_tracking(tracking_uri)
-    client = MlflowClient(uri, uri)
+    client = throttled(MlflowClient(uri, uri))  # Azure ML's 429 and 503 retried on their own budget
     names = [c.name for c in candidates]
     _repair_earlier(client, names)
     batch_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -39,6 +39,7 @@ from labhelpers.registry.lease import (
     PENDING,
     lease_end,
 )
+from labhelpers.registry.throttling import throttled
 
 _log = logging.getLogger(__name__)
 
@@ -265,4 +266,4 @@ def repair_registry(
     from labhelpers.server.tracking import use_tracking
 
     uri = use_tracking(tracking_uri)
-    return repair(MlflowClient(uri, uri), names, dry_run=dry_run, now=now)
+    return repair(throttled(MlflowClient(uri, uri)), names, dry_run=dry_run, now=now)

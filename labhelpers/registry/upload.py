@@ -18,6 +18,7 @@ from labhelpers.core.learner import LEARNER_TAG
 from labhelpers.core.provenance import default_owner
 from labhelpers.registry.backend import search_versions
 from labhelpers.registry.batch import Candidate
+from labhelpers.registry.capabilities import racing_writes
 from labhelpers.registry.lease import (
     BATCH_NAMES_TAG,
     BATCH_STATUS_TAG,
@@ -161,18 +162,12 @@ def with_retry(call, *args, attempts: int = 3) -> bool:
         True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
         of information stored elsewhere (dataset input, aliases) and must not fail a registration.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            call(*args)
-            return True
-        except Exception as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
-            if attempt == attempts:
-                _log.warning(
-                    "%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error
-                )
-            else:
-                time.sleep(0.05 * attempt)
-    return False
+    try:
+        racing_writes(attempts)(call, *args)
+        return True
+    except Exception as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
+        _log.warning("%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error)
+        return False
 
 
 def log_files(client, run_id: str, candidate: Candidate) -> None:

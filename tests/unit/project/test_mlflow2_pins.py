@@ -30,6 +30,7 @@ SHARED = {
     "psutil",
     "pooch",
     "ruamel-yaml",
+    "tenacity",
     "pytest",
 }
 
