@@ -397,6 +397,7 @@ def run_course(
                     registry_ready()
                     registry_ready = None  # once
                 kernel, ahead = ahead, None
+                assert kernel is not None  # started for this notebook during the one before
                 target, values = Path(output_dir) / source.name, per_notebook[source]
                 try:
                     if index + 1 < len(sources):  # the next notebook's kernel imports while this one runs

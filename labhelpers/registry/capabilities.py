@@ -38,6 +38,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from labhelpers.core.registry_client import RegistryClient
+
 #: Errors that come from a registry that has the feature, or that say nothing about it.
 _NOT_REFUSALS = {
     "RESOURCE_DOES_NOT_EXIST",
@@ -67,7 +69,7 @@ _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def of(client) -> Capabilities:
+def of(client: RegistryClient) -> Capabilities:
     """The capabilities learned so far for ``client`` (a new, empty record the first time)."""
     with _lock:
         found = _cache.get(client)
@@ -87,14 +89,14 @@ def is_refusal(error: BaseException) -> bool:
     return str(getattr(error, "error_code", "")) not in _NOT_REFUSALS
 
 
-def learn(client, feature: str, supported: bool) -> None:
+def learn(client: RegistryClient, feature: str, supported: bool) -> None:
     """Record what the server answered about ``feature``."""
     if feature not in FEATURES:
         raise ValueError(f"unknown registry feature {feature!r}; known: {', '.join(FEATURES)}")
     setattr(of(client), feature, supported)
 
 
-def attempt(client, feature: str, call, *args, **kwargs) -> Any:
+def attempt(client: RegistryClient, feature: str, call, *args, **kwargs) -> Any:
     """Call ``call(*args, **kwargs)`` unless ``feature`` is known unsupported; learn from the answer.
 
     Returns:
@@ -118,7 +120,7 @@ def attempt(client, feature: str, call, *args, **kwargs) -> Any:
     return result
 
 
-def writes(client):
+def writes(client: RegistryClient):
     """Where version tag and alias writes go: the registry client under ``client`` when it has one.
 
     Before each tag or alias write, ``MlflowClient`` reads the whole registered model (every version with its
@@ -145,7 +147,7 @@ def racing_writes(attempts: int = 3):
     )
 
 
-def set_alias(client, name: str, alias: str, version, attempts: int = 3) -> bool:
+def set_alias(client: RegistryClient, name: str, alias: str, version, attempts: int = 3) -> bool:
     """Point ``alias`` at a version where the registry has aliases; True when it does now.
 
     Aliases only mirror the ``lifecycle`` tag, so a failure is logged, never raised. Concurrent writers can
@@ -160,6 +162,6 @@ def set_alias(client, name: str, alias: str, version, attempts: int = 3) -> bool
     return done is not UNSUPPORTED
 
 
-def delete_alias(client, name: str, alias: str) -> None:
+def delete_alias(client: RegistryClient, name: str, alias: str) -> None:
     """Remove ``alias`` where the registry has aliases (nothing to do elsewhere)."""
     attempt(client, "aliases", writes(client).delete_registered_model_alias, name, alias)

@@ -79,7 +79,11 @@ def _members(pgid: int, created: float | None = None, marker: str = MLFLOW) -> l
     # on a loaded machine) it may show none yet, and without this a server only starting looked dead.
     own_leader = pgid in _SPAWNED and _SPAWNED[pgid].poll() is None  # poll() also reaps it once it ended
     leader_created = created_at(pgid)
-    if None not in (leader_created, created) and abs(leader_created - created) > CREATED_TOLERANCE:
+    if (
+        leader_created is not None
+        and created is not None
+        and abs(leader_created - created) > CREATED_TOLERANCE
+    ):
         return []  # the pid was reused by another program: not our server
     return [
         p

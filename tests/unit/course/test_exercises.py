@@ -12,13 +12,6 @@ from labhelpers.course.exercises import check
 from labhelpers.training.steps import run_supervised
 
 
-class NoProductionClient:
-    """Stands in for MlflowClient: a registry where no version of any model is in production."""
-
-    def search_model_versions(self, filter_string):
-        return []
-
-
 def test_01_1_wants_a_run_folder_trained_with_the_alpha_asked(trained_dirs, sample_csv, tmp_path):
     untouched = check("01-1", None)
     assert not untouched and "pass the run folder" in str(untouched)
@@ -41,8 +34,8 @@ def test_01_1_wants_a_run_folder_trained_with_the_alpha_asked(trained_dirs, samp
         ("azureml:taxi-fare-linear-regression:3", "has no version in production"),
     ],
 )  # fmt: skip
-def test_04_2_refuses_each_wrong_pin_with_a_hint_that_keeps_the_answer(answer, hint):
-    verdict = check("04-2", answer, client=NoProductionClient())
+def test_04_2_refuses_each_wrong_pin_with_a_hint_that_keeps_the_answer(answer, hint, fake_registry):
+    verdict = check("04-2", answer, client=fake_registry())  # no version of any model in production
     assert not verdict
     assert str(verdict).startswith("04-2: not yet: ") and hint in str(verdict)
 
@@ -65,8 +58,8 @@ def _sample_trip() -> dict:
         (({**_sample_trip(), "trip_distance": 9.0}, [30.0]), "has no version in production"),
     ],
 )  # fmt: skip
-def test_05_1_wants_a_trip_of_ones_own_and_the_served_answer(answer, hint):
-    verdict = check("05-1", answer, client=NoProductionClient())
+def test_05_1_wants_a_trip_of_ones_own_and_the_served_answer(answer, hint, fake_registry):
+    verdict = check("05-1", answer, client=fake_registry())  # no version of any model in production
     assert not verdict
     assert str(verdict).startswith("05-1: not yet: ") and hint in str(verdict)
 
