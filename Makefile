@@ -73,11 +73,12 @@ lab: $(STAMP)
 	$(PY) -m labhelpers server start
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
-## Lint, format check (ruff) and the layering contract of labhelpers' subpackages (import-linter)
+## Lint, format check (ruff), the layering contract of labhelpers' subpackages (import-linter), types (mypy)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 ## Lint, then run every test
 test: lint

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from labhelpers.core.learner import namespace
+from labhelpers.core.registry_client import RegistryClient
 
 _ENV_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
@@ -59,7 +60,7 @@ def _timed_batch(outcome: Outcome, dirs: tuple[Path, Path], uri: str) -> None:
     )
 
 
-def _promote_and_roll_back(client, learner: str, validation: Path) -> None:
+def _promote_and_roll_back(client: RegistryClient, learner: str, validation: Path) -> None:
     from labhelpers.registry.promotion import promote, rollback
 
     name = namespace(learner).models["linear"]
@@ -80,7 +81,7 @@ def _promote_and_roll_back(client, learner: str, validation: Path) -> None:
     rollback(name, reason="rehearsal", client=client, actor=learner, deployment_dir=folder)
 
 
-def _try_cross_learner(client, outcome: Outcome, victim: str) -> None:
+def _try_cross_learner(client: RegistryClient, outcome: Outcome, victim: str) -> None:
     """Read, then try to write, another learner's model; record the HTTP answers."""
     from mlflow.exceptions import MlflowException
 
@@ -196,7 +197,7 @@ def rehearse(
     return mine
 
 
-def check_batches(client, outcomes: list[Outcome]) -> list[str]:
+def check_batches(client: RegistryClient, outcomes: list[Outcome]) -> list[str]:
     """Problems with the batches that reported success: missing, incomplete or duplicated versions."""
     problems = []
     for outcome in outcomes:

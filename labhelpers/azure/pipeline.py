@@ -6,7 +6,7 @@ azure-ai-ml is imported inside the functions, so importing this module stays ins
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from labhelpers.azure.workspace import AzureError
@@ -47,7 +47,8 @@ def load_pipeline(
 
     from labhelpers.core.provenance import GIT_COMMIT_ENV, OWNER_ENV, default_owner, git_info
 
-    job = load_job(Path(pipeline or PIPELINE_FILE).resolve())
+    # Any: load_job is typed as the base Job; this YAML loads as a PipelineJob, with settings and inputs
+    job: Any = load_job(Path(pipeline or PIPELINE_FILE).resolve())
     if compute:
         job.settings.default_compute = compute.strip().removeprefix("azureml:")
     if data:

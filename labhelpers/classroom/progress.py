@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from labhelpers.core.learner import namespace
-from labhelpers.core.registry_client import is_not_found
+from labhelpers.core.registry_client import RegistryClient, is_not_found
 
 #: The course's milestones, in order, as table columns.
 STEPS = ("registered", "second_version", "validated", "in_production", "pinned", "rolled_back")
@@ -69,7 +69,7 @@ def learner_row(learner: str, versions_by_model: dict[str, list], model_tags: di
     return row
 
 
-def _model_tags(client, name: str) -> dict | None:
+def _model_tags(client: RegistryClient, name: str) -> dict | None:
     """The registered model's tags; None when it is not registered yet (no exercises to count).
 
     Any other failure (no permission, an unreachable server) is raised: it is not "not started".

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from labhelpers.core.learner import namespace
+from labhelpers.core.registry_client import RegistryClient
 from labhelpers.server.tracking import is_azure_uri
 
 
@@ -43,7 +44,7 @@ class Plan:
         return out
 
 
-def plan(client, learner: str, azure: bool) -> Plan:
+def plan(client: RegistryClient, learner: str, azure: bool) -> Plan:
     """Look up what a reset of ``learner`` would delete (reads only the learner's own names).
 
     The learner's names: the course's three models and experiment, and notebook 02's model and experiment
@@ -70,7 +71,7 @@ def plan(client, learner: str, azure: bool) -> Plan:
     return found
 
 
-def _model_exists(client, name: str) -> bool:
+def _model_exists(client: RegistryClient, name: str) -> bool:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -80,7 +81,7 @@ def _model_exists(client, name: str) -> bool:
         return False
 
 
-def apply(client, found: Plan, azure: bool) -> None:
+def apply(client: RegistryClient, found: Plan, azure: bool) -> None:
     """Delete what ``found`` lists."""
     for name, numbers in found.versions.items():
         if azure:
@@ -147,7 +148,7 @@ def reset(
     tracking_uri: str | None = None,
     dry_run: bool = False,
     assume_yes: bool = False,
-    client=None,
+    client: RegistryClient | None = None,
     confirm=input,
     echo=print,
 ) -> bool:

@@ -275,7 +275,7 @@ def start(
         postgres.ensure_databases(cluster, secret["postgres"])
         pid = mlflow_pid(s.root)
         already = pid is not None
-        if not already:
+        if pid is None:
             tracking, auth = cluster.uri(secret["postgres"]), cluster.uri(secret["postgres"], "mlflow_auth")
             ini = _auth_ini(s.root, auth, credentials.instructor)
             _initialise_stores(tracking, auth, s.root / "artifacts")

@@ -60,9 +60,11 @@ def _machine_addresses() -> set[str]:
     """This machine's IPv4 addresses: its host name's, and the one it would send from (nothing is sent)."""
     import socket
 
-    found = set()
+    found: set[str] = set()
     with contextlib.suppress(OSError):
-        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET))
+        found.update(
+            str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe, contextlib.suppress(OSError):
         # a documentation address: a UDP connect only picks the route, nothing is sent
         probe.connect(("192.0.2.1", 9))
@@ -142,7 +144,7 @@ def ensure(folder: Path, host: str, cert: str | Path | None, key: str | Path | N
     """
     if (cert is None) != (key is None):
         raise ServerError("Give both --tls-cert and --tls-key, or neither (a self-signed pair is generated).")
-    if cert is not None:
+    if cert is not None and key is not None:
         return check_supplied(cert, key)
     made_for = (folder / HOST_FILE).read_text().strip() if (folder / HOST_FILE).is_file() else None
     if made_for == host and (folder / CERT_FILE).is_file() and (folder / KEY_FILE).is_file():

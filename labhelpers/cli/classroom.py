@@ -25,6 +25,7 @@ def _start(args: argparse.Namespace) -> int:
     print(f"Classroom server {state}: {record['uri']} ({pids}, database on 127.0.0.1:{record['pg_port']})")
     print(f"State in {s.root}")
     credentials = load_credentials(s.root / CREDENTIALS_FILE)
+    assert credentials is not None, "server.start writes the credentials file"
     print(f"Passwords: {s.root / CREDENTIALS_FILE} (readable by you only).")
     print(f"Hand each learner a copy of {record['cert']} and their block:")
     users = [INSTRUCTOR, *credentials.learners] if args.print_exports else [INSTRUCTOR]

@@ -91,7 +91,7 @@ def endpoint_suffix(learner: str | None = None) -> str:
     """
     chosen = os.environ.get(ENDPOINT_SUFFIX_ENV, "").strip().lower()
     if chosen or learner:
-        return chosen or learner
+        return chosen or str(learner)
     import getpass
     import hashlib
 

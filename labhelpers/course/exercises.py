@@ -18,6 +18,7 @@ from pathlib import Path
 from labhelpers.core.config import SAMPLE_REQUEST
 from labhelpers.core.errors import LabError, RegistryError
 from labhelpers.core.learner import namespace
+from labhelpers.core.registry_client import RegistryClient
 
 _log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Verdict:
     __repr__ = __str__
 
 
-def _client(client):
+def _client(client: RegistryClient | None) -> RegistryClient:
     if client is not None:
         return client
     from mlflow import MlflowClient
@@ -84,18 +85,17 @@ def _check_01_1(answer, client) -> tuple[bool, str]:
     return True, f"Ridge trained with alpha={alpha}; its files match their checksums."
 
 
-def _newest(client, name: str):
+def _newest(client: RegistryClient, name: str):
     versions = client.search_model_versions(f"name='{name}'")
     return max(versions, key=lambda v: int(v.version)) if versions else None
 
 
-def _course_owner(client) -> str:
+def _course_owner(client: RegistryClient) -> str:
     from labhelpers.core.provenance import default_owner
 
     course = _newest(client, namespace().models["linear"])
-    return (
-        (course.tags or {}).get("owner") if course and (course.tags or {}).get("owner") else default_owner()
-    )
+    owner = (course.tags or {}).get("owner") if course else None
+    return str(owner) if owner else default_owner()
 
 
 def _registered_by_hand(client, names):
@@ -382,7 +382,7 @@ CHECKS: dict[str, Callable] = {
 }
 
 
-def check(exercise: str, answer=None, *, client=None) -> Verdict:
+def check(exercise: str, answer=None, *, client: RegistryClient | None = None) -> Verdict:
     """Say whether a "Your turn" task is done, with a hint when it is not.
 
     Args:
@@ -404,7 +404,7 @@ def check(exercise: str, answer=None, *, client=None) -> Verdict:
         passed, message = CHECKS[exercise](answer, registry)
     except LabError as error:  # e.g. a checksum that no longer matches: a hint, not a traceback
         passed, message = False, str(error)
-    if passed and not on_files:
+    if passed and registry is not None and not on_files:
         record_pass(registry, exercise)
     return Verdict(exercise, passed, message)
 
@@ -413,7 +413,7 @@ def check(exercise: str, answer=None, *, client=None) -> Verdict:
 PASSED_TAG = "exercise.{}"
 
 
-def record_pass(client, exercise: str) -> bool:
+def record_pass(client: RegistryClient, exercise: str) -> bool:
     """Tag the learner's fare model with the passed exercise, so the instructor's progress table shows it.
 
     Only the registry is read for progress (it works the same on a classroom server and on Azure ML), so

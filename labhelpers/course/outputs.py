@@ -253,7 +253,7 @@ def refresh_outputs(executed_dir: str | Path, names=NOTEBOOKS, echo=print) -> in
         ),
     ):
         # with the commit the run records; the run's folder reads as the default one, outputs/course
-        rules = [(re.compile(re.escape(course_parameters(work)["output_dir"])), "outputs/course")]
+        rules = [(re.compile(re.escape(str(course_parameters(work)["output_dir"]))), "outputs/course")]
         rules += _replacements(server.port)
         run_course(executed_dir, course_parameters(work), notebooks=tuple(names), echo=echo)
     stored = store_outputs(executed_dir, names=names, rules=rules)

@@ -154,6 +154,7 @@ def _run_in_order(
                 registry_ready()
                 registry_ready = None  # once
             kernel, ahead = ahead, None
+            assert kernel is not None  # started for this notebook during the one before
             try:
                 if index + 1 < len(sources):  # the next notebook's kernel imports while this one runs
                     ahead = start_ahead(sources[index + 1], log)

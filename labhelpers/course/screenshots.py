@@ -100,6 +100,7 @@ CLICK_PATH = (
 
 def _click(page, step: Step) -> None:
     """Click, as a mouse does, the last visible ``step.selector`` whose whole text is ``step.click``."""
+    assert step.click is not None  # the first step only waits for the home page
     exact = re.compile(rf"^\s*{re.escape(step.click)}\s*$")
     page.locator(step.selector).filter(has_text=exact).filter(visible=True).last.click()
 

@@ -15,6 +15,7 @@ from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.errors import LabError, RegistryError, TrainingError
 from labhelpers.core.learner import LEARNER_ENV, Namespace, namespace
 from labhelpers.core.provenance import default_owner  # noqa: F401 (the notebooks' `owner` default)
+from labhelpers.core.registry_client import RegistryClient
 
 #: The month notebook 04 retrains on: generated like the sample, a month the sample does not cover.
 RETRAIN_MONTH = ("2016-06-01", "2016-07-01")
@@ -138,7 +139,7 @@ def latest_run_dir(root: str | Path) -> Path:
     return max(complete, key=lambda folder: folder.name)
 
 
-def candidate_versions(name: str, count: int = 2, client=None) -> list[str]:
+def candidate_versions(name: str, count: int = 2, client: RegistryClient | None = None) -> list[str]:
     """The ``count`` newest versions of ``name`` still in lifecycle ``candidate``, newest first.
 
     Raises:

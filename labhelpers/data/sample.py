@@ -64,7 +64,8 @@ MILES_PER_DEGREE_LON = 52.4  # at 40.7 N
 
 
 def _uniform_box(rng: np.random.Generator, box: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
-    return rng.uniform(*box["lat"], n), rng.uniform(*box["lon"], n)
+    (lat_low, lat_high), (lon_low, lon_high) = box["lat"], box["lon"]
+    return rng.uniform(lat_low, lat_high, n), rng.uniform(lon_low, lon_high, n)
 
 
 def _near(rng: np.random.Generator, point: tuple[float, float], n: int, spread: float = 0.004):

@@ -12,10 +12,11 @@ first narrowed search or model delete is tried, and a refusal switches that clie
 
 from __future__ import annotations
 
+from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry import capabilities
 
 
-def search_versions(client, name: str, equal: dict[str, str] | None = None) -> list:
+def search_versions(client: RegistryClient, name: str, equal: dict[str, str] | None = None) -> list:
     """The versions of ``name``, narrowed server-side by ``equal`` where the registry allows it.
 
     Args:
@@ -34,12 +35,12 @@ def search_versions(client, name: str, equal: dict[str, str] | None = None) -> l
     return list(client.search_model_versions(by_name))
 
 
-def may_delete_models(client) -> bool:
+def may_delete_models(client: RegistryClient) -> bool:
     """False once the registry refused to delete a whole registered model (Azure ML always does)."""
     return capabilities.of(client).model_delete is not False
 
 
-def delete_empty_model(client, name: str) -> bool:
+def delete_empty_model(client: RegistryClient, name: str) -> bool:
     """Delete registered model ``name`` if it holds no version and the registry deletes models.
 
     Returns:

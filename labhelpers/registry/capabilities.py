@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
+
+from labhelpers.core.registry_client import RegistryClient
 
 #: Errors that come from a registry that has the feature, or that say nothing about it.
 _NOT_REFUSALS = {
@@ -72,7 +73,7 @@ _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def of(client) -> Capabilities:
+def of(client: RegistryClient) -> Capabilities:
     """The capabilities learned so far for ``client`` (a new, empty record the first time)."""
     with _lock:
         found = _cache.get(client)
@@ -92,14 +93,14 @@ def is_refusal(error: BaseException) -> bool:
     return str(getattr(error, "error_code", "")) not in _NOT_REFUSALS
 
 
-def learn(client, feature: str, supported: bool) -> None:
+def learn(client: RegistryClient, feature: str, supported: bool) -> None:
     """Record what the server answered about ``feature``."""
     if feature not in FEATURES:
         raise ValueError(f"unknown registry feature {feature!r}; known: {', '.join(FEATURES)}")
     setattr(of(client), feature, supported)
 
 
-def attempt(client, feature: str, call, *args, **kwargs) -> Any:
+def attempt(client: RegistryClient, feature: str, call, *args, **kwargs) -> Any:
     """Call ``call(*args, **kwargs)`` unless ``feature`` is known unsupported; learn from the answer.
 
     Returns:
@@ -123,7 +124,7 @@ def attempt(client, feature: str, call, *args, **kwargs) -> Any:
     return result
 
 
-def writes(client):
+def writes(client: RegistryClient):
     """Where version tag and alias writes go: the registry client under ``client`` when it has one.
 
     Before each tag or alias write, ``MlflowClient`` reads the whole registered model (every version with its
@@ -135,25 +136,36 @@ def writes(client):
     return registry() if callable(registry) else client
 
 
-def set_alias(client, name: str, alias: str, version, attempts: int = 3) -> bool:
+def racing_writes(attempts: int = 3):
+    """The retry of a write that races with concurrent writers (select-then-insert on the server).
+
+    A ``tenacity.Retrying``: call it with the function and its arguments. Up to ``attempts`` tries, 50 ms
+    then 100 ms (and so on) apart; the last error is raised as it is.
+    """
+    import tenacity
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_incrementing(start=0.05, increment=0.05),
+        reraise=True,
+    )
+
+
+def set_alias(client: RegistryClient, name: str, alias: str, version, attempts: int = 3) -> bool:
     """Point ``alias`` at a version where the registry has aliases; True when it does now.
 
     Aliases only mirror the ``lifecycle`` tag, so a failure is logged, never raised. Concurrent writers can
     make a set fail on a database constraint; such failures are retried.
     """
     set_one = writes(client).set_registered_model_alias
-    for attempt_number in range(1, attempts + 1):
-        try:
-            done = attempt(client, "aliases", set_one, name, alias, str(version))
-            return done is not UNSUPPORTED
-        except Exception as error:
-            if attempt_number == attempts:
-                _log.warning("alias %s@%s -> %s not set: %s", name, alias, version, error)
-            else:
-                time.sleep(0.05 * attempt_number)
-    return False
+    try:
+        done = racing_writes(attempts)(attempt, client, "aliases", set_one, name, alias, str(version))
+    except Exception as error:
+        _log.warning("alias %s@%s -> %s not set: %s", name, alias, version, error)
+        return False
+    return done is not UNSUPPORTED
 
 
-def delete_alias(client, name: str, alias: str) -> None:
+def delete_alias(client: RegistryClient, name: str, alias: str) -> None:
     """Remove ``alias`` where the registry has aliases (nothing to do elsewhere)."""
     attempt(client, "aliases", writes(client).delete_registered_model_alias, name, alias)

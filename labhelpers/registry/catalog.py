@@ -10,7 +10,8 @@ import pandas as pd
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
-from labhelpers.core.registry_client import is_not_found
+from labhelpers.core.registry_client import RegistryClient, is_not_found
+from labhelpers.registry.throttling import throttled
 
 #: The reproducibility rule: every version must carry these tags...
 REQUIRED_TAGS = (
@@ -35,18 +36,18 @@ REQUIRED_PARAMS = {
 METRIC_COLUMNS = ("rmse", "mae", "r2", "n_clusters", "inertia", "silhouette")
 
 
-def _client(client):
-    if client is not None:
-        return client
-    from mlflow import MlflowClient
+def _client(client: RegistryClient | None) -> RegistryClient:
+    if client is None:
+        from mlflow import MlflowClient
 
-    return MlflowClient()
+        client = MlflowClient()
+    return throttled(client)  # Azure ML's 429 and 503 retried on their own budget
 
 
-def versions_of(names=None, client=None) -> list:
+def versions_of(names=None, client: RegistryClient | None = None) -> list:
     """All versions of the given registered models (default: the learner's three): one search per name."""
     client = _client(client)
-    found = []
+    found: list = []
     for name in namespace().model_names if names is None else names:
         found.extend(client.search_model_versions(f"name='{name}'"))
     return found
@@ -59,7 +60,7 @@ def _number(value):
         return float("nan")
 
 
-def comparison_table(names=None, client=None) -> pd.DataFrame:
+def comparison_table(names=None, client: RegistryClient | None = None) -> pd.DataFrame:
     """One row per version of each model: lifecycle, batch, lineage tags and metrics, newest first.
 
     Args:
@@ -104,7 +105,7 @@ def comparison_table(names=None, client=None) -> pd.DataFrame:
     return table.sort_values(["name", "version"], ascending=[True, False], ignore_index=True)
 
 
-def lineage(name: str, version: str | int, client=None) -> dict:
+def lineage(name: str, version: str | int, client: RegistryClient | None = None) -> dict:
     """The trail of one version: data version -> code commit -> run -> model version, with its metrics.
 
     Raises:
@@ -166,7 +167,7 @@ def _uncommitted(version) -> list[str]:
     return []
 
 
-def audit(names=None, client=None) -> pd.DataFrame:
+def audit(names=None, client: RegistryClient | None = None) -> pd.DataFrame:
     """Every version that breaks the reproducibility rule, and why (an empty frame when all comply).
 
     The rule: the tags, metrics and parameters of :func:`reproducibility_problems`, a complete batch, and
@@ -184,9 +185,9 @@ def audit(names=None, client=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "version", "problems"])
 
 
-def _params_by_run(client, run_ids: list[str], chunk: int = 100) -> dict[str, dict]:
+def _params_by_run(client: RegistryClient, run_ids: list[str], chunk: int = 100) -> dict[str, dict]:
     """Parameters of many runs in a few batched searches (not one request per run)."""
-    found = {}
+    found: dict[str, dict] = {}
     if not run_ids:
         return found
     experiment = _experiment_of_any(client, run_ids, found)
@@ -211,7 +212,7 @@ def _params_by_run(client, run_ids: list[str], chunk: int = 100) -> dict[str, di
     return found
 
 
-def _experiment_of_any(client, run_ids: list[str], found: dict[str, dict]) -> str | None:
+def _experiment_of_any(client: RegistryClient, run_ids: list[str], found: dict[str, dict]) -> str | None:
     """The experiment of the first run that still exists (recorded in ``found``); None when none does."""
     for run_id in run_ids:
         try:
@@ -225,7 +226,7 @@ def _experiment_of_any(client, run_ids: list[str], found: dict[str, dict]) -> st
     return None
 
 
-def require_version(name: str, version, client=None):
+def require_version(name: str, version, client: RegistryClient | None = None):
     """The ``ModelVersion`` for ``name``/``version``, or a RegistryError listing what exists."""
     from labhelpers.registry.references import resolve
 

@@ -32,6 +32,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry import capabilities
 
 BATCH_TAG = "batch_id"
@@ -76,7 +77,7 @@ class Heartbeat:
     Use as a context manager around the batch; :meth:`add` each version as it is created.
     """
 
-    def __init__(self, client, seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+    def __init__(self, client: RegistryClient, seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self._client = client
         self._seconds = seconds
         self._versions: list[tuple[str, str]] = []

@@ -62,11 +62,11 @@ def _pickled_class(data: bytes) -> tuple[str, str]:
     for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
         name = opcode.name
         if name in _STRINGS:
-            strings.append(arg)
+            strings.append(str(arg))
         elif name == "MEMOIZE":
             memo.append(strings[-1] if strings else None)
-        elif name in ("BINGET", "LONG_BINGET", "GET") and int(arg) < len(memo):
-            strings.append(memo[int(arg)])
+        elif name in ("BINGET", "LONG_BINGET", "GET") and int(str(arg)) < len(memo):
+            strings.append(memo[int(str(arg))])
         elif name == "GLOBAL":
             module, _, attribute = str(arg).partition(" ")
             return module, attribute

@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
-from labhelpers.core.registry_client import is_not_found
+from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
+from labhelpers.registry.throttling import throttled
 from labhelpers.registry.validation import recompute_metrics
 
 CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
@@ -42,12 +43,12 @@ class Move:
         return {"from": self.from_state, "to": self.to_state, "by": self.by, "at": self.at, "why": self.why}
 
 
-def _client(client):
-    if client is not None:
-        return client
-    from mlflow import MlflowClient
+def _client(client: RegistryClient | None) -> RegistryClient:
+    if client is None:
+        from mlflow import MlflowClient
 
-    return MlflowClient()
+        client = MlflowClient()
+    return throttled(client)  # Azure ML's 429 and 503 retried on their own budget
 
 
 def _actor(actor: str | None) -> str:
@@ -59,7 +60,9 @@ def _actor(actor: str | None) -> str:
         return "unknown"
 
 
-def _record(client, mv, to_state: str, why: str, actor: str | None, extra: dict | None = None) -> Move:
+def _record(
+    client: RegistryClient, mv, to_state: str, why: str, actor: str | None, extra: dict | None = None
+) -> Move:
     """Write the move on the version (tags), mirror it as an alias where possible, and return it."""
     tags = mv.tags or {}
     move = Move(
@@ -91,7 +94,7 @@ def _record(client, mv, to_state: str, why: str, actor: str | None, extra: dict 
     return move
 
 
-def _run_params(client, mv) -> dict | None:
+def _run_params(client: RegistryClient, mv) -> dict | None:
     """The parameters of the version's training run; None when it has none or the registry has no such run.
 
     Any other failure (no permission, a timeout) is raised as it is: it says nothing about the run.
@@ -106,7 +109,7 @@ def _run_params(client, mv) -> dict | None:
         raise
 
 
-def current_production(name: str, client=None):
+def current_production(name: str, client: RegistryClient | None = None):
     """The version of ``name`` whose lifecycle is production, or None."""
     client = _client(client)
     holding = [
@@ -115,7 +118,7 @@ def current_production(name: str, client=None):
     return max(holding, key=lambda v: int(v.version)) if holding else None
 
 
-def _validate(client, mv, validation_data, reason, actor) -> Move:
+def _validate(client: RegistryClient, mv, validation_data, reason, actor) -> Move:
     problems = reproducibility_problems(mv, _run_params(client, mv))
     if problems:
         raise RegistryError(f"{mv.name} version {mv.version} cannot be validated: {'; '.join(problems)}.")
@@ -127,7 +130,7 @@ def _validate(client, mv, validation_data, reason, actor) -> Move:
     return _record(client, mv, VALIDATED, reason or f"validated: {check.summary}", actor, extra)
 
 
-def _to_production(client, mv, validation_data, reason, actor, override_reason) -> Move:
+def _to_production(client: RegistryClient, mv, validation_data, reason, actor, override_reason) -> Move:
     previous = current_production(mv.name, client)
     if previous is not None and previous.version == mv.version:
         raise RegistryError(f"{mv.name} version {mv.version} is already in production.")
@@ -159,7 +162,7 @@ def promote(
     validation_data=None,
     override_reason: str | None = None,
     actor: str | None = None,
-    client=None,
+    client: RegistryClient | None = None,
     deployment_dir: str | Path | None = None,
 ) -> Move:
     """Move a version one step along candidate -> validated -> production.
@@ -214,7 +217,7 @@ def rollback(
     *,
     reason: str = "rollback",
     actor: str | None = None,
-    client=None,
+    client: RegistryClient | None = None,
     deployment_dir: str | Path | None = None,
 ) -> Move:
     """Return production to the version that held it before the current one, and record it.
@@ -272,7 +275,7 @@ def rollback(
     return move
 
 
-def history(name: str, version, client=None) -> list[dict]:
+def history(name: str, version, client: RegistryClient | None = None) -> list[dict]:
     """Every recorded move of one version, oldest first."""
     from labhelpers.registry.catalog import require_version
 

@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass
 
 from labhelpers.core.errors import RegistryError
-from labhelpers.core.registry_client import is_not_found
+from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
+from labhelpers.registry.throttling import throttled
 
 LATEST = "latest"
 _AZURE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
@@ -76,11 +77,11 @@ def parse_reference(text: str) -> Reference:
     return Reference(name, version, label)
 
 
-def _versions(client, name: str) -> list:
+def _versions(client: RegistryClient, name: str) -> list:
     return list(client.search_model_versions(f"name='{name}'"))
 
 
-def _unknown_name(client, name: str) -> RegistryError:
+def _unknown_name(client: RegistryClient, name: str) -> RegistryError:
     try:
         known = sorted(m.name for m in client.search_registered_models())
     except Exception:  # MLflow 3 sends a tag filter Azure ML rejected (azure-sdk-for-python#42155)
@@ -94,7 +95,7 @@ def _sorted_descending(versions: list) -> bool:
     return numbers == sorted(numbers, reverse=True)
 
 
-def _latest(client, name: str):
+def _latest(client: RegistryClient, name: str):
     """The highest version; one small ordered request once the registry proved it sorts (capabilities)."""
     known = capabilities.of(client).ordering
     if known:
@@ -123,7 +124,7 @@ def _latest(client, name: str):
     raise _unknown_name(client, name)
 
 
-def _by_label(client, name: str, label: str):
+def _by_label(client: RegistryClient, name: str, label: str):
     try:
         found = capabilities.attempt(client, "aliases", client.get_model_version_by_alias, name, label)
         if found is not capabilities.UNSUPPORTED:
@@ -145,7 +146,7 @@ def _by_label(client, name: str, label: str):
     return max(holding, key=lambda v: int(v.version))
 
 
-def _exact(client, name: str, version: str):
+def _exact(client: RegistryClient, name: str, version: str):
     try:
         return client.get_model_version(name, version)
     except Exception as error:
@@ -158,7 +159,7 @@ def _exact(client, name: str, version: str):
         raise RegistryError(f"{name} has no version {version}; versions: {numbers}.") from None
 
 
-def resolve(reference: str, client=None):
+def resolve(reference: str, client: RegistryClient | None = None):
     """Resolve a reference to one concrete ``ModelVersion`` on the active backend.
 
     Args:
@@ -176,8 +177,9 @@ def resolve(reference: str, client=None):
         from mlflow import MlflowClient
 
         client = MlflowClient()
+    client = throttled(client)  # Azure ML's 429 and 503 retried on their own budget
     if ref.version:
         return _exact(client, ref.name, ref.version)
     if ref.label == LATEST:
         return _latest(client, ref.name)
-    return _by_label(client, ref.name, ref.label)
+    return _by_label(client, ref.name, ref.label or LATEST)

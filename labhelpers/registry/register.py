@@ -19,6 +19,7 @@ from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
+from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry import capabilities
 from labhelpers.registry.backend import delete_empty_model
 from labhelpers.registry.batch import Candidate, collect
@@ -32,6 +33,7 @@ from labhelpers.registry.lease import (
     lease_until,
 )
 from labhelpers.registry.repair import repair
+from labhelpers.registry.throttling import throttled
 from labhelpers.registry.upload import (
     DATASET,
     FRAMEWORK,
@@ -61,7 +63,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-def _repair_earlier(client, names: list[str]) -> None:
+def _repair_earlier(client: RegistryClient, names: list[str]) -> None:
     """Finish or remove earlier batches of ``names`` left pending by a process that stopped; log each."""
     try:
         repairs = repair(client, names)
@@ -73,11 +75,11 @@ def _repair_earlier(client, names: list[str]) -> None:
         _log.log(level, "repair: %s", item)
 
 
-def _mark_complete(client, item: Registered) -> None:
+def _mark_complete(client: RegistryClient, item: Registered) -> None:
     capabilities.writes(client).set_model_version_tag(item.name, item.version, BATCH_STATUS_TAG, COMPLETE)
 
 
-def _undo_one(client, kind: str, item) -> None:
+def _undo_one(client: RegistryClient, kind: str, item) -> None:
     if kind == "version":
         client.delete_model_version(*item)
     elif kind == "run":
@@ -86,7 +88,7 @@ def _undo_one(client, kind: str, item) -> None:
         delete_empty_model(client, item)
 
 
-def undo(client, created: list) -> list[tuple[str, str]]:
+def undo(client: RegistryClient, created: list) -> list[tuple[str, str]]:
     """Delete what a failed batch created, mark its runs failed; return the versions still there.
 
     Each removal that fails is logged (logger ``labhelpers.registry.register``, warning) with its cause, and
@@ -118,7 +120,7 @@ def undo(client, created: list) -> list[tuple[str, str]]:
     return left
 
 
-def _experiment_id(client, name: str) -> str:
+def _experiment_id(client: RegistryClient, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
@@ -177,7 +179,7 @@ def register_batch(
     space = namespace(learner)
     experiment = experiment or space.experiment
     uri = use_tracking(tracking_uri)
-    client = MlflowClient(uri, uri)
+    client = throttled(MlflowClient(uri, uri))  # Azure ML's 429 and 503 retried on their own budget
     names = [c.name for c in candidates]
     _repair_earlier(client, names)
     batch_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

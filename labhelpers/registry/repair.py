@@ -27,7 +27,9 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry import capabilities
 from labhelpers.registry.backend import delete_empty_model, may_delete_models, search_versions
 from labhelpers.registry.lease import (
@@ -39,6 +41,7 @@ from labhelpers.registry.lease import (
     PENDING,
     lease_end,
 )
+from labhelpers.registry.throttling import throttled
 
 _log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class _Searches:
     answer is all versions of the name: one such search then serves every later search of that name.
     """
 
-    def __init__(self, client) -> None:
+    def __init__(self, client: RegistryClient) -> None:
         self.client = client
         self.found: dict[Search, list] = {}
 
@@ -114,10 +117,11 @@ class _Searches:
                 self.found[key] = self.found[self._plain(key)] = versions  # plain: after the answer
 
     def __getitem__(self, key: Search) -> list | None:
+        """The versions found for ``key``; None when it was not searched yet."""
         return self.found.get(key, self.found.get(self._plain(key)))
 
 
-def find_pending(client, names) -> list[Batch]:
+def find_pending(client: RegistryClient, names) -> list[Batch]:
     """Every batch with a pending version under ``names``, with all of its versions under all its members.
 
     Two rounds of searches filtered by name (narrowed by tag where the registry allows it, see
@@ -130,7 +134,7 @@ def find_pending(client, names) -> list[Batch]:
     searches = _Searches(client)
     searches.run([(name, pending_only) for name in names])
     batches: dict[str, Batch] = {}
-    for version in (v for name in names for v in searches[(name, pending_only)]):
+    for version in (v for name in names for v in searches[(name, pending_only)] or ()):
         tags = _tags(version)
         if tags.get(BATCH_STATUS_TAG) == PENDING and tags.get(BATCH_TAG):
             batch = batches.setdefault(tags[BATCH_TAG], Batch(tags[BATCH_TAG], []))
@@ -144,7 +148,7 @@ def find_pending(client, names) -> list[Batch]:
     for (member, batch_id), key in wanted.items():
         batch = batches[batch_id]
         batch.versions += [
-            v for v in searches[key] if v.name == member and _tags(v).get(BATCH_TAG) == batch_id
+            v for v in searches[key] or () if v.name == member and _tags(v).get(BATCH_TAG) == batch_id
         ]
     for batch in batches.values():
         batch.versions.sort(key=lambda v: (v.name, int(v.version)))
@@ -156,7 +160,7 @@ def _gone(error: Exception) -> bool:
     return "RESOURCE_DOES_NOT_EXIST" in str(getattr(error, "error_code", "")) or "not found" in str(error)
 
 
-def _delete_version(client, version) -> None:
+def _delete_version(client: RegistryClient, version) -> None:
     try:
         client.delete_model_version(version.name, version.version)
     except Exception as error:
@@ -164,7 +168,7 @@ def _delete_version(client, version) -> None:
             raise
 
 
-def _end_runs(client, run_ids, status: str) -> None:
+def _end_runs(client: RegistryClient, run_ids, status: str) -> None:
     """Mark the batch's runs ended (runs are not registry entries: a failure here is only logged)."""
     for run_id in dict.fromkeys(r for r in run_ids if r):
         try:
@@ -173,14 +177,15 @@ def _end_runs(client, run_ids, status: str) -> None:
             _log.warning("run %s not marked %s: %s", run_id, status, error)
 
 
-def _complete(client, batch: Batch) -> tuple[list, list]:
+def _complete(client: RegistryClient, batch: Batch) -> tuple[list, list]:
     """Delete twins (a second version of a member from the same run), tag the rest complete.
 
     Returns:
         The versions tagged complete, and the twins deleted.
     """
-    first: dict[str, object] = {}
-    kept, twins = [], []
+    first: dict[str, Any] = {}
+    kept: list = []
+    twins: list = []
     # One version of each member stays: one already complete if any (the one its batch reported), else the
     # lowest. Another version of that member from the same run is a twin; one from another run stays too.
     ordered = sorted(
@@ -199,7 +204,7 @@ def _complete(client, batch: Batch) -> tuple[list, list]:
     return kept, twins
 
 
-def _remove(client, batch: Batch) -> None:
+def _remove(client: RegistryClient, batch: Batch) -> None:
     """Delete the batch's versions, fail its runs, and drop a model it created and left empty."""
     for version in batch.versions:
         _delete_version(client, version)
@@ -214,7 +219,7 @@ def _remove(client, batch: Batch) -> None:
             _log.warning("registered model %s left in place: %s", name, error)
 
 
-def _repair_one(client, batch: Batch, *, dry_run: bool, now: float) -> Repair:
+def _repair_one(client: RegistryClient, batch: Batch, *, dry_run: bool, now: float) -> Repair:
     labels = tuple(_label(v) for v in batch.versions)
     until = batch.lease_end()
     if until > now:
@@ -240,7 +245,7 @@ def _repair_one(client, batch: Batch, *, dry_run: bool, now: float) -> Repair:
 clock = time.time
 
 
-def repair(client, names, *, dry_run: bool = False, now: float | None = None) -> list[Repair]:
+def repair(client: RegistryClient, names, *, dry_run: bool = False, now: float | None = None) -> list[Repair]:
     """Complete or remove every batch left pending under ``names`` whose lease has run out.
 
     Args:
@@ -265,4 +270,4 @@ def repair_registry(
     from labhelpers.server.tracking import use_tracking
 
     uri = use_tracking(tracking_uri)
-    return repair(MlflowClient(uri, uri), names, dry_run=dry_run, now=now)
+    return repair(throttled(MlflowClient(uri, uri)), names, dry_run=dry_run, now=now)

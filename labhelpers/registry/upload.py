@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 from labhelpers.core.learner import LEARNER_TAG
 from labhelpers.core.provenance import default_owner
+from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry.backend import search_versions
 from labhelpers.registry.batch import Candidate
+from labhelpers.registry.capabilities import racing_writes
 from labhelpers.registry.lease import (
     BATCH_NAMES_TAG,
     BATCH_STATUS_TAG,
@@ -55,7 +57,7 @@ class Registered:
 class BatchContext:
     """What every model of one batch shares while it is registered."""
 
-    client: object
+    client: RegistryClient
     experiment_id: str
     batch_id: str
     names: list[str]
@@ -161,21 +163,15 @@ def with_retry(call, *args, attempts: int = 3) -> bool:
         True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
         of information stored elsewhere (dataset input, aliases) and must not fail a registration.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            call(*args)
-            return True
-        except Exception as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
-            if attempt == attempts:
-                _log.warning(
-                    "%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error
-                )
-            else:
-                time.sleep(0.05 * attempt)
-    return False
+    try:
+        racing_writes(attempts)(call, *args)
+        return True
+    except Exception as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
+        _log.warning("%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error)
+        return False
 
 
-def log_files(client, run_id: str, candidate: Candidate) -> None:
+def log_files(client: RegistryClient, run_id: str, candidate: Candidate) -> None:
     """Upload the metrics JSON and the MLflow model folder, byte for byte as training wrote them.
 
     The folder's files go up side by side (``log_artifacts`` sends one request after the other).
@@ -191,7 +187,7 @@ def log_files(client, run_id: str, candidate: Candidate) -> None:
             upload.result()
 
 
-def ensure_registered_model(client, name: str, batch_id: str) -> bool:
+def ensure_registered_model(client: RegistryClient, name: str, batch_id: str) -> bool:
     """Create the registered model unless it exists; True when this call created it."""
     from mlflow.exceptions import MlflowException
 
@@ -242,7 +238,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run):
     return create()
 
 
-def drop_retried_duplicates(client, name: str, run_id: str, kept: str) -> None:
+def drop_retried_duplicates(client: RegistryClient, name: str, run_id: str, kept: str) -> None:
     """Delete versions of ``name`` that a retried POST created from the same run beside ``kept``.
 
     MLflow's client retries a create request that timed out or failed, and the server may already have

@@ -79,7 +79,11 @@ def _members(pgid: int, created: float | None = None, marker: str = MLFLOW) -> l
     # on a loaded machine) it may show none yet, and without this a server only starting looked dead.
     own_leader = pgid in _SPAWNED and _SPAWNED[pgid].poll() is None  # poll() also reaps it once it ended
     leader_created = created_at(pgid)
-    if None not in (leader_created, created) and abs(leader_created - created) > CREATED_TOLERANCE:
+    if (
+        leader_created is not None
+        and created is not None
+        and abs(leader_created - created) > CREATED_TOLERANCE
+    ):
         return []  # the pid was reused by another program: not our server
     return [
         p
@@ -100,17 +104,31 @@ def _group_alive(pgid: int, created: float | None = None, marker: str = MLFLOW) 
 MAX_ROUND_SECONDS = 30.0
 
 
+class _Counted:
+    """The stop rule of :func:`_wait_until`: rounds so far, each counted up to MAX_ROUND_SECONDS."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout, self.waited, self.last = timeout, 0.0, time.monotonic()
+
+    def __call__(self, state: object) -> bool:
+        now = time.monotonic()
+        self.waited += min(now - self.last, MAX_ROUND_SECONDS)
+        self.last = now
+        return self.waited >= self.timeout
+
+
 def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
     """Poll ``condition`` every ``interval`` seconds until it holds (True) or ``timeout`` seconds passed."""
-    waited = 0.0
-    while True:
-        started = time.monotonic()
-        if condition():
-            return True
-        if waited >= timeout:
-            return False
-        time.sleep(interval)
-        waited += min(time.monotonic() - started, MAX_ROUND_SECONDS)
+    import tenacity
+
+    polling = tenacity.Retrying(
+        retry=tenacity.retry_if_result(lambda held: not held),
+        stop=_Counted(timeout),
+        wait=tenacity.wait_fixed(interval),
+        sleep=lambda seconds: time.sleep(seconds),  # looked up at each call: tests replace the clock
+        retry_error_callback=lambda state: False,
+    )
+    return bool(polling(condition))
 
 
 def _terminate_group(pgid: int, timeout: float, created: float | None = None, marker: str = MLFLOW) -> None:

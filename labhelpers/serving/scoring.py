@@ -20,17 +20,25 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import requests
 
 from labhelpers.core import config
 from labhelpers.core.errors import RegistryError, ServerError
+from labhelpers.core.registry_client import RegistryClient
 from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
 
 LOG_TAIL_LINES = 20
+
+
 # the servers this process started, by (kind, models:/NAME/N): serving one again stops the earlier one
-_STARTED: dict[tuple[str, str], object] = {}
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+_STARTED: dict[tuple[str, str], _Stoppable] = {}
 
 
 def stop_started(kind: type, uri: str) -> None:
@@ -190,7 +198,7 @@ def _ready(server, process, answers, label: str, timeout: float):
     raise ServerError(f"{label} {problem}. Last lines of {server.log_path}:\n{_log_tail(server.log_path)}")
 
 
-def pinned_version(name: str, deployment_dir: str | Path | None = None, client=None):
+def pinned_version(name: str, deployment_dir: str | Path | None = None, client: RegistryClient | None = None):
     """The ``ModelVersion`` that the deployment configuration pins as production for ``name``.
 
     Raises:

@@ -154,6 +154,9 @@ class FakeRegistry(RegistryClient):
     def log_batch(self, run_id, *args, **kwargs):
         self._call("log_batch")
 
+    def log_inputs(self, run_id, *args, **kwargs):
+        self._call("log_inputs")
+
     def log_artifact(self, run_id, local_path, artifact_path=None):
         self._call("log_artifact")
 

@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -124,10 +123,8 @@ def test_concurrent_registrations_get_distinct_versions(running: server.ServerIn
 
 
 def test_start_again_returns_the_running_server(running: server.ServerInfo) -> None:
-    began = time.monotonic()
     again = server.start(running.port, running.state_dir)
     assert (again.pid, again.started_at, again.already_running) == (running.pid, running.started_at, True)
-    assert time.monotonic() - began < 5
 
 
 def test_status_of_a_running_server(running: server.ServerInfo) -> None:

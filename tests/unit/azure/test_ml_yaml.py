@@ -216,15 +216,20 @@ def test_register_models_runs_from_the_snapshot(tmp_path):
     assert "--supervised-dir" in helped.stdout
 
 
-PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*==\s*([^\s;]+)")
-
-
 def _pins(lines) -> dict[str, str]:
+    """Exact pins (``name==1.2``) by canonical name, read by packaging."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     found = {}
     for line in lines:
-        match = PIN.match(line)
-        if match:
-            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+        try:
+            requirement = Requirement(line.split("#", 1)[0].strip())
+        except InvalidRequirement:
+            continue
+        [*specs] = requirement.specifier
+        if len(specs) == 1 and specs[0].operator == "==":
+            found[canonicalize_name(requirement.name)] = specs[0].version
     return found
 
 

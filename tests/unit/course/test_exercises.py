@@ -18,32 +18,27 @@ from labhelpers.training.steps import run_supervised
 FARE_MODEL = namespace().models["linear"]
 
 
-class NoProductionClient:
-    """Stands in for MlflowClient: a registry where no version of any model is in production."""
+@pytest.fixture
+def empty_registry(fake_registry):
+    """A registry where no version of any model is in production."""
+    return fake_registry()
 
-    def search_model_versions(self, filter_string):
-        return []
 
-
-class Registry:
-    """Stands in for MlflowClient: the fare model after notebook 04, production at version 2, not the newest.
+@pytest.fixture
+def after_04(fake_registry):
+    """The fare model after notebook 04: production at version 2, not the newest.
 
     Versions 1-4: 1 archived, 2 in production (rolled back to), 3 archived, 4 the worse one (validated).
     """
-
-    LIFECYCLE = {"1": "archived", "2": "production", "3": "archived", "4": "validated"}
-    RMSE = {"1": "3.1", "2": "2.9", "3": "2.95", "4": "7.5"}
-
-    def search_model_versions(self, filter_string):
-        if filter_string != f"name='{FARE_MODEL}'":
-            return []
-        return [
-            SimpleNamespace(name=FARE_MODEL, version=v, tags={"lifecycle": state, "rmse": self.RMSE[v]})
-            for v, state in self.LIFECYCLE.items()
-        ]
-
-    def set_registered_model_tag(self, name, key, value):
-        pass
+    registry = fake_registry()
+    states = {
+        "1": ("archived", "3.1"),
+        "2": ("production", "2.9"),
+        "3": ("archived", "2.95"),
+        "4": ("validated", "7.5"),
+    }
+    registry.add(FARE_MODEL, *({"lifecycle": state, "rmse": rmse} for state, rmse in states.values()))
+    return registry
 
 
 def test_01_1_wants_a_run_folder_trained_with_the_alpha_asked(trained_dirs, sample_csv, tmp_path):
@@ -67,15 +62,15 @@ def test_01_1_wants_a_run_folder_trained_with_the_alpha_asked(trained_dirs, samp
         ("1", "version 1 has rmse 3.1; another version scores lower."),
     ],
 )  # fmt: skip
-def test_04_1_hints_say_what_is_wrong_and_never_name_the_best_version(answer, hint):
-    verdict = check("04-1", answer, client=Registry())
+def test_04_1_hints_say_what_is_wrong_and_never_name_the_best_version(answer, hint, after_04):
+    verdict = check("04-1", answer, client=after_04)
     assert not verdict and hint in str(verdict)
     assert "version 2" not in verdict.message and "2.9" not in verdict.message  # the answer stays hidden
-    assert check("04-1", "2", client=Registry())
+    assert check("04-1", "2", client=after_04)
 
 
-def test_04_1_without_rmse_tags_says_which_notebooks_to_run():
-    verdict = check("04-1", "2", client=NoProductionClient())
+def test_04_1_without_rmse_tags_says_which_notebooks_to_run(empty_registry):
+    verdict = check("04-1", "2", client=empty_registry)
     assert not verdict and "run notebooks 02 and 04 first" in str(verdict)
 
 
@@ -101,17 +96,17 @@ AZURE_FORM = f"a deployment YAML names a model in the Azure ML form, {PIN_SHAPE}
         (f"azureml:{FARE_MODEL}:4", "version 4 is not the one in production; ask the registry which one is"),
     ],
 )  # fmt: skip
-def test_04_2_hints_lead_to_the_pinned_number_and_never_suggest_a_wrong_pin(answer, hint):
-    verdict = check("04-2", answer, client=Registry())
+def test_04_2_hints_lead_to_the_pinned_number_and_never_suggest_a_wrong_pin(answer, hint, after_04):
+    verdict = check("04-2", answer, client=after_04)
     assert not verdict
     assert str(verdict).startswith("04-2: not yet: ") and hint in str(verdict)
     wrong = ["@latest?", "Did you mean", ":3", ":4'", "section 3"]  # what the old hints suggested
     assert not [text for text in wrong if text in verdict.message], verdict.message
-    assert check("04-2", f"azureml:{FARE_MODEL}:2", client=Registry())
+    assert check("04-2", f"azureml:{FARE_MODEL}:2", client=after_04)
 
 
-def test_04_2_before_any_promotion_points_to_the_promotion_section():
-    verdict = check("04-2", f"azureml:{FARE_MODEL}:2", client=NoProductionClient())
+def test_04_2_before_any_promotion_points_to_the_promotion_section(empty_registry):
+    verdict = check("04-2", f"azureml:{FARE_MODEL}:2", client=empty_registry)
     assert not verdict and "run section 4 (promotion) first" in str(verdict)
 
 
@@ -133,8 +128,8 @@ def _sample_trip() -> dict:
         (({**_sample_trip(), "trip_distance": 9.0}, [30.0]), "`my_fare` must be what `inference.invoke"),
     ],
 )  # fmt: skip
-def test_05_1_wants_a_trip_of_ones_own_and_the_served_answer(answer, hint):
-    verdict = check("05-1", answer, client=NoProductionClient())
+def test_05_1_wants_a_trip_of_ones_own_and_the_served_answer(answer, hint, fake_registry):
+    verdict = check("05-1", answer, client=fake_registry())  # no version of any model in production
     assert not verdict
     assert str(verdict).startswith("05-1: not yet: ") and hint in str(verdict)
 
@@ -165,16 +160,18 @@ def _served(tmp_path, fares, logged=None, model_uri=f"models:/{FARE_MODEL}/2", a
     return ServedAnswer(fares, answer_id, model_uri, log)
 
 
-def test_05_1_refuses_a_fare_computed_in_process_even_when_it_is_right(production_predicts, tmp_path):
+def test_05_1_refuses_a_fare_computed_in_process_even_when_it_is_right(
+    production_predicts, tmp_path, after_04
+):
     my_trip = {**_sample_trip(), "trip_distance": 9.0}
     for fare in ([IN_PROCESS_FARE], IN_PROCESS_FARE, _served(tmp_path, [IN_PROCESS_FARE])[0]):
-        verdict = check("05-1", (my_trip, fare), client=Registry())
+        verdict = check("05-1", (my_trip, fare), client=after_04)
         assert not verdict and "must be what `inference.invoke(...)` returned, unchanged" in str(verdict)
     unlogged = _served(tmp_path, [IN_PROCESS_FARE], logged=None)  # an answer no server logged
-    verdict = check("05-1", (my_trip, unlogged), client=Registry())
+    verdict = check("05-1", (my_trip, unlogged), client=after_04)
     assert not verdict and "log (inference.log) has no answer 5f1d" in str(verdict)
     edited = _served(tmp_path, [IN_PROCESS_FARE], logged=[12.0])  # the server answered another fare
-    assert "has no answer" in check("05-1", (my_trip, edited), client=Registry()).message
+    assert "has no answer" in check("05-1", (my_trip, edited), client=after_04).message
 
 
 @pytest.mark.parametrize(
@@ -185,18 +182,20 @@ def test_05_1_refuses_a_fare_computed_in_process_even_when_it_is_right(productio
         (([12.0], f"models:/{FARE_MODEL}/2"), "the server answered 12 for another trip than `my_trip`"),
     ],
 )  # fmt: skip
-def test_05_1_hints_for_a_served_answer_that_is_not_for_my_trip(production_predicts, tmp_path, served, hint):
+def test_05_1_hints_for_a_served_answer_that_is_not_for_my_trip(
+    production_predicts, tmp_path, served, hint, after_04
+):
     fares, uri = served
     my_trip = {**_sample_trip(), "trip_distance": 9.0}
-    verdict = check("05-1", (my_trip, _served(tmp_path, fares, fares, uri)), client=Registry())
+    verdict = check("05-1", (my_trip, _served(tmp_path, fares, fares, uri)), client=after_04)
     assert not verdict and hint in str(verdict)
     assert f"{IN_PROCESS_FARE:.2f}" not in verdict.message  # the expected fare stays hidden
 
 
-def test_05_1_accepts_the_served_answer_its_server_logged(production_predicts, tmp_path):
+def test_05_1_accepts_the_served_answer_its_server_logged(production_predicts, tmp_path, after_04):
     my_trip = {**_sample_trip(), "trip_distance": 9.0}
     verdict = check(
-        "05-1", (my_trip, _served(tmp_path, [IN_PROCESS_FARE], [IN_PROCESS_FARE])), client=Registry()
+        "05-1", (my_trip, _served(tmp_path, [IN_PROCESS_FARE], [IN_PROCESS_FARE])), client=after_04
     )
     assert verdict and "the inference server answered 31.25 dollars" in str(verdict)
     assert production_predicts == [f"models:/{FARE_MODEL}/2"]
@@ -276,14 +275,14 @@ def version_1_of_kmeans(trained_dirs, monkeypatch):
     return model
 
 
-def test_03_1_checks_several_trips_so_swapped_or_zero_coordinates_fail(version_1_of_kmeans):
+def test_03_1_checks_several_trips_so_swapped_or_zero_coordinates_fail(version_1_of_kmeans, empty_registry):
     from labhelpers.course.exercises import cluster_trips
 
     model, trips = version_1_of_kmeans, cluster_trips()
     right = [int(c) for c in model.predict(trips)]
     assert len(set(right)) > 2  # the trips fall in several clusters
-    assert check("03-1", right, client=NoProductionClient())
-    assert check("03-1", model.predict(trips), client=NoProductionClient())  # the array as predict gives it
+    assert check("03-1", right, client=empty_registry)
+    assert check("03-1", model.predict(trips), client=empty_registry)  # the array as predict gives it
 
     swapped = trips.rename(
         columns={
@@ -293,26 +292,26 @@ def test_03_1_checks_several_trips_so_swapped_or_zero_coordinates_fail(version_1
             "dropoff_longitude": "dropoff_latitude",
         }
     )[list(trips.columns)]
-    verdict = check("03-1", list(model.predict(swapped)), client=NoProductionClient())
+    verdict = check("03-1", list(model.predict(swapped)), client=empty_registry)
     assert not verdict and "latitude and longitude swapped" in str(verdict) and "near 40.7" in str(verdict)
     assert "pass `trips` as it is" in str(verdict)
 
     zeros = list(model.predict(trips * 0))
-    verdict = check("03-1", zeros, client=NoProductionClient())
+    verdict = check("03-1", zeros, client=empty_registry)
     assert not verdict and "outside New York" in str(verdict) and "all zeros" in str(verdict)
 
-    first_only = check("03-1", right[0], client=NoProductionClient())  # the old task's single number
+    first_only = check("03-1", right[0], client=empty_registry)  # the old task's single number
     assert not first_only and f"should hold {len(trips)} cluster numbers, one per row of `trips`" in str(
         first_only
     )
     other = [(c + 1) % 8 for c in right]
-    verdict = check("03-1", other, client=NoProductionClient())
+    verdict = check("03-1", other, client=empty_registry)
     assert not verdict and f"{len(trips)} of the {len(trips)} clusters differ" in str(verdict)
     assert str(right) not in verdict.message  # a hint, not the answer
 
 
-def test_03_1_untouched_says_what_to_load_and_the_answers_shape():
-    verdict = check("03-1", client=NoProductionClient())
+def test_03_1_untouched_says_what_to_load_and_the_answers_shape(empty_registry):
+    verdict = check("03-1", client=empty_registry)
     assert not verdict
     assert "load models:/taxi-trip-kmeans/1 with mlflow.pyfunc.load_model" in str(verdict)
     assert "5 numbers, one per trip, in order" in str(verdict)

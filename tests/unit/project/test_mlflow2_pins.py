@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 try:
     import tomllib
@@ -14,7 +15,6 @@ except ModuleNotFoundError:  # Python 3.10: tomllib is 3.11+; the dev extra inst
 
 ROOT = Path(__file__).resolve().parents[3]
 MLFLOW2_PINS = ROOT / ".ci" / "mlflow2-requirements.txt"
-PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
 #: Pins that must differ, and why: mlflow 2.22 declares pyarrow<20 (pyproject.toml pins 22.0.0 for MLflow 3).
 ALLOWED_DIFFERENCES = {"pyarrow": lambda version: int(version.split(".")[0]) < 20}
 SHARED = {
@@ -30,22 +30,28 @@ SHARED = {
     "psutil",
     "pooch",
     "ruamel-yaml",
+    "tenacity",
     "pytest",
 }
 
 
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def _exact(line: str) -> Requirement | None:
+    """The requirement on ``line`` when it pins one exact version (``name==1.2``), else None."""
+    try:
+        requirement = Requirement(line.split("#", 1)[0].strip())
+    except InvalidRequirement:
+        return None
+    [*specs] = requirement.specifier
+    return requirement if len(specs) == 1 and specs[0].operator == "==" else None
 
 
 def _pins(lines) -> dict[str, str]:
-    return {_normal(m[1]): m[2] for line in lines if (m := PIN.match(line))}
+    found = [r for r in map(_exact, lines) if r is not None]
+    return {canonicalize_name(r.name): next(iter(r.specifier)).version for r in found}
 
 
 def _unpinned(lines) -> list[str]:
-    return [
-        line for line in lines if line.strip() and not line.lstrip().startswith("#") and not PIN.match(line)
-    ]
+    return [line for line in lines if line.split("#", 1)[0].strip() and _exact(line) is None]
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import importlib.metadata
 from pathlib import Path
 
 import pytest
 import yaml
 from packaging.markers import default_environment
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 try:
     import tomllib
@@ -18,20 +20,24 @@ except ModuleNotFoundError:  # Python 3.10: tomllib is 3.11+; the dev extra inst
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[3]
-PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*==\s*([^\s;]+)")
 
 
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def _exact(line: str) -> Requirement | None:
+    """The requirement on ``line`` when it pins one exact version (``name==1.2``), else None."""
+    try:
+        requirement = Requirement(line.split("#", 1)[0].strip())
+    except InvalidRequirement:  # a comment, a blank line, an option
+        return None
+    [*specs] = requirement.specifier
+    return (
+        requirement if len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version else None
+    )
 
 
 def _pins(lines) -> dict[str, str]:
-    pins = {}
-    for line in lines:
-        match = PIN.match(line)
-        if match:
-            pins[_normal(match.group(1))] = match.group(2)
-    return pins
+    """Exact pins by canonical name (``ruamel.yaml`` -> ``ruamel-yaml``)."""
+    found = [r for r in map(_exact, lines) if r is not None]
+    return {canonicalize_name(r.name): next(iter(r.specifier)).version for r in found}
 
 
 def _environment(python: str) -> dict[str, str]:
@@ -69,7 +75,7 @@ def conda_pip_pins(path: Path) -> dict[str, str]:
 
 
 def test_every_pyproject_dependency_is_pinned_exactly():
-    loose = [spec for spec in pyproject_specs() if not PIN.match(spec)]
+    loose = [spec for spec in pyproject_specs() if _exact(spec) is None]
     assert loose == []
 
 
@@ -101,12 +107,12 @@ def constraint_pins(python: str) -> dict[str, list[str]]:
     pins: dict[str, list[str]] = {}
     for requirement in _constraints():
         if requirement.marker is None or requirement.marker.evaluate(_environment(python)):
-            pins.setdefault(_normal(requirement.name), []).append(str(requirement.specifier))
+            pins.setdefault(canonicalize_name(requirement.name), []).append(str(requirement.specifier))
     return pins
 
 
 def test_every_constraint_is_an_exact_pin():
-    loose = [str(r) for r in _constraints() if not re.fullmatch(r"==[^,*]+", str(r.specifier))]
+    loose = [str(r) for r in _constraints() if _exact(str(r)) is None]
     assert loose == []
 
 
@@ -114,7 +120,7 @@ def test_every_constraint_is_an_exact_pin():
 def test_every_constrained_package_has_exactly_one_pin_on_each_python(python):
     # A package whose lines carry markers must still be pinned once on every Python, or pip resolves it
     # freely there (e.g. tornado 6.6.1 needs 3.11: a second line pins the newest 3.10 release).
-    every = {_normal(r.name) for r in _constraints()}
+    every = {canonicalize_name(r.name) for r in _constraints()}
     pins = constraint_pins(python)
     assert sorted(every - set(pins)) == []
     assert {name: versions for name, versions in pins.items() if len(versions) != 1} == {}
@@ -126,7 +132,7 @@ def test_a_pyproject_pair_of_marker_lines_pins_its_package_once_on_each_python(p
     # marker, like tomli's for 3.10, pins what only those Pythons install.)
     lines: dict[str, list[Requirement]] = {}
     for spec in map(Requirement, pyproject_specs()):
-        lines.setdefault(_normal(spec.name), []).append(spec)
+        lines.setdefault(canonicalize_name(spec.name), []).append(spec)
     pairs = {name: found for name, found in lines.items() if len(found) > 1}
     assert "ipykernel" in pairs
     applying = {
@@ -146,9 +152,19 @@ def test_constraints_agree_with_pyproject_pins_on_each_python(python):
 
 
 def test_mlflow_stays_within_the_azureml_mlflow_cap():
-    # azureml-mlflow 1.62.0.post6 requires mlflow-skinny<=3.15.0; a newer MLflow silently drags in 1.60.
+    # azureml-mlflow caps MLflow (1.62.0.post6: mlflow-skinny<=3.15.0); a newer MLflow silently drags in an
+    # older azureml-mlflow. The limits are read from the installed package's own requirements.
     constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
     pins = pyproject_pins("3.10.0")
-    assert pins["azureml-mlflow"] == "1.62.0.post6"
-    assert tuple(int(p) for p in pins["mlflow"].split(".")) <= (3, 15, 0)
+    assert (
+        importlib.metadata.version("azureml-mlflow") == pins["azureml-mlflow"]
+    )  # the metadata read is the pin's
+    limits = {
+        canonicalize_name(r.name): r.specifier
+        for r in map(Requirement, importlib.metadata.requires("azureml-mlflow") or [])
+        if canonicalize_name(r.name) in ("mlflow", "mlflow-skinny")
+    }
+    assert limits, "azureml-mlflow declares no MLflow requirement any more: check what caps it"
+    for name, specifier in limits.items():
+        assert Version(pins["mlflow"]) in specifier, (name, str(specifier), pins["mlflow"])
     assert constraints["mlflow-skinny"] == pins["mlflow"]
