@@ -57,7 +57,7 @@ def home(state_dir: str | os.PathLike | None = None) -> Path:
 
 
 @contextlib.contextmanager
-def _lock(root: Path) -> Iterator[None]:
+def locked(root: Path) -> Iterator[None]:
     """Serialise start/stop/reset on one classroom folder (two terminals starting it at once)."""
     import fcntl
 

@@ -28,13 +28,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labhelpers.classroom import postgres, tls
-from labhelpers.classroom.folder import THREADS, Settings, _lock, read_record, record_path, secrets_of
+from labhelpers.classroom.folder import THREADS, Settings, locked, read_record, record_path, secrets_of
 from labhelpers.classroom.folder import home as home  # re-exported: the CLI and tests use server.home
 from labhelpers.classroom.folder import settings as settings
 from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, ensure_credentials, read_roster
 from labhelpers.classroom.roster import write_private as _write_private
 from labhelpers.core.errors import ServerError
-from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until
+from labhelpers.server.processes import SPAWNED, group_alive, terminate_group, wait_until
 
 
 def _auth_ini(root: Path, auth_uri: str, admin_password: str) -> Path:
@@ -89,7 +89,7 @@ def mlflow_pid(root: Path) -> int | None:
         pid = int((root / "mlflow.pid").read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _group_alive(pid) else None
+    return pid if group_alive(pid) else None
 
 
 def _allowed_hosts(host: str) -> dict[str, str]:
@@ -179,7 +179,7 @@ def _spawn_mlflow(s: Settings, cert: tls.Certificate, secret: dict, ini: Path) -
             command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, cwd=s.root, env=env,
             start_new_session=True,
         )  # fmt: skip
-    _SPAWNED[process.pid] = process
+    SPAWNED[process.pid] = process
     (s.root / "mlflow.pid").write_text(f"{process.pid}\n")
     return process.pid
 
@@ -202,10 +202,10 @@ def _answers(s: Settings, cert: str | Path, password: str) -> bool:
 
 
 def _wait_ready(s: Settings, cert: Path, password: str, pid: int, timeout: float) -> None:
-    answered = _wait_until(lambda: not _group_alive(pid) or _answers(s, cert, password), timeout, 0.5)
-    if answered and _group_alive(pid):
+    answered = wait_until(lambda: not group_alive(pid) or _answers(s, cert, password), timeout, 0.5)
+    if answered and group_alive(pid):
         return
-    problem = "did not answer in time" if _group_alive(pid) else "exited during startup"
+    problem = "did not answer in time" if group_alive(pid) else "exited during startup"
     stop_mlflow(s.root)
     log = s.root / "mlflow.log"
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
@@ -216,7 +216,7 @@ def stop_mlflow(root: Path, timeout: float = 20) -> bool:
     """Stop this classroom's MLflow server (whole process group); False when none ran."""
     pid = mlflow_pid(root)
     if pid is not None:
-        _terminate_group(pid, timeout)
+        terminate_group(pid, timeout)
     (root / "mlflow.pid").unlink(missing_ok=True)
     return pid is not None
 
@@ -264,7 +264,7 @@ def start(
     if tls_cert is not None or tls_key is not None:
         tls.ensure(s.root, s.host, tls_cert, tls_key)  # refuse a bad pair before writing anything
     s.root.mkdir(parents=True, exist_ok=True)
-    with _lock(s.root):
+    with locked(s.root):
         if roster is not None:
             shutil.copyfile(roster, s.root / "roster.txt")
         credentials = ensure_credentials(s.root / CREDENTIALS_FILE, learners)
@@ -295,7 +295,7 @@ def start(
 def stop(root: Path) -> tuple[bool, bool]:
     """Stop MLflow, then PostgreSQL; returns whether each was running. State stays for the next start."""
     record = read_record(root)
-    with _lock(root):
+    with locked(root):
         mlflow_stopped = stop_mlflow(root)
         cluster_stopped = False
         if (root / "postgres" / "data").is_dir():

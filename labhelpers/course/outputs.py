@@ -53,8 +53,9 @@ LABELS = {
 }
 
 
-def _replacements(mlflow_port: int | None = None) -> list[tuple[re.Pattern, str]]:
-    """Run-specific values and the labels that replace them, the project's own path first.
+def replacements(mlflow_port: int | None = None) -> list[tuple[re.Pattern, str]]:
+    """Run-specific values and the labels that replace them, the project's own path first (public: the
+    tests read what a stored output turns each value into).
 
     Args:
         mlflow_port: The port of the MLflow server the run used: shown as the default port 5000. Every other
@@ -97,10 +98,10 @@ def sanitize(text: str, rules: list[tuple[re.Pattern, str]] | None = None, *, ht
 
     Args:
         text: An output's text.
-        rules: The replacements (default: :func:`_replacements` without a known MLflow port).
+        rules: The replacements (default: :func:`replacements` without a known MLflow port).
         html: ``text`` is HTML (a table): the labels' angle brackets are escaped so that they show.
     """
-    for pattern, stand_in in rules if rules is not None else _replacements():
+    for pattern, stand_in in rules if rules is not None else replacements():
         text = pattern.sub(stand_in.replace("<", "&lt;").replace(">", "&gt;") if html else stand_in, text)
     return text
 
@@ -143,7 +144,7 @@ def store_outputs(
     """
     import nbformat
 
-    rules, stored = rules or _replacements(), 0
+    rules, stored = rules or replacements(), 0
     for name in names:
         source, executed = Path(source_dir) / name, Path(executed_dir) / name
         if not executed.is_file():
@@ -254,7 +255,7 @@ def refresh_outputs(executed_dir: str | Path, names=NOTEBOOKS, echo=print) -> in
     ):
         # with the commit the run records; the run's folder reads as the default one, outputs/course
         rules = [(re.compile(re.escape(str(course_parameters(work)["output_dir"]))), "outputs/course")]
-        rules += _replacements(server.port)
+        rules += replacements(server.port)
         run_course(executed_dir, course_parameters(work), notebooks=tuple(names), echo=echo)
     stored = store_outputs(executed_dir, names=names, rules=rules)
     problems = [line for name in names for line in leaks(NOTEBOOK_DIR / name)]

@@ -51,7 +51,7 @@ def expected_digest(sha256: str | None) -> str | None:
     return digest
 
 
-class _Downloader:
+class Downloader:
     """pooch's downloader protocol: stream ``url`` into pooch's temporary file, or raise a clear error.
 
     Transient failures are raised as ``requests`` exceptions, which pooch retries; the rest as
@@ -111,7 +111,7 @@ def _refuse_status(url: str, response: requests.Response) -> None:
         )
 
 
-def _fetch(url: str, folder: Path, name: str, downloader: _Downloader) -> Path:
+def _fetch(url: str, folder: Path, name: str, downloader: Downloader) -> Path:
     import pooch
 
     cache = pooch.create(
@@ -178,4 +178,4 @@ def download(
         raise DataError(f"{url}: the URL does not end in .csv, .csv.gz or .parquet; pass a data file's URL.")
     folder = Path(cache_dir) if cache_dir is not None else config.cache_dir()
     name = f"{hashlib.sha256(url.encode()).hexdigest()[:24]}{suffix}"
-    return _fetch(url, folder, name, _Downloader(timeout, progress, expected_digest(sha256)))
+    return _fetch(url, folder, name, Downloader(timeout, progress, expected_digest(sha256)))

@@ -29,7 +29,7 @@ import requests
 
 from labhelpers.core import config
 from labhelpers.core.errors import ServerError
-from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
+from labhelpers.server.processes import SPAWNED, created_at, group_alive, terminate_group, wait_until
 from labhelpers.server.state import LOG_TAIL_LINES as LOG_TAIL_LINES
 from labhelpers.server.state import (
     Paths,
@@ -173,7 +173,7 @@ def _spawn(port: int, paths: Paths) -> dict:
             env=env,
             start_new_session=True,
         )
-    _SPAWNED[process.pid] = process
+    SPAWNED[process.pid] = process
     record = {
         "pid": process.pid,
         "created": created_at(process.pid),  # tells our process from a later one reusing the pid
@@ -191,13 +191,13 @@ def _spawn(port: int, paths: Paths) -> dict:
 def _wait_ready(record: dict, paths: Paths, timeout: float) -> None:
     """Wait for a real API answer; on death or timeout, kill the group and raise with the log tail."""
     pid, port, created = record["pid"], int(record["port"]), record.get("created")
-    _wait_until(lambda: not _group_alive(pid, created) or _answers(port), timeout, interval=0.25)
-    alive = _group_alive(pid, created)
+    wait_until(lambda: not group_alive(pid, created) or _answers(port), timeout, interval=0.25)
+    alive = group_alive(pid, created)
     if alive and _answers(port):
         return
     problem = f"did not answer within {timeout:.0f} s" if alive else "exited during startup"
     with contextlib.suppress(ServerError):
-        _terminate_group(pid, 5.0, created)
+        terminate_group(pid, 5.0, created)
     forget(paths)
     raise ServerError(startup_failure(paths, f"The MLflow server on port {port} {problem}"))
 
@@ -296,7 +296,7 @@ def stop(port: int | None = None, state_dir: StateDir = None, *, timeout: float 
         with locked(paths):
             record = running_record(paths)
             if record is not None:
-                _terminate_group(record["pid"], timeout, record.get("created"))
+                terminate_group(record["pid"], timeout, record.get("created"))
                 forget(paths)
     if record is None:
         other = f" Port {port} is held by another process, left alone." if _port_taken(port) else ""

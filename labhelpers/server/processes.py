@@ -1,7 +1,9 @@
 """Process groups: whether one still holds our live MLflow process, waiting, and terminating it as a whole.
 
-Shared by :mod:`labhelpers.server.local` (the tracking server) and :mod:`labhelpers.serving.scoring`
-(scoring servers), which both start their process in its own session and so lead its process group.
+Shared by :mod:`labhelpers.server.local` (the tracking server), :mod:`labhelpers.serving` (scoring and
+inference servers) and :mod:`labhelpers.classroom.server`, which all start their process in its own session
+and so lead its process group. Their public names: :data:`SPAWNED`, :func:`created_at`, :func:`group_alive`,
+:func:`wait_until`, :func:`terminate_group`.
 psutil does the process table portably (Linux, macOS, WSL); only the group id itself comes from
 ``os.getpgid``, which psutil does not expose.
 
@@ -31,8 +33,10 @@ import psutil
 
 from labhelpers.core.errors import ServerError
 
-# Popen objects of servers this process started, so stop() and status() can reap them (no zombies).
-_SPAWNED: dict[int, subprocess.Popen] = {}
+#: Popen objects of the servers this process started, by pid (= process group id). Whoever spawns a server
+#: (server.local, serving, classroom) records it here, so :func:`terminate_group` and a status check can reap
+#: it (no zombies) and :func:`group_alive` knows our unreaped child before its command line names the program.
+SPAWNED: dict[int, subprocess.Popen] = {}
 #: Seconds two readings of one process's creation time may differ (clock ticks, boot-time rounding).
 CREATED_TOLERANCE = 1.0
 
@@ -77,7 +81,7 @@ def _members(pgid: int, created: float | None = None, marker: str = MLFLOW) -> l
     """
     # Our own child, not yet reaped, is ours whatever its command line says: while its exec is under way (long
     # on a loaded machine) it may show none yet, and without this a server only starting looked dead.
-    own_leader = pgid in _SPAWNED and _SPAWNED[pgid].poll() is None  # poll() also reaps it once it ended
+    own_leader = pgid in SPAWNED and SPAWNED[pgid].poll() is None  # poll() also reaps it once it ended
     leader_created = created_at(pgid)
     if (
         leader_created is not None
@@ -92,12 +96,12 @@ def _members(pgid: int, created: float | None = None, marker: str = MLFLOW) -> l
     ]
 
 
-def _group_alive(pgid: int, created: float | None = None, marker: str = MLFLOW) -> bool:
+def group_alive(pgid: int, created: float | None = None, marker: str = MLFLOW) -> bool:
     """True while a live process of ours is left in the process group our server leads (see the module)."""
     return bool(_members(pgid, created, marker))
 
 
-#: The most one round of :func:`_wait_until` counts against its timeout. A round is a probe (a few seconds
+#: The most one round of :func:`wait_until` counts against its timeout. A round is a probe (a few seconds
 #: at most, even on a loaded machine) and a short sleep; a longer one means the machine itself was paused (a
 #: laptop suspended, a virtual machine stopped or snapshotted). The awaited process could not run in that
 #: time either, so it is not counted: a server that was paused while starting is not reported as hung.
@@ -105,7 +109,7 @@ MAX_ROUND_SECONDS = 30.0
 
 
 class _Counted:
-    """The stop rule of :func:`_wait_until`: rounds so far, each counted up to MAX_ROUND_SECONDS."""
+    """The stop rule of :func:`wait_until`: rounds so far, each counted up to MAX_ROUND_SECONDS."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout, self.waited, self.last = timeout, 0.0, time.monotonic()
@@ -117,7 +121,7 @@ class _Counted:
         return self.waited >= self.timeout
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
     """Poll ``condition`` every ``interval`` seconds until it holds (True) or ``timeout`` seconds passed."""
     import tenacity
 
@@ -131,7 +135,7 @@ def _wait_until(condition: Callable[[], bool], timeout: float, interval: float =
     return bool(polling(condition))
 
 
-def _terminate_group(pgid: int, timeout: float, created: float | None = None, marker: str = MLFLOW) -> None:
+def terminate_group(pgid: int, timeout: float, created: float | None = None, marker: str = MLFLOW) -> None:
     """SIGTERM our processes in the group (uvicorn and any children too), then SIGKILL what is left.
 
     Raises:
@@ -141,10 +145,10 @@ def _terminate_group(pgid: int, timeout: float, created: float | None = None, ma
         for process in _members(pgid, created, marker):
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 process.send_signal(sig)  # psutil checks the pid was not reused since it was listed
-        if _wait_until(lambda: not _group_alive(pgid, created, marker), wait):
+        if wait_until(lambda: not group_alive(pgid, created, marker), wait):
             break
     else:
         raise ServerError(f"Process group {pgid} survived SIGKILL; check it with `ps -g {pgid}`.")
-    spawned = _SPAWNED.pop(pgid, None)
+    spawned = SPAWNED.pop(pgid, None)
     if spawned is not None:
         spawned.wait(timeout=5)

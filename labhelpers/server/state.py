@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from labhelpers.core.errors import ServerError
-from labhelpers.server.processes import _group_alive
+from labhelpers.server.processes import group_alive
 
 LOG_TAIL_LINES = 20
 
@@ -69,7 +69,7 @@ def running_record(paths: Paths) -> dict | None:
         if paths.record.exists():
             forget(paths)
         return None
-    if _group_alive(record["pid"], record.get("created")):
+    if group_alive(record["pid"], record.get("created")):
         return record
     forget(paths)
     return None

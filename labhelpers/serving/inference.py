@@ -32,8 +32,14 @@ import requests
 from labhelpers.core import config
 from labhelpers.core.config import DEPLOYMENT_DIR, SAMPLE_REQUEST
 from labhelpers.core.errors import ServerError
-from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group
-from labhelpers.serving.scoring import _environment, _launch, _ready, _session, stop_started
+from labhelpers.server.processes import SPAWNED, group_alive, terminate_group
+from labhelpers.serving.scoring import (
+    await_ready,
+    launch_server,
+    local_session,
+    server_environment,
+    stop_started,
+)
 
 SCORING_SCRIPT = DEPLOYMENT_DIR / "scoring" / "score.py"
 #: The package every process of the server names on its command line (no "mlflow" there).
@@ -116,7 +122,7 @@ class InferenceServer:
         """
         payload = request_body(body) if isinstance(body, pd.DataFrame) else body
         try:
-            with _session() as session:
+            with local_session() as session:
                 response = session.post(f"{self.url}/score", json=payload, timeout=timeout)
         except requests.RequestException as error:
             raise ServerError(f"The inference server at {self.url} did not answer ({error}).") from None
@@ -127,9 +133,9 @@ class InferenceServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and every process of its group (idempotent)."""
-        if _group_alive(self.pid, marker=MARKER):
-            _terminate_group(self.pid, timeout, marker=MARKER)
-        _SPAWNED.pop(self.pid, None)
+        if group_alive(self.pid, marker=MARKER):
+            terminate_group(self.pid, timeout, marker=MARKER)
+        SPAWNED.pop(self.pid, None)
 
 
 def _refusal(server: InferenceServer, response) -> str:
@@ -167,7 +173,7 @@ def _download(version, root: Path) -> Path:
 
 
 def _healthy(url: str) -> bool:
-    with _session() as session:
+    with local_session() as session:
         try:
             return session.get(f"{url}/", timeout=2.0).status_code == 200
         except requests.RequestException:
@@ -207,8 +213,8 @@ def serve_inference(
     log_path = folder / f"inference-{version.name}-{version.version}-{port}.log"
     command = [sys.executable, "-c", _LAUNCHER, "--entry_script", str(Path(scoring_script).resolve())]
     command += ["--port", str(port)]
-    environment = {**_environment(), "AZUREML_MODEL_DIR": str(model_dir), "AML_APP_ROOT": str(folder)}
+    environment = {**server_environment(), "AZUREML_MODEL_DIR": str(model_dir), "AML_APP_ROOT": str(folder)}
     environment["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside score.py in ML/deployment
-    process = _launch(command, log_path, environment, cwd=folder)
+    process = launch_server(command, log_path, environment, cwd=folder)
     server = InferenceServer(uri, process.pid, f"http://{config.HOST}:{port}", model_dir, log_path)
-    return _ready(server, process, _healthy, f"The inference server for {uri} on port {port}", timeout)
+    return await_ready(server, process, _healthy, f"The inference server for {uri} on port {port}", timeout)

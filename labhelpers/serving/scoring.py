@@ -8,6 +8,9 @@ registry into this interpreter's packages, so it needs no network and no conda. 
 so stopping it kills its whole process group (``mlflow models serve`` plus the uvicorn it starts) and nothing
 else, and it outlives no Python that started it: ``stop()`` runs at exit too. Serving a version again from the
 same process stops the server started for it before (:func:`stop_started`): a cell run twice leaves one.
+
+What ``serving.inference`` shares from here: :func:`local_session`, :func:`server_environment`,
+:func:`launch_server`, :func:`await_ready` and :func:`stop_started`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import requests
 from labhelpers.core import config
 from labhelpers.core.errors import RegistryError, ServerError
 from labhelpers.core.registry_client import RegistryClient
-from labhelpers.server.processes import _SPAWNED, _group_alive, _terminate_group, _wait_until, created_at
+from labhelpers.server.processes import SPAWNED, created_at, group_alive, terminate_group, wait_until
 
 LOG_TAIL_LINES = 20
 
@@ -52,7 +55,8 @@ def stop_started(kind: type, uri: str) -> None:
         earlier.stop()
 
 
-def _session() -> requests.Session:
+def local_session() -> requests.Session:
+    """A requests session for this machine's servers: no HTTP(S)_PROXY from the environment applies."""
     session = requests.Session()
     session.trust_env = False  # never send 127.0.0.1 through an HTTP(S)_PROXY from the environment
     return session
@@ -83,7 +87,7 @@ class ScoringServer:
             ServerError: No answer, or an error status (MLflow's message is included).
         """
         try:
-            with _session() as session:
+            with local_session() as session:
                 response = session.post(f"{self.url}/invocations", json=rest_payload(frame), timeout=timeout)
         except requests.RequestException as error:
             raise ServerError(f"The scoring server at {self.url} did not answer ({error}).") from None
@@ -95,9 +99,9 @@ class ScoringServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and every process of its group (idempotent)."""
-        if _group_alive(self.pid, self.created):
-            _terminate_group(self.pid, timeout, self.created)
-        _SPAWNED.pop(self.pid, None)
+        if group_alive(self.pid, self.created):
+            terminate_group(self.pid, timeout, self.created)
+        SPAWNED.pop(self.pid, None)
 
 
 def rest_payload(frame: pd.DataFrame) -> dict:
@@ -119,7 +123,9 @@ def _log_tail(path: Path) -> str:
     return "\n".join(lines) or "(log is empty)"
 
 
-def _environment() -> dict[str, str]:
+def server_environment() -> dict[str, str]:
+    """The environment a local model server runs in: this venv first on PATH, the notebook's tracking URI,
+    no telemetry, no proxy for 127.0.0.1. Shared with ``serving.inference``."""
     import mlflow
 
     bin_dir = str(Path(sys.executable).parent)  # mlflow execs `uvicorn` from PATH: use this venv's
@@ -136,7 +142,7 @@ def _environment() -> dict[str, str]:
 
 
 def _answers(url: str) -> bool:
-    with _session() as session:
+    with local_session() as session:
         try:
             return session.get(f"{url}/ping", timeout=2.0).status_code == 200
         except requests.RequestException:
@@ -167,28 +173,31 @@ def serve(version, *, port: int | None = None, log_dir: str | Path | None = None
     log_path = folder.resolve() / f"scoring-{version.name}-{version.version}-{port}.log"
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local"]
     command += ["--host", config.HOST, "-p", str(port)]
-    process = _launch(command, log_path, _environment())
+    process = launch_server(command, log_path, server_environment())
     server = ScoringServer(
         uri, process.pid, f"http://{config.HOST}:{port}", log_path, created_at(process.pid)
     )
-    return _ready(server, process, _answers, f"The scoring server for {uri} on port {port}", timeout)
+    return await_ready(server, process, _answers, f"The scoring server for {uri} on port {port}", timeout)
 
 
-def _launch(command: list[str], log_path: Path, environment: dict, cwd: Path | None = None):
-    """Start a server in its own session (``stop()`` kills its group), its output going to ``log_path``."""
+def launch_server(command: list[str], log_path: Path, environment: dict, cwd: Path | None = None):
+    """Start a server in its own session (``stop()`` kills its group), its output going to ``log_path``.
+
+    Shared with ``serving.inference``; the process is recorded in ``server.processes.SPAWNED``.
+    """
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
             env=environment, start_new_session=True,
         )  # fmt: skip
-    _SPAWNED[process.pid] = process  # reaped by stop()
+    SPAWNED[process.pid] = process  # reaped by stop()
     return process
 
 
-def _ready(server, process, answers, label: str, timeout: float):
+def await_ready(server, process, answers, label: str, timeout: float):
     """Return ``server`` once ``answers(server.url)``; on exit or timeout stop it, raise with its log."""
     atexit.register(server.stop)  # never leave a server behind a finished notebook
-    _wait_until(lambda: process.poll() is not None or answers(server.url), timeout, interval=0.5)
+    wait_until(lambda: process.poll() is not None or answers(server.url), timeout, interval=0.5)
     if process.poll() is None and answers(server.url):
         _STARTED[(type(server).__name__, server.model_uri)] = server
         return server

@@ -24,7 +24,7 @@ def test_sanitize_labels_what_changes_from_run_to_run_and_keeps_the_data():
         f"{{'owner': '{outputs.OWNER_STAND_IN}'}} az ml online-endpoint create --name "
         f"taxi-fare-{outputs.SUFFIX_STAND_IN}"
     )
-    clean = outputs.sanitize(text, outputs._replacements(mlflow_port=5103))
+    clean = outputs.sanitize(text, outputs.replacements(mlflow_port=5103))
     assert clean == (
         "run <run id> in <project>/outputs/course/run-<date>-<time> batch <batch id> at <date and time> on "
         "http://127.0.0.1:5000/#/models from <tmp>; pickup 2016-01-03 08:15:00\n"
@@ -36,7 +36,7 @@ def test_sanitize_labels_what_changes_from_run_to_run_and_keeps_the_data():
 def test_no_other_server_is_shown_at_the_mlflow_port():
     """The MLflow UI is shown at its default address; an inference server keeps a port of its own."""
     text = "MLflow UI: http://localhost:5200 and the model at http://127.0.0.1:5201/score"
-    assert outputs.sanitize(text, outputs._replacements(mlflow_port=5200)) == (
+    assert outputs.sanitize(text, outputs.replacements(mlflow_port=5200)) == (
         "MLflow UI: http://127.0.0.1:5000 and the model at http://127.0.0.1:<port>/score"
     )
     assert (
@@ -152,8 +152,8 @@ def test_nbval_compares_a_stored_label_equal_to_a_fresh_runs_value():
         )
 
     first = run("0123456789abcdef0123456789abcdef", 5103, "124700", 4821)
-    stored = outputs.sanitize(first, outputs._replacements(mlflow_port=5103))
+    stored = outputs.sanitize(first, outputs.replacements(mlflow_port=5103))
     fresh = run("fedcba9876543210fedcba9876543210", 5217, "131500", 9917)
     assert "<run id>" in stored and compared(stored) == compared(fresh)
-    html = outputs.sanitize(f"<td>{first}</td>", outputs._replacements(mlflow_port=5103), html=True)
+    html = outputs.sanitize(f"<td>{first}</td>", outputs.replacements(mlflow_port=5103), html=True)
     assert compared(html) == compared(f"<td>{fresh}</td>")

@@ -29,7 +29,7 @@ def _spawn(*argv: str) -> subprocess.Popen:
 def stand_in(process_group) -> Iterator[subprocess.Popen]:
     """A process group of two stand-in MLflow processes, killed afterwards whatever the test did."""
     leader = _spawn(LEADER, "mlflow-stand-in")
-    assert processes._wait_until(lambda: len(process_group(leader.pid)) == 2, 20)
+    assert processes.wait_until(lambda: len(process_group(leader.pid)) == 2, 20)
     yield leader
     for process in process_group(leader.pid):
         process.kill()
@@ -41,14 +41,14 @@ def test_our_group_is_alive_and_is_stopped_children_included(
 ) -> None:
     created = processes.created_at(stand_in.pid)
     assert created is not None
-    processes._SPAWNED[stand_in.pid] = stand_in
+    processes.SPAWNED[stand_in.pid] = stand_in
 
-    assert processes._group_alive(stand_in.pid, created)
-    processes._terminate_group(stand_in.pid, 10.0, created)
+    assert processes.group_alive(stand_in.pid, created)
+    processes.terminate_group(stand_in.pid, 10.0, created)
 
     assert process_group(stand_in.pid) == []
-    assert not processes._group_alive(stand_in.pid, created)
-    assert stand_in.pid not in processes._SPAWNED
+    assert not processes.group_alive(stand_in.pid, created)
+    assert stand_in.pid not in processes.SPAWNED
 
 
 def test_a_leader_we_spawned_is_alive_before_its_command_line_names_mlflow() -> None:
@@ -60,16 +60,16 @@ def test_a_leader_we_spawned_is_alive_before_its_command_line_names_mlflow() -> 
     try:
         assert leader.stdout.readline() == "ready\n"
         created = processes.created_at(leader.pid)
-        assert not processes._group_alive(leader.pid, created)  # not ours: no mlflow in its command line
-        processes._SPAWNED[leader.pid] = leader
-        assert processes._group_alive(leader.pid, created)  # ours: we spawned it and it runs
+        assert not processes.group_alive(leader.pid, created)  # not ours: no mlflow in its command line
+        processes.SPAWNED[leader.pid] = leader
+        assert processes.group_alive(leader.pid, created)  # ours: we spawned it and it runs
 
-        processes._terminate_group(leader.pid, 5.0, created)
+        processes.terminate_group(leader.pid, 5.0, created)
 
         assert leader.returncode is not None  # stopped and reaped, no TimeoutExpired from the final wait
-        assert leader.pid not in processes._SPAWNED
+        assert leader.pid not in processes.SPAWNED
     finally:
-        processes._SPAWNED.pop(leader.pid, None)
+        processes.SPAWNED.pop(leader.pid, None)
         if leader.poll() is None:
             leader.kill()
             leader.wait(10)
@@ -82,8 +82,8 @@ def test_a_reused_pid_is_not_taken_for_our_server_and_is_left_running(
     # The record says the server started an hour before the process now holding that pid.
     stale = processes.created_at(stand_in.pid) - 3600
 
-    assert not processes._group_alive(stand_in.pid, stale)
-    processes._terminate_group(stand_in.pid, 1.0, stale)  # nothing of ours left: returns at once
+    assert not processes.group_alive(stand_in.pid, stale)
+    processes.terminate_group(stand_in.pid, 1.0, stale)  # nothing of ours left: returns at once
 
     assert len(process_group(stand_in.pid)) == 2
     assert stand_in.poll() is None
@@ -94,8 +94,8 @@ def test_a_group_without_mlflow_is_not_ours() -> None:
     try:
         created = processes.created_at(other.pid)
         assert created is not None
-        assert not processes._group_alive(other.pid, created)
-        processes._terminate_group(other.pid, 1.0, created)
+        assert not processes.group_alive(other.pid, created)
+        processes.terminate_group(other.pid, 1.0, created)
         assert other.poll() is None
     finally:
         other.kill()
@@ -108,11 +108,11 @@ def test_members_left_by_a_killed_leader_are_still_ours(stand_in: subprocess.Pop
     stand_in.wait(10)
 
     assert processes.created_at(stand_in.pid) is None
-    assert processes._group_alive(stand_in.pid, created)
-    processes._terminate_group(stand_in.pid, 10.0, created)
+    assert processes.group_alive(stand_in.pid, created)
+    processes.terminate_group(stand_in.pid, 10.0, created)
     # The orphaned child belongs to init now, which reaps it in its own time: SIGKILLed, it is at most
     # still exiting (its command line already gone), never running on.
-    assert processes._wait_until(lambda: process_group(stand_in.pid) == [], 10), process_group(stand_in.pid)
+    assert processes.wait_until(lambda: process_group(stand_in.pid) == [], 10), process_group(stand_in.pid)
 
 
 def test_a_process_that_ignores_sigterm_gets_sigkill() -> None:
@@ -127,10 +127,10 @@ def test_a_process_that_ignores_sigterm_gets_sigkill() -> None:
         start_new_session=True,
     )
     assert stubborn.stdout.readline() == "ready\n"  # SIGTERM is ignored from here on
-    processes._SPAWNED[stubborn.pid] = stubborn
+    processes.SPAWNED[stubborn.pid] = stubborn
     created = processes.created_at(stubborn.pid)
 
-    processes._terminate_group(stubborn.pid, 0.5, created)
+    processes.terminate_group(stubborn.pid, 0.5, created)
 
     assert stubborn.returncode == -9
     stubborn.stdout.close()
@@ -182,7 +182,7 @@ def test_a_pause_of_the_machine_does_not_count_against_the_wait(monkeypatch) -> 
     monkeypatch.setattr(processes, "time", clock)
 
     ready_after = 50  # rounds of 1 s: the process needs 50 s of running time
-    assert processes._wait_until(lambda: clock.sleeps >= ready_after, timeout=90, interval=1.0)
+    assert processes.wait_until(lambda: clock.sleeps >= ready_after, timeout=90, interval=1.0)
     assert clock.sleeps == ready_after
 
 
@@ -190,6 +190,6 @@ def test_the_wait_still_times_out_when_the_condition_never_holds(monkeypatch) ->
     clock = _PausedClock(pause_at=3, pause=3600.0)
     monkeypatch.setattr(processes, "time", clock)
 
-    assert not processes._wait_until(lambda: False, timeout=90, interval=1.0)
+    assert not processes.wait_until(lambda: False, timeout=90, interval=1.0)
     # 90 s of waiting: 89 plain rounds of 1 s and the paused round counted as at most MAX_ROUND_SECONDS
     assert 90 - processes.MAX_ROUND_SECONDS <= clock.sleeps <= 90
