@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from labhelpers.cli import options
+
 
 def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
     from labhelpers.azure.connect import CREDENTIALS
@@ -23,11 +25,8 @@ def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
         "$AZURE_SUBSCRIPTION_ID, $AZURE_RESOURCE_GROUP and $AZUREML_WORKSPACE_NAME, else "
         ".azureml/config.json from the working folder upwards).",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=10.0,
-        help="Seconds the sign-in and workspace lookup may take (default: %(default)g).",
+    options.add_timeout(
+        parser, 10.0, "Seconds the sign-in and workspace lookup may take (default: %(default)g)."
     )
 
 
@@ -119,10 +118,7 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     submit.set_defaults(handler=_azure_submit)
     text = "Print your endpoint name and the az ml commands that create, invoke and delete it."
     endpoint = actions.add_parser("endpoint", help=text, description=text)
-    endpoint.add_argument(
-        "--deployment-dir",
-        default=None,
-        metavar="PATH",
-        help="The deployment YAML folder (default: ML/deployment).",
+    options.add_deployment_dir(
+        endpoint, "The deployment YAML folder (default: ML/deployment).", metavar="PATH"
     )
     endpoint.set_defaults(handler=_azure_endpoint)
