@@ -72,12 +72,12 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     Args:
         subparsers: The top-level parser's subparsers object.
     """
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "azure",
         help="Connect to an Azure ML workspace or submit the training pipeline to it.",
         description="Use an Azure ML workspace instead of the local MLflow server (see docs/azure.md).",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     text = "Find the workspace, sign in, and print its MLflow tracking URI."
     connect = actions.add_parser("connect", help=text, description=text)
     _add_workspace_options(connect)

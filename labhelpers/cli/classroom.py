@@ -137,12 +137,12 @@ def add_classroom_commands(subparsers: argparse._SubParsersAction[argparse.Argum
     Args:
         subparsers: The top-level parser's subparsers object.
     """
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "classroom",
         help="A shared registry for a cohort: accounts, namespaces, progress and reset.",
         description="Run the classroom server (PostgreSQL + MLflow with accounts, over TLS) and teach.",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add_start(actions)
     for name, handler, text in (
         ("stop", _stop, "Stop MLflow and PostgreSQL (everything is kept for the next start)."),

@@ -189,12 +189,12 @@ def add_course_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     """
     from labhelpers.course.run import CELL_TIMEOUT  # light: the module imports papermill only when running
 
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "course",
         help="Run the course notebooks 01-05 in order, or summarise the registry they leave.",
         description="Run the course notebooks with papermill, or print the registry summary.",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add_run(actions, CELL_TIMEOUT)
     summary = actions.add_parser(
         "summary",

@@ -1,4 +1,5 @@
-"""The options several ``python -m labhelpers`` commands share, each declared here once.
+"""The options several ``python -m labhelpers`` commands share, each declared here once, and the shape
+every command group shares (``python -m labhelpers GROUP ACTION``).
 
 A command module adds a shared option with its ``add_*`` function; the flag, its destination, type, default
 and metavar live only here. Where an option means something slightly different per command (which registry
@@ -15,6 +16,24 @@ from labhelpers.core.learner import LEARNER_ENV
 
 #: ``--tracking-uri`` help for commands that fall back to the local MLflow server.
 LOCAL_TRACKING_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)."
+
+
+def add_group(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, description: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Add the command group ``name`` (``server``, ``course``...), whose action is required.
+
+    Args:
+        subparsers: The top-level parser's subparsers object.
+        name: The group's command word.
+        help: Its line in ``python -m labhelpers --help``.
+        description: Its own ``--help`` text.
+
+    Returns:
+        The subparsers object its actions are added to (the chosen one lands in ``args.action``).
+    """
+    group = subparsers.add_parser(name, help=help, description=description)
+    return group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
 
 def add_tracking_uri(parser: argparse.ArgumentParser, help: str = LOCAL_TRACKING_URI_HELP) -> None:

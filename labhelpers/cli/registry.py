@@ -32,12 +32,12 @@ def add_registry_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     Args:
         subparsers: The top-level parser's subparsers object.
     """
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "registry",
         help="Look after the model registry (repair batches left pending).",
         description="Look after the model registry.",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     text = (
         "Complete or remove registration batches left pending (batch_status=pending) by a process that "
         "stopped: a batch whose every model has a version is completed, any other is removed. A batch whose "

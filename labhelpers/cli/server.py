@@ -93,12 +93,12 @@ def add_server_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     Args:
         subparsers: The top-level parser's subparsers object.
     """
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "server",
         help="Start, stop or inspect the local MLflow tracking server.",
         description="Manage the local MLflow server (SQLite database and artifacts in the state folder).",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     specs: list[tuple[str, Handler, str, float]] = [
         ("start", _server_start, "Start the server in the background (or reuse the running one).", 90.0),
         ("stop", _server_stop, "Stop the server and its worker processes.", 20.0),

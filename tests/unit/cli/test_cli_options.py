@@ -62,6 +62,20 @@ def test_every_option_commands_of_several_groups_have_is_declared_in_the_options
     assert elsewhere == {}
 
 
+def test_every_command_group_is_shaped_by_the_options_module():
+    calls = [
+        path.name
+        for path in sorted(CLI_DIR.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_subparsers"
+    ]
+    assert sorted(calls) == ["__init__.py", "options.py"]  # the top level, and options.add_group
+    groups = build_parser()._subparsers._group_actions[0].choices
+    assert sorted(groups) == ["azure", "classroom", "course", "registry", "server"]
+    with pytest.raises(SystemExit):  # an action is required in every group
+        build_parser().parse_args(["server"])
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
