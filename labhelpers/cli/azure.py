@@ -82,6 +82,16 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     connect = actions.add_parser("connect", help=text, description=text)
     _add_workspace_options(connect)
     connect.set_defaults(handler=_azure_connect)
+    _add_submit(actions)
+    text = "Print your endpoint name and the az ml commands that create, invoke and delete it."
+    endpoint = actions.add_parser("endpoint", help=text, description=text)
+    options.add_deployment_dir(
+        endpoint, "The deployment YAML folder (default: ML/deployment).", metavar="PATH"
+    )
+    endpoint.set_defaults(handler=_azure_endpoint)
+
+
+def _add_submit(actions) -> None:
     text = "Submit ML/pipeline.yaml (train both steps, then register) and print its Studio address."
     submit = actions.add_parser("submit", help=text, description=text)
     _add_workspace_options(submit)
@@ -116,9 +126,3 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     submit.add_argument("--stream", action="store_true", help="Wait for the pipeline and stream its logs.")
     submit.set_defaults(handler=_azure_submit)
-    text = "Print your endpoint name and the az ml commands that create, invoke and delete it."
-    endpoint = actions.add_parser("endpoint", help=text, description=text)
-    options.add_deployment_dir(
-        endpoint, "The deployment YAML folder (default: ML/deployment).", metavar="PATH"
-    )
-    endpoint.set_defaults(handler=_azure_endpoint)
