@@ -141,27 +141,9 @@ def connect(
 
     choice = (backend or "local").strip()
     if choice.lower() == "env":
-        preset = os.environ.get(tracking.TRACKING_URI_ENV, "").strip()
-        if not preset:
-            raise ServerError(
-                f'backend = "env" uses ${tracking.TRACKING_URI_ENV}, which is not set in the environment '
-                "this notebook or script runs in. Paste your classroom's export block (`python -m labhelpers "
-                "classroom export`) into the terminal before starting JupyterLab, or pass tracking_uri."
-            )
-        return connect(preset, credential=credential, config_path=config_path, timeout=timeout)
+        return connect(_preset_uri(), credential=credential, config_path=config_path, timeout=timeout)
     if choice.lower() == "azure":
-        name = credential if isinstance(credential, str) else type(credential).__name__
-        # one bounded, non-interactive credential for azure-ai-ml and for MLflow's azureml plugin alike
-        signed_in = azureml_auth.BoundedCredential(
-            make_credential(credential, timeout=timeout), name, timeout
-        )
-        ml_client = workspace_client(signed_in, config_path)
-        uri = azure_tracking_uri(ml_client, credential_name=name, timeout=timeout)
-        _export_credential_choice(credential)
-        azureml_auth.install(uri, signed_in)
-        uri = tracking.use_tracking(uri)
-        check_mlflow_answers(uri, ml_client, name, timeout)
-        result = Connection("azure", uri, ml_client.workspace_name, ml_client)
+        result = _connect_azure(credential, config_path, timeout)
     elif choice.lower() == "local":  # the lab's server, never a preset $MLFLOW_TRACKING_URI (a workspace)
         result = Connection("local", tracking.use_tracking(config.local_tracking_uri()))
     else:
@@ -170,3 +152,33 @@ def connect(
         result = Connection("azure" if azure else "uri", uri, workspace_name_of(uri) if azure else None)
     os.environ[tracking.TRACKING_URI_ENV] = result.tracking_uri
     return result
+
+
+def _preset_uri() -> str:
+    """The tracking URI ``backend="env"`` means: ``$MLFLOW_TRACKING_URI``, which must be set."""
+    from labhelpers.server import tracking
+
+    preset = os.environ.get(tracking.TRACKING_URI_ENV, "").strip()
+    if not preset:
+        raise ServerError(
+            f'backend = "env" uses ${tracking.TRACKING_URI_ENV}, which is not set in the environment '
+            "this notebook or script runs in. Paste your classroom's export block (`python -m labhelpers "
+            "classroom export`) into the terminal before starting JupyterLab, or pass tracking_uri."
+        )
+    return preset
+
+
+def _connect_azure(credential: str | Any, config_path: str | Path | None, timeout: float) -> Connection:
+    """Sign in to the workspace, point MLflow at it and check that it answers (see :func:`connect`)."""
+    from labhelpers.server import tracking
+
+    name = credential if isinstance(credential, str) else type(credential).__name__
+    # one bounded, non-interactive credential for azure-ai-ml and for MLflow's azureml plugin alike
+    signed_in = azureml_auth.BoundedCredential(make_credential(credential, timeout=timeout), name, timeout)
+    ml_client = workspace_client(signed_in, config_path)
+    uri = azure_tracking_uri(ml_client, credential_name=name, timeout=timeout)
+    _export_credential_choice(credential)
+    azureml_auth.install(uri, signed_in)
+    uri = tracking.use_tracking(uri)
+    check_mlflow_answers(uri, ml_client, name, timeout)
+    return Connection("azure", uri, ml_client.workspace_name, ml_client)

@@ -174,7 +174,23 @@ def reset(
     uri = _without_credentials(str(client.tracking_uri))
     azure = is_azure_uri(uri)
     plans = [plan(client, learner, azure) for learner in learners]
-    echo(f"Reset of {len(learners)} learner namespace(s) on {uri}:")
+    _show(plans, uri, azure, echo)
+    if not _go_ahead(plans, dry_run, assume_yes, confirm, echo):
+        return False
+    for found in plans:
+        apply(client, found, azure)
+    if not azure:
+        ids = [experiment_id for p in plans for experiment_id in p.experiment_ids]
+        echo(f"Deleted; {_collect_garbage(state_dir, uri, ids, str(client.tracking_uri))}.")
+        _prepare_again(state_dir, uri, learners)
+    else:
+        echo("Deleted the versions.")
+    return True
+
+
+def _show(plans: list[Plan], uri: str, azure: bool, echo) -> None:
+    """Print what each learner's reset would delete."""
+    echo(f"Reset of {len(plans)} learner namespace(s) on {uri}:")
     for found in plans:
         echo(f"{found.learner}:")
         echo("\n".join(found.lines(azure)) or "  nothing registered")
@@ -182,6 +198,10 @@ def reset(
         echo(
             "Azure ML keeps the registered models themselves (it cannot delete them), only their versions go."
         )
+
+
+def _go_ahead(plans: list[Plan], dry_run: bool, assume_yes: bool, confirm, echo) -> bool:
+    """Whether to delete: there is something, this is no dry run, and it was confirmed (says why not)."""
     if not any(p.versions or p.experiments for p in plans):
         echo("Nothing to delete.")
         return False
@@ -194,14 +214,6 @@ def reset(
     ):
         echo("Nothing was deleted.")
         return False
-    for found in plans:
-        apply(client, found, azure)
-    if not azure:
-        ids = [experiment_id for p in plans for experiment_id in p.experiment_ids]
-        echo(f"Deleted; {_collect_garbage(state_dir, uri, ids, str(client.tracking_uri))}.")
-        _prepare_again(state_dir, uri, learners)
-    else:
-        echo("Deleted the versions.")
     return True
 
 

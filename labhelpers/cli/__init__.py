@@ -3,8 +3,9 @@
 Each command group is added by a builder: a function that takes argparse's subparsers object, adds its
 parser(s), and sets ``handler`` (a function of the parsed arguments returning the exit status) with
 ``set_defaults``. To add a command, write ``add_<name>_commands(subparsers)`` in a module of this
-folder and list it in :data:`COMMAND_BUILDERS`. Import heavy modules (mlflow, pandas) inside handlers,
-so ``--help`` stays fast.
+folder and list it in :data:`COMMAND_BUILDERS`. An option several commands share (``--tracking-uri``,
+``--learner``, ``--timeout``...) is declared once, in :mod:`labhelpers.cli.options`: add it with its
+``add_*`` function. Import heavy modules (mlflow, pandas) inside handlers, so ``--help`` stays fast.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from labhelpers.cli import options
+
 
 def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
     from labhelpers.azure.connect import CREDENTIALS
@@ -23,11 +25,8 @@ def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
         "$AZURE_SUBSCRIPTION_ID, $AZURE_RESOURCE_GROUP and $AZUREML_WORKSPACE_NAME, else "
         ".azureml/config.json from the working folder upwards).",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=10.0,
-        help="Seconds the sign-in and workspace lookup may take (default: %(default)g).",
+    options.add_timeout(
+        parser, 10.0, "Seconds the sign-in and workspace lookup may take (default: %(default)g)."
     )
 
 
@@ -73,16 +72,26 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     Args:
         subparsers: The top-level parser's subparsers object.
     """
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "azure",
         help="Connect to an Azure ML workspace or submit the training pipeline to it.",
         description="Use an Azure ML workspace instead of the local MLflow server (see docs/azure.md).",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     text = "Find the workspace, sign in, and print its MLflow tracking URI."
     connect = actions.add_parser("connect", help=text, description=text)
     _add_workspace_options(connect)
     connect.set_defaults(handler=_azure_connect)
+    _add_submit(actions)
+    text = "Print your endpoint name and the az ml commands that create, invoke and delete it."
+    endpoint = actions.add_parser("endpoint", help=text, description=text)
+    options.add_deployment_dir(
+        endpoint, "The deployment YAML folder (default: ML/deployment).", metavar="PATH"
+    )
+    endpoint.set_defaults(handler=_azure_endpoint)
+
+
+def _add_submit(actions) -> None:
     text = "Submit ML/pipeline.yaml (train both steps, then register) and print its Studio address."
     submit = actions.add_parser("submit", help=text, description=text)
     _add_workspace_options(submit)
@@ -117,12 +126,3 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     submit.add_argument("--stream", action="store_true", help="Wait for the pipeline and stream its logs.")
     submit.set_defaults(handler=_azure_submit)
-    text = "Print your endpoint name and the az ml commands that create, invoke and delete it."
-    endpoint = actions.add_parser("endpoint", help=text, description=text)
-    endpoint.add_argument(
-        "--deployment-dir",
-        default=None,
-        metavar="PATH",
-        help="The deployment YAML folder (default: ML/deployment).",
-    )
-    endpoint.set_defaults(handler=_azure_endpoint)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from labhelpers.cli import options
+
 
 def _add_place(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir", default=None, help="Classroom folder (default: $LAB_CLASSROOM_HOME, else .classroom)."
-    )
+    options.add_state_dir(parser, "Classroom folder (default: $LAB_CLASSROOM_HOME, else .classroom).")
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -110,12 +110,12 @@ def _add_start(actions) -> None:
     _add_place(start)
     start.add_argument("--roster", help="Learner names, one per line (default: the previous start's).")
     start.add_argument("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0: every interface).")
-    start.add_argument("--port", type=int, help="MLflow's HTTPS port (default 5443, or the previous one).")
+    options.add_port(start, "MLflow's HTTPS port (default 5443, or the previous one).")
     start.add_argument("--pg-port", type=int, help="PostgreSQL's port on 127.0.0.1 (default 5433).")
     start.add_argument("--workers", type=int, help="MLflow worker processes (default: cores + 1, at most 4).")
     start.add_argument("--tls-cert", help="Your PEM certificate (default: a generated self-signed one).")
     start.add_argument("--tls-key", help="Its unencrypted PEM key (with --tls-cert).")
-    start.add_argument("--timeout", type=float, default=180.0, help="Seconds to wait for MLflow (180).")
+    options.add_timeout(start, 180.0, "Seconds to wait for MLflow (180).")
     start.add_argument(
         "--no-exports", dest="print_exports", action="store_false", help="Print the instructor's block only."
     )
@@ -124,12 +124,10 @@ def _add_start(actions) -> None:
 
 def _add_registry_options(parser: argparse.ArgumentParser) -> None:
     _add_place(parser)
-    parser.add_argument(
-        "--learner", action="append", metavar="NAME", help="Only this learner (repeatable; default: roster)."
-    )
-    parser.add_argument(
-        "--tracking-uri",
-        help="Registry to read (default: $MLFLOW_TRACKING_URI, else the classroom server as instructor); "
+    options.add_learner(parser, repeatable=True)
+    options.add_tracking_uri(
+        parser,
+        "Registry to read (default: $MLFLOW_TRACKING_URI, else the classroom server as instructor); "
         "an azureml:// URI works too.",
     )
 
@@ -140,12 +138,12 @@ def add_classroom_commands(subparsers: argparse._SubParsersAction[argparse.Argum
     Args:
         subparsers: The top-level parser's subparsers object.
     """
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "classroom",
         help="A shared registry for a cohort: accounts, namespaces, progress and reset.",
         description="Run the classroom server (PostgreSQL + MLflow with accounts, over TLS) and teach.",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add_start(actions)
     for name, handler, text in (
         ("stop", _stop, "Stop MLflow and PostgreSQL (everything is kept for the next start)."),
@@ -170,6 +168,6 @@ def add_classroom_commands(subparsers: argparse._SubParsersAction[argparse.Argum
         "reset", help="Delete learners' models, runs and artifacts (lists them and asks first)."
     )
     _add_registry_options(reset)
-    reset.add_argument("--dry-run", action="store_true", help="Only list what would be deleted.")
-    reset.add_argument("--yes", action="store_true", help="Do not ask (for scripts).")
+    options.add_dry_run(reset, "Only list what would be deleted.")
+    options.add_yes(reset)
     reset.set_defaults(handler=_reset)

@@ -5,22 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from labhelpers.cli import options
 from labhelpers.core.learner import LEARNER_ENV
-
-
-def add_learner_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--learner NAME``: the learner namespace (model, experiment and endpoint names).
-
-    Args:
-        parser: The command's parser.
-    """
-    parser.add_argument(
-        "--learner",
-        default=None,
-        metavar="NAME",
-        help=f"Learner namespace: names become e.g. taxi-fare-linear-regression-NAME (default: "
-        f"${LEARNER_ENV}; none: the seed's names).",
-    )
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -147,12 +133,12 @@ def _add_run(actions, timeout: int) -> None:
         help="Set one parameter, e.g. --set data=/path/trips.csv (YAML value; repeatable; wins over "
         "--parameters).",
     )
-    run.add_argument(
-        "--deployment-dir",
-        help="Pin production in this deployment configuration, e.g. ML/deployment to rewrite the tracked "
+    options.add_deployment_dir(
+        run,
+        "Pin production in this deployment configuration, e.g. ML/deployment to rewrite the tracked "
         "files (default: the run's own copy, outputs/course/deployment).",
     )
-    run.add_argument("--timeout", type=int, default=timeout, help="Seconds one cell may run (%(default)s).")
+    options.add_timeout(run, timeout, "Seconds one cell may run (%(default)s).", value_type=int)
     run.add_argument(
         "--start-server",
         action="store_true",
@@ -161,7 +147,7 @@ def _add_run(actions, timeout: int) -> None:
     run.add_argument(
         "--summary", action="store_true", help="Then print the registry summary (as `course summary`)."
     )
-    add_learner_option(run)
+    options.add_learner(run)
     run.set_defaults(handler=_course_run)
 
 
@@ -172,7 +158,7 @@ def _add_outputs(actions) -> None:
         description="Run the course against a throwaway local server, then write every cell's outputs into "
         "the committed notebooks: no run ids, timestamps, commits, paths, stderr or execution counts.",
     )
-    store.add_argument("--into", default="build/course-outputs", help="Executed notebooks (%(default)s).")
+    options.add_into(store, "build/course-outputs")
     store.add_argument(
         "--executed-dir",
         help="Store from this finished course run instead (it must come from a fresh server).",
@@ -190,7 +176,7 @@ def _add_outputs(actions) -> None:
         description="Take the screenshots notebook 03's walk-through embeds: the model list, a version page "
         "and a run page, as the pinned MLflow's UI shows them.",
     )
-    shots.add_argument("--into", default="build/course-screenshots", help="Executed notebooks (%(default)s).")
+    options.add_into(shots, "build/course-screenshots")
     shots.add_argument("--images", default="notebooks/images", help="PNG files go here (%(default)s).")
     shots.set_defaults(handler=_course_screenshots)
 
@@ -203,22 +189,20 @@ def add_course_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     """
     from labhelpers.course.run import CELL_TIMEOUT  # light: the module imports papermill only when running
 
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "course",
         help="Run the course notebooks 01-05 in order, or summarise the registry they leave.",
         description="Run the course notebooks with papermill, or print the registry summary.",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add_run(actions, CELL_TIMEOUT)
     summary = actions.add_parser(
         "summary",
         help="Print each model's versions and lifecycle, the production pins and the MLflow UI address.",
         description="Summarise the registry: versions and lifecycle per model, production pins, MLflow UI.",
     )
-    summary.add_argument(
-        "--tracking-uri", help="Tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)."
-    )
-    summary.add_argument("--deployment-dir", help="Deployment configuration folder (default: ML/deployment).")
-    add_learner_option(summary)
+    options.add_tracking_uri(summary, "Tracking URI (default: $MLFLOW_TRACKING_URI, else the local server).")
+    options.add_deployment_dir(summary, "Deployment configuration folder (default: ML/deployment).")
+    options.add_learner(summary)
     summary.set_defaults(handler=_course_summary)
     _add_outputs(actions)

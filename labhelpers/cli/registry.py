@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import io
 
+from labhelpers.cli import options
 from labhelpers.core import config
 
 
@@ -31,21 +32,19 @@ def add_registry_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     Args:
         subparsers: The top-level parser's subparsers object.
     """
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "registry",
         help="Look after the model registry (repair batches left pending).",
         description="Look after the model registry.",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     text = (
         "Complete or remove registration batches left pending (batch_status=pending) by a process that "
         "stopped: a batch whose every model has a version is completed, any other is removed. A batch whose "
         "lease has not run out is still being registered and is left alone. Exit status 1 if a repair failed."
     )
     repair = actions.add_parser("repair", help="Finish or remove batches left pending.", description=text)
-    repair.add_argument(
-        "--dry-run", action="store_true", help="Only print what would be done; change nothing."
-    )
+    options.add_dry_run(repair, "Only print what would be done; change nothing.")
     repair.add_argument(
         "--name",
         action="append",
@@ -53,9 +52,5 @@ def add_registry_commands(subparsers: argparse._SubParsersAction[argparse.Argume
         help="Registered model name to look under; repeat for several "
         f"(default: {', '.join(config.MODEL_NAMES)}). Other members of the batches found are followed.",
     )
-    repair.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local server).",
-    )
+    options.add_tracking_uri(repair)
     repair.set_defaults(handler=_repair)

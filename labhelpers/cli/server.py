@@ -5,23 +5,26 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from labhelpers.cli import options
 from labhelpers.core import config
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=None,
-        help=f"Port on {config.HOST} (default: ${config.PORT_ENV}, else {config.DEFAULT_PORT}).",
+    options.add_port(
+        parser, f"Port on {config.HOST} (default: ${config.PORT_ENV}, else {config.DEFAULT_PORT})."
     )
-    parser.add_argument(
-        "--state-dir",
-        default=None,
-        help=f"Folder for the database, artifacts, pid and log files "
+    options.add_state_dir(
+        parser,
+        f"Folder for the database, artifacts, pid and log files "
         f"(default: ${config.STATE_DIR_ENV}, else <project>/.mlflow).",
+    )
+
+
+def _add_wait(parser: argparse.ArgumentParser, seconds: float, verb: str = "answer") -> None:
+    options.add_timeout(
+        parser, seconds, f"Seconds to wait for the server to {verb} (default: {seconds:.0f})."
     )
 
 
@@ -90,12 +93,12 @@ def add_server_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     Args:
         subparsers: The top-level parser's subparsers object.
     """
-    group = subparsers.add_parser(
+    actions = options.add_group(
+        subparsers,
         "server",
         help="Start, stop or inspect the local MLflow tracking server.",
         description="Manage the local MLflow server (SQLite database and artifacts in the state folder).",
     )
-    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     specs: list[tuple[str, Handler, str, float]] = [
         ("start", _server_start, "Start the server in the background (or reuse the running one).", 90.0),
         ("stop", _server_stop, "Stop the server and its worker processes.", 20.0),
@@ -105,13 +108,7 @@ def add_server_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         action = actions.add_parser(name, help=text, description=text)
         _add_server_options(action)
         if timeout:
-            verb = "answer" if name == "start" else "exit before it is killed"
-            action.add_argument(
-                "--timeout",
-                type=float,
-                default=timeout,
-                help=f"Seconds to wait for the server to {verb} (default: {timeout:.0f}).",
-            )
+            _add_wait(action, timeout, "answer" if name == "start" else "exit before it is killed")
         action.set_defaults(handler=handler)
     text = (
         "Rehearse under Azure ML's rules: start (or reuse) the local server and serve, in the foreground, a "
@@ -125,7 +122,5 @@ def add_server_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         default=0,
         help=f"Port of the stand-in on {config.HOST} (default: a free one, printed).",
     )
-    rules.add_argument(
-        "--timeout", type=float, default=90.0, help="Seconds to wait for the server to answer (default: 90)."
-    )
+    _add_wait(rules, 90.0)
     rules.set_defaults(handler=_server_azure_rules)
