@@ -11,6 +11,7 @@ so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from labhelpers.core.learner import LEARNER_ENV
 
@@ -55,13 +56,14 @@ def add_learner(parser: argparse.ArgumentParser, *, repeatable: bool = False) ->
             ``$LAB_LEARNER``. True: a list of learners to act on (``--learner`` repeated), default the
             classroom's roster.
     """
+    kind: dict[str, Any]
     if repeatable:
         kind = {"action": "append", "help": "Only this learner (repeatable; default: roster)."}
     else:
         kind = {
             "default": None,
             "help": f"Learner namespace: names become e.g. taxi-fare-linear-regression-NAME (default: "
-            f"${LEARNER_ENV}; none: the seed's names).",
+            f"${LEARNER_ENV}; none: the course's own names).",
         }
     parser.add_argument("--learner", metavar="NAME", **kind)
 
