@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labhelpers.core.registry_client import RegistryClient
+from labhelpers.registry.throttling import ThrottledClient
 
 #: Errors that come from a registry that has the feature, or that say nothing about it.
 _NOT_REFUSALS = {
@@ -74,7 +75,13 @@ _lock = threading.Lock()
 
 
 def of(client: RegistryClient) -> Capabilities:
-    """The capabilities learned so far for ``client`` (a new, empty record the first time)."""
+    """The capabilities learned so far for ``client`` (a new, empty record the first time).
+
+    A wrapper with a ``wrapped`` client (:class:`labhelpers.registry.throttling.ThrottledClient`) shares the
+    record of the client underneath.
+    """
+    if isinstance(client, ThrottledClient):
+        client = client.wrapped
     with _lock:
         found = _cache.get(client)
         if found is None:

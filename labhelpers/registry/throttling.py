@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import weakref
 from typing import Any, cast
 
 from labhelpers.core.registry_client import RegistryClient
@@ -75,19 +73,20 @@ class ThrottledClient:
     """
 
     def __init__(self, client: RegistryClient, policy=None) -> None:
-        self._wrapped = client
+        #: The client underneath: what :mod:`labhelpers.registry.capabilities` learns is recorded for it.
+        self.wrapped = client
         self._policy = policy or retrying()
 
     @property
     def tracking_uri(self) -> str:
-        return self._wrapped.tracking_uri
+        return self.wrapped.tracking_uri
 
     def _get_registry_client(self) -> Any:
-        inner = getattr(self._wrapped, "_get_registry_client", None)
+        inner = getattr(self.wrapped, "_get_registry_client", None)
         return ThrottledClient(inner(), self._policy) if callable(inner) else self
 
     def __getattr__(self, name: str) -> Any:
-        found = getattr(self._wrapped, name)
+        found = getattr(self.wrapped, name)
         if name.startswith("_") or not callable(found):
             return found
 
@@ -98,21 +97,13 @@ class ThrottledClient:
         return call
 
 
-_wrappers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
-
 def throttled(client: RegistryClient) -> RegistryClient:
-    """``client`` itself, or on an Azure ML tracking URI its :class:`ThrottledClient`.
+    """``client`` itself, or on an Azure ML tracking URI a :class:`ThrottledClient` around it.
 
-    One wrapper per client, so what :mod:`labhelpers.registry.capabilities` learns about it is kept.
+    What :mod:`labhelpers.registry.capabilities` learns through any wrapper is kept for the client underneath.
     """
     from labhelpers.server.tracking import is_azure_uri
 
     if isinstance(client, ThrottledClient) or not is_azure_uri(client.tracking_uri):
         return client
-    with _lock:
-        found = _wrappers.get(client)
-        if found is None:
-            found = _wrappers[client] = ThrottledClient(client)
-    return cast(RegistryClient, found)
+    return cast(RegistryClient, ThrottledClient(client))

@@ -74,11 +74,16 @@ def test_other_failures_are_not_retried(fake_registry):
     assert waits == [] and client.calls == ["get_model_version"]
 
 
-def test_only_an_azure_client_is_wrapped_and_always_by_the_same_wrapper(fake_registry):
+def test_only_an_azure_client_is_wrapped_and_what_is_learned_stays_with_the_client(fake_registry):
+    from labhelpers.registry import capabilities
+
     local, azure = fake_registry(), fake_registry(tracking_uri=AZURE)
     assert throttled(local) is local
-    assert isinstance(throttled(azure), ThrottledClient) and throttled(azure) is throttled(azure)
-    assert throttled(azure).tracking_uri == AZURE
+    wrapped = throttled(azure)
+    assert isinstance(wrapped, ThrottledClient) and throttled(wrapped) is wrapped
+    assert wrapped.tracking_uri == AZURE
+    capabilities.learn(wrapped, "aliases", False)
+    assert capabilities.of(throttled(azure)).aliases is False and capabilities.of(azure).aliases is False
 
 
 class _Throttling(http.server.BaseHTTPRequestHandler):
