@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ def _prepare(work: Path, learners: int):
     return (work / "sup", work / "uns"), validation, roster
 
 
-def _report(outcomes, admin, expected: int, seconds: float, cost: tuple[float, int], pace: float) -> int:
+def _report(outcomes, admin, expected: int, seconds: float, cost: tuple[dict, Counter], pace: float) -> int:
     from bench.rehearsal import check_batches, percentile
 
     latencies = [batch["seconds"] for o in outcomes for batch in o.batches]
@@ -74,13 +75,18 @@ def _report(outcomes, admin, expected: int, seconds: float, cost: tuple[float, i
         f"{', '.join(sorted({o.cross_read for o in outcomes}))})"
     )
     print(f"wall time:                {seconds:.1f} s")
-    cpu, requests = cost
+    spent, by_path = cost
+    cpu, requests = sum(spent.values()), sum(by_path.values())
     per_request = cpu / requests if requests else float("nan")
     print(
         f"server CPU:               {cpu:.1f} CPU-s for {requests} requests: "
         f"{cpu / max(1, len(latencies)):.2f} CPU-s per batch (promotions included), "
-        f"{per_request * 1000:.1f} ms per request"
+        f"{per_request * 1000:.1f} ms per request "
+        f"({', '.join(f'{part} {seconds:.1f} CPU-s' for part, seconds in spent.items())})"
     )
+    print(f"requests per learner:     {requests / max(1, len(outcomes)):.0f}; the most frequent:")
+    for path, count in by_path.most_common(8):
+        print(f"  {count / max(1, len(outcomes)):6.1f}  {path}")
     limit = 3 if pace > 0 else 10
     ok = created == expected and not failures and not problems and writes == {"403"} and p95 <= limit
     print(f"goal (0 lost, 0 failed, 0 cross-learner writes, p95 <= {limit} s):", "met" if ok else "NOT met")
@@ -94,7 +100,9 @@ def _start_profiler(pid: int, path: Path):
 
     spy = Path(sys.executable).with_name("py-spy")
     command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "50"]
-    command += ["--nonblocking", "--output", str(path)]  # nonblocking: the workers are never paused
+    # --gil: only threads holding the GIL, i.e. the Python CPU of the workers (a thread waiting on
+    # PostgreSQL or on the GIL is not sampled); --nonblocking: the workers are never paused to be read
+    command += ["--gil", "--nonblocking", "--output", str(path)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -119,7 +127,7 @@ def _stop_profiler(spy, path: Path, top: int = 15) -> None:
         own[frames[-1]] += int(count)
         for frame in set(frames):
             within[frame] += int(count)
-    print(f"profile:                  {total} samples of busy worker threads in {path}")
+    print(f"profile:                  {total} samples of worker threads holding the GIL in {path}")
     for title, counter in (("self", own), ("inclusive", within)):
         print(f"  top frames ({title}):")
         for frame, count in counter.most_common(top):
@@ -141,6 +149,7 @@ def main() -> int:
         help="draw each learner's start at random over this window (0: all at once)",
     )
     parser.add_argument("--seed", type=int, default=18, help="seed of the arrivals' draw (18)")
+    parser.add_argument("--workers", type=int, help="MLflow worker processes (default: the classroom's)")
     parser.add_argument("--profile", type=Path, help="record the workers with py-spy into this file")
     parser.add_argument("--keep", action="store_true", help="leave the classroom running in its folder")
     args = parser.parse_args()
@@ -165,7 +174,7 @@ def main() -> int:
         "LAB_LEARNER",
     ):
         os.environ.pop(name, None)
-    s = server.settings(work / "classroom", "127.0.0.1", free_port(), free_port())
+    s = server.settings(work / "classroom", "127.0.0.1", free_port(), free_port(), args.workers)
     try:
         dirs, validation, roster = _prepare(work, args.learners)
         started = time.monotonic()
@@ -175,14 +184,16 @@ def main() -> int:
         os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"] = record["cert"]
         credentials = load_credentials(s.root / CREDENTIALS_FILE)
         script = Script(record["uri"], dirs, validation, batches=args.batches, promote=args.promote)
-        server_pids = [record["mlflow_pid"], record["postgres_pid"]]
+        parts = {"MLflow": record["mlflow_pid"], "PostgreSQL": record["postgres_pid"]}
         spy = _start_profiler(record["mlflow_pid"], args.profile) if args.profile else None
-        cpu_before, started = process_tree_cpu(server_pids), time.monotonic()
+        cpu_before = {part: process_tree_cpu([pid]) for part, pid in parts.items()}
+        started = time.monotonic()
         with RequestCounter() as counted:
             outcomes = rehearse(
                 dict(credentials.learners), script, arrivals_over=args.arrivals_over, seed=args.seed
             )
-        seconds, cpu = time.monotonic() - started, process_tree_cpu(server_pids) - cpu_before
+        seconds = time.monotonic() - started
+        spent = {part: process_tree_cpu([pid]) - cpu_before[part] for part, pid in parts.items()}
         if spy is not None:
             _stop_profiler(spy, args.profile)
         admin_uri = learner_uri(record["uri"], "instructor", credentials.instructor)
@@ -190,7 +201,7 @@ def main() -> int:
         if args.arrivals_over:
             print(f"arrivals:                 drawn over {args.arrivals_over:.0f} s (seed {args.seed})")
         admin = MlflowClient(admin_uri, admin_uri)
-        return _report(outcomes, admin, expected, seconds, (cpu, counted.requests), args.arrivals_over)
+        return _report(outcomes, admin, expected, seconds, (spent, counted.by_path), args.arrivals_over)
     finally:
         if args.keep:
             print(

@@ -13,7 +13,7 @@ test-support package: the benchmark runs without pytest, and the test only borro
 
 from __future__ import annotations
 
-import itertools
+import collections
 import os
 import random
 import threading
@@ -225,23 +225,31 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class RequestCounter:
-    """Counts the HTTP requests this process sends (every MLflow client call, retries included).
+    """Counts the HTTP requests this process sends (every MLflow client call, retries included), by path.
 
     Used as a context manager around a rehearsal: it wraps ``requests``' adapter while inside.
     """
 
     def __init__(self) -> None:
-        self._count = itertools.count()
-        self.requests = 0
+        self.by_path: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_path.values())
 
     def __enter__(self) -> RequestCounter:
         from requests.adapters import HTTPAdapter
 
         self._original = HTTPAdapter.send
-        original, count = self._original, self._count
+        original, by_path, lock = self._original, self.by_path, self._lock
 
         def send(adapter, request, *args, **kwargs):
-            next(count)  # itertools.count is atomic under the GIL: threads need no lock
+            path = urlsplit(request.url).path
+            if "/mlflow-artifacts/" in path:  # one line for all artifact transfers, not one per file
+                path = path.split("/mlflow-artifacts/")[0] + "/mlflow-artifacts/..."
+            with lock:
+                by_path[f"{request.method} {path}"] += 1
             return original(adapter, request, *args, **kwargs)
 
         HTTPAdapter.send = send
@@ -251,7 +259,6 @@ class RequestCounter:
         from requests.adapters import HTTPAdapter
 
         HTTPAdapter.send = self._original
-        self.requests = next(self._count)
 
 
 def process_tree_cpu(pids: list[int]) -> float:

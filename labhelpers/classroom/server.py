@@ -167,6 +167,10 @@ def _spawn_mlflow(s: Settings, cert: tls.Certificate, secret: dict, ini: Path) -
         "MLFLOW_AUTH_CONFIG_PATH": str(ini),
         "MLFLOW_FLASK_SERVER_SECRET_KEY": secret["flask"],
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        # One pooled PostgreSQL connection per worker thread: SQLAlchemy's default pool (5) is smaller than
+        # the threads, and each connection beyond it is opened for one request and closed again (a
+        # PostgreSQL backend started and a scram-sha-256 sign-in on every such request).
+        "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(THREADS),
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",
         "PYTHONUNBUFFERED": "1",

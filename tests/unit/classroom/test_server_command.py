@@ -28,3 +28,27 @@ def test_local_and_private_addresses_need_no_allowed_hosts(host):
 def test_a_public_name_is_named_in_the_allowed_hosts_beside_this_machine():
     allowed = server._allowed_hosts("classroom.example.org")["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
     assert {"classroom.example.org", "classroom.example.org:*", "127.0.0.1:*", "localhost:*"} <= set(allowed)
+
+
+def test_each_worker_thread_keeps_its_own_pooled_postgresql_connection(tmp_path, monkeypatch):
+    """SQLAlchemy's default pool (5) under 8 threads opened and closed a PostgreSQL connection per request."""
+    from labhelpers.classroom.folder import THREADS
+
+    started = {}
+
+    class Spawned:
+        pid = 2**22 + 1  # above any pid_max default: names no process of this machine
+
+    def popen(command, **kwargs):
+        started.update(kwargs["env"])
+        return Spawned()
+
+    monkeypatch.setattr(server.subprocess, "Popen", popen)
+    monkeypatch.setattr(server, "_SPAWNED", {})  # the fake process is not recorded as a spawned child
+    monkeypatch.delenv("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE", raising=False)
+    s = server.settings(tmp_path, "127.0.0.1", 5201, 5202)
+    pair = tls.Certificate(tmp_path / "cert.pem", tmp_path / "key.pem", True)
+    server._spawn_mlflow(s, pair, {"postgres": "pw", "flask": "key"}, tmp_path / "basic_auth.ini")
+
+    assert int(started["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"]) >= THREADS
+    assert (tmp_path / "mlflow.pid").read_text().strip() == str(Spawned.pid)
