@@ -385,6 +385,25 @@ def test_nbval_checked_outputs_on_a_fresh_server(nbval_job):
     print(f"\nnbval: {summary} (finished {time.monotonic() - started:.0f} s after it started)")
 
 
+def _stopped(notebook: str, values: dict, target: Path):
+    """Run ``notebook`` with papermill until it stops; its error and the executed notebook's cells."""
+    import nbformat
+    import papermill
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(papermill.PapermillExecutionError) as caught:
+        papermill.execute_notebook(
+            str(course.NOTEBOOK_DIR / notebook),
+            str(target),
+            parameters=values,
+            kernel_name=kernels.kernel_name(),
+            cwd=str(course.NOTEBOOK_DIR),
+            execution_timeout=120,
+            progress_bar=False,
+        )
+    return caught.value, nbformat.read(target, as_version=4).cells
+
+
 @pytest.mark.parametrize(
     ("notebook", "given", "cell_id", "ename", "message"),
     [
@@ -400,31 +419,16 @@ def test_nbval_checked_outputs_on_a_fresh_server(nbval_job):
 def test_bad_input_stops_at_the_first_cell_that_needs_it(
     course_server, notebook, given, cell_id, ename, message, free_port, request
 ):
-    import nbformat
-    import papermill
 
     closed = free_port()  # nothing listens there
     values = {key: value.format(closed=closed) for key, value in given.items()}
     if notebook.startswith("04"):  # 01 and 02 have run (04 checks that first): only the model name is wrong
         request.getfixturevalue("first_run")
         values["output_dir"] = request.getfixturevalue("parameters")["output_dir"]
-    target = KEPT / "bad-input" / notebook
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with pytest.raises(papermill.PapermillExecutionError) as caught:
-        papermill.execute_notebook(
-            str(course.NOTEBOOK_DIR / notebook),
-            str(target),
-            parameters=values,
-            kernel_name=kernels.kernel_name(),
-            cwd=str(course.NOTEBOOK_DIR),
-            execution_timeout=120,
-            progress_bar=False,
-        )
-    error = caught.value
+    error, cells = _stopped(notebook, values, KEPT / "bad-input" / notebook)
     assert error.ename == ename
     assert message.format(closed=closed) in error.evalue
     assert error.traceback == [f"{ename}: {error.evalue}"]  # one line, not a 40-line MLflow traceback
-    cells = nbformat.read(target, as_version=4).cells
     failed = [c.id for c in cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert failed == [cell_id]
     later = cells[[c.get("id") for c in cells].index(cell_id) + 1 :]
@@ -444,28 +448,13 @@ def test_a_notebook_run_too_early_says_which_to_do_first_in_one_line(
     course_server, notebook, ename, first, tmp_path
 ):
     """A learner (``zed``, who registered nothing) opens a notebook before the ones it builds on."""
-    import nbformat
-    import papermill
 
     values = {"learner": "zed", "output_dir": str(tmp_path / "outputs")}
     if notebook.startswith("05"):
         values["deployment_dir"] = str(tmp_path / "outputs" / "deployment")
-    target = KEPT / "out-of-order" / notebook
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with pytest.raises(papermill.PapermillExecutionError) as caught:
-        papermill.execute_notebook(
-            str(course.NOTEBOOK_DIR / notebook),
-            str(target),
-            parameters=values,
-            kernel_name=kernels.kernel_name(),
-            cwd=str(course.NOTEBOOK_DIR),
-            execution_timeout=120,
-            progress_bar=False,
-        )
-    error = caught.value
+    error, cells = _stopped(notebook, values, KEPT / "out-of-order" / notebook)
     assert error.ename == ename and error.evalue.startswith(f"Do notebook {first} first: "), error.evalue
     assert error.traceback == [f"{ename}: {error.evalue}"]  # one line, no traceback
-    cells = nbformat.read(target, as_version=4).cells
     failed = [c.id for c in cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert failed == ["connect"]
 

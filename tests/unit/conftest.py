@@ -40,6 +40,23 @@ class FakeRegistry(RegistryClient):
         deleted: What was deleted: ``("model", name)``, ``("version", name, version)``, ``("run", id)``...
     """
 
+    #: Every version tag the reproducibility rule (the catalog's audit) asks for, with plausible values: a
+    #: version carrying them all can only fail the audit through its run.
+    REPRODUCIBLE_TAGS = {
+        "task_type": "regression",
+        "dataset": "nyc-taxi",
+        "framework": "scikit-learn",
+        "model_type": "LinearRegression",
+        "git_commit": "abc",
+        "git_dirty": "false",
+        "data_version": "sha256:1",
+        "features": "trip_distance",
+        "lifecycle": "candidate",
+        "rmse": "1",
+        "mae": "1",
+        "r2": "0.5",
+    }
+
     def __init__(self, versions=(), *, tracking_uri="http://127.0.0.1:9", refuses=(), ignores_order=False):
         self._uri = tracking_uri
         self.refuses, self.ignores_order = set(refuses), ignores_order

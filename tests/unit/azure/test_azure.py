@@ -476,24 +476,10 @@ def test_an_unknown_name_is_reported_even_when_models_cannot_be_listed(azure_lik
         resolve("azureml:nothing@latest", azure_like([]))
 
 
-def test_the_audit_fetches_runs_one_by_one_where_attribute_filters_are_refused(azure_like):
+def test_the_audit_fetches_runs_one_by_one_where_attribute_filters_are_refused(azure_like, fake_registry):
     from labhelpers.registry.catalog import audit
 
-    tags = {
-        "task_type": "regression",
-        "dataset": "nyc-taxi",
-        "framework": "scikit-learn",
-        "model_type": "LinearRegression",
-        "git_commit": "abc",
-        "git_dirty": "false",
-        "data_version": "sha256:1",
-        "features": "trip_distance",
-        "lifecycle": "candidate",
-        "rmse": "1",
-        "mae": "1",
-        "r2": "0.5",
-    }
-    client = azure_like([_version("m", n, **tags) for n in (1, 2, 3)])
+    client = azure_like([_version("m", n, **fake_registry.REPRODUCIBLE_TAGS) for n in (1, 2, 3)])
     # run-1 complete, run-2 without its features, run-3 gone
     client.add_run("run-1", {"random_seed": "42", "features": "trip_distance"})
     client.add_run("run-2", {"random_seed": "42"})

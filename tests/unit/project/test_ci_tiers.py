@@ -67,23 +67,22 @@ def _ci_run(path: str, ci: str | None) -> subprocess.CompletedProcess:
     )
 
 
-def test_ci_run_stops_with_one_line_when_chromium_is_missing(tmp_path):
-    ran = _ci_run(_bin_without_chromium(tmp_path, "dirname", id="echo 1000"), "true")  # no root: no apt-get
+@pytest.mark.parametrize(
+    ("machine", "line"),
+    [
+        # not root: no apt-get is tried
+        ({"id": "echo 1000"}, "no chromium on PATH (Debian's package, installed as root with apt-get)"),
+        (
+            {"id": "echo 0", "apt_get": "exit 100"},
+            "chromium could not be installed (apt-get install chromium failed)",
+        ),
+    ],
+    ids=["chromium-missing", "apt-get-fails"],
+)  # fmt: skip
+def test_ci_run_stops_with_one_line_when_the_browser_tier_cannot_run(tmp_path, machine, line):
+    ran = _ci_run(_bin_without_chromium(tmp_path, "dirname", **machine), "true")
     assert ran.returncode == 1
-    assert ran.stderr.splitlines() == [
-        "CI=true: no chromium on PATH (Debian's package, installed as root with apt-get): "
-        "the browser tier cannot run"
-    ]
-
-
-def test_ci_run_stops_with_one_line_when_apt_get_fails(tmp_path):
-    path = _bin_without_chromium(tmp_path, "dirname", id="echo 0", apt_get="exit 100")
-    ran = _ci_run(path, "true")
-    assert ran.returncode == 1
-    assert ran.stderr.splitlines() == [
-        "CI=true: chromium could not be installed (apt-get install chromium failed): "
-        "the browser tier cannot run"
-    ]
+    assert ran.stderr.splitlines() == [f"CI=true: {line}: the browser tier cannot run"]
 
 
 def test_ci_run_without_ci_reports_the_missing_tier_and_carries_on(tmp_path):

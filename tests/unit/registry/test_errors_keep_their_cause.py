@@ -16,21 +16,6 @@ from labhelpers.registry.promotion import promote
 from labhelpers.registry.references import resolve
 from labhelpers.registry.register import undo
 
-#: Every tag the reproducibility rule needs, so the run is the only thing that can be missing.
-TAGS = {
-    "task_type": "regression",
-    "dataset": "nyc-taxi",
-    "framework": "scikit-learn",
-    "model_type": "LinearRegression",
-    "git_commit": "abc",
-    "git_dirty": "false",
-    "data_version": "sha256:1",
-    "features": "trip_distance",
-    "lifecycle": "candidate",
-    "rmse": "1",
-    "mae": "1",
-    "r2": "0.5",
-}
 FORBIDDEN = MlflowException("Permission denied for run", error_code=pb.PERMISSION_DENIED)
 TIMEOUT = TimeoutError("read timed out after 120 s")
 
@@ -56,7 +41,7 @@ def test_only_resource_does_not_exist_is_not_found(error, missing):
 
 
 def _registry(fake_registry, run_error=None):
-    client = fake_registry([fake_registry.version("m", 1, **TAGS)])
+    client = fake_registry([fake_registry.version("m", 1, **fake_registry.REPRODUCIBLE_TAGS)])
     if run_error is not None:
         client.failures["get_run"] = run_error
     return client
@@ -77,7 +62,7 @@ def test_promotion_still_refuses_a_version_whose_run_is_gone(fake_registry):
 
 @pytest.mark.parametrize("error", [FORBIDDEN, TIMEOUT])
 def test_the_audit_reports_a_failed_run_read_as_itself(fake_registry, error):
-    client = fake_registry([fake_registry.version("m", n, **TAGS) for n in (1, 2)])
+    client = fake_registry([fake_registry.version("m", n, **fake_registry.REPRODUCIBLE_TAGS) for n in (1, 2)])
     client.add_run("run-1", {"random_seed": "1", "features": "x"})
     client.refuses.add("run_filters")  # runs are then read one by one
     client.failures["get_run:run-2"] = error
@@ -86,7 +71,7 @@ def test_the_audit_reports_a_failed_run_read_as_itself(fake_registry, error):
 
 
 def test_the_audit_lists_a_gone_run_as_missing_even_when_it_is_the_first(fake_registry):
-    client = fake_registry([fake_registry.version("m", n, **TAGS) for n in (1, 2)])
+    client = fake_registry([fake_registry.version("m", n, **fake_registry.REPRODUCIBLE_TAGS) for n in (1, 2)])
     client.add_run("run-2", {"random_seed": "1", "features": "x"})  # run-1 is gone
     table = audit(["m"], client)
     assert table.to_dict("records") == [{"name": "m", "version": 1, "problems": "training run missing"}]
