@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, read_roster
-from labhelpers.classroom.roster import write_private as _write_private
 from labhelpers.core import config
+from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.errors import ServerError
 
 HOME_ENV = "LAB_CLASSROOM_HOME"
@@ -87,7 +87,7 @@ def secrets_of(root: Path) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         values = {"postgres": secrets.token_urlsafe(24), "flask": secrets.token_hex(32)}
-        _write_private(path, json.dumps(values) + "\n")
+        write_text_atomically(path, json.dumps(values) + "\n", mode=0o600)
         return values
 
 

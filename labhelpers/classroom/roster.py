@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.learner import LearnerError, check_learner
 
 #: The instructor's account: MLflow's basic-auth admin (may read and change everything).
@@ -103,16 +104,6 @@ def load_credentials(path: Path) -> Credentials | None:
     return Credentials(data["instructor"], dict(data["learners"]))
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (mode 0600 from creation, no window)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-    os.replace(partial, path)
-
-
 def ensure_credentials(path: Path, learners: list[str]) -> Credentials:
     """Keep the stored passwords, generate one for each new learner, and store the result (mode 0600).
 
@@ -132,5 +123,5 @@ def ensure_credentials(path: Path, learners: list[str]) -> Credentials:
     credentials = Credentials(stored.instructor, merged)
     if credentials != stored or not path.exists():
         payload = {"instructor": credentials.instructor, "learners": credentials.learners}
-        write_private(path, json.dumps(payload, indent=2) + "\n")
+        write_text_atomically(path, json.dumps(payload, indent=2) + "\n", mode=0o600)
     return credentials

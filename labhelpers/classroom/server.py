@@ -32,7 +32,7 @@ from labhelpers.classroom.folder import THREADS, Settings, locked, read_record, 
 from labhelpers.classroom.folder import home as home  # re-exported: the CLI and tests use server.home
 from labhelpers.classroom.folder import settings as settings
 from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, ensure_credentials, read_roster
-from labhelpers.classroom.roster import write_private as _write_private
+from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.errors import ServerError
 from labhelpers.server.processes import SPAWNED, group_alive, terminate_group, wait_until
 
@@ -52,7 +52,7 @@ def _auth_ini(root: Path, auth_uri: str, admin_password: str) -> Path:
         "# most of the CPU. The price: a changed password may be accepted by another worker until then.\n"
         "auth_cache_ttl_seconds = 300\n"
     )
-    _write_private(path, text)
+    write_text_atomically(path, text, mode=0o600)
     return path
 
 

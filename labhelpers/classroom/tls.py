@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from labhelpers.classroom.roster import write_private
+from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.errors import ServerError
 
 CERT_FILE = "tls-cert.pem"
@@ -106,7 +106,7 @@ def generate(folder: Path, host: str) -> Certificate:
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    write_private(folder / KEY_FILE, key_pem.decode())
+    write_text_atomically(folder / KEY_FILE, key_pem.decode(), mode=0o600)
     (folder / CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (folder / HOST_FILE).write_text(host + "\n")
     return Certificate(folder / CERT_FILE, folder / KEY_FILE, generated=True)
