@@ -73,12 +73,13 @@ lab: $(STAMP)
 	$(PY) -m labhelpers server start
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
-## Lint, format check (ruff), the layering contract of labhelpers' subpackages (import-linter), types (mypy)
+## Lint, format check (ruff), the layering contract of labhelpers' subpackages (import-linter), types (mypy), private names
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
+	$(PY) tests/unit/project/test_private_names.py
 
 ## Lint, then run every test
 test: lint

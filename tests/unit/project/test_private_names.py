@@ -89,3 +89,12 @@ def test_the_check_sees_both_kinds_of_reach(tmp_path):
         "labhelpers.serving.scoring._launch",
         "labhelpers.serving.scoring._ready",
     ]
+
+
+if __name__ == "__main__":  # `make lint` runs this file as a script, beside ruff, import-linter and mypy
+    import sys
+
+    paths = [path for tree in TREES for path in sorted((ROOT / tree).rglob("*.py"))]
+    hits = [hit for path in paths for hit in reaches_into_privates(path)]
+    print("\n".join(hits) or "private names: no module reaches into another's")
+    sys.exit(1 if hits else 0)
