@@ -189,16 +189,23 @@ def initialise(c: Cluster, password: str) -> bool:
 
 
 def postmaster_pid(c: Cluster) -> int | None:
-    """The pid of the running postmaster, or None (no pid file, or its process is gone)."""
+    """The pid of the running postmaster, or None (no pid file, or its process is gone).
+
+    A postmaster killed a moment ago (SIGKILL, a crash) can still be a zombie until its parent reaps it: it
+    holds its pid but serves nothing, so it counts as gone and ``start`` starts the cluster again.
+    """
+    import psutil
+
     try:
         pid = int((c.data / "postmaster.pid").read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return None
+    except psutil.NoSuchProcess:
         return None
-    except PermissionError:
+    except psutil.AccessDenied:
         pass  # alive, owned by the service account
     return pid
 
