@@ -146,13 +146,22 @@ def _initialise_stores(tracking_uri: str, auth_uri: str, artifacts: Path) -> Non
         store_log.setLevel(level)
 
 
-def _spawn_mlflow(s: Settings, cert: tls.Certificate, secret: dict, ini: Path) -> int:
+def mlflow_command(
+    s: Settings, cert: tls.Certificate, secret: dict, ini: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment the classroom's MLflow server starts with (public for the tests).
+
+    MLflow under gunicorn with basic-auth over TLS, its stores in the cluster's PostgreSQL; passwords only in
+    the environment.
+
+    Args:
+        s: The classroom's settings.
+        cert: The TLS certificate and key.
+        secret: The classroom's secrets (``postgres``, ``flask``).
+        ini: The basic-auth configuration file.
+    """
     cluster_uri = postgres.Cluster(s.root / "postgres", s.pg_port, Path(), None).uri(secret["postgres"])
     artifacts = s.root / "artifacts"
-    artifacts.mkdir(exist_ok=True)
-    log = s.root / "mlflow.log"
-    if log.exists():  # the previous run's log may explain why that server died
-        log.replace(s.root / "mlflow.log.1")
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--artifacts-destination", str(artifacts), "--serve-artifacts",
@@ -178,6 +187,15 @@ def _spawn_mlflow(s: Settings, cert: tls.Certificate, secret: dict, ini: Path) -
         "PYTHONWARNINGS": "ignore:We recommend using uvicorn:FutureWarning",
         **_allowed_hosts(s.host),
     }
+    return command, env
+
+
+def _spawn_mlflow(s: Settings, cert: tls.Certificate, secret: dict, ini: Path) -> int:
+    command, env = mlflow_command(s, cert, secret, ini)
+    (s.root / "artifacts").mkdir(exist_ok=True)
+    log = s.root / "mlflow.log"
+    if log.exists():  # the previous run's log may explain why that server died
+        log.replace(s.root / "mlflow.log.1")
     with open(log, "w") as handle:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, cwd=s.root, env=env,
