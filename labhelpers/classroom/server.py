@@ -149,10 +149,7 @@ def _initialise_stores(tracking_uri: str, auth_uri: str, artifacts: Path) -> Non
 def mlflow_command(
     s: Settings, cert: tls.Certificate, secret: dict, ini: Path
 ) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment the classroom's MLflow server starts with (public for the tests).
-
-    MLflow under gunicorn with basic-auth over TLS, its stores in the cluster's PostgreSQL; passwords only in
-    the environment.
+    """How MLflow starts: gunicorn, basic-auth over TLS, PostgreSQL stores, passwords only in the environment.
 
     Args:
         s: The classroom's settings.

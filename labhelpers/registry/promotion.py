@@ -212,6 +212,17 @@ def promote(
     return move
 
 
+def _already_rolled_back(name: str, now) -> Move:
+    """The move a second rollback reports, unrecorded: production stays where the first one put it."""
+    why = (
+        f"production is already rolled back: version {now.version} since "
+        f"{now.tags.get('production_since', '?')} ({now.tags.get('lifecycle_reason', 'rollback')}); "
+        "nothing changed. To replace it, promote a version through the gates."
+    )
+    by, at = now.tags.get("lifecycle_by", ""), now.tags.get("lifecycle_at", "")
+    return Move(name, str(now.version), PRODUCTION, PRODUCTION, by, at, why)
+
+
 def rollback(
     name: str,
     *,
@@ -236,13 +247,7 @@ def rollback(
         raise RegistryError(f"{name} has no production version to roll back.")
     now = max(current, key=lambda v: int(v.version))
     if now.tags.get("lifecycle_from") == ARCHIVED:  # only a rollback brings an archived version back
-        why = (
-            f"production is already rolled back: version {now.version} since "
-            f"{now.tags.get('production_since', '?')} ({now.tags.get('lifecycle_reason', 'rollback')}); "
-            "nothing changed. To replace it, promote a version through the gates."
-        )
-        by, at = now.tags.get("lifecycle_by", ""), now.tags.get("lifecycle_at", "")
-        return Move(name, str(now.version), PRODUCTION, PRODUCTION, by, at, why)
+        return _already_rolled_back(name, now)
     earlier = [v for v in versions if v.tags.get("production_until") and v.version != now.version]
     if not earlier:
         raise RegistryError(
