@@ -11,7 +11,7 @@ import pandas as pd
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient, is_not_found
-from labhelpers.registry.throttling import throttled
+from labhelpers.registry.throttling import registry_client
 
 #: The reproducibility rule: every version must carry these tags...
 REQUIRED_TAGS = (
@@ -36,17 +36,9 @@ REQUIRED_PARAMS = {
 METRIC_COLUMNS = ("rmse", "mae", "r2", "n_clusters", "inertia", "silhouette")
 
 
-def _client(client: RegistryClient | None) -> RegistryClient:
-    if client is None:
-        from mlflow import MlflowClient
-
-        client = MlflowClient()
-    return throttled(client)  # Azure ML's 429 and 503 retried on their own budget
-
-
 def versions_of(names=None, client: RegistryClient | None = None) -> list:
     """All versions of the given registered models (default: the learner's three): one search per name."""
-    client = _client(client)
+    client = registry_client(client)
     found: list = []
     for name in namespace().model_names if names is None else names:
         found.extend(client.search_model_versions(f"name='{name}'"))
@@ -113,7 +105,7 @@ def lineage(name: str, version: str | int, client: RegistryClient | None = None)
     """
     from labhelpers.registry.references import resolve
 
-    client = _client(client)
+    client = registry_client(client)
     mv = resolve(f"{name}:{version}", client)
     tags = mv.tags or {}
     run = client.get_run(mv.run_id) if mv.run_id else None
@@ -173,7 +165,7 @@ def audit(names=None, client: RegistryClient | None = None) -> pd.DataFrame:
     The rule: the tags, metrics and parameters of :func:`reproducibility_problems`, a complete batch, and
     a clean commit (``git_dirty`` not ``true``).
     """
-    client = _client(client)
+    client = registry_client(client)
     versions = versions_of(names, client)
     run_ids = sorted({v.run_id for v in versions if v.run_id})
     params = _params_by_run(client, run_ids)
@@ -232,4 +224,4 @@ def require_version(name: str, version, client: RegistryClient | None = None):
 
     if version is None:
         raise RegistryError(f"Give a version of {name}.")
-    return resolve(f"{name}:{version}", _client(client))
+    return resolve(f"{name}:{version}", registry_client(client))

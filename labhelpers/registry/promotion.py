@@ -19,7 +19,7 @@ from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
-from labhelpers.registry.throttling import throttled
+from labhelpers.registry.throttling import registry_client
 from labhelpers.registry.validation import recompute_metrics
 
 CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
@@ -41,14 +41,6 @@ class Move:
 
     def as_dict(self) -> dict:
         return {"from": self.from_state, "to": self.to_state, "by": self.by, "at": self.at, "why": self.why}
-
-
-def _client(client: RegistryClient | None) -> RegistryClient:
-    if client is None:
-        from mlflow import MlflowClient
-
-        client = MlflowClient()
-    return throttled(client)  # Azure ML's 429 and 503 retried on their own budget
 
 
 def _actor(actor: str | None) -> str:
@@ -111,7 +103,7 @@ def _run_params(client: RegistryClient, mv) -> dict | None:
 
 def current_production(name: str, client: RegistryClient | None = None):
     """The version of ``name`` whose lifecycle is production, or None."""
-    client = _client(client)
+    client = registry_client(client)
     holding = [
         v for v in client.search_model_versions(f"name='{name}'") if v.tags.get("lifecycle") == PRODUCTION
     ]
@@ -189,7 +181,7 @@ def promote(
     """
     from labhelpers.registry.catalog import require_version
 
-    client = _client(client)
+    client = registry_client(client)
     mv = require_version(name, version, client)
     state = (mv.tags or {}).get("lifecycle", CANDIDATE)
     if NEXT.get(state) != to:
@@ -240,7 +232,7 @@ def rollback(
     Raises:
         RegistryError: No version is in production, or none held it before.
     """
-    client = _client(client)
+    client = registry_client(client)
     versions = client.search_model_versions(f"name='{name}'")
     current = [v for v in versions if v.tags.get("lifecycle") == PRODUCTION]
     if not current:
@@ -284,5 +276,5 @@ def history(name: str, version, client: RegistryClient | None = None) -> list[di
     """Every recorded move of one version, oldest first."""
     from labhelpers.registry.catalog import require_version
 
-    mv = require_version(name, version, _client(client))
+    mv = require_version(name, version, registry_client(client))
     return json.loads((mv.tags or {}).get(HISTORY_TAG, "[]"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
-from labhelpers.registry.throttling import throttled
+from labhelpers.registry.throttling import registry_client
 
 LATEST = "latest"
 _AZURE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
@@ -173,11 +173,7 @@ def resolve(reference: str, client: RegistryClient | None = None):
         RegistryError: Bad form, unknown name (lists the registered models) or unknown version (lists them).
     """
     ref = parse_reference(reference)
-    if client is None:
-        from mlflow import MlflowClient
-
-        client = MlflowClient()
-    client = throttled(client)  # Azure ML's 429 and 503 retried on their own budget
+    client = registry_client(client)  # Azure ML's 429 and 503 retried on their own budget
     if ref.version:
         return _exact(client, ref.name, ref.version)
     if ref.label == LATEST:

@@ -97,6 +97,18 @@ class ThrottledClient:
         return call
 
 
+def registry_client(client: RegistryClient | None = None) -> RegistryClient:
+    """``client``, else an ``MlflowClient`` of the current tracking URI; on Azure ML, :func:`throttled`.
+
+    The one way the registry's modules (promotion, catalog, references) get the client they were not given.
+    """
+    if client is None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+    return throttled(client)
+
+
 def throttled(client: RegistryClient) -> RegistryClient:
     """``client`` itself, or on an Azure ML tracking URI a :class:`ThrottledClient` around it.
 
