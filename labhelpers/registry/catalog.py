@@ -180,21 +180,18 @@ def audit(names=None, client: RegistryClient | None = None) -> pd.DataFrame:
 def _params_by_run(client: RegistryClient, run_ids: list[str], chunk: int = 100) -> dict[str, dict]:
     """Parameters of many runs in a few batched searches (not one request per run)."""
     found: dict[str, dict] = {}
-    if not run_ids:
-        return found
-    experiment = _experiment_of_any(client, run_ids, found)
-    experiments = [experiment] if experiment is not None else []
-    for start in range(0, len(run_ids), chunk):
-        ids = ", ".join(f"'{r}'" for r in run_ids[start : start + chunk])
-        if not experiments:
-            break  # no run exists any more
-        try:
-            runs = client.search_runs(experiments, f"attributes.run_id IN ({ids})", max_results=chunk)
-        except Exception:  # Azure ML cannot filter runs by attributes: fetch them one by one below
-            break
-        for run in runs:
-            found[run.info.run_id] = dict(run.data.params)
-    missing = [r for r in run_ids if r not in found]
+    gone: set[str] = set()  # runs already answered "not found": never asked for twice
+    experiment = _experiment_of_any(client, run_ids, found, gone)
+    if experiment is not None:  # else no run exists any more
+        for start in range(0, len(run_ids), chunk):
+            ids = ", ".join(f"'{r}'" for r in run_ids[start : start + chunk])
+            try:
+                runs = client.search_runs([experiment], f"attributes.run_id IN ({ids})", max_results=chunk)
+            except Exception:  # Azure ML cannot filter runs by attributes: fetch them one by one below
+                break
+            for run in runs:
+                found[run.info.run_id] = dict(run.data.params)
+    missing = [r for r in run_ids if r not in found and r not in gone]
     for run_id in missing:  # runs in another experiment
         try:
             found[run_id] = dict(client.get_run(run_id).data.params)
@@ -204,14 +201,18 @@ def _params_by_run(client: RegistryClient, run_ids: list[str], chunk: int = 100)
     return found
 
 
-def _experiment_of_any(client: RegistryClient, run_ids: list[str], found: dict[str, dict]) -> str | None:
-    """The experiment of the first run that still exists (recorded in ``found``); None when none does."""
+def _experiment_of_any(
+    client: RegistryClient, run_ids: list[str], found: dict[str, dict], gone: set[str]
+) -> str | None:
+    """The experiment of the first run that still exists (recorded in ``found``, the missing ones before it
+    in ``gone``); None when none does."""
     for run_id in run_ids:
         try:
             run = client.get_run(run_id)
         except Exception as error:
             if not is_not_found(error):
                 raise
+            gone.add(run_id)
             continue
         found[run_id] = dict(run.data.params)
         return run.info.experiment_id

@@ -77,6 +77,15 @@ def test_the_audit_lists_a_gone_run_as_missing_even_when_it_is_the_first(fake_re
     assert table.to_dict("records") == [{"name": "m", "version": 1, "problems": "training run missing"}]
 
 
+def test_the_audit_asks_for_each_gone_run_once(fake_registry):
+    client = fake_registry(
+        [fake_registry.version("m", n, **fake_registry.REPRODUCIBLE_TAGS) for n in (1, 2, 3)]
+    )
+    table = audit(["m"], client)  # every run is gone
+    assert table["problems"].tolist() == ["training run missing"] * 3
+    assert client.calls.count("get_run") == 3 and "search_runs" not in client.calls
+
+
 def test_progress_reports_a_registry_it_cannot_read_instead_of_not_started(fake_registry):
     client = fake_registry()
     client.add("taxi-fare-linear-regression-alice", {})
