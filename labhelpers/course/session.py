@@ -70,9 +70,9 @@ def ready_for(
         except TrainingError as missing:
             raise TrainingError(f"Do notebook 01 first: {missing}") from None
     if notebook in ("03", "04"):
-        from mlflow import MlflowClient
+        from labhelpers.registry.throttling import registry_client
 
-        client = client or MlflowClient()
+        client = registry_client(client)
         empty = [name for name in names.model_names if not client.search_model_versions(f"name='{name}'")]
         if empty:
             raise RegistryError(

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from labhelpers.core.registry_client import RegistryClient
+from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
 from labhelpers.registry.backend import delete_empty_model, may_delete_models, search_versions
 from labhelpers.registry.lease import (
@@ -157,7 +157,7 @@ def find_pending(client: RegistryClient, names) -> list[Batch]:
 
 def _gone(error: Exception) -> bool:
     """A delete that found nothing: another repair or the batch's own undo was first."""
-    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(error, "error_code", "")) or "not found" in str(error)
+    return is_not_found(error) or "not found" in str(error)
 
 
 def _delete_version(client: RegistryClient, version) -> None:

@@ -35,6 +35,7 @@ from labhelpers.core.errors import ServerError
 from labhelpers.server.processes import SPAWNED, group_alive, terminate_group
 from labhelpers.serving.scoring import (
     await_ready,
+    forget_started,
     launch_server,
     local_session,
     server_environment,
@@ -136,6 +137,7 @@ class InferenceServer:
         if group_alive(self.pid, marker=MARKER):
             terminate_group(self.pid, timeout, marker=MARKER)
         SPAWNED.pop(self.pid, None)
+        forget_started(self)
 
 
 def _refusal(server: InferenceServer, response) -> str:

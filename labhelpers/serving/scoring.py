@@ -10,7 +10,7 @@ else, and it outlives no Python that started it: ``stop()`` runs at exit too. Se
 same process stops the server started for it before (:func:`stop_started`): a cell run twice leaves one.
 
 What ``serving.inference`` shares from here: :func:`local_session`, :func:`server_environment`,
-:func:`launch_server`, :func:`await_ready` and :func:`stop_started`.
+:func:`launch_server`, :func:`await_ready`, :func:`stop_started` and :func:`forget_started`.
 """
 
 from __future__ import annotations
@@ -53,6 +53,13 @@ def stop_started(kind: type, uri: str) -> None:
     earlier = _STARTED.pop((kind.__name__, uri), None)
     if earlier is not None:
         earlier.stop()
+
+
+def forget_started(server) -> None:
+    """Called by a server's ``stop()``: one stopped by hand is not stopped again by :func:`stop_started`."""
+    key = (type(server).__name__, server.model_uri)
+    if _STARTED.get(key) is server:
+        del _STARTED[key]
 
 
 def local_session() -> requests.Session:
@@ -102,6 +109,7 @@ class ScoringServer:
         if group_alive(self.pid, self.created):
             terminate_group(self.pid, timeout, self.created)
         SPAWNED.pop(self.pid, None)
+        forget_started(self)
 
 
 def rest_payload(frame: pd.DataFrame) -> dict:

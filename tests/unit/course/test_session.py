@@ -48,16 +48,6 @@ def test_the_retraining_month_is_june_with_its_own_data_version(tmp_path):
     assert prepare_data(month)[2]["data_version"] != prepare_data(None)[2]["data_version"]
 
 
-class _Registry:
-    """Stands in for MlflowClient: the names that have at least one version."""
-
-    def __init__(self, *registered):
-        self.registered = set(registered)
-
-    def search_model_versions(self, filter_string):
-        return ["1"] if filter_string.split("'")[1] in self.registered else []
-
-
 def _trained(root):
     from labhelpers.core.artifacts import MANIFEST
 
@@ -67,7 +57,15 @@ def _trained(root):
     return root
 
 
-def test_each_notebook_run_too_early_says_which_notebook_to_do_first(tmp_path, monkeypatch):
+def _registered(fake_registry, *names):
+    """The shared fake registry holding one version of each of ``names``."""
+    registry = fake_registry()
+    for name in names:
+        registry.add(name, {})
+    return registry
+
+
+def test_each_notebook_run_too_early_says_which_notebook_to_do_first(tmp_path, monkeypatch, fake_registry):
     import pytest
 
     from labhelpers.core.errors import RegistryError, TrainingError
@@ -75,7 +73,7 @@ def test_each_notebook_run_too_early_says_which_notebook_to_do_first(tmp_path, m
     from labhelpers.course.session import ready_for
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
-    names, nothing = namespace(), _Registry()
+    names, nothing = namespace(), _registered(fake_registry)
     with pytest.raises(TrainingError, match=r"^Do notebook 01 first: No complete training run under "):
         ready_for("02", names, output_dir=tmp_path / "empty")
     with pytest.raises(RegistryError, match=r"^Do notebook 02 first: the registry has no version of taxi-"):
@@ -86,19 +84,19 @@ def test_each_notebook_run_too_early_says_which_notebook_to_do_first(tmp_path, m
         ready_for("04", names, output_dir=_trained(tmp_path / "out"), client=nothing)
     with pytest.raises(RegistryError, match=r"^Do notebook 04 first: nothing is pinned in production in "):
         ready_for("05", names, deployment_dir=run_deployment_dir(tmp_path / "out"))
-    partly = _Registry(names.models["linear"])  # 02 stopped half-way: one model registered
+    partly = _registered(fake_registry, names.models["linear"])  # 02 stopped half-way: one model registered
     with pytest.raises(RegistryError, match="no version of taxi-fare-ridge-regression, taxi-trip-kmeans yet"):
         ready_for("03", names, client=partly)
 
 
-def test_notebooks_whose_earlier_notebooks_ran_pass_the_check(tmp_path, monkeypatch):
+def test_notebooks_whose_earlier_notebooks_ran_pass_the_check(tmp_path, monkeypatch, fake_registry):
     from labhelpers.core.learner import namespace
     from labhelpers.course.session import ready_for
     from labhelpers.registry.pinning import pin_production
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
     names = namespace()
-    everything = _Registry(*names.model_names)
+    everything = _registered(fake_registry, *names.model_names)
     out = _trained(tmp_path / "out")
     ready_for("02", names, output_dir=out)
     ready_for("03", names, client=everything)
