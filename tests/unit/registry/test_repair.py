@@ -16,7 +16,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from labhelpers.registry.lease import lease_until
+from labhelpers.registry.lease import DEFAULT_LEASE_SECONDS, lease_until
 from labhelpers.registry.repair import find_pending, repair
 
 NOW = time.time()
@@ -174,10 +174,11 @@ def test_a_batch_whose_lease_runs_is_left_alone_and_untouched(registry):
 
 def test_an_older_version_without_a_lease_counts_it_from_its_creation(registry):
     old = registry.add("a", "old", ["a"], lease=None)
-    old.creation_timestamp = int((NOW - 30) * 1000)  # half a minute ago: inside the one-minute default lease
+    half = DEFAULT_LEASE_SECONDS / 2
+    old.creation_timestamp = int((NOW - half) * 1000)  # created half a lease ago: still inside it
 
     assert repair(registry, ["a"], now=NOW)[0].action == "left alone"
-    assert repair(registry, ["a"], now=NOW + 31)[0].action == "completed"
+    assert repair(registry, ["a"], now=NOW + half + 1)[0].action == "completed"
 
 
 def test_a_dry_run_changes_nothing(registry):
