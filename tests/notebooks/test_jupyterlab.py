@@ -192,6 +192,8 @@ def _run(lab, name: str, *, workspace: str, menu: str, item: str) -> None:
                 .some(c => c.type === 'code' && c.executionCount === null)"""
         )
     _wait_until_done(lab["page"])
+    late = lab["page"].locator(".jp-Dialog").all_inner_texts()  # one opened during the run blocks it too
+    assert late == [], f"{name} showed a dialog while it ran: {late}"
     second = "-second-pass" if item.startswith("Restart") else ""
     _save_and_shut_down(lab, name, f"{name.removesuffix('.ipynb')}{second}.png")
     problems = _problems(lab["root"] / "notebooks" / name)
