@@ -85,6 +85,9 @@ def replacements(mlflow_port: int | None = None) -> list[tuple[re.Pattern, str]]
             label["time"],
         ),
         (re.compile(r"(https?://(?:127\.0\.0\.1|localhost)):(?!5000\b)\d+"), rf"\1:{label['port']}"),
+        # a served model's folder and log are named after its port too
+        (re.compile(r"(serving/model-)\d+\b"), rf"\1{label['port']}"),
+        (re.compile(r"(serving/[\w.-]+-)\d+(\.log)\b"), rf"\1{label['port']}\2"),
         (re.compile(r"0x[0-9a-f]{6,16}"), label["address"]),
         (re.compile(r"\bpid=\d+"), label["process"]),  # a served model's process
         (re.compile(rf"\b{OWNER_STAND_IN}\b"), label["owner"]),

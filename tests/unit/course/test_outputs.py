@@ -157,3 +157,14 @@ def test_nbval_compares_a_stored_label_equal_to_a_fresh_runs_value():
     assert "<run id>" in stored and compared(stored) == compared(fresh)
     html = outputs.sanitize(f"<td>{first}</td>", outputs.replacements(mlflow_port=5103), html=True)
     assert compared(html) == compared(f"<td>{fresh}</td>")
+
+
+def test_a_served_models_folder_and_log_show_no_port():
+    text = (
+        "model_dir=PosixPath('outputs/course/serving/model-56501/azureml-models/m/2'), "
+        "log_path=PosixPath('outputs/course/serving/inference-taxi-fare-linear-regression-2-56501.log')"
+    )
+    assert outputs.sanitize(text, outputs.replacements(mlflow_port=5103)) == (
+        "model_dir=PosixPath('outputs/course/serving/model-<port>/azureml-models/m/2'), "
+        "log_path=PosixPath('outputs/course/serving/inference-taxi-fare-linear-regression-2-<port>.log')"
+    )
