@@ -186,3 +186,17 @@ def trained_dirs(sample_csv, tmp_path_factory):
     run_supervised(sample_csv, root / "supervised")
     run_unsupervised(sample_csv, root / "unsupervised", silhouette_sample=2000)
     return root / "supervised", root / "unsupervised"
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every outgoing TCP connection attempt, recorded (and still made)."""
+    made: list = []
+    original = socket.socket.connect
+
+    def connect(self, address):
+        made.append(address)
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return made

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import sys
 import threading
 
@@ -22,20 +21,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         monkeypatch.setenv(name, "placeholder")  # recorded, so even values set by code are undone
         monkeypatch.delenv(name)
     return monkeypatch
-
-
-@pytest.fixture
-def connections(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Every outgoing TCP connection attempt, recorded (and still made)."""
-    made: list = []
-    original = socket.socket.connect
-
-    def connect(self, address):
-        made.append(address)
-        return original(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return made
 
 
 def test_explicit_uri_beats_environment(clean_env: pytest.MonkeyPatch) -> None:
