@@ -217,7 +217,6 @@ class ByHandClient:
     """Stands in for MlflowClient: the course's fare model owned by `course_owner`, one by-hand version."""
 
     def __init__(self, course_owner="ada", by_hand_tags=None, run_tags=None, by_hand=True):
-        from types import SimpleNamespace
 
         self._versions = {
             "taxi-fare-linear-regression": [SimpleNamespace(version="2", tags={"owner": course_owner})],
@@ -318,7 +317,6 @@ def test_03_1_untouched_says_what_to_load_and_the_answers_shape(empty_registry):
 
 
 def _run(run_id, experiment_id="7", model_type="Ridge", rmse=3.5, status="FINISHED"):
-    from types import SimpleNamespace
 
     metrics = {} if rmse is None else {"rmse": rmse}
     return SimpleNamespace(
@@ -331,7 +329,6 @@ class RunsClient:
     """Stands in for MlflowClient: the course's experiment (id 7) with its registration runs."""
 
     def __init__(self, *runs):
-        from types import SimpleNamespace
 
         self.runs = list(runs)
         self.experiment = SimpleNamespace(experiment_id="7", name="taxi-model-registry")
@@ -379,7 +376,6 @@ def test_03_2_each_hint_leads_to_the_ridge_run_with_the_lowest_rmse(client, answ
 
 
 def test_03_2_accepts_the_best_run_as_an_id_or_as_the_searchs_row(monkeypatch):
-    from types import SimpleNamespace
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
     client = RunsClient(*COURSE_RUNS)
@@ -390,7 +386,6 @@ def test_03_2_accepts_the_best_run_as_an_id_or_as_the_searchs_row(monkeypatch):
 
 
 def test_02_1_looks_at_notebook_02s_version_not_the_one_03_registers_from_a_run(monkeypatch):
-    from types import SimpleNamespace
 
     class Client(ByHandClient):
         def __init__(self):

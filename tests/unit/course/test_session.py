@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from labhelpers.course import run as course
 from labhelpers.course.session import retraining_month, run_deployment_dir
 from labhelpers.registry.pinning import DEPLOYMENT_DIR, DEPLOYMENT_FILE, PINS_FILE
@@ -66,7 +68,6 @@ def _registered(fake_registry, *names):
 
 
 def test_each_notebook_run_too_early_says_which_notebook_to_do_first(tmp_path, monkeypatch, fake_registry):
-    import pytest
 
     from labhelpers.core.errors import RegistryError, TrainingError
     from labhelpers.core.learner import namespace
