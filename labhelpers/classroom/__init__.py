@@ -2,8 +2,9 @@
 
 ``roster`` reads the learner list and keeps the generated passwords; ``tls`` supplies the certificate;
 ``postgres`` runs the PostgreSQL server that holds the registry; ``server`` starts PostgreSQL plus an MLflow
-server with MLflow's ``basic-auth`` app over TLS; ``accounts`` creates the learners' accounts and their
-namespaces on it; ``progress`` and ``reset`` read and clean the registry (classroom, local or Azure ML).
+server with the classroom's app over TLS (``auth_app``: MLflow's ``basic-auth`` plus the learner rules of
+``policy``, which keep learners apart: docs/security.md); ``accounts`` creates the learners' accounts and
+their namespaces on it; ``progress`` and ``reset`` read and clean the registry (classroom, local or Azure ML).
 
 May import ``labhelpers.registry``, ``labhelpers.server`` and ``labhelpers.core``.
 """

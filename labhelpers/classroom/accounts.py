@@ -1,10 +1,11 @@
 """Accounts and namespaces on the classroom server, created by the instructor through MLflow's REST API.
 
 Under ``default_permission = READ`` every learner reads every model, and changes only what they hold a grant
-on. MLflow grants MANAGE to whoever creates an experiment or a registered model, but a learner could then
-create another learner's names first. So the instructor creates each learner's experiment and three
-registered models up front and grants that learner MANAGE on them: nobody else can take the names, and the
-server refuses (403) any other learner's write. One experiment per learner: under READ, only a holder of a
+on. MLflow grants MANAGE to whoever creates an experiment or a registered model, and lets any account create
+any name. So the instructor creates every name the course gives each learner up front (two experiments, the
+three registered models and notebook 02's by-hand model) and grants that learner MANAGE on them, and the
+classroom's policy (:mod:`labhelpers.classroom.policy`) refuses a learner any name outside their namespace:
+the server refuses (403) any other learner's write. One experiment per learner: under READ, only a holder of a
 grant on an experiment may create runs in it.
 
 MLflow 3.15's workspaces with role-based access are another way to separate learners, but Azure ML has nothing
@@ -88,20 +89,26 @@ def create_user(admin: Admin, user: str, password: str) -> None:
 
 
 def prepare_namespace(admin: Admin, learner: str) -> None:
-    """Create the learner's experiment and three registered models where missing; grant the learner MANAGE."""
+    """Create every name the course gives the learner where missing, and grant the learner MANAGE on each.
+
+    The course's experiment and three registered models, and notebook 02's by-hand model and experiment:
+    created by the instructor before any learner signs in, so no other learner could take one first (the
+    classroom's policy refuses learners any name outside their own namespace as well).
+    """
     from labhelpers.registry.register import DATASET, FRAMEWORK
 
     space = namespace(learner)
-    found = admin.find("/api/2.0/mlflow/experiments/get-by-name", experiment_name=space.experiment)
-    if found is None:
-        found = admin.call("POST", "/api/2.0/mlflow/experiments/create", json={"name": space.experiment})
-        experiment_id = found["experiment_id"]
-    else:
-        experiment_id = found["experiment"]["experiment_id"]
-    admin.grant(learner, "experiment", str(experiment_id))
+    for experiment in (space.experiment, space.by_hand_experiment):
+        found = admin.find("/api/2.0/mlflow/experiments/get-by-name", experiment_name=experiment)
+        if found is None:
+            found = admin.call("POST", "/api/2.0/mlflow/experiments/create", json={"name": experiment})
+            experiment_id = found["experiment_id"]
+        else:
+            experiment_id = found["experiment"]["experiment_id"]
+        admin.grant(learner, "experiment", str(experiment_id))
     tags = [{"key": "dataset", "value": DATASET}, {"key": "framework", "value": FRAMEWORK}]
     tags.append({"key": LEARNER_TAG, "value": learner})
-    for name in space.model_names:
+    for name in (*space.model_names, space.by_hand):
         if admin.find("/api/2.0/mlflow/registered-models/get", name=name) is None:
             admin.call(
                 "POST",

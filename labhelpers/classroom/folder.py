@@ -69,6 +69,29 @@ def locked(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def make_private(root: Path, service_account: str | None) -> None:
+    """The classroom folder for the instructor's eyes only: 0700, or 0710 with the group of PostgreSQL's
+    service account when PostgreSQL runs as another account (it must pass through to its cluster, and may list
+    nothing). The files learners must not read (roster, logs, record, artifacts) are the instructor's alone.
+
+    Args:
+        root: The classroom folder (it exists).
+        service_account: The account PostgreSQL runs as, or None when it runs as this process's user.
+    """
+    if service_account:
+        import pwd
+
+        os.chown(root, -1, pwd.getpwnam(service_account).pw_gid)
+        root.chmod(0o710)
+    else:
+        root.chmod(0o700)
+    for name in ("roster.txt", "mlflow.log", "mlflow.log.1", "classroom.json"):
+        if (root / name).exists():
+            (root / name).chmod(0o600)
+    if (root / "artifacts").is_dir():
+        (root / "artifacts").chmod(0o700)
+
+
 def record_path(root: Path) -> Path:
     return root / "classroom.json"
 
@@ -82,13 +105,26 @@ def read_record(root: Path) -> dict:
 
 
 def secrets_of(root: Path) -> dict:
+    """The classroom's generated secrets (``secrets.json``, mode 0600), each made once and kept.
+
+    ``postgres``: the database password; ``flask``: the Flask secret key every worker shares; ``kek``: the
+    passphrase MLflow encrypts stored secrets with (``MLFLOW_CRYPTO_KEK_PASSPHRASE``; unset, MLflow falls
+    back to a default that every MLflow install shares). A file from before a key existed gains it.
+    """
     path = root / "secrets.json"
     try:
-        return json.loads(path.read_text())
+        stored = json.loads(path.read_text())
     except FileNotFoundError:
-        values = {"postgres": secrets.token_urlsafe(24), "flask": secrets.token_hex(32)}
+        stored = {}
+    values = {
+        "postgres": secrets.token_urlsafe(24),
+        "flask": secrets.token_hex(32),
+        "kek": secrets.token_urlsafe(32),
+        **stored,
+    }
+    if values != stored:
         write_text_atomically(path, json.dumps(values) + "\n", mode=0o600)
-        return values
+    return values
 
 
 def settings(

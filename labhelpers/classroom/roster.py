@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from labhelpers.classroom.policy import suffix_clashes
 from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.learner import LearnerError, check_learner
 
@@ -59,6 +60,10 @@ def parse_roster(text: str, source: str = "roster") -> list[str]:
         if name in seen:
             problems.append(f"line {number}: {name!r} is already on line {seen[name]}")
         seen.setdefault(name, number)
+    problems += [
+        f"{long!r} ends in '-{short}', so its names would also end in learner {short!r}'s suffix: rename one"
+        for short, long in suffix_clashes(seen)
+    ]
     if problems:
         raise RosterError(f"{source} cannot be used, nothing was changed:\n  " + "\n  ".join(problems))
     if not names:
@@ -125,3 +130,25 @@ def ensure_credentials(path: Path, learners: list[str]) -> Credentials:
         payload = {"instructor": credentials.instructor, "learners": credentials.learners}
         write_text_atomically(path, json.dumps(payload, indent=2) + "\n", mode=0o600)
     return credentials
+
+
+def check_new_learners(credentials_file: Path, learners: list[str]) -> None:
+    """Refuse a learner whose namespace would overlap one handed out before (``bob``, then ``team-bob``).
+
+    Args:
+        credentials_file: The classroom's credentials, naming every learner it ever had.
+        learners: The roster's learners.
+
+    Raises:
+        RosterError: Some new learner's name ends in ``-`` plus a known learner's, or the reverse.
+    """
+    earlier = load_credentials(credentials_file)
+    known = set(earlier.learners) if earlier else set()
+    clashes = [pair for pair in suffix_clashes(known | set(learners)) if not set(pair) <= known]
+    if clashes:
+        overlaps = "; ".join(
+            f"{long!r} ends in '-{short}', so their names would overlap" for short, long in clashes
+        )
+        raise RosterError(
+            f"The roster cannot be used, nothing was changed: {overlaps}. Rename the new learner."
+        )

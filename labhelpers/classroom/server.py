@@ -28,32 +28,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labhelpers.classroom import postgres, tls
-from labhelpers.classroom.folder import THREADS, Settings, locked, read_record, record_path, secrets_of
+from labhelpers.classroom.auth_app import APP_NAME, write_auth_config
+from labhelpers.classroom.folder import (
+    THREADS,
+    Settings,
+    locked,
+    make_private,
+    read_record,
+    record_path,
+    secrets_of,
+)
 from labhelpers.classroom.folder import home as home  # re-exported: the CLI and tests use server.home
 from labhelpers.classroom.folder import settings as settings
-from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, ensure_credentials, read_roster
+from labhelpers.classroom.roster import (
+    CREDENTIALS_FILE,
+    INSTRUCTOR,
+    check_new_learners,
+    ensure_credentials,
+    read_roster,
+)
 from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.errors import ServerError
 from labhelpers.server.processes import SPAWNED, group_alive, terminate_group, wait_until
-
-
-def _auth_ini(root: Path, auth_uri: str, admin_password: str) -> Path:
-    """MLflow's basic-auth configuration: READ for everyone by default; creators get MANAGE."""
-    path = root / "basic_auth.ini"
-    text = (
-        "[mlflow]\n"
-        "# Learners read every model; they change only what they were granted (their namespace).\n"
-        "default_permission = READ\n"
-        f"database_uri = {auth_uri}\n"
-        f"admin_username = {INSTRUCTOR}\n"
-        f"admin_password = {admin_password}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        "# A checked password is remembered for 5 minutes: PBKDF2 on every request would cost a cohort\n"
-        "# most of the CPU. The price: a changed password may be accepted by another worker until then.\n"
-        "auth_cache_ttl_seconds = 300\n"
-    )
-    write_text_atomically(path, text, mode=0o600)
-    return path
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -163,7 +159,7 @@ def mlflow_command(
         sys.executable, "-m", "mlflow", "server",
         "--artifacts-destination", str(artifacts), "--serve-artifacts",
         "--host", s.host, "--port", str(s.port), "--workers", str(s.workers),
-        "--app-name", "basic-auth",
+        "--app-name", APP_NAME,  # basic-auth plus the learner policy (labhelpers.classroom.auth_app)
         "--gunicorn-opts", _gunicorn_options(cert),
     ]  # fmt: skip
     env = {
@@ -172,6 +168,8 @@ def mlflow_command(
         "MLFLOW_BACKEND_STORE_URI": cluster_uri,
         "MLFLOW_AUTH_CONFIG_PATH": str(ini),
         "MLFLOW_FLASK_SERVER_SECRET_KEY": secret["flask"],
+        # stored secrets (the AI gateway's) encrypted with the classroom's passphrase, not MLflow's default
+        "MLFLOW_CRYPTO_KEK_PASSPHRASE": secret["kek"],
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         # One pooled PostgreSQL connection per worker thread: SQLAlchemy's default pool (5) is smaller than
         # the threads, and each connection beyond it is opened for one request and closed again (a
@@ -189,11 +187,11 @@ def mlflow_command(
 
 def _spawn_mlflow(s: Settings, cert: tls.Certificate, secret: dict, ini: Path) -> int:
     command, env = mlflow_command(s, cert, secret, ini)
-    (s.root / "artifacts").mkdir(exist_ok=True)
+    (s.root / "artifacts").mkdir(mode=0o700, exist_ok=True)
     log = s.root / "mlflow.log"
     if log.exists():  # the previous run's log may explain why that server died
         log.replace(s.root / "mlflow.log.1")
-    with open(log, "w") as handle:
+    with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, cwd=s.root, env=env,
             start_new_session=True,
@@ -248,6 +246,7 @@ def _check_inputs(s: Settings, roster: str | os.PathLike | None) -> tuple[list[s
         learners = read_roster(s.root / "roster.txt")
     else:
         raise ServerError("No roster yet: give --roster FILE (one learner name per line).")
+    check_new_learners(s.root / CREDENTIALS_FILE, learners)
     cluster = postgres.cluster(s.root / "postgres", s.pg_port)  # binaries and service account
     if mlflow_pid(s.root) is None:
         _check_ports(s, pg_running=postgres.postmaster_pid(cluster) is not None)
@@ -283,9 +282,11 @@ def start(
     if tls_cert is not None or tls_key is not None:
         tls.ensure(s.root, s.host, tls_cert, tls_key)  # refuse a bad pair before writing anything
     s.root.mkdir(parents=True, exist_ok=True)
+    make_private(s.root, cluster.run_as)
     with locked(s.root):
         if roster is not None:
             shutil.copyfile(roster, s.root / "roster.txt")
+            (s.root / "roster.txt").chmod(0o600)
         credentials = ensure_credentials(s.root / CREDENTIALS_FILE, learners)
         secret = secrets_of(s.root)
         cert = tls.ensure(s.root, s.host, tls_cert, tls_key)
@@ -296,7 +297,7 @@ def start(
         already = pid is not None
         if pid is None:
             tracking, auth = cluster.uri(secret["postgres"]), cluster.uri(secret["postgres"], "mlflow_auth")
-            ini = _auth_ini(s.root, auth, credentials.instructor)
+            ini = write_auth_config(s.root, auth, credentials.instructor)
             _initialise_stores(tracking, auth, s.root / "artifacts")
             pid = _spawn_mlflow(s, cert, secret, ini)
         _wait_ready(s, cert.cert, credentials.instructor, pid, timeout)
@@ -306,7 +307,7 @@ def start(
             "started_at": read_record(s.root).get("started_at") if already else
             datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }  # fmt: skip
-        record_path(s.root).write_text(json.dumps(record, indent=2) + "\n")
+        write_text_atomically(record_path(s.root), json.dumps(record, indent=2) + "\n", mode=0o600)
         sync_accounts(s.uri, cert.cert, credentials, learners)
     return {**record, "already_running": already}
 

@@ -9,7 +9,7 @@ import pytest
 from labhelpers.classroom import server, tls
 from labhelpers.classroom.folder import THREADS
 
-SECRET = {"postgres": "pg-password", "flask": "flask-key"}
+SECRET = {"postgres": "pg-password", "flask": "flask-key", "kek": "kek-passphrase"}
 
 
 def _started_with(tmp_path, host: str = "127.0.0.1", cert_name: str = "cert.pem"):
@@ -22,7 +22,7 @@ def _started_with(tmp_path, host: str = "127.0.0.1", cert_name: str = "cert.pem"
 
 def test_gunicorn_serves_tls_with_threaded_workers_that_keep_connections(tmp_path):
     pair, command, _ = _started_with(tmp_path, cert_name="my cert.pem")
-    assert command[command.index("--app-name") + 1] == "basic-auth"
+    assert command[command.index("--app-name") + 1] == "lab-classroom"
     options = shlex.split(command[command.index("--gunicorn-opts") + 1])  # MLflow splits them the same way
 
     assert options[options.index("--certfile") + 1] == str(pair.cert)  # a space in the path survives
@@ -34,9 +34,11 @@ def test_gunicorn_serves_tls_with_threaded_workers_that_keep_connections(tmp_pat
 
 def test_passwords_go_through_the_environment_never_the_command_line(tmp_path):
     _, command, env = _started_with(tmp_path)
-    assert not any(SECRET["postgres"] in word or SECRET["flask"] in word for word in command)
+    assert not any(secret in word for word in command for secret in SECRET.values())
     assert SECRET["postgres"] in env["MLFLOW_BACKEND_STORE_URI"]
     assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == SECRET["flask"]
+    # gateway secrets are encrypted with the classroom's generated passphrase, never MLflow's shared default
+    assert env["MLFLOW_CRYPTO_KEK_PASSPHRASE"] == SECRET["kek"]
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "10.1.2.3", "192.168.4.20", "localhost", "::"])
