@@ -51,6 +51,7 @@ def _azure_submit(args: argparse.Namespace) -> int:
         data=args.data,
         experiment=args.experiment,
         owner=args.owner,
+        learner=args.learner,
         create_environment=args.create_environment,
         stream=args.stream,
     )
@@ -58,11 +59,17 @@ def _azure_submit(args: argparse.Namespace) -> int:
 
 
 def _azure_endpoint(args: argparse.Namespace) -> int:
-    from labhelpers.azure.deployment import deployment_commands
+    from labhelpers.azure.deployment import RUN_DEPLOYMENT_DIR, check_deployment_dir, deployment_steps
     from labhelpers.core.learner import namespace
 
-    print(f"Your endpoint name: {namespace().endpoint}")
-    print("\n".join(deployment_commands(args.deployment_dir)))
+    names = namespace(args.learner)
+    folder = args.deployment_dir or RUN_DEPLOYMENT_DIR
+    pinned = check_deployment_dir(folder, names)
+    print(f"Your endpoint name: {names.endpoint}")
+    print(f"Deployment files: {folder} (production pinned at {pinned} by notebook 04)")
+    for step in deployment_steps(folder, names.endpoint):
+        print(f"\n# {step.when}")
+        print("\n".join(step.commands))
     return 0
 
 
@@ -83,11 +90,18 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     _add_workspace_options(connect)
     connect.set_defaults(handler=_azure_connect)
     _add_submit(actions)
-    text = "Print your endpoint name and the az ml commands that create, invoke and delete it."
+    text = (
+        "Print your endpoint name and the az ml commands that deploy what notebook 04 pinned, update, "
+        "invoke, debug and delete it."
+    )
     endpoint = actions.add_parser("endpoint", help=text, description=text)
     options.add_deployment_dir(
-        endpoint, "The deployment YAML folder (default: ML/deployment).", metavar="PATH"
+        endpoint,
+        "The folder notebook 04 pinned production in (default: outputs/course/deployment); never the "
+        "tracked templates in ML/deployment.",
+        metavar="PATH",
     )
+    options.add_learner(endpoint)
     endpoint.set_defaults(handler=_azure_endpoint)
 
 
@@ -124,5 +138,6 @@ def _add_submit(actions) -> None:
         help="Create or update the job environment taxi-ml-env from ML/environment first "
         "(needed once per workspace).",
     )
+    options.add_learner(submit)
     submit.add_argument("--stream", action="store_true", help="Wait for the pipeline and stream its logs.")
     submit.set_defaults(handler=_azure_submit)

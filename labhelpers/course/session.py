@@ -162,7 +162,9 @@ def run_deployment_dir(output_dir: str | Path, learner: str | None = None) -> Pa
 
     The course pins production here, never in the tracked ``ML/deployment`` files: a course run must not
     leave the checkout dirty (later versions would record ``git_dirty=true``). Under a learner, the copy's
-    deployments name the learner's fare model, so promotions pin their ``model:`` lines.
+    deployments name the learner's fare model, so promotions pin their ``model:`` lines; the endpoint file
+    and both deployments name the learner's endpoint (``namespace(learner).endpoint``). This folder is what
+    ``python -m labhelpers azure endpoint`` deploys (see docs/azure.md, section 9).
 
     Args:
         output_dir: The course's output folder (notebook 01's ``output_dir``).
@@ -170,16 +172,21 @@ def run_deployment_dir(output_dir: str | Path, learner: str | None = None) -> Pa
 
     Returns:
         ``<output_dir>/deployment``.
+
+    Raises:
+        RegistryError: The folder exists but deploys another learner's model (it says what to do).
     """
-    from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE
+    from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, name_deployment
 
     folder = Path(output_dir).resolve() / "deployment"
+    names = namespace(learner)
     if not folder.is_dir():
         shutil.copytree(DEPLOYMENT_DIR, folder, ignore=shutil.ignore_patterns(PINS_FILE))
-        names = namespace(learner)
         for path in folder.glob("*-deployment.yml") if names.learner else ():
             seed = f"model: azureml:{LINEAR_MODEL_NAME}"  # then :1 or @latest
             path.write_text(path.read_text().replace(seed, f"model: azureml:{names.models['linear']}"))
+    # the learner's endpoint in all three files; refuses a folder another learner's run made
+    name_deployment(folder, names.endpoint, names.models["linear"])
     return folder
 
 
