@@ -73,8 +73,49 @@ def _azure_endpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _azure_cleanup(args: argparse.Namespace) -> int:
+    from labhelpers.azure.cleanup import plan_cleanup, run_cleanup
+    from labhelpers.azure.connect import connect
+    from labhelpers.core.learner import check_learner
+
+    learner = check_learner(args.learner)  # before signing in
+    found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)
+    plan = plan_cleanup(found.ml_client, learner, args.instance)
+    print(plan.describe(args.delete_compute))
+    if args.dry_run or plan.empty:
+        print("Nothing changed" + (" (--dry-run)." if args.dry_run else ": nothing to clean up."))
+        return 0
+    if not args.yes and input("Type yes to do this: ").strip().lower() != "yes":
+        print("Nothing changed.")
+        return 1
+    run_cleanup(found.ml_client, plan, delete_compute=args.delete_compute)
+    return 0
+
+
+def _add_cleanup(actions) -> None:
+    text = (
+        "After class: list, then delete the learner's endpoint (with its deployments), stop (or delete) "
+        "their compute instance and archive their model versions."
+    )
+    cleanup = actions.add_parser("cleanup", help=text, description=text)
+    _add_workspace_options(cleanup)
+    cleanup.add_argument("--learner", required=True, metavar="NAME", help="The learner to clean up after.")
+    cleanup.add_argument(
+        "--instance",
+        default=None,
+        metavar="NAME",
+        help="The learner's compute instance (default: ci-NAME, as docs/azure.md creates it).",
+    )
+    cleanup.add_argument(
+        "--delete-compute", action="store_true", help="Delete the compute instance instead of stopping it."
+    )
+    options.add_dry_run(cleanup, "Only list what would be done; change nothing.")
+    options.add_yes(cleanup)
+    cleanup.set_defaults(handler=_azure_cleanup)
+
+
 def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``azure connect|submit|endpoint``.
+    """Add ``azure connect|submit|endpoint|cleanup``.
 
     Args:
         subparsers: The top-level parser's subparsers object.
@@ -103,6 +144,7 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     options.add_learner(endpoint)
     endpoint.set_defaults(handler=_azure_endpoint)
+    _add_cleanup(actions)
 
 
 def _add_submit(actions) -> None:
