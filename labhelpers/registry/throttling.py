@@ -240,7 +240,11 @@ def create_once(
         except Exception as error:
             if is_refusal(error):
                 raise
-            found = landed()
+            try:
+                found = landed()
+            except Exception as lookup:  # the registry is gone too: the create's own error says more
+                _log.warning("could not look up whether %s landed: %s", what, lookup)
+                raise error from lookup
             if found is not None:
                 _log.warning("%s landed although its request failed (%s); not created again", what, error)
                 return found
