@@ -174,7 +174,8 @@ def check_deployment_dir(deployment_dir: str | Path | None = None, names: Namesp
     if named != names.endpoint:
         raise AzureError(
             f"{_shown(folder / pinning.ENDPOINT_FILE)} names endpoint {named!r}, but yours is "
-            f"{names.endpoint!r}: {run_04}."
+            f"{names.endpoint!r}: that folder is another learner's run (pass --learner, or the right "
+            f"--deployment-dir), or delete {_shown(folder)} and run notebook 04 again."
         )
     if model not in pins:
         raise AzureError(f"{_shown(folder)} pins no production version of {model} yet: {run_04}.")

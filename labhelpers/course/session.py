@@ -6,6 +6,7 @@ models, which of them notebook 02 registers, which versions notebook 04 promotes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from datetime import datetime
@@ -173,10 +174,16 @@ def run_deployment_dir(output_dir: str | Path, learner: str | None = None) -> Pa
     Returns:
         ``<output_dir>/deployment``.
 
-    Raises:
-        RegistryError: The folder exists but deploys another learner's model (it says what to do).
+    An existing folder is returned as it is (it holds the run's pins), whoever's it is: ``python -m
+    labhelpers azure endpoint`` checks that it is the learner's before printing a command.
     """
-    from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, name_deployment
+    from labhelpers.registry.pinning import (
+        DEPLOYMENT_DIR,
+        ENDPOINT_FILE,
+        PINS_FILE,
+        PLACEHOLDER_ENDPOINT,
+        name_deployment,
+    )
 
     folder = Path(output_dir).resolve() / "deployment"
     names = namespace(learner)
@@ -185,9 +192,20 @@ def run_deployment_dir(output_dir: str | Path, learner: str | None = None) -> Pa
         for path in folder.glob("*-deployment.yml") if names.learner else ():
             seed = f"model: azureml:{LINEAR_MODEL_NAME}"  # then :1 or @latest
             path.write_text(path.read_text().replace(seed, f"model: azureml:{names.models['linear']}"))
-    # the learner's endpoint in all three files; refuses a folder another learner's run made
-    name_deployment(folder, names.endpoint, names.models["linear"])
+        name_deployment(folder, names.endpoint, names.models["linear"])  # the learner's endpoint, 3 files
+    elif f"name: {PLACEHOLDER_ENDPOINT}" in _text(folder / ENDPOINT_FILE):
+        # a folder an earlier version made: named now, when it deploys this namespace's model (else left as
+        # it is: `azure endpoint` checks the folder before printing anything)
+        with contextlib.suppress(RegistryError):
+            name_deployment(folder, names.endpoint, names.models["linear"])
     return folder
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def retraining_month(run_dir: str | Path) -> Path:

@@ -97,9 +97,7 @@ def test_the_endpoint_command_refuses_the_templates_and_a_folder_with_nothing_pi
         check_deployment_dir(folder, namespace("bob"))
 
 
-def test_a_run_folder_names_the_learner_s_endpoint_and_refuses_another_learner(tmp_path, monkeypatch):
-    from labhelpers.core.errors import RegistryError
-
+def test_a_run_folder_names_the_learner_s_endpoint_and_is_checked_before_deploying(tmp_path, monkeypatch):
     monkeypatch.delenv(config.ENDPOINT_SUFFIX_ENV, raising=False)
     folder = _run_folder(tmp_path, "alice")
     endpoint = yaml.safe_load((folder / "endpoint.yml").read_text())
@@ -112,9 +110,23 @@ def test_a_run_folder_names_the_learner_s_endpoint_and_refuses_another_learner(t
     before = {p.name: p.read_text() for p in folder.glob("*.yml")}
     assert _run_folder(tmp_path, "alice") == folder  # again: nothing changes
     assert {p.name: p.read_text() for p in folder.glob("*.yml")} == before
-    with pytest.raises(RegistryError, match="belongs to another learner's run"):
-        _run_folder(tmp_path, "bob")
-    assert {p.name: p.read_text() for p in folder.glob("*.yml")} == before  # refused: nothing written
+    assert _run_folder(tmp_path, "bob") == folder  # an existing folder is returned as it is...
+    assert {p.name: p.read_text() for p in folder.glob("*.yml")} == before
+    with pytest.raises(AzureError, match="another learner's run"):  # ...and refused before deploying
+        check_deployment_dir(folder, namespace("bob"))
+
+
+def test_a_folder_an_earlier_version_made_gets_its_endpoint_name(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.delenv(config.ENDPOINT_SUFFIX_ENV, raising=False)
+    old = tmp_path / "outputs" / "deployment"
+    shutil.copytree(DEPLOYMENT_DIR, old)  # the placeholder names, the course's own model
+    _run_folder(tmp_path, "alice")  # alice's model is not in it: left as it is
+    assert yaml.safe_load((old / "endpoint.yml").read_text())["name"] == "taxi-fare-endpoint"
+    monkeypatch.setenv(config.ENDPOINT_SUFFIX_ENV, "lab1")
+    _run_folder(tmp_path, None)  # the course's own names: named now
+    assert yaml.safe_load((old / "endpoint.yml").read_text())["name"] == "taxi-fare-lab1"
 
 
 def test_the_endpoint_command_prints_the_checked_folder_s_commands(tmp_path, monkeypatch, capsys):
