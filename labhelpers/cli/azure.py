@@ -99,7 +99,7 @@ def _add_cleanup(actions) -> None:
     )
     cleanup = actions.add_parser("cleanup", help=text, description=text)
     _add_workspace_options(cleanup)
-    cleanup.add_argument("--learner", required=True, metavar="NAME", help="The learner to clean up after.")
+    options.add_learner(cleanup, required="The learner to clean up after (required).")
     cleanup.add_argument(
         "--instance",
         default=None,
