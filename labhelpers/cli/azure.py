@@ -42,7 +42,9 @@ def _azure_connect(args: argparse.Namespace) -> int:
 def _azure_submit(args: argparse.Namespace) -> int:
     from labhelpers.azure.connect import connect
     from labhelpers.azure.pipeline import submit_pipeline
+    from labhelpers.core.learner import current_learner
 
+    current_learner(args.learner)  # an invalid learner name fails before signing in
     found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)
     submit_pipeline(
         found,

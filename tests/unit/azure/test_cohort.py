@@ -67,3 +67,5 @@ def test_azure_submit_learner_builds_a_job_whose_steps_carry_it(monkeypatch, cap
     [job] = sent
     assert _learners(job) == dict.fromkeys(STEPS, "alice")
     assert "j1" in capsys.readouterr().out
+    assert main(["azure", "submit", "--learner", "Alice"]) == 2  # refused before signing in
+    assert "Invalid learner name 'Alice'" in capsys.readouterr().err and len(sent) == 1
