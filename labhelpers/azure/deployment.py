@@ -61,13 +61,11 @@ def deployment_steps(
     Args:
         deployment_dir: The deployment folder (default: :data:`RUN_DEPLOYMENT_DIR`, where notebook 04 pins).
         name: The endpoint name (default: the learner's, ``namespace().endpoint``: ``taxi-fare-<suffix>``).
-        workspace: Resource group and workspace name (default: the configured workspace, else
-            :data:`WORKSPACE_PLACEHOLDERS`).
+        workspace: Resource group and workspace (default: the configured one, else the placeholders).
     """
     folder = _shown(Path(deployment_dir or RUN_DEPLOYMENT_DIR))
     endpoint = name or namespace().endpoint
     group, workspace_name = workspace or workspace_names() or WORKSPACE_PLACEHOLDERS
-    where = f" --resource-group {group} --workspace-name {workspace_name}"
     production, staging = (f"--name {d} --endpoint-name {endpoint}" for d in ("production", "staging"))
     production_file, staging_file = folder / "production-deployment.yml", folder / "staging-deployment.yml"
     request = folder / "sample-request.json"
@@ -111,6 +109,7 @@ def deployment_steps(
             (f"az ml online-endpoint delete --name {endpoint} --yes",),
         ),
     ]
+    where = f" --resource-group {group} --workspace-name {workspace_name}"
     return [Step(step.when, tuple(c + where for c in step.commands)) for step in steps]
 
 
@@ -121,6 +120,14 @@ def deployment_commands(
 ) -> list[str]:
     """Every command of :func:`deployment_steps`, in order (same arguments)."""
     return [c for step in deployment_steps(deployment_dir, name, workspace) for c in step.commands]
+
+
+def _run_04(names: Namespace) -> str:
+    learner = f" --learner {names.learner}" if names.learner else ""
+    return (
+        f"run notebook 04 (or `python -m labhelpers course run{learner}`), which pins production there, "
+        "or pass --deployment-dir <output_dir>/deployment"
+    )
 
 
 def check_deployment_dir(deployment_dir: str | Path | None = None, names: Namespace | None = None) -> str:
@@ -142,12 +149,7 @@ def check_deployment_dir(deployment_dir: str | Path | None = None, names: Namesp
 
     names = names or namespace()
     folder = Path(deployment_dir or RUN_DEPLOYMENT_DIR)
-    model = names.models["linear"]
-    run_04 = (
-        "run notebook 04 (or `python -m labhelpers course run"
-        + (f" --learner {names.learner}" if names.learner else "")
-        + "`), which pins production there, or pass --deployment-dir <output_dir>/deployment"
-    )
+    model, run_04 = names.models["linear"], _run_04(names)
     if folder.resolve() == DEPLOYMENT_DIR.resolve():
         raise AzureError(
             f"{_shown(folder)} holds the tracked templates (placeholder endpoint and model names), never "

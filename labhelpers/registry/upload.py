@@ -280,10 +280,9 @@ def batch_runs(client: RegistryClient, batch: BatchContext, run_name: str) -> li
 
 
 def drop_retried_runs(client: RegistryClient, batch: BatchContext, run_name: str, kept: str) -> None:
-    """Delete this batch's runs named ``run_name`` beside ``kept``: what a retried create left (no orphans).
+    """Delete this batch's runs named ``run_name`` beside ``kept``: twins a re-sent POST made (no orphans).
 
-    MLflow's client re-sends a POST that failed or timed out, and the server may have created the run the
-    first time; such twins carry the batch's tag and the same run name, so they are found and deleted here.
+    MLflow's client re-sends a POST that failed or timed out; the server may have created the run already.
     """
     try:
         twins = [r for r in batch_runs(client, batch, run_name) if r.info.run_id != kept]
@@ -296,12 +295,7 @@ def drop_retried_runs(client: RegistryClient, batch: BatchContext, run_name: str
 
 
 def start_run(candidate: Candidate, batch: BatchContext):
-    """Create the model's registration run with its tags, metrics, parameters and dataset input.
-
-    The run is created at most once (:func:`~labhelpers.registry.throttling.create_once`: after a failed
-    request, this batch's run of that name is looked up before trying again); on Azure ML, or after a failed
-    request, twins a re-sent POST created are deleted (:func:`drop_retried_runs`).
-    """
+    """Create the model's registration run (at most once: ``create_once``; twins deleted), log its data."""
     from mlflow.entities import Metric, Param
 
     client = batch.client

@@ -304,17 +304,10 @@ class AzureRulesProxy:
         return list(self._server.injected)
 
     def inject(self, path: str, kind: str, times: int = 1, retry_after: int = 1) -> None:
-        """Answer the next ``times`` requests whose path matches ``path`` (a regular expression) with a fault.
+        """Answer the next ``times`` requests whose path matches ``path`` (a regex) with a fault.
 
-        Args:
-            path: E.g. ``"/model-versions/create$"``.
-            kind: :data:`THROTTLE` (429 with ``Retry-After: <retry_after>``, not forwarded) or
-                :data:`TIMED_OUT_AFTER_COMMIT` (forwarded, then answered 504).
-            times: How many requests meet it.
-            retry_after: The seconds a :data:`THROTTLE` answer asks for.
-
-        Raises:
-            ValueError: An unknown kind.
+        ``kind``: :data:`THROTTLE` (429 with ``Retry-After: <retry_after>``, not forwarded) or
+        :data:`TIMED_OUT_AFTER_COMMIT` (forwarded, then answered 504); any other raises ``ValueError``.
         """
         if kind not in (THROTTLE, TIMED_OUT_AFTER_COMMIT):
             raise ValueError(f"unknown fault {kind!r}; use {THROTTLE!r} or {TIMED_OUT_AFTER_COMMIT!r}")
