@@ -13,6 +13,7 @@ Every ``az ml`` command of the documents, of the ``ML/`` YAML files' comments an
 commands must be one the ``ml`` extension has, with only flags it accepts:
 ``tests/unit/azure/az_ml_flags.yaml``
 holds them, read from the extension's own parameter definitions (its header says where and how). Every
+``python -m labhelpers`` command must parse with labhelpers' own command line. Every
 ``papermill`` command must work as typed from a fresh clone: its notebook exists from the folder it runs in,
 its output folder exists or an earlier ``mkdir -p`` makes it, the kernel runs in ``notebooks/`` (``--cwd``)
 with the lab's kernel (``-k``), and every ``-p`` names a parameter the notebook declares. They are checked,
@@ -254,6 +255,33 @@ def papermill_problems_in(scripts: list[tuple[str, str]]) -> list[str]:
     return problems
 
 
+def labhelpers_problems(commands: list[Command]) -> list[str]:
+    """``python -m labhelpers`` commands that labhelpers' own command line would refuse as typed.
+
+    Usage lines (``[--option]``) are left out: they show the options, they are not typed as they are.
+    """
+    import contextlib
+    import io
+
+    from labhelpers.cli import build_parser
+
+    problems = []
+    for command in commands:
+        words = command.words
+        if len(words) < 4 or not words[0].endswith("python") or words[1:3] != ("-m", "labhelpers"):
+            continue
+        if any(word.startswith("[") for word in words):  # a usage line ([--option]), not a command
+            continue
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):
+                build_parser().parse_args(list(words[3:]))
+        except SystemExit:
+            reason = (said.getvalue().strip().splitlines() or ["refused"])[-1]
+            problems.append(f"{command.where}: `{' '.join(words)}`: {reason}")
+    return problems
+
+
 def import_problems(document: str) -> list[str]:
     problems = []
     for body, where in blocks(document, {"python", "py", "python3"}):
@@ -324,6 +352,13 @@ def test_the_az_ml_commands_in_the_yaml_comments_and_the_printed_ones_use_accept
     assert len(in_yaml) >= 4  # pipeline.yaml, endpoint.yml, both compute instances
     printed = [Command(tuple(shlex.split(line)), "azure endpoint") for line in deployment_commands()]
     assert flag_problems(in_yaml + printed) == []
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_labhelpers_command_parses_with_labhelpers_own_command_line(document):
+    commands = shell_commands(document)
+    assert labhelpers_problems(commands) == []
+    assert labhelpers_problems(split_commands("python -m labhelpers azure cleanup --dry-run", "x")) != []
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)
