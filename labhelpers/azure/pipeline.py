@@ -25,13 +25,16 @@ def load_pipeline(
     compute: str | None = None,
     data: str | None = None,
     owner: str | None = None,
+    learner: str | None = None,
 ):
     """Load ``ML/pipeline.yaml`` as a ``PipelineJob`` ready to submit (offline).
 
     Every step gets ``LAB_GIT_COMMIT``, the commit of this checkout: the uploaded snapshot has no ``.git``,
     and registered versions must name their code commit to pass the reproducibility audit. Every step also
     gets ``LAB_OWNER``, the submitting person: inside the job the login name is the container's, so without
-    it every version would record that as its ``owner``.
+    it every version would record that as its ``owner``. With a learner (``learner=`` or ``$LAB_LEARNER``),
+    every step gets ``LAB_LEARNER`` too, so a cohort sharing one workspace registers under each learner's
+    names (``taxi-fare-linear-regression-<learner>``...) and experiment, never the shared ones.
 
     Args:
         pipeline: The pipeline YAML (default: ``ML/pipeline.yaml``).
@@ -39,13 +42,19 @@ def load_pipeline(
         data: Trips to train on instead of the shipped sample: ``azureml:NAME:VERSION``,
             ``azureml:NAME@latest``, an https URL or a local file (uploaded at submission).
         owner: Recorded as the versions' ``owner`` (default: ``$LAB_OWNER``, else your login name).
+        learner: The learner namespace passed to every step (default: ``$LAB_LEARNER``; none: no variable,
+            the course's own names).
 
     Raises:
         AzureError: The data reference is malformed or the local file is missing.
+        LearnerError: The learner name is invalid (checked before anything is submitted).
     """
     from azure.ai.ml import Input, load_job
 
+    from labhelpers.core.learner import LEARNER_ENV, current_learner
     from labhelpers.core.provenance import GIT_COMMIT_ENV, OWNER_ENV, default_owner, git_info
+
+    who = current_learner(learner)  # an invalid name fails before the YAML is read
 
     # Any: load_job is typed as the base Job; this YAML loads as a PipelineJob, with settings and inputs
     job: Any = load_job(Path(pipeline or PIPELINE_FILE).resolve())
@@ -55,6 +64,8 @@ def load_pipeline(
         job.inputs.data = Input(type="uri_file", path=_data_reference(data))
     git = git_info()
     passed = {OWNER_ENV: (owner or "").strip() or default_owner()}
+    if who:
+        passed[LEARNER_ENV] = who
     if git["git_commit"] != "unknown":
         passed[GIT_COMMIT_ENV] = git["git_commit"]
     for node in job.jobs.values():
@@ -101,6 +112,7 @@ def submit_pipeline(
     data: str | None = None,
     experiment: str | None = None,
     owner: str | None = None,
+    learner: str | None = None,
     create_environment: bool = False,
     stream: bool = False,
 ):
@@ -113,6 +125,7 @@ def submit_pipeline(
         data: Trips instead of the shipped sample (see :func:`load_pipeline`).
         experiment: Experiment name instead of the YAML's ``taxi-model-registry``.
         owner: Recorded as the versions' ``owner`` (default: ``$LAB_OWNER``, else your login name).
+        learner: Register under this learner's names (default: ``$LAB_LEARNER``; see :func:`load_pipeline`).
         create_environment: Create or update ``taxi-ml-env`` first (needed once per workspace).
         stream: Wait for the pipeline and stream its logs.
 
@@ -123,14 +136,16 @@ def submit_pipeline(
         AzureError: No workspace, or the submission was refused.
     """
     from labhelpers.azure.connect import connect
+    from labhelpers.core.learner import current_learner
 
+    learner = current_learner(learner)  # an invalid name fails before signing in
     connection = connection or connect("azure")
     if connection.ml_client is None:
         raise AzureError(
             f"Pipelines run in an Azure ML workspace, but the backend is {connection.describe()}; "
             "use connect('azure')."
         )
-    job = load_pipeline(pipeline, compute=compute, data=data, owner=owner)
+    job = load_pipeline(pipeline, compute=compute, data=data, owner=owner, learner=learner)
     if create_environment:
         register_environment(connection)
     try:

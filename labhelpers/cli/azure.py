@@ -42,7 +42,9 @@ def _azure_connect(args: argparse.Namespace) -> int:
 def _azure_submit(args: argparse.Namespace) -> int:
     from labhelpers.azure.connect import connect
     from labhelpers.azure.pipeline import submit_pipeline
+    from labhelpers.core.learner import current_learner
 
+    current_learner(args.learner)  # an invalid learner name fails before signing in
     found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)
     submit_pipeline(
         found,
@@ -51,6 +53,7 @@ def _azure_submit(args: argparse.Namespace) -> int:
         data=args.data,
         experiment=args.experiment,
         owner=args.owner,
+        learner=args.learner,
         create_environment=args.create_environment,
         stream=args.stream,
     )
@@ -58,16 +61,63 @@ def _azure_submit(args: argparse.Namespace) -> int:
 
 
 def _azure_endpoint(args: argparse.Namespace) -> int:
-    from labhelpers.azure.deployment import deployment_commands
+    from labhelpers.azure.deployment import RUN_DEPLOYMENT_DIR, check_deployment_dir, deployment_steps
     from labhelpers.core.learner import namespace
 
-    print(f"Your endpoint name: {namespace().endpoint}")
-    print("\n".join(deployment_commands(args.deployment_dir)))
+    names = namespace(args.learner)
+    folder = args.deployment_dir or RUN_DEPLOYMENT_DIR
+    pinned = check_deployment_dir(folder, names)
+    print(f"Your endpoint name: {names.endpoint}")
+    print(f"Deployment files: {folder} (production pinned at {pinned} by notebook 04)")
+    for step in deployment_steps(folder, names.endpoint):
+        print(f"\n# {step.when}")
+        print("\n".join(step.commands))
     return 0
 
 
+def _azure_cleanup(args: argparse.Namespace) -> int:
+    from labhelpers.azure.cleanup import plan_cleanup, run_cleanup
+    from labhelpers.azure.connect import connect
+    from labhelpers.core.learner import check_learner
+
+    learner = check_learner(args.learner)  # before signing in
+    found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)
+    plan = plan_cleanup(found.ml_client, learner, args.instance)
+    print(plan.describe(args.delete_compute))
+    if args.dry_run or plan.empty:
+        print("Nothing changed" + (" (--dry-run)." if args.dry_run else ": nothing to clean up."))
+        return 0
+    if not args.yes and input("Type yes to do this: ").strip().lower() != "yes":
+        print("Nothing changed.")
+        return 1
+    run_cleanup(found.ml_client, plan, delete_compute=args.delete_compute)
+    return 0
+
+
+def _add_cleanup(actions) -> None:
+    text = (
+        "After class: list, then delete the learner's endpoint (with its deployments), stop (or delete) "
+        "their compute instance and archive their model versions."
+    )
+    cleanup = actions.add_parser("cleanup", help=text, description=text)
+    _add_workspace_options(cleanup)
+    options.add_learner(cleanup, required="The learner to clean up after (required).")
+    cleanup.add_argument(
+        "--instance",
+        default=None,
+        metavar="NAME",
+        help="The learner's compute instance (default: ci-NAME, as docs/azure.md creates it).",
+    )
+    cleanup.add_argument(
+        "--delete-compute", action="store_true", help="Delete the compute instance instead of stopping it."
+    )
+    options.add_dry_run(cleanup, "Only list what would be done; change nothing.")
+    options.add_yes(cleanup)
+    cleanup.set_defaults(handler=_azure_cleanup)
+
+
 def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``azure connect|submit|endpoint``.
+    """Add ``azure connect|submit|endpoint|cleanup``.
 
     Args:
         subparsers: The top-level parser's subparsers object.
@@ -83,12 +133,20 @@ def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     _add_workspace_options(connect)
     connect.set_defaults(handler=_azure_connect)
     _add_submit(actions)
-    text = "Print your endpoint name and the az ml commands that create, invoke and delete it."
+    text = (
+        "Print your endpoint name and the az ml commands that deploy what notebook 04 pinned, update, "
+        "invoke, debug and delete it."
+    )
     endpoint = actions.add_parser("endpoint", help=text, description=text)
     options.add_deployment_dir(
-        endpoint, "The deployment YAML folder (default: ML/deployment).", metavar="PATH"
+        endpoint,
+        "The folder notebook 04 pinned production in (default: outputs/course/deployment); never the "
+        "tracked templates in ML/deployment.",
+        metavar="PATH",
     )
+    options.add_learner(endpoint)
     endpoint.set_defaults(handler=_azure_endpoint)
+    _add_cleanup(actions)
 
 
 def _add_submit(actions) -> None:
@@ -124,5 +182,6 @@ def _add_submit(actions) -> None:
         help="Create or update the job environment taxi-ml-env from ML/environment first "
         "(needed once per workspace).",
     )
+    options.add_learner(submit)
     submit.add_argument("--stream", action="store_true", help="Wait for the pipeline and stream its logs.")
     submit.set_defaults(handler=_azure_submit)

@@ -47,7 +47,7 @@ def add_tracking_uri(parser: argparse.ArgumentParser, help: str = LOCAL_TRACKING
     parser.add_argument("--tracking-uri", default=None, help=help)
 
 
-def add_learner(parser: argparse.ArgumentParser, *, repeatable: bool = False) -> None:
+def add_learner(parser: argparse.ArgumentParser, *, repeatable: bool = False, required: str = "") -> None:
     """Add ``--learner NAME``.
 
     Args:
@@ -55,9 +55,13 @@ def add_learner(parser: argparse.ArgumentParser, *, repeatable: bool = False) ->
         repeatable: False: one learner namespace (model, experiment and endpoint names), default
             ``$LAB_LEARNER``. True: a list of learners to act on (``--learner`` repeated), default the
             classroom's roster.
+        required: When given, the option is required and this is its help (no default: the command acts
+            on someone else's resources, never on whoever ``$LAB_LEARNER`` names).
     """
     kind: dict[str, Any]
-    if repeatable:
+    if required:
+        kind = {"required": True, "help": required}
+    elif repeatable:
         kind = {"action": "append", "help": "Only this learner (repeatable; default: roster)."}
     else:
         kind = {

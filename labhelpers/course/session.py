@@ -6,6 +6,7 @@ models, which of them notebook 02 registers, which versions notebook 04 promotes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from datetime import datetime
@@ -162,7 +163,9 @@ def run_deployment_dir(output_dir: str | Path, learner: str | None = None) -> Pa
 
     The course pins production here, never in the tracked ``ML/deployment`` files: a course run must not
     leave the checkout dirty (later versions would record ``git_dirty=true``). Under a learner, the copy's
-    deployments name the learner's fare model, so promotions pin their ``model:`` lines.
+    deployments name the learner's fare model, so promotions pin their ``model:`` lines; the endpoint file
+    and both deployments name the learner's endpoint (``namespace(learner).endpoint``). This folder is what
+    ``python -m labhelpers azure endpoint`` deploys (see docs/azure.md, section 9).
 
     Args:
         output_dir: The course's output folder (notebook 01's ``output_dir``).
@@ -170,17 +173,39 @@ def run_deployment_dir(output_dir: str | Path, learner: str | None = None) -> Pa
 
     Returns:
         ``<output_dir>/deployment``.
+
+    An existing folder is returned as it is (it holds the run's pins), whoever's it is: ``python -m
+    labhelpers azure endpoint`` checks that it is the learner's before printing a command.
     """
-    from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE
+    from labhelpers.registry.pinning import (
+        DEPLOYMENT_DIR,
+        ENDPOINT_FILE,
+        PINS_FILE,
+        PLACEHOLDER_ENDPOINT,
+        name_deployment,
+    )
 
     folder = Path(output_dir).resolve() / "deployment"
+    names = namespace(learner)
     if not folder.is_dir():
         shutil.copytree(DEPLOYMENT_DIR, folder, ignore=shutil.ignore_patterns(PINS_FILE))
-        names = namespace(learner)
         for path in folder.glob("*-deployment.yml") if names.learner else ():
             seed = f"model: azureml:{LINEAR_MODEL_NAME}"  # then :1 or @latest
             path.write_text(path.read_text().replace(seed, f"model: azureml:{names.models['linear']}"))
+        name_deployment(folder, names.endpoint, names.models["linear"])  # the learner's endpoint, 3 files
+    elif f"name: {PLACEHOLDER_ENDPOINT}" in _text(folder / ENDPOINT_FILE):
+        # a folder an earlier version made: named now, when it deploys this namespace's model (else left as
+        # it is: `azure endpoint` checks the folder before printing anything)
+        with contextlib.suppress(RegistryError):
+            name_deployment(folder, names.endpoint, names.models["linear"])
     return folder
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def retraining_month(run_dir: str | Path) -> Path:

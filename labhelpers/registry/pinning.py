@@ -22,6 +22,10 @@ from labhelpers.core.errors import RegistryError
 
 PINS_FILE = "production-models.yml"
 DEPLOYMENT_FILE = "production-deployment.yml"
+STAGING_FILE = "staging-deployment.yml"
+ENDPOINT_FILE = "endpoint.yml"
+#: The endpoint name the tracked YAML files carry; a course run's copy carries the learner's instead.
+PLACEHOLDER_ENDPOINT = "taxi-fare-endpoint"
 _HEADER = (
     "# Production versions, written by labhelpers.registry.promotion (promote / rollback).\n"
     "# Do not edit by hand: promote or roll back instead, then commit this file with the deployment change.\n"
@@ -82,10 +86,66 @@ def _deployment_document(deployment: Path, name: str):
     return document
 
 
+def model_name_of(reference) -> str:
+    """The model name of ``azureml:NAME:N``, ``azureml:NAME@latest`` or ``NAME``."""
+    return str(reference).removeprefix("azureml:").replace("@", ":").split(":")[0]
+
+
 def _deploys(document, name: str) -> bool:
     """True when the deployment's ``model:`` names ``name`` (pinned, ``@latest`` or bare)."""
-    model = str(document["model"])
-    return model.removeprefix("azureml:").replace("@", ":").split(":")[0] == name
+    return model_name_of(document["model"]) == name
+
+
+def _load_round_trip(path: Path):
+    from ruamel.yaml import YAMLError
+
+    try:
+        document = _round_trip().load(path.read_text())
+    except (OSError, YAMLError) as error:
+        raise RegistryError(
+            f"{path} cannot be read as YAML ({error}); {_RESTORE.format(path=path)}."
+        ) from None
+    if not isinstance(document, dict):
+        raise RegistryError(f"{path} is not a YAML mapping; {_RESTORE.format(path=path)}.")
+    return document
+
+
+def name_deployment(deployment_dir: str | Path, endpoint: str, model: str) -> None:
+    """Write ``endpoint`` into a deployment folder's three files, after checking they deploy ``model``.
+
+    ``endpoint.yml`` gets ``name: <endpoint>`` and both deployments ``endpoint_name: <endpoint>`` (comments
+    and everything else kept), so every file the ``az ml`` commands name says whose endpoint it is. Safe to
+    run again: only a name that differs is rewritten.
+
+    Raises:
+        RegistryError: A file is missing or unreadable, or a deployment's ``model:`` names another model
+            (the folder belongs to another learner, or to the course's own names); nothing is written.
+    """
+    folder = Path(deployment_dir)
+    found = {}
+    keys = {ENDPOINT_FILE: "name", DEPLOYMENT_FILE: "endpoint_name", STAGING_FILE: "endpoint_name"}
+    for file, key in keys.items():
+        path = folder / file
+        if not path.is_file():
+            raise RegistryError(
+                f"{path} is missing: a deployment folder holds {ENDPOINT_FILE}, {DEPLOYMENT_FILE} and "
+                f"{STAGING_FILE}. Delete {folder} to have it copied afresh from ML/deployment."
+            )
+        document = _load_round_trip(path)
+        deploys = model_name_of(document.get("model", ""))
+        if key == "endpoint_name" and deploys != model:
+            raise RegistryError(
+                f"{path} deploys {deploys!r}, not {model!r}: {folder} belongs "
+                "to another learner's run (or to the course's own names). Use another output_dir, or delete "
+                f"{folder} to have it copied afresh from ML/deployment; nothing was changed."
+            )
+        found[path] = (document, key)
+    for path, (document, key) in found.items():
+        if document.get(key) != endpoint:
+            document[key] = endpoint
+            buffer = io.StringIO()
+            _round_trip().dump(document, buffer)
+            write_text_atomically(path, buffer.getvalue())
 
 
 def check_pinnable(name: str, deployment_dir: str | Path | None = None) -> None:

@@ -30,6 +30,7 @@ from labhelpers.registry.lease import (
     Heartbeat,
     lease_until,
 )
+from labhelpers.registry.throttling import ThrottledClient, create_once, new_budget
 from labhelpers.server.tracking import is_azure_uri
 
 DATASET = "nyc-taxi"
@@ -217,7 +218,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run):
     # The local server creates versions READY at once; waiting would only poll and log.
     wait = 300 if is_azure_uri(client.tracking_uri) else 0
 
-    def create():
+    def request():
         return client.create_model_version(
             candidate.name,
             f"{run.info.artifact_uri}/model",
@@ -226,6 +227,11 @@ def create_version(candidate: Candidate, batch: BatchContext, run):
             description=describe(candidate),
             await_creation_for=wait,
         )
+
+    def create():  # at most once: a failed request is looked up (this run's version) before a retry
+        what = f"version of {candidate.name} from run {run.info.run_id}"
+        landed = lambda: _landed_version(client, candidate.name, run.info.run_id, batch.batch_id)  # noqa: E731
+        return create_once(request, landed, what=what, budget=new_budget(client))
 
     try:
         return create()
@@ -236,6 +242,16 @@ def create_version(candidate: Candidate, batch: BatchContext, run):
     elif refused.error_code != "RESOURCE_DOES_NOT_EXIST":
         raise refused  # the model was there: the refusal is about the version itself
     return create()
+
+
+def _landed_version(client: RegistryClient, name: str, run_id: str, batch_id: str):
+    """The lowest version of ``name`` from ``run_id`` in this batch, or None (looked up after a failure)."""
+    mine = [
+        v
+        for v in search_versions(client, name, {"run_id": run_id})
+        if v.name == name and v.run_id == run_id and (v.tags or {}).get(BATCH_TAG, batch_id) == batch_id
+    ]
+    return min(mine, key=lambda v: int(v.version)) if mine else None
 
 
 def drop_retried_duplicates(client: RegistryClient, name: str, run_id: str, kept: str) -> None:
@@ -256,15 +272,51 @@ def drop_retried_duplicates(client: RegistryClient, name: str, run_id: str, kept
             client.delete_model_version(name, twin.version)
 
 
+def batch_runs(client: RegistryClient, batch: BatchContext, run_name: str) -> list:
+    """This batch's runs named ``run_name`` (active ones, oldest first): one, or twins a re-sent POST made."""
+    query = f"tags.{BATCH_TAG} = '{batch.batch_id}' and tags.`mlflow.runName` = '{run_name}'"
+    found = client.search_runs([batch.experiment_id], filter_string=query, max_results=50)
+    return sorted(found, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+
+
+def drop_retried_runs(client: RegistryClient, batch: BatchContext, run_name: str, kept: str) -> None:
+    """Delete this batch's runs named ``run_name`` beside ``kept``: twins a re-sent POST made (no orphans).
+
+    MLflow's client re-sends a POST that failed or timed out; the server may have created the run already.
+    """
+    try:
+        twins = [r for r in batch_runs(client, batch, run_name) if r.info.run_id != kept]
+    except Exception as error:
+        _log.warning("could not check batch %s for twin runs of %s (%s)", batch.batch_id, run_name, error)
+        return
+    for twin in twins:
+        _log.warning("deleting run %s, a twin of %s that a retried request created", twin.info.run_id, kept)
+        client.delete_run(twin.info.run_id)
+
+
 def start_run(candidate: Candidate, batch: BatchContext):
-    """Create the model's registration run with its tags, metrics, parameters and dataset input."""
+    """Create the model's registration run (at most once: ``create_once``; twins deleted), log its data."""
     from mlflow.entities import Metric, Param
 
     client = batch.client
     run_name = f"register-{candidate.name}"
     tags = {"mlflow.runName": run_name, **run_tags(candidate, batch.batch_id, batch.owner)}
-    run = client.create_run(batch.experiment_id, tags=tags, run_name=run_name)
+    failed: list[bool] = []
+
+    def landed():
+        failed.append(True)
+        runs = batch_runs(client, batch, run_name)
+        return runs[0] if runs else None
+
+    run = create_once(
+        lambda: client.create_run(batch.experiment_id, tags=tags, run_name=run_name),
+        landed,
+        what=f"run {run_name} of batch {batch.batch_id}",
+        budget=new_budget(client),
+    )
     batch.created.append(("run", run.info.run_id))
+    if failed or isinstance(client, ThrottledClient):
+        drop_retried_runs(client, batch, run_name, run.info.run_id)
     now = int(time.time() * 1000)
     client.log_batch(
         run.info.run_id,

@@ -10,6 +10,11 @@ What it cannot tell you: the exact status codes and messages of the real service
 here are plausible MLflow errors), and anything Azure does differently without refusing (a filter silently
 ignored, an order not kept). Those need a real workspace; ``docs/azure.md`` lists them.
 
+Faults, for tests (:meth:`AzureRulesProxy.inject`): the next requests matching a path can be answered with
+:data:`THROTTLE` (HTTP 429 with ``Retry-After``, not forwarded: the server never sees it), or with
+:data:`TIMED_OUT_AFTER_COMMIT` (forwarded, so the server commits, then answered 504 as a gateway whose
+upstream took too long: the client cannot tell whether its create happened).
+
 Rehearse the course under Azure's rules (starts or reuses the local server, then serves the stand-in in front
 of it and prints the tracking URI to use)::
 
@@ -44,6 +49,17 @@ _RUN_ORDER_KEY = re.compile(r"^\s*[`\"]?(?:metrics?|params?|parameters?|tags?)\.
 #: A tag compared with ``!=`` (the key plain, in backticks or in double quotes, blanked or not).
 _TAG_NOT_EQUAL = re.compile(r"""\btags?\.(?:`[^`]*`|"[^"]*"|[\w.-]+)\s*!=""", re.IGNORECASE)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer"}
+#: Faults :meth:`AzureRulesProxy.inject` can make a request meet.
+THROTTLE = "429 with Retry-After"
+TIMED_OUT_AFTER_COMMIT = "timed out after commit"
+
+
+@dataclass
+class _Fault:
+    path: re.Pattern
+    kind: str
+    times: int
+    retry_after: int
 
 
 @dataclass(frozen=True)
@@ -205,16 +221,27 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.dumps({"error_code": rule.error_code, "message": message}).encode()
             self._answer(rule.status, [("Content-Type", "application/json")], data)
             return
+        fault = self.server.fault_for(self.command, self.path)
+        if fault is not None and fault.kind == THROTTLE:
+            slow_down = {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "Too many requests"}
+            data = json.dumps(slow_down).encode()
+            self._answer(
+                429, [("Content-Type", "application/json"), ("Retry-After", str(fault.retry_after))], data
+            )
+            return
         upstream = http.client.HTTPConnection(*self.server.upstream, timeout=300)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             upstream.request(self.command, self.path, body=body or None, headers=headers)
             response = upstream.getresponse()
-            self._answer(response.status, response.getheaders(), response.read())
+            answer = response.status, response.getheaders(), response.read()
         except OSError as error:
-            self._answer(502, [("Content-Type", "text/plain")], f"upstream failed: {error}".encode())
+            answer = 502, [("Content-Type", "text/plain")], f"upstream failed: {error}".encode()
         finally:
             upstream.close()
+        if fault is not None:  # TIMED_OUT_AFTER_COMMIT: the server did it; the client never learns
+            answer = 504, [("Content-Type", "text/plain")], b"upstream request timed out after commit"
+        self._answer(*answer)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
@@ -226,11 +253,24 @@ class _ProxyServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.upstream = upstream
         self.refused: list[tuple[str, str, str]] = []
+        self.faults: list[_Fault] = []
+        self.injected: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
 
     def record(self, rule: Rule, method: str, target: str) -> None:
         with self._lock:
             self.refused.append((rule.name, method, target))
+
+    def fault_for(self, method: str, target: str) -> _Fault | None:
+        """The first fault still due for this request (counted down), else None."""
+        path = urlparse(target).path
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.path.search(path):
+                    fault.times -= 1
+                    self.injected.append((fault.kind, method, target))
+                    return fault
+        return None
 
 
 class AzureRulesProxy:
@@ -257,6 +297,27 @@ class AzureRulesProxy:
     def refused(self) -> list[tuple[str, str, str]]:
         """Every refusal so far: (rule name, method, request target)."""
         return list(self._server.refused)
+
+    @property
+    def injected(self) -> list[tuple[str, str, str]]:
+        """Every fault met so far: (kind, method, request target)."""
+        return list(self._server.injected)
+
+    def inject(self, path: str, kind: str, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next ``times`` requests whose path matches ``path`` (a regex) with a fault.
+
+        ``kind``: :data:`THROTTLE` (429 with ``Retry-After: <retry_after>``, not forwarded) or
+        :data:`TIMED_OUT_AFTER_COMMIT` (forwarded, then answered 504); any other raises ``ValueError``.
+        """
+        if kind not in (THROTTLE, TIMED_OUT_AFTER_COMMIT):
+            raise ValueError(f"unknown fault {kind!r}; use {THROTTLE!r} or {TIMED_OUT_AFTER_COMMIT!r}")
+        with self._server._lock:
+            self._server.faults.append(_Fault(re.compile(path), kind, times, retry_after))
+
+    def clear_faults(self) -> None:
+        """Forget the faults not yet met."""
+        with self._server._lock:
+            self._server.faults.clear()
 
     def start(self) -> AzureRulesProxy:
         """Start serving; returns self."""

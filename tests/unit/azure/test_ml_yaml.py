@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labhelpers.azure.images import is_supported_inference_image, unsupported_image_message
+from labhelpers.azure.images import (
+    DEPLOYMENT_IMAGE,
+    DEPLOYMENT_PYTHON,
+    is_pinned,
+    is_supported_inference_image,
+    unsupported_image_message,
+)
 
 try:
     import tomllib
@@ -36,6 +42,7 @@ LOADERS = {
     "environment": "load_environment",
     "managedOnlineEndpoint": "load_online_endpoint",
     "managedOnlineDeployment": "load_online_deployment",
+    "computeInstance": "load_compute",
 }
 #: YAML under ML/ that is not an Azure ML definition, and why.
 NOT_AZURE_ML = {
@@ -53,6 +60,8 @@ EXPECTED = (
     "deployment/environment/conda.yaml",
     "deployment/scoring/score.py",
     "deployment/sample-request.json",
+    "compute/instance.yml",
+    "compute/learner-instance.yml",
 )
 TRAINING = ("supervised_learning", "unsupervised_learning")
 LINEAR = "taxi-fare-linear-regression"
@@ -305,13 +314,58 @@ def test_the_deployments_run_our_scoring_script_in_the_pinned_serving_environmen
     ).resolve() == ML / "deployment" / "scoring" / "score.py"
     conda = yaml.safe_load((ML / "deployment" / "environment" / "conda.yaml").read_text())
     assert deployment.environment.conda_file == conda
-    # a base image Azure ML supports (its list lives in labhelpers.azure.images), with the Python the model
-    # needs pinned in the conda file built on top of it (the image's own Python is 3.9)
+    # a base image Azure ML supports (its list lives in labhelpers.azure.images), pinned by digest, with its
+    # Python (3.12) pinned in the conda file built on top of it
     assert is_supported_inference_image(deployment.environment.image), unsupported_image_message(
         deployment.environment.image, name
     )
+    assert deployment.environment.image == DEPLOYMENT_IMAGE and is_pinned(DEPLOYMENT_IMAGE)
+    assert "minimal-py312-inference@sha256:" in DEPLOYMENT_IMAGE and DEPLOYMENT_PYTHON == "3.12"
     python = [d for d in conda["dependencies"] if isinstance(d, str) and d.startswith("python")]
-    assert python == ["python=3.10"]
+    assert python == [f"python={DEPLOYMENT_PYTHON}"]
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        ("mcr.microsoft.com/azureml/minimal-py312-inference:latest", False),
+        ("mcr.microsoft.com/azureml/minimal-py312-inference", False),
+        ("mcr.microsoft.com/azureml/minimal-py312-inference:20250101.v1", True),
+        ("mcr.microsoft.com/azureml/minimal-py312-inference@sha256:" + "ab" * 32, True),
+        ("mcr.microsoft.com/azureml/minimal-py312-inference@sha256:abc", False),
+    ],
+)
+def test_an_image_is_pinned_by_a_digest_or_a_tag_other_than_latest(image, pinned):
+    assert is_pinned(image) is pinned
+
+
+@pytest.mark.parametrize("name", ["instance.yml", "learner-instance.yml"])
+def test_compute_instances_shut_down_when_idle_through_their_yaml(name):
+    # the ml extension's `az ml compute create` and `update` have no idle-shutdown flag: the YAML carries it
+    instance = load(ML / "compute" / name)
+    assert type(instance).__name__ == "ComputeInstance"
+    assert instance.idle_time_before_shutdown_minutes == 60
+    assert instance._to_rest_object().properties.properties.idle_time_before_shutdown == "PT60M"
+
+
+def test_the_learner_s_instance_is_created_on_their_behalf_with_the_ids_given_on_the_command_line():
+    from azure.ai.ml import load_compute
+
+    # `--name ci-alice --set create_on_behalf_of.user_object_id=... create_on_behalf_of.user_tenant_id=...`
+    # gives azure-ai-ml (the CLI's --set becomes params_override)
+    overrides = [
+        {"name": "ci-alice"},
+        {"create_on_behalf_of.user_object_id": "11111111-2222-3333-4444-555555555555"},
+        {"create_on_behalf_of.user_tenant_id": "66666666-7777-8888-9999-000000000000"},
+    ]
+    instance = load_compute(ML / "compute" / "learner-instance.yml", params_override=overrides)
+    settings = instance._to_rest_object().properties.properties.personal_compute_instance_settings
+    assigned = settings.assigned_user
+    assert (instance.name, assigned.object_id, assigned.tenant_id) == (
+        "ci-alice",
+        "11111111-2222-3333-4444-555555555555",
+        "66666666-7777-8888-9999-000000000000",
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from labhelpers.core.learner import namespace
 from labhelpers.course import run as course
 from labhelpers.course.session import retraining_month, run_deployment_dir
 from labhelpers.registry.pinning import DEPLOYMENT_DIR, DEPLOYMENT_FILE, PINS_FILE
@@ -12,7 +13,10 @@ from labhelpers.registry.pinning import DEPLOYMENT_DIR, DEPLOYMENT_FILE, PINS_FI
 def test_the_course_pins_into_a_copy_of_the_deployment_configuration_without_the_repos_pins(tmp_path):
     folder = run_deployment_dir(tmp_path / "outputs")
     assert folder == (tmp_path / "outputs" / "deployment").resolve()
-    assert (folder / DEPLOYMENT_FILE).read_text() == (DEPLOYMENT_DIR / DEPLOYMENT_FILE).read_text()
+    # the copy differs from the template only in the endpoint's name: yours, not the placeholder
+    tracked = (DEPLOYMENT_DIR / DEPLOYMENT_FILE).read_text()
+    mine = tracked.replace("endpoint_name: taxi-fare-endpoint", f"endpoint_name: {namespace().endpoint}")
+    assert (folder / DEPLOYMENT_FILE).read_text() == mine != tracked
     assert not (folder / PINS_FILE).exists()
     (folder / PINS_FILE).write_text("kept: yes\n")
     assert run_deployment_dir(tmp_path / "outputs") == folder and (folder / PINS_FILE).is_file()

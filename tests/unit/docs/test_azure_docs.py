@@ -6,7 +6,19 @@ document); each file it reads (``--file``, ``--request-file``, ``--path``) must 
 load with the azure-ai-ml loader for its command group, the loader ``az ml`` itself uses. Every
 ``from labhelpers... import ...`` of a fenced python block must import. Every inference image named must be
 on Azure ML's supported list (``labhelpers.azure.images``). The ``az ml`` commands labhelpers prints
-(``python -m labhelpers azure endpoint``) meet the same rules.
+(``python -m labhelpers azure endpoint``) meet the same rules; files under ``outputs/`` are the ones the
+course writes (notebook 04's deployment folder), made here by the same labhelpers call.
+
+Every ``az ml`` command of the documents, of the ``ML/`` YAML files' comments and of labhelpers' printed
+commands must be one the ``ml`` extension has, with only flags it accepts:
+``tests/unit/azure/az_ml_flags.yaml``
+holds them, read from the extension's own parameter definitions (its header says where and how). Every
+``python -m labhelpers`` command must parse with labhelpers' own command line. Every
+``papermill`` command must work as typed from a fresh clone: its notebook exists from the folder it runs in,
+its output folder exists or an earlier ``mkdir -p`` makes it, the kernel runs in ``notebooks/`` (``--cwd``)
+with the lab's kernel (``-k``), and every ``-p`` names a parameter the notebook declares. They are checked,
+not run: each needs the notebooks before it and a registry, too heavy for ``make test`` (``python -m
+labhelpers course run`` and the notebook tests run the same notebooks).
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from labhelpers.azure.images import is_supported_inference_image, unsupported_image_message
 
@@ -44,6 +57,9 @@ LOADERS = {
 GROUP_FLAGS, WORKSPACE_FLAGS = {"-g", "--resource-group"}, {"-w", "--workspace-name"}
 FILE_FLAGS = {"--file", "-f"}
 READ_FLAGS = {"--request-file", "--path", "-p"}
+FLAGS = yaml.safe_load((ROOT / "tests/unit/azure/az_ml_flags.yaml").read_text())
+KERNEL = "taxi-registry-lab"  # the kernel `make venv` and docs/azure.md section 3 install
+OUTPUTS = "outputs/"  # files the course writes; checked in a folder made by the same labhelpers call
 IMAGE = re.compile(r"(?:mcr\.microsoft\.com/azureml/)?\bminimal-[\w.-]*?inference(?::[\w.-]+)?")
 IMPORT = re.compile(r"^[ \t]*from[ \t]+(labhelpers[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
 
@@ -109,8 +125,20 @@ def _defaults(command: Command) -> set[str]:
     return {word.split("=", 1)[0] for word in words[2:] if "=" in word and not word.startswith("-")}
 
 
-def az_ml_problems(commands: list[Command]) -> list[str]:
-    """What is wrong with the ``az ml`` commands of one document, in order (an empty list when nothing)."""
+def _path(value: str, outputs: Path | None) -> Path:
+    """Where a command's file is: the repository's, or, under ``outputs/``, the course-written one."""
+    if outputs is not None and value.startswith(OUTPUTS):
+        return outputs / value
+    return ROOT / value
+
+
+def az_ml_problems(commands: list[Command], outputs: Path | None = None) -> list[str]:
+    """What is wrong with the ``az ml`` commands of one document, in order (an empty list when nothing).
+
+    Args:
+        commands: The document's commands.
+        outputs: A folder holding what the course writes under ``outputs/`` (None: such files are missing).
+    """
     import azure.ai.ml
 
     problems, defaults = [], set()
@@ -127,10 +155,10 @@ def az_ml_problems(commands: list[Command]) -> list[str]:
                 "`az configure --defaults group=<rg> workspace=<ws>` before it in the same document"
             )
         for value in _flag_values(words, READ_FLAGS):
-            if not value.startswith(("azureml:", "http", "<")) and not (ROOT / value).exists():
+            if not value.startswith(("azureml:", "http", "<")) and not _path(value, outputs).exists():
                 problems.append(f"{command.where}: `{shown}` reads {value}, which does not exist")
         for value in _flag_values(words, FILE_FLAGS):
-            path = ROOT / value
+            path = _path(value, outputs)
             if not path.is_file():
                 problems.append(f"{command.where}: `{shown}`: --file {value} does not exist")
                 continue
@@ -144,6 +172,113 @@ def az_ml_problems(commands: list[Command]) -> list[str]:
                 getattr(azure.ai.ml, loader)(path)
             except Exception as error:  # the loaders raise many types; any means the CLI would refuse
                 problems.append(f"{command.where}: {value} does not load with {loader}: {error}")
+    return problems
+
+
+def flag_problems(commands: list[Command]) -> list[str]:
+    """``az ml`` commands the extension does not have, and flags their command does not accept."""
+    problems = []
+    for command in commands:
+        words = command.words
+        if words[:2] != ("az", "ml") or len(words) < 4:
+            continue
+        key = " ".join(words[2:4])
+        spec = FLAGS["commands"].get(key)
+        if spec is None:
+            problems.append(f"{command.where}: `az ml {key}` is not in tests/unit/azure/az_ml_flags.yaml")
+            continue
+        accepted = set(spec["flags"]) | set(FLAGS["common"]) | set(FLAGS["global"])
+        for word in words[4:]:
+            flag = word.split("=", 1)[0]
+            if flag.startswith("-") and flag not in accepted:
+                problems.append(
+                    f"{command.where}: `az ml {key}` has no flag {flag} "
+                    f"(the ml extension's {spec['source']['path']} at {spec['source']['commit'][:12]})"
+                )
+    return problems
+
+
+def yaml_comment_commands() -> list[Command]:
+    """The ``az ml`` commands written in the comments of the YAML files under ``ML/``."""
+    commands = []
+    for path in sorted([*(ROOT / "ML").rglob("*.yml"), *(ROOT / "ML").rglob("*.yaml")]):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            text = line.strip().lstrip("#").strip()
+            if line.lstrip().startswith("#") and text.startswith(("az ml ", "or:  az ml ")):
+                where = f"{path.relative_to(ROOT)}:{number}"
+                commands += split_commands(text.removeprefix("or:").strip(), where)
+    return commands
+
+
+def _fresh_clone_has(folder: Path) -> bool:
+    """Whether a fresh clone has ``folder``: it exists and .gitignore does not leave it out."""
+    ignored = {line.strip().strip("/") for line in (ROOT / ".gitignore").read_text().splitlines()}
+    inside = folder.relative_to(ROOT).parts if folder.is_relative_to(ROOT) else ("..",)
+    return folder.is_dir() and not any(part in ignored for part in inside)
+
+
+def papermill_problems(document: str) -> list[str]:
+    """What keeps a ``papermill`` command of ``document`` from working as typed on a fresh clone."""
+    return papermill_problems_in(blocks(document, SHELL))
+
+
+def papermill_problems_in(scripts: list[tuple[str, str]]) -> list[str]:
+    """:func:`papermill_problems` for shell scripts given as (body, 'file:line')."""
+    from labhelpers.course.notebooks import notebook_parameters
+
+    problems, made = [], set()
+    for body, where in scripts:
+        cwd = ROOT
+        for command in split_commands(body, where):
+            words = command.words
+            if words[0] == "cd" and len(words) > 1:
+                cwd = (cwd / words[1]).resolve()
+            elif words[:2] == ("mkdir", "-p"):
+                made |= {(cwd / folder).resolve() for folder in words[2:]}
+            elif words[0] == "papermill":
+                shown = f"{where}: `{' '.join(words)}`"
+                source, target = (cwd / words[1]).resolve(), (cwd / words[2]).resolve()
+                if not source.is_file():
+                    problems.append(f"{shown}: no notebook {words[1]} from {cwd.relative_to(ROOT) or '.'}")
+                    continue
+                if not _fresh_clone_has(target.parent) and target.parent not in made:
+                    problems.append(f"{shown}: {target.parent.relative_to(ROOT)} does not exist; mkdir -p it")
+                runs_in = (cwd / _flag_values(words, {"--cwd"})[0]).resolve() if "--cwd" in words else cwd
+                if runs_in != ROOT / "notebooks":
+                    problems.append(f"{shown}: the kernel must run in notebooks/ (--cwd notebooks)")
+                if _flag_values(words, {"-k", "--kernel"}) != [KERNEL]:
+                    problems.append(f"{shown}: run it with the lab's kernel, -k {KERNEL}")
+                declared = notebook_parameters(source)
+                for i, word in enumerate(words[:-1]):
+                    if word in {"-p", "--parameters"} and words[i + 1] not in declared:
+                        problems.append(f"{shown}: {source.name} declares no parameter {words[i + 1]}")
+    return problems
+
+
+def labhelpers_problems(commands: list[Command]) -> list[str]:
+    """``python -m labhelpers`` commands that labhelpers' own command line would refuse as typed.
+
+    Usage lines (``[--option]``) are left out: they show the options, they are not typed as they are.
+    """
+    import contextlib
+    import io
+
+    from labhelpers.cli import build_parser
+
+    problems = []
+    for command in commands:
+        words = command.words
+        if len(words) < 4 or not words[0].endswith("python") or words[1:3] != ("-m", "labhelpers"):
+            continue
+        if any(word.startswith("[") for word in words):  # a usage line ([--option]), not a command
+            continue
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):
+                build_parser().parse_args(list(words[3:]))
+        except SystemExit:
+            reason = (said.getvalue().strip().splitlines() or ["refused"])[-1]
+            problems.append(f"{command.where}: `{' '.join(words)}`: {reason}")
     return problems
 
 
@@ -187,9 +322,48 @@ def image_problems(document: str) -> list[str]:
     ]
 
 
+@pytest.fixture(scope="module")
+def course_outputs(tmp_path_factory):
+    """A folder holding what the course writes under outputs/: notebook 04's deployment folder, pinned."""
+    from labhelpers.core.config import LINEAR_MODEL_NAME
+    from labhelpers.course.session import run_deployment_dir
+    from labhelpers.registry.pinning import pin_production
+
+    root = tmp_path_factory.mktemp("clone")
+    pin_production(LINEAR_MODEL_NAME, 3, run_deployment_dir(root / "outputs" / "course", learner=None))
+    return root
+
+
 @pytest.mark.parametrize("document", DOCUMENTS)
-def test_every_az_ml_command_names_its_workspace_and_its_files_load(document):
-    assert az_ml_problems(shell_commands(document)) == []
+def test_every_az_ml_command_names_its_workspace_and_its_files_load(document, course_outputs, monkeypatch):
+    monkeypatch.delenv("LAB_LEARNER", raising=False)
+    assert az_ml_problems(shell_commands(document), course_outputs) == []
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_az_ml_command_is_the_ml_extension_s_with_flags_it_accepts(document):
+    assert flag_problems(shell_commands(document)) == []
+
+
+def test_the_az_ml_commands_in_the_yaml_comments_and_the_printed_ones_use_accepted_flags(tmp_path):
+    from labhelpers.azure.deployment import deployment_commands
+
+    in_yaml = yaml_comment_commands()
+    assert len(in_yaml) >= 4  # pipeline.yaml, endpoint.yml, both compute instances
+    printed = [Command(tuple(shlex.split(line)), "azure endpoint") for line in deployment_commands()]
+    assert flag_problems(in_yaml + printed) == []
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_labhelpers_command_parses_with_labhelpers_own_command_line(document):
+    commands = shell_commands(document)
+    assert labhelpers_problems(commands) == []
+    assert labhelpers_problems(split_commands("python -m labhelpers azure cleanup --dry-run", "x")) != []
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_papermill_command_runs_as_typed_from_a_fresh_clone(document):
+    assert papermill_problems(document) == []
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)
@@ -212,7 +386,7 @@ def test_the_azure_page_signs_in_and_sets_the_workspace_before_its_first_az_ml_c
     assert any(_defaults(c) >= {"group", "workspace", "location"} for c in before)
 
 
-def test_the_commands_labhelpers_prints_name_their_workspace_and_load(monkeypatch, tmp_path):
+def test_the_commands_labhelpers_prints_name_their_workspace_and_load(monkeypatch, tmp_path, course_outputs):
     from labhelpers.azure.deployment import WORKSPACE_PLACEHOLDERS, deployment_commands
 
     monkeypatch.chdir(tmp_path)  # no config.json here or above
@@ -220,7 +394,7 @@ def test_the_commands_labhelpers_prints_name_their_workspace_and_load(monkeypatc
         monkeypatch.delenv(name, raising=False)
     workspace = GROUP_FLAGS | WORKSPACE_FLAGS
     printed = [Command(tuple(shlex.split(line)), "azure endpoint") for line in deployment_commands()]
-    assert az_ml_problems(printed) == []
+    assert az_ml_problems(printed, course_outputs) == []
     assert {tuple(_flag_values(c.words, workspace)) for c in printed} == {WORKSPACE_PLACEHOLDERS}
     # a configured workspace (the variables, or config.json) is filled in
     monkeypatch.setenv("AZURE_RESOURCE_GROUP", "rg-course")
@@ -252,6 +426,26 @@ def test_the_checker_finds_what_it_is_for():
     assert not is_supported_inference_image(
         "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py310-cpu-inference:latest"
     )
+    wrong = (
+        "az ml compute update --name ci --idle-time-before-shutdown-minutes 60\n"
+        "az ml online-deployment create --endpoint-name e --file f.yml --traffic 'a=1'\n"
+        "az ml online-endpoint rename --name e\n"
+        "az ml compute stop --name ci -g g -w w --output table\n"
+    )
+    flagged = flag_problems(split_commands(wrong, "example"))
+    assert len(flagged) == 3, flagged
+    assert "compute update` has no flag --idle-time-before-shutdown-minutes" in flagged[0]
+    assert "online-deployment create` has no flag --traffic" in flagged[1]
+    assert "online-endpoint rename` is not in" in flagged[2]
+    fresh_clone = (
+        "cd notebooks\npapermill 02_register_models.ipynb ../build/02.ipynb -p backend azure -p nope 1\n"
+        "cd ..\npapermill notebooks/04_pin_and_promote.ipynb build/04.ipynb -k taxi-registry-lab\n"
+    )
+    found = papermill_problems_in([(fresh_clone, "example")])
+    assert any("build does not exist; mkdir -p it" in p for p in found), found  # build/ is git-ignored
+    assert any("-k taxi-registry-lab" in p for p in found), found
+    assert any("declares no parameter nope" in p for p in found), found
+    assert any("--cwd notebooks" in p for p in found), found
 
 
 def test_the_page_shows_exactly_the_commands_labhelpers_prints():
