@@ -45,11 +45,19 @@ def _refusal(message: str) -> Any:
 
 
 def _body() -> object:
+    """The JSON body as MLflow's handlers read it (whatever the content type), parsed once per request."""
     from flask import request
 
-    return (
-        request.get_json(force=True, silent=True) if request.method in ("POST", "PATCH", "DELETE") else None
-    )
+    return request.get_json(force=True, silent=True)
+
+
+def _names_two_runs() -> bool:
+    """Whether the request names two different runs. The body is parsed only when its bytes mention
+    ``run_uuid``, the one field that can name a second run: most requests cost a substring search."""
+    from flask import request
+
+    body = _body() if b"run_uuid" in request.get_data(cache=True) else None
+    return len(policy.run_ids_named(request.args.to_dict(flat=False), body)) > 1
 
 
 def _named_problem(path: str, learner: str, body: object) -> str | None:
@@ -89,12 +97,11 @@ def write_auth_config(root: Path, auth_uri: str, admin_password: str) -> Path:
 def learner_policy() -> Any:
     """The before-request hook: None to let the request through, or a 403 response saying why not."""
     from flask import g, request
-    from mlflow.server.auth import is_unprotected_route, sender_is_admin
 
     user = getattr(g, "mlflow_authenticated_user", None)
-    if user is None or request.url_rule is None or is_unprotected_route(request.path):
-        return None  # unsigned routes (static files, health) and 404s: MLflow's own answer stands
-    if len(policy.run_ids_named(request.args.to_dict(flat=False), _body())) > 1:
+    if user is None or request.url_rule is None:
+        return None  # basic-auth signed nobody in (static files, health) or no route matched: MLflow answers
+    if _names_two_runs():
         return _refusal(
             "this request names two different runs (run_id and run_uuid); MLflow would check one and write "
             "the other. Name one run, in run_id"
@@ -102,6 +109,8 @@ def learner_policy() -> Any:
     decision = policy.decide(request.url_rule.rule, request.method)
     if decision.kind in (policy.READ, policy.VALIDATED):
         return None  # MLflow's validator for the route has already checked the learner's grant
+    from mlflow.server.auth import sender_is_admin
+
     if sender_is_admin():
         return None
     if decision.kind == policy.NAMED:

@@ -4,6 +4,8 @@ failure reads as what alice could do; each asserts the refusal and that nothing 
 
 from __future__ import annotations
 
+import json
+
 from tests.adversarial.support import API, refused
 
 ALICE_MODEL = "taxi-fare-by-hand-alice"
@@ -53,6 +55,12 @@ def test_alice_cannot_log_to_bobs_run_by_naming_it_in_run_uuid(alice, bob, uncha
     mine = _alice_run(alice)
     body = {"run_id": mine, "run_uuid": bob.run_id, "key": "rmse", "value": 0.01, "timestamp": 1}
     refused(alice.post(f"{API}/runs/log-metric", body), by_policy=True)
+    # the same body as plain text: MLflow's validator then finds no run (400); the policy reads the body
+    # as JSON whatever its content type, as MLflow's handlers do
+    plain = alice.call(
+        "POST", f"{API}/runs/log-metric", data=json.dumps(body), headers={"Content-Type": "text/plain"}
+    )
+    assert plain.status_code in (400, 403), plain.text
 
 
 def test_alice_cannot_write_bobs_model_file_through_the_artifact_proxy(alice, bob, unchanged):
