@@ -155,16 +155,16 @@ def find_pending(client: RegistryClient, names) -> list[Batch]:
     return [batches[batch_id] for batch_id in sorted(batches)]
 
 
-def _gone(error: Exception) -> bool:
-    """A delete that found nothing: another repair or the batch's own undo was first."""
-    return is_not_found(error) or "not found" in str(error)
-
-
 def _delete_version(client: RegistryClient, version) -> None:
+    """Delete ``version``; one already gone (another repair or the batch's own undo was first) is no error.
+
+    "Gone" is the registry's error code for no such version (``RESOURCE_DOES_NOT_EXIST``), never the words
+    of a message: a refused permission or a server error that happens to say "not found" is raised.
+    """
     try:
         client.delete_model_version(version.name, version.version)
     except Exception as error:
-        if not _gone(error):
+        if not is_not_found(error):
             raise
 
 
