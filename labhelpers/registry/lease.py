@@ -100,6 +100,8 @@ class Heartbeat:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        from mlflow.exceptions import MlflowException
+
         while not self._stop.wait(self._seconds / 4):
             with self._lock:
                 versions = list(self._versions)
@@ -107,5 +109,5 @@ class Heartbeat:
             for name, version in versions:
                 try:
                     capabilities.writes(self._client).set_model_version_tag(name, version, LEASE_TAG, until)
-                except Exception as error:  # the batch itself notices a dead registry; this only logs
+                except MlflowException as error:  # the batch notices a dead registry; this only logs
                     _log.warning("could not renew the lease of %s version %s: %s", name, version, error)

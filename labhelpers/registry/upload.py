@@ -163,10 +163,12 @@ def with_retry(call, *args, attempts: int = 3) -> bool:
         True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
         of information stored elsewhere (dataset input, aliases) and must not fail a registration.
     """
+    from mlflow.exceptions import MlflowException
+
     try:
         racing_writes(attempts)(call, *args)
         return True
-    except Exception as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
+    except MlflowException as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
         _log.warning("%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error)
         return False
 
@@ -246,9 +248,11 @@ def drop_retried_duplicates(client: RegistryClient, name: str, run_id: str, kept
     are searched by name (the one filter every registry documents), narrowed to the run where the registry
     allows it, and each twin's name and run are compared here before it is deleted.
     """
+    from mlflow.exceptions import MlflowException
+
     try:
         versions = search_versions(client, name, {"run_id": run_id})
-    except Exception as error:
+    except MlflowException as error:  # the registry's answer (a bug in the search is raised)
         _log.warning("could not check %s for duplicate versions (%s)", name, error)
         return
     for twin in versions:
