@@ -115,6 +115,24 @@ def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path
         kernel.shutdown()
 
 
+def test_a_bug_while_a_kernel_starts_is_raised_as_itself_and_leaves_no_kernel(tmp_path, monkeypatch):
+    import psutil
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    from labhelpers.course.kernels import AheadKernel
+
+    started: list = []
+
+    async def wait_for_ready(self, timeout=None):
+        started.extend(psutil.Process().children())  # the kernel, running by now
+        raise AttributeError("'NoneType' object has no attribute 'session'")
+
+    monkeypatch.setattr(AsyncKernelClient, "wait_for_ready", wait_for_ready)
+    with pytest.raises(AttributeError, match="no attribute 'session'"):  # not "the kernel did not start"
+        AheadKernel(tmp_path, warm_imports="pass")
+    assert started and not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
 class _Recorded:
     """Stands in for AheadKernel in the runner's bookkeeping tests: records what is done to each kernel."""
 
