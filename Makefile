@@ -74,6 +74,8 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## Lint, format check (ruff), the layering contract of labhelpers' subpackages (import-linter), types (mypy), private names
+# Private names: ruff's SLF001 and PLC2701, plus the one case PLC2701 exempts (a private name imported between
+# labhelpers' own modules), which test_private_names.py checks.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -202,6 +202,28 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list:
     return made
 
 
+@pytest.fixture
+def added_options(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every option a parser adds during the test, as ``(prog, action)``, in order.
+
+    argparse's public ``ArgumentParser.add_argument`` returns the ``Action`` it adds: recording its calls
+    lets a test read every command's options (``-h`` included, one per parser) without argparse's private
+    ``_actions``. Build the parser after asking for this fixture.
+    """
+    import argparse
+
+    added: list = []
+    original = argparse.ArgumentParser.add_argument
+
+    def add_argument(self, *args, **kwargs):
+        action = original(self, *args, **kwargs)
+        added.append((self.prog, action))
+        return action
+
+    monkeypatch.setattr(argparse.ArgumentParser, "add_argument", add_argument)
+    return added
+
+
 # --- CI refuses a skip -------------------------------------------------------------------------------------
 # pytester runs a pytest session inside a test (tests/unit/project/test_ci_skips.py runs the gate there).
 pytest_plugins = ("pytester",)

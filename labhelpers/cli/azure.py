@@ -66,7 +66,7 @@ def _azure_endpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_azure_commands(subparsers: options.Subcommands) -> None:
     """Add ``azure connect|submit|endpoint``.
 
     Args:

@@ -140,6 +140,11 @@ class AheadKernel:
         finally:
             self._client.stop_channels()
 
+    @property
+    def connected(self) -> bool:
+        """Whether this object's own client still talks to the kernel (False once :meth:`settle` let go)."""
+        return bool(self._client.channels_running)
+
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync
 

@@ -89,6 +89,11 @@ class Heartbeat:
         with self._lock:
             self._versions.append((name, version))
 
+    @property
+    def beating(self) -> bool:
+        """Whether the renewing thread runs: inside the ``with`` block, for a lease of 4 s or more."""
+        return self._thread.is_alive()
+
     def __enter__(self) -> Heartbeat:
         if self._seconds >= 4:  # a shorter lease (tests use 0) claims nothing worth renewing
             self._thread.start()

@@ -220,22 +220,23 @@ class _Parsed(Exception):
     """Raised instead of parsing, once the script's parser is built."""
 
 
-def _parser_of(script: str, monkeypatch: pytest.MonkeyPatch) -> argparse.ArgumentParser:
-    """The ArgumentParser a script builds, captured in-process (the options shared through entry.py too)."""
+def _options_of(script: str, monkeypatch: pytest.MonkeyPatch, added_options: list) -> list:
+    """The options (``argparse.Action``) a script's parser has, built in-process (entry.py's shared ones too).
+
+    The parser is built and stopped before it parses; ``added_options`` recorded each ``add_argument``.
+    """
     monkeypatch.syspath_prepend(str(ML))
     spec = importlib.util.spec_from_file_location(f"_script_{Path(script).stem}", ML / script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    built = []
 
-    def capture(self, args=None, namespace=None):
-        built.append(self)
+    def stop(self, args=None, namespace=None):
         raise _Parsed
 
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", stop)
     with pytest.raises(_Parsed):
         module.parse_args([])
-    return built[0]
+    return [action for _, action in added_options]
 
 
 @pytest.mark.parametrize(
@@ -248,9 +249,9 @@ def _parser_of(script: str, monkeypatch: pytest.MonkeyPatch) -> argparse.Argumen
         ),
     ],
 )
-def test_help_documents_every_option(script, expected, monkeypatch):
-    parser = _parser_of(script, monkeypatch)
-    actions = {a.option_strings[-1]: a for a in parser._actions if a.option_strings and a.dest != "help"}
+def test_help_documents_every_option(script, expected, monkeypatch, added_options):
+    options = _options_of(script, monkeypatch, added_options)
+    actions = {a.option_strings[-1]: a for a in options if a.option_strings and a.dest != "help"}
     assert set(actions) == expected
 
     done = run(script, "--help")

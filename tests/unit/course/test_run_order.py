@@ -61,11 +61,11 @@ def test_a_kernel_started_ahead_is_handed_over_only_after_it_answered_its_warm_i
     warm = f"import time, pathlib\nwhile not pathlib.Path({str(go)!r}).exists(): time.sleep(0.05)\n"
     kernel = AheadKernel(tmp_path, warm_imports=warm + f"pathlib.Path({str(mark)!r}).touch()")
     try:
-        assert not mark.exists()
+        assert not mark.exists() and kernel.connected
         go.touch()
         kernel.settle(timeout=60)
         assert mark.exists()
-        assert not kernel._client.channels_running  # papermill's client is the only one left
+        assert not kernel.connected  # papermill's client is the only one left
     finally:
         kernel.shutdown()
 

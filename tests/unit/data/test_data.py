@@ -611,7 +611,7 @@ def test_a_full_cache_disk_is_named_with_the_way_out_and_keeps_nothing(
         Path(output_file).write_bytes(b"PAR1")  # some bytes land, then the disk is full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), output_file)
 
-    monkeypatch.setattr(download.Downloader, "_stream", full_disk)
+    monkeypatch.setattr(download.Downloader, "write_body", full_disk)
 
     with pytest.raises(DataError) as caught:
         load_trips(url, cache_dir=cache, timeout=5, progress=False)
