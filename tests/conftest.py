@@ -202,6 +202,21 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list:
     return made
 
 
+@pytest.fixture(scope="session")
+def make_httpserver():
+    """pytest-httpserver's server for the session, on 127.0.0.1 (no name lookup) and threaded: a test's
+    handler that never answers in time holds one thread, never the server. Each test gets it cleared as the
+    ``httpserver`` fixture (its expectations and its ``log`` of requests are the test's own)."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
 @pytest.fixture
 def added_options(monkeypatch: pytest.MonkeyPatch) -> list:
     """Every option a parser adds during the test, as ``(prog, action)``, in order.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import http.server
 import importlib.util
 import json
 import os
@@ -11,10 +10,10 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from werkzeug import Response
 
 from labhelpers.core.artifacts import sha256_file
 from labhelpers.core.config import PROJECT_ROOT
@@ -169,28 +168,9 @@ def test_data_without_coordinates_explains_why_kmeans_needs_them(tmp_path):
     )
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        if self.path.startswith("/hang"):
-            time.sleep(10)
-            return
-        self.send_error(404)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-def test_url_answering_404_is_refused(http_server, tmp_path):
-    url = f"{http_server}/missing/trips.csv"
+def test_url_answering_404_is_refused(httpserver, tmp_path):
+    httpserver.expect_request("/missing/trips.csv").respond_with_data("no such file", status=404)
+    url = httpserver.url_for("/missing/trips.csv")
     done = run(
         "train_supervised.py",
         "--data",
@@ -202,16 +182,23 @@ def test_url_answering_404_is_refused(http_server, tmp_path):
     assert_refused(done, url, "404")
 
 
-def test_url_that_never_answers_is_refused_quickly(http_server, tmp_path):
-    url = f"{http_server}/hang/trips.csv"
-    done = run(
-        "train_supervised.py",
-        "--data",
-        url,
-        "--output-dir",
-        tmp_path / "o",
-        env={"LAB_DATA_CACHE": str(tmp_path / "cache"), "LAB_DOWNLOAD_TIMEOUT": "1"},
+def test_url_that_never_answers_is_refused_quickly(httpserver, tmp_path):
+    release = threading.Event()
+    httpserver.expect_request("/hang/trips.csv").respond_with_handler(
+        lambda request: release.wait(30) and Response("too late")  # answered only once the test is over
     )
+    url = httpserver.url_for("/hang/trips.csv")
+    try:
+        done = run(
+            "train_supervised.py",
+            "--data",
+            url,
+            "--output-dir",
+            tmp_path / "o",
+            env={"LAB_DATA_CACHE": str(tmp_path / "cache"), "LAB_DOWNLOAD_TIMEOUT": "1"},
+        )
+    finally:
+        release.set()
     assert_refused(done, url, "within 1 s")  # quickly: the timeout given, not a default's minutes
     assert not (tmp_path / "o").exists()
 
