@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-import _bootstrap  # noqa: F401  (puts labhelpers on the path)
+import labhelpers_path  # noqa: F401  (puts labhelpers on the path)
 
 from labhelpers.core.entry import run_main
 from labhelpers.core.learner import LEARNER_ENV

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import _bootstrap  # noqa: F401  (puts labhelpers on the path)
+import labhelpers_path  # noqa: F401  (puts labhelpers on the path)
 
 from labhelpers.core.entry import run_main, training_parser
 from labhelpers.training.features import DEFAULT_SUPERVISED_FEATURES

@@ -311,3 +311,107 @@ def no_signed_in_user(classroom, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", record["cert"])
     return record
+
+
+@pytest.fixture(scope="session")
+def make_httpserver():
+    """pytest-httpserver's server for the session, on 127.0.0.1 (no name lookup) and threaded: a test's
+    handler that never answers in time holds one thread, never the server. Each test gets it cleared as the
+    ``httpserver`` fixture (its expectations and its ``log`` of requests are the test's own)."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def added_options(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every option a parser adds during the test, as ``(prog, action)``, in order.
+
+    argparse's public ``ArgumentParser.add_argument`` returns the ``Action`` it adds: recording its calls
+    lets a test read every command's options (``-h`` included, one per parser) without argparse's private
+    ``_actions``. Build the parser after asking for this fixture.
+    """
+    import argparse
+
+    added: list = []
+    original = argparse.ArgumentParser.add_argument
+
+    def add_argument(self, *args, **kwargs):
+        action = original(self, *args, **kwargs)
+        added.append((self.prog, action))
+        return action
+
+    monkeypatch.setattr(argparse.ArgumentParser, "add_argument", add_argument)
+    return added
+
+
+# --- CI refuses a skip -------------------------------------------------------------------------------------
+# pytester runs a pytest session inside a test (tests/unit/project/test_ci_skips.py runs the gate there).
+pytest_plugins = ("pytester",)
+
+#: The skips CI may take, by test id (a parametrized test's id without its ``[...]`` covers every case), each
+#: with the reason it hides no tier. Under ``CI=true`` any other skip, a module's (``pytest.importorskip`` at
+#: the top, ``allow_module_level``) included, fails the run: CI must not pass with something it never ran.
+ALLOWED_SKIPS_UNDER_CI: dict[str, str] = {
+    "tests/unit/course/test_run_order.py::test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal": (
+        "it reads where a kernel's file descriptors point in /proc, which only Linux has; the redirection it "
+        "checks is the same code on every platform, and on a Linux runner (.ci/run's) it runs"
+    ),
+}
+
+
+class SkipGate:
+    """Under ``CI=true``, turns each skip outside :data:`ALLOWED_SKIPS_UNDER_CI` into a failure naming it.
+
+    It rewrites the report where the skip happens (a module's collection, a test's setup or call), so the
+    failure shows as that module's or test's error in any runner, pytest-xdist's workers included, and the
+    session fails. An ``xfail`` is not a skip and is left alone.
+    """
+
+    def __init__(self, environ=os.environ, allowed: dict[str, str] = ALLOWED_SKIPS_UNDER_CI):
+        self.environ = environ
+        self.allowed = allowed
+
+    def allows(self, nodeid: str) -> bool:
+        return any(nodeid == key or nodeid.startswith(key + "[") for key in self.allowed)
+
+    def refuse(self, report) -> None:
+        if not report.skipped or hasattr(report, "wasxfail") or not ci_requires_every_tier(self.environ):
+            return
+        if self.allows(report.nodeid):
+            return
+        longrepr = report.longrepr
+        reason = (longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)).removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = (
+            f"CI=true and {report.nodeid or 'the session'} was skipped ({reason}): CI must run everything. "
+            "Install what it needs, or, if it can never run there, add it with the reason to "
+            "ALLOWED_SKIPS_UNDER_CI in tests/conftest.py"
+        )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector):
+        report = yield
+        self.refuse(report)
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        self.refuse(report)
+        return report
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(SkipGate(), "ci-skip-gate")
+
+
+@pytest.fixture(scope="session")
+def skip_gate():
+    """The class of the CI skip gate (:class:`SkipGate`), to run it in a session of a test's own."""
+    return SkipGate

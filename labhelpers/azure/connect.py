@@ -54,7 +54,9 @@ TOKEN_CREDENTIALS_ENV = azureml_auth.TOKEN_CREDENTIALS_ENV
 CREDENTIALS = azureml_auth.CREDENTIALS
 on_managed_identity = azureml_auth.on_managed_identity
 _EXPORTED = {"cli": "AzureCliCredential", "managed-identity": "ManagedIdentityCredential"}
-_exported_now: list[str] = []  # the AZURE_TOKEN_CREDENTIALS value connect() set, if any
+#: The ``AZURE_TOKEN_CREDENTIALS`` value :func:`connect` set, if any: a later ``connect`` removes only that
+#: value, never one the user set. Empty in a fresh process (a test starts from an empty record too).
+EXPORTED_CHOICE: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,10 @@ def _export_credential_choice(kind) -> None:
     wanted = _EXPORTED.get(kind.strip().lower().replace("_", "-")) if isinstance(kind, str) else None
     if wanted:
         os.environ[TOKEN_CREDENTIALS_ENV] = wanted
-        _exported_now[:] = [wanted]
-    elif _exported_now and os.environ.get(TOKEN_CREDENTIALS_ENV) == _exported_now[0]:
+        EXPORTED_CHOICE[:] = [wanted]
+    elif EXPORTED_CHOICE and os.environ.get(TOKEN_CREDENTIALS_ENV) == EXPORTED_CHOICE[0]:
         del os.environ[TOKEN_CREDENTIALS_ENV]  # undo only what an earlier connect() set
-        _exported_now.clear()
+        EXPORTED_CHOICE.clear()
 
 
 def connect(

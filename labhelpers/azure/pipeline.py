@@ -148,9 +148,13 @@ def submit_pipeline(
     job = load_pipeline(pipeline, compute=compute, data=data, owner=owner, learner=learner)
     if create_environment:
         register_environment(connection)
+    from azure.core.exceptions import AzureError as SdkError
+
     try:
         created = connection.ml_client.jobs.create_or_update(job, experiment_name=experiment)
-    except Exception as error:  # azure-ai-ml raises many types; all mean "not submitted"
+    # azure-ai-ml's refusals (ValidationException, HttpResponseError...) are azure-core AzureErrors; a code
+    # folder it cannot read is an OSError. All mean "not submitted"; a bug is raised as it is.
+    except (SdkError, OSError) as error:
         raise AzureError(f"The pipeline was not submitted: {type(error).__name__}: {error}") from error
     print(f"Submitted pipeline job {created.name}: {created.studio_url}")
     if stream:

@@ -96,6 +96,7 @@ def workspace_client(credential, config_path: str | Path | None = None):
             raise AzureError(f"No config.json at {config_path} (nor in .azureml/ or the folders above it).")
         raise _no_workspace([name for name, value in values.items() if not value])
     from azure.ai.ml import MLClient
+    from azure.core.exceptions import AzureError as SdkError
 
     if use_env:
         return MLClient(
@@ -103,7 +104,9 @@ def workspace_client(credential, config_path: str | Path | None = None):
         )
     try:
         return MLClient.from_config(credential, path=str(found))
-    except Exception as error:  # a broken file: KeyError, JSONDecodeError, ValidationException...
+    # a broken file: a key missing (KeyError), bad JSON (ValueError), unreadable (OSError), or refused by
+    # azure-ai-ml (its ValidationException is an azure-core AzureError); a bug is raised as it is
+    except (KeyError, ValueError, OSError, SdkError) as error:
         raise AzureError(
             f"{found} cannot be read as a workspace config ({type(error).__name__}: {error}); it needs "
             '"subscription_id", "resource_group" and "workspace_name".'
@@ -172,15 +175,15 @@ def azure_tracking_uri(ml_client, *, credential_name: str = "default", timeout: 
     preset = os.environ.get(TRACKING_URI_ENV, "").strip()
     if is_azure_uri(preset) and _names_workspace(preset, ml_client):
         return preset  # compute instance or job: no request needed
+    from azure.core.exceptions import AzureError as SdkError
+
     try:
         workspace = _within(
             timeout,
             lambda: ml_client.workspaces.get(ml_client.workspace_name),
             "The Azure ML workspace lookup",
         )
-    except AzureError:
-        raise
-    except Exception as error:
+    except SdkError as error:  # sign-in, HTTP and network failures of azure-core; a bug is raised as it is
         raise _explain(error, ml_client, credential_name) from error
     uri = getattr(workspace, "mlflow_tracking_uri", None)
     if not uri:
@@ -194,13 +197,27 @@ def workspace_name_of(uri: str) -> str | None:
     return parts[-1] if len(parts) > 2 and parts[-2].lower() == "workspaces" else None
 
 
+def _forbidden(error: Exception) -> bool:
+    """Whether ``error`` is an HTTP 403: by MLflow's error code, Azure's stated status, or azure-core's."""
+    body = getattr(error, "json", None)  # MLflow's RestException: Azure ML's answer as it came
+    stated = body.get("statusCode") if isinstance(body, dict) else None
+    return (
+        getattr(error, "error_code", None) == "PERMISSION_DENIED"
+        or stated == 403
+        or getattr(error, "status_code", None) == 403
+    )
+
+
 def check_mlflow_answers(uri: str, ml_client, credential_name: str, timeout: float = 10.0) -> None:
     """Make one MLflow request to the workspace, so sign-in and access fail here, explained.
 
     Raises:
         AzureError: No token (the message says what to run), no access, or no answer within ``timeout``.
     """
+    from azure.core.exceptions import AzureError as SdkError
+    from azure.core.exceptions import ClientAuthenticationError
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     try:
         _within(
@@ -208,15 +225,12 @@ def check_mlflow_answers(uri: str, ml_client, credential_name: str, timeout: flo
             lambda: MlflowClient(uri, uri).search_experiments(max_results=1),
             "The workspace's MLflow API",
         )
-    except AzureError:
-        raise
-    except Exception as error:
-        from azure.core.exceptions import ClientAuthenticationError
-
+    except (MlflowException, SdkError) as error:  # the API's answer or the sign-in; a bug is raised
+        # MLflow's client passes the plugin's sign-in failure on as the text of its own error
         if isinstance(error, ClientAuthenticationError) or "Could not sign in" in str(error):
             text = str(error).strip().splitlines()[0]
             raise AzureError(text if SIGN_IN_HINT in text else f"{text} {SIGN_IN_HINT}") from error
-        if "403" in str(error) or "PERMISSION_DENIED" in str(error):
+        if _forbidden(error):
             raise AzureError(
                 f"Signed in as {credential_name!r}, but this identity has no access to the MLflow API of "
                 f"workspace {ml_client.workspace_name!r} (HTTP 403); ask for the 'AzureML Data Scientist' "

@@ -58,15 +58,15 @@ def home(state_dir: str | os.PathLike | None = None) -> Path:
 
 @contextlib.contextmanager
 def locked(root: Path) -> Iterator[None]:
-    """Serialise start/stop/reset on one classroom folder (two terminals starting it at once)."""
-    import fcntl
+    """Serialise start/stop/reset on one classroom folder (two terminals starting it at once).
 
-    with open(root / "classroom.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    An exclusive lock on ``classroom.lock`` (filelock's ``FileLock``: released when the block ends, and by the
+    system when the process dies); a second holder waits.
+    """
+    from filelock import FileLock
+
+    with FileLock(root / "classroom.lock"):
+        yield
 
 
 def make_private(root: Path, service_account: str | None) -> None:

@@ -16,11 +16,12 @@ from collections.abc import Callable, Sequence
 from labhelpers.cli.azure import add_azure_commands
 from labhelpers.cli.classroom import add_classroom_commands
 from labhelpers.cli.course import add_course_commands
+from labhelpers.cli.options import Subcommands
 from labhelpers.cli.registry import add_registry_commands
 from labhelpers.cli.server import add_server_commands
 from labhelpers.core.entry import run_main
 
-CommandBuilder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+CommandBuilder = Callable[[Subcommands], None]
 
 
 #: Builders of the top-level commands, in the order ``--help`` lists them.

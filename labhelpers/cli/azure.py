@@ -116,7 +116,7 @@ def _add_cleanup(actions) -> None:
     cleanup.set_defaults(handler=_azure_cleanup)
 
 
-def add_azure_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_azure_commands(subparsers: options.Subcommands) -> None:
     """Add ``azure connect|submit|endpoint|cleanup``.
 
     Args:

@@ -132,7 +132,7 @@ def _add_registry_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_classroom_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_classroom_commands(subparsers: options.Subcommands) -> None:
     """Add ``classroom start|stop|status|export|progress|reset``.
 
     Args:

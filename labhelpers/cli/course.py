@@ -181,7 +181,7 @@ def _add_outputs(actions) -> None:
     shots.set_defaults(handler=_course_screenshots)
 
 
-def add_course_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_course_commands(subparsers: options.Subcommands) -> None:
     """Add ``course run|summary|store-outputs|screenshots``.
 
     Args:

@@ -11,7 +11,7 @@ so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Protocol
 
 from labhelpers.core.learner import LEARNER_ENV
 
@@ -19,9 +19,19 @@ from labhelpers.core.learner import LEARNER_ENV
 LOCAL_TRACKING_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)."
 
 
-def add_group(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, description: str
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+class Subcommands(Protocol):
+    """Where commands are added: the object ``ArgumentParser.add_subparsers()`` returns.
+
+    argparse documents that object by its ``add_parser`` method only (its class is private), so this names
+    the part the command modules use.
+    """
+
+    def add_parser(
+        self, name: str, *, help: str | None = ..., description: str | None = ...
+    ) -> argparse.ArgumentParser: ...
+
+
+def add_group(subparsers: Subcommands, name: str, help: str, description: str) -> Subcommands:
     """Add the command group ``name`` (``server``, ``course``...), whose action is required.
 
     Args:

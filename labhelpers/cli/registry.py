@@ -26,7 +26,7 @@ def _repair(args: argparse.Namespace) -> int:
     return 1 if any(item.action == "failed" for item in done) else 0
 
 
-def add_registry_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_registry_commands(subparsers: options.Subcommands) -> None:
     """Add ``registry repair``.
 
     Args:

@@ -87,7 +87,7 @@ def _server_azure_rules(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_server_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_server_commands(subparsers: options.Subcommands) -> None:
     """Add ``server start|stop|status|azure-rules``.
 
     Args:

@@ -92,14 +92,25 @@ def endpoint_suffix(learner: str | None = None) -> str:
     chosen = os.environ.get(ENDPOINT_SUFFIX_ENV, "").strip().lower()
     if chosen or learner:
         return chosen or str(learner)
-    import getpass
     import hashlib
 
+    return hashlib.sha256(f"{login_name()}@{socket.gethostname()}".encode()).hexdigest()[:8]
+
+
+def login_name(default: str = "unknown") -> str:
+    """The login name this process runs under, or ``default`` where the system has none.
+
+    ``getpass.getuser`` reads ``LOGNAME``, ``USER``, ``LNAME`` and ``USERNAME``, then the password database.
+    A container run under a bare uid has neither: Python 3.10-3.12 raise ``KeyError`` (no such uid in the
+    database), 3.13 ``OSError``, and a system without the ``pwd`` module ``ImportError``. Nothing else is
+    caught: any other error is a bug to see, not a missing name.
+    """
+    import getpass
+
     try:
-        user = getpass.getuser()
-    except Exception:  # no login name (some containers)
-        user = "unknown"
-    return hashlib.sha256(f"{user}@{socket.gethostname()}".encode()).hexdigest()[:8]
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return default
 
 
 def endpoint_name(learner: str | None = None) -> str:

@@ -14,12 +14,11 @@ untracked files do not count.
 from __future__ import annotations
 
 import fnmatch
-import getpass
 import os
 import subprocess
 from pathlib import Path
 
-from labhelpers.core.config import PROJECT_ROOT
+from labhelpers.core.config import PROJECT_ROOT, login_name
 
 #: Set by environments without a git checkout (e.g. an Azure ML job's uploaded snapshot).
 GIT_COMMIT_ENV = "LAB_GIT_COMMIT"
@@ -29,10 +28,7 @@ OWNER_ENV = "LAB_OWNER"
 
 def default_owner() -> str:
     """The owner recorded on registered versions: ``$LAB_OWNER``, else the login name, else ``unknown``."""
-    try:
-        return os.environ.get(OWNER_ENV) or getpass.getuser()
-    except Exception:  # no login name (some containers run with a bare uid)
-        return "unknown"
+    return os.environ.get(OWNER_ENV) or login_name()
 
 
 def _git(*args: str, cwd: Path) -> str | None:

@@ -1,8 +1,9 @@
 """The part of MLflow's ``MlflowClient`` that labhelpers uses, and how to tell "not found" from a failure.
 
 :class:`RegistryClient` is a ``typing.Protocol``: every ``client`` parameter in labhelpers is typed with it,
-and the tests' fake registry (``tests/unit/fakes.py``) implements it, so a method the code starts to call
-must be added here first, where mypy checks both sides. ``MlflowClient`` (MLflow 2 and 3) satisfies it.
+and the unit tier's fake registry (``FakeRegistry`` in ``tests/unit/conftest.py``) subclasses it, so a method
+the code starts to call must be added here first, and to the fake. ``MlflowClient`` (MLflow 2 and 3)
+satisfies it.
 
 :func:`is_not_found` is the one test for "the registry answered that this does not exist". Everything else
 (a 403, a timeout, a refused connection, a server error) is a failure with its own cause: callers that mean

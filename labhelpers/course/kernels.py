@@ -91,12 +91,15 @@ class AheadKernel:
         try:
             run_sync(self._client.wait_for_ready)(timeout=startup_timeout)
             self._warm_id = self._client.execute(warm_imports, silent=True, store_history=False)
-        except Exception as error:
+        except (RuntimeError, TimeoutError) as error:  # jupyter_client: no answer in time, or the kernel died
             self.shutdown()
             raise CourseError(
                 f"The Jupyter kernel for {name} did not start: {error}{self._where}. Check that this venv's "
                 "python starts (`make venv` rebuilds it)."
             ) from None
+        except BaseException:  # a bug (or Ctrl-C) is raised as it is, with no kernel left behind
+            self.shutdown()
+            raise
 
     def settle(self, timeout: float) -> None:
         """Wait until the kernel has answered its warm imports, then let go of it (before papermill connects).
@@ -136,6 +139,11 @@ class AheadKernel:
                     break
         finally:
             self._client.stop_channels()
+
+    @property
+    def connected(self) -> bool:
+        """Whether this object's own client still talks to the kernel (False once :meth:`settle` let go)."""
+        return bool(self._client.channels_running)
 
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync

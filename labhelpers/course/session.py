@@ -105,11 +105,26 @@ def brief_errors() -> None:
         shell.set_custom_exc((LabError,), _one_line)
 
 
+class _OneLine(Exception):
+    """An error's message, rendered by IPython as one line through its public ``_render_traceback_`` hook.
+
+    ``InteractiveShell.showtraceback`` shows an exception that has ``_render_traceback_`` with the lines it
+    returns instead of formatting its frames; the kernel reports the name and message as given.
+    """
+
+    def __init__(self, etype: type, value: BaseException) -> None:
+        super().__init__(str(value))
+        self.line = f"{etype.__name__}: {value}"
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.line]
+
+
 def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
     """IPython custom exception handler: it must display the error itself (the kernel then reports it)."""
-    lines = [f"{etype.__name__}: {value}"]
-    shell._showtraceback(etype, value, lines)  # what showtraceback() ends with, minus the frames
-    return lines
+    brief = _OneLine(etype, value)
+    shell.showtraceback((etype, brief, tb))
+    return [brief.line]
 
 
 def new_run_dir(root: str | Path) -> Path:

@@ -65,7 +65,7 @@ class Downloader:
         try:
             with requests.get(url, stream=True, timeout=(self.timeout, self.timeout)) as response:
                 _refuse_status(url, response)
-                digest = self._stream(url, response, output_file)
+                digest = self.write_body(url, response, output_file)
         except requests.Timeout:
             raise DataError(self._unanswered(url, "timed out")) from None
         except requests.ConnectionError as error:
@@ -80,7 +80,11 @@ class Downloader:
                 "pass the new digest if you trust the new file."
             )
 
-    def _stream(self, url: str, response: requests.Response, output_file: str) -> str:
+    def write_body(self, url: str, response: requests.Response, output_file: str) -> str:
+        """Stream the body of ``response`` into ``output_file`` (with a progress bar); return its SHA-256.
+
+        The one place bytes reach the disk, so a test can make it fail as a full disk would.
+        """
         digest = hashlib.sha256()
         total = int(response.headers.get("Content-Length") or 0) or None
         name = Path(urlparse(url).path).name

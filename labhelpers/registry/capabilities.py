@@ -29,8 +29,13 @@ The rules, in one place:
   the notebook then saves the model folder, uploads it as run files and registers it with
   ``create_model_version``. labhelpers' own registration never calls these endpoints.
 
-A refusal is any MLflow error except those that say the feature exists (no such resource, already exists),
-a sign-in or permission problem, or a temporary failure: those are raised as they are and learn nothing.
+A refusal is recognised by what the answer is, from allow-lists (:func:`is_refusal`): an MLflow error whose
+code says "no such endpoint", "not implemented" or "not accepted" (``ENDPOINT_NOT_FOUND``,
+``NOT_IMPLEMENTED``, ``FEATURE_DISABLED``, ``BAD_REQUEST``, ``INVALID_PARAMETER_VALUE``) or whose body carries
+Azure ML's code for a request it does not accept (``UserError``, ``ValidationError``), with a 400, 404, 405
+or 501 status; and a ``NotImplementedError`` of a store. Any other error learns nothing and is raised as it
+is: no such resource, already exists, a sign-in or permission problem, throttling, a server error (5xx), a
+timeout or a refused connection, and a programming error (``AttributeError``, ``TypeError``...).
 """
 
 from __future__ import annotations
@@ -44,15 +49,19 @@ from typing import Any
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry.throttling import ThrottledClient
 
-#: Errors that come from a registry that has the feature, or that say nothing about it.
-_NOT_REFUSALS = {
-    "RESOURCE_DOES_NOT_EXIST",
-    "RESOURCE_ALREADY_EXISTS",
-    "UNAUTHENTICATED",
-    "PERMISSION_DENIED",
-    "TEMPORARILY_UNAVAILABLE",
-    "REQUEST_LIMIT_EXCEEDED",
-}
+#: MLflow error codes (``MlflowException.error_code``) that say the registry does not do what was asked.
+#: MLflow names a bare HTTP answer by its status: 400 is ``BAD_REQUEST``, 404 ``ENDPOINT_NOT_FOUND``, 501
+#: ``NOT_IMPLEMENTED``. ``RESOURCE_DOES_NOT_EXIST`` (also 404) is an answer about data, never a refusal.
+REFUSAL_CODES = frozenset(
+    {"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED", "FEATURE_DISABLED", "BAD_REQUEST", "INVALID_PARAMETER_VALUE"}
+)
+#: Azure ML's own error codes (``Error.Code`` in the body of its answer) for a request it does not accept, as
+#: its MLflow API answered an unsupported filter (``UserError``, Azure/azure-sdk-for-python#42155) and a tag
+#: it would not take (``ValidationError``, mlflow/mlflow#8008).
+AZURE_REFUSAL_CODES = frozenset({"UserError", "ValidationError"})
+#: HTTP statuses a refusal can come with (400 bad request, 404 no such endpoint, 405 method not allowed, 501
+#: not implemented). An answer with any other status (401, 403, 429, 500, 502, 503, 504...) is never one.
+REFUSAL_STATUSES = frozenset({400, 404, 405, 501})
 FEATURES = ("aliases", "ordering", "model_delete", "version_filters", "run_ordering", "logged_models")
 _log = logging.getLogger(__name__)
 UNSUPPORTED = object()  # what :func:`attempt` returns when the registry refused (now or earlier)
@@ -89,15 +98,37 @@ def of(client: RegistryClient) -> Capabilities:
         return found
 
 
+def _status(error, body: dict) -> int | None:
+    """The HTTP status of the answer: Azure ML states it in its body, MLflow's codes imply one."""
+    stated = body.get("statusCode")
+    if isinstance(stated, int):
+        return stated
+    from mlflow.exceptions import ERROR_CODE_TO_HTTP_STATUS
+
+    return ERROR_CODE_TO_HTTP_STATUS.get(str(error.error_code))
+
+
 def is_refusal(error: BaseException) -> bool:
-    """Whether ``error`` says the registry does not support the request (see the module's rules)."""
+    """Whether ``error`` says the registry does not support the request, by the allow-lists above.
+
+    A ``NotImplementedError`` (a store that lacks the method) and an ``MlflowException`` whose answer has a
+    refusal status and a refusal code, MLflow's (:data:`REFUSAL_CODES`) or Azure ML's
+    (:data:`AZURE_REFUSAL_CODES`), are refusals. Nothing else is: not a server error, a timeout, a refused
+    connection, a permission problem, nor a programming error such as ``AttributeError``.
+    """
     from mlflow.exceptions import MlflowException
 
-    if isinstance(error, (NotImplementedError, AttributeError)):
-        return True  # a store or plugin without the method
+    if isinstance(error, NotImplementedError):
+        return True
     if not isinstance(error, MlflowException):
         return False
-    return str(getattr(error, "error_code", "")) not in _NOT_REFUSALS
+    body = getattr(error, "json", None)  # a RestException: the server's answer as it came
+    body = body if isinstance(body, dict) else {}
+    if _status(error, body) not in REFUSAL_STATUSES:
+        return False
+    azure = body.get("Error")
+    azure_code = azure.get("Code") if isinstance(azure, dict) else None
+    return str(error.error_code) in REFUSAL_CODES or azure_code in AZURE_REFUSAL_CODES
 
 
 def learn(client: RegistryClient, feature: str, supported: bool) -> None:
@@ -143,15 +174,34 @@ def writes(client: RegistryClient):
     return registry() if callable(registry) else client
 
 
+#: MLflow error codes of a write that lost a race with another writer: the server looks a row up, then
+#: inserts it, and the loser's insert fails on the database's UNIQUE constraint or lock, which MLflow's server
+#: answers as an internal error (500) or, for a busy database, "temporarily unavailable" (503).
+RACE_CODES = frozenset({"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE"})
+
+
+def lost_a_race(error: BaseException) -> bool:
+    """Whether a write's ``error`` may be a race with another writer (:data:`RACE_CODES`), worth one more try.
+
+    A refusal or a permission problem (400, 401, 403, 404...) answers the same on every try; a dropped
+    connection was already retried by MLflow's own client; a programming error is no race.
+    """
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(error, MlflowException) and str(error.error_code) in RACE_CODES
+
+
 def racing_writes(attempts: int = 3):
     """The retry of a write that races with concurrent writers (select-then-insert on the server).
 
     A ``tenacity.Retrying``: call it with the function and its arguments. Up to ``attempts`` tries, 50 ms
-    then 100 ms (and so on) apart; the last error is raised as it is.
+    then 100 ms (and so on) apart, of an error that may be a race (:func:`lost_a_race`); any other error (a
+    403, a refusal, a bug) is raised at once, and the last race error after ``attempts`` tries.
     """
     import tenacity
 
     return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lost_a_race),
         stop=tenacity.stop_after_attempt(attempts),
         wait=tenacity.wait_incrementing(start=0.05, increment=0.05),
         reraise=True,
@@ -164,10 +214,12 @@ def set_alias(client: RegistryClient, name: str, alias: str, version, attempts: 
     Aliases only mirror the ``lifecycle`` tag, so a failure is logged, never raised. Concurrent writers can
     make a set fail on a database constraint; such failures are retried.
     """
+    from mlflow.exceptions import MlflowException
+
     set_one = writes(client).set_registered_model_alias
     try:
         done = racing_writes(attempts)(attempt, client, "aliases", set_one, name, alias, str(version))
-    except Exception as error:
+    except MlflowException as error:  # the registry's answer; a bug in the call is raised
         _log.warning("alias %s@%s -> %s not set: %s", name, alias, version, error)
         return False
     return done is not UNSUPPORTED

@@ -11,6 +11,7 @@ import pandas as pd
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient, is_not_found
+from labhelpers.registry.capabilities import is_refusal
 from labhelpers.registry.throttling import registry_client
 
 #: The reproducibility rule: every version must carry these tags...
@@ -187,7 +188,9 @@ def _params_by_run(client: RegistryClient, run_ids: list[str], chunk: int = 100)
             ids = ", ".join(f"'{r}'" for r in run_ids[start : start + chunk])
             try:
                 runs = client.search_runs([experiment], f"attributes.run_id IN ({ids})", max_results=chunk)
-            except Exception:  # Azure ML cannot filter runs by attributes: fetch them one by one below
+            except Exception as error:  # Azure ML cannot filter runs by attributes: fetch them one by one
+                if not is_refusal(error):  # a 403, a server error or a bug is no refusal: raised
+                    raise
                 break
             for run in runs:
                 found[run.info.run_id] = dict(run.data.params)

@@ -89,6 +89,11 @@ class Heartbeat:
         with self._lock:
             self._versions.append((name, version))
 
+    @property
+    def beating(self) -> bool:
+        """Whether the renewing thread runs: inside the ``with`` block, for a lease of 4 s or more."""
+        return self._thread.is_alive()
+
     def __enter__(self) -> Heartbeat:
         if self._seconds >= 4:  # a shorter lease (tests use 0) claims nothing worth renewing
             self._thread.start()
@@ -100,6 +105,8 @@ class Heartbeat:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        from mlflow.exceptions import MlflowException
+
         while not self._stop.wait(self._seconds / 4):
             with self._lock:
                 versions = list(self._versions)
@@ -107,5 +114,5 @@ class Heartbeat:
             for name, version in versions:
                 try:
                     capabilities.writes(self._client).set_model_version_tag(name, version, LEASE_TAG, until)
-                except Exception as error:  # the batch itself notices a dead registry; this only logs
+                except MlflowException as error:  # the batch notices a dead registry; this only logs
                     _log.warning("could not renew the lease of %s version %s: %s", name, version, error)

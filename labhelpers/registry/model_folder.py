@@ -80,6 +80,8 @@ def _stored_class(path: Path, serialization_format: str) -> tuple[str, str]:
     if serialization_format == "skops":
         with zipfile.ZipFile(path) as archive:
             schema = json.loads(archive.read("schema.json"))
+        if not isinstance(schema, dict):
+            raise ValueError("its schema.json holds no object")
         return str(schema.get("__module__", "")), str(schema.get("__class__", ""))
     if serialization_format in ("cloudpickle", "pickle"):
         data = path.read_bytes()
@@ -114,9 +116,11 @@ def check_model_folder(folder: Path, model_type: str) -> ModelFolder:
     if not model_file or not path.is_file():
         raise RegistryError(f"{path} is missing; re-run the training step that writes {folder.parent}.")
     fmt = str(sklearn.get("serialization_format", "cloudpickle"))
+    # What a damaged file raises: not a zip, no schema.json in it (KeyError), bad JSON or pickle opcodes
+    # (ValueError), a stream cut short (EOFError), an unreadable file (OSError). A bug is raised as it is.
     try:
         module, name = _stored_class(path, fmt)
-    except Exception as error:  # zipfile, json and pickletools raise many kinds for a damaged file
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError) as error:
         raise RegistryError(
             f"{path} cannot be read as a {fmt} model file ({type(error).__name__}: {error}); "
             "re-run the training step."

@@ -8,13 +8,13 @@ version itself: who, when, from, to and why, plus a JSON history of all its move
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from labhelpers.core.config import login_name
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
@@ -44,12 +44,7 @@ class Move:
 
 
 def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return os.environ.get("LAB_ACTOR") or getpass.getuser()
-    except Exception:
-        return "unknown"
+    return actor or os.environ.get("LAB_ACTOR") or login_name()
 
 
 def _record(

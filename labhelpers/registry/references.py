@@ -82,9 +82,11 @@ def _versions(client: RegistryClient, name: str) -> list:
 
 
 def _unknown_name(client: RegistryClient, name: str) -> RegistryError:
+    from mlflow.exceptions import MlflowException
+
     try:
         known = sorted(m.name for m in client.search_registered_models())
-    except Exception:  # MLflow 3 sends a tag filter Azure ML rejected (azure-sdk-for-python#42155)
+    except MlflowException:  # MLflow 3 sends a tag filter Azure ML rejected (azure-sdk-for-python#42155)
         return RegistryError(f"No registered model named {name!r} (see the Models page for the names).")
     listed = ", ".join(known) if known else "none yet: register models first (notebook 02 or make run)"
     return RegistryError(f"No registered model named {name!r}. Registered models: {listed}.")

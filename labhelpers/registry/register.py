@@ -65,9 +65,11 @@ _log = logging.getLogger(__name__)
 
 def _repair_earlier(client: RegistryClient, names: list[str]) -> None:
     """Finish or remove earlier batches of ``names`` left pending by a process that stopped; log each."""
+    from mlflow.exceptions import MlflowException
+
     try:
         repairs = repair(client, names)
-    except Exception as error:  # the registration below meets the same registry and reports its state
+    except MlflowException as error:  # the registration below meets the same registry and reports its state
         _log.warning("earlier batches of %s not checked: %s", ", ".join(names), error)
         return
     for item in repairs:
@@ -102,18 +104,20 @@ def undo(client: RegistryClient, created: list) -> list[tuple[str, str]]:
     Returns:
         The ``(name, version)`` pairs still in the registry.
     """
+    from mlflow.exceptions import MlflowException
+
     left = []
     for kind, item in reversed(created):
         try:
             _undo_one(client, kind, item)
-        except Exception as error:
+        except MlflowException as error:  # the registry's answer; a bug in the undo is raised
             _log.warning("undo of a failed batch: %s %s not removed: %s", kind, item, error)
             if kind == "version":
                 left.append(item)
     for name, version in left:  # give up the lease, so the next registration repairs them at once
         try:
             capabilities.writes(client).set_model_version_tag(name, version, LEASE_TAG, lease_until(0))
-        except Exception as error:  # unreachable: the lease runs out by itself
+        except MlflowException as error:  # unreachable: the lease runs out by itself
             _log.warning(
                 "lease of %s version %s not given up (it runs out by itself): %s", name, version, error
             )

@@ -155,25 +155,27 @@ def find_pending(client: RegistryClient, names) -> list[Batch]:
     return [batches[batch_id] for batch_id in sorted(batches)]
 
 
-def _gone(error: Exception) -> bool:
-    """A delete that found nothing: another repair or the batch's own undo was first."""
-    return is_not_found(error) or "not found" in str(error)
-
-
 def _delete_version(client: RegistryClient, version) -> None:
+    """Delete ``version``; one already gone (another repair or the batch's own undo was first) is no error.
+
+    "Gone" is the registry's error code for no such version (``RESOURCE_DOES_NOT_EXIST``), never the words
+    of a message: a refused permission or a server error that happens to say "not found" is raised.
+    """
     try:
         client.delete_model_version(version.name, version.version)
     except Exception as error:
-        if not _gone(error):
+        if not is_not_found(error):
             raise
 
 
 def _end_runs(client: RegistryClient, run_ids, status: str) -> None:
     """Mark the batch's runs ended (runs are not registry entries: a failure here is only logged)."""
+    from mlflow.exceptions import MlflowException
+
     for run_id in dict.fromkeys(r for r in run_ids if r):
         try:
             client.set_terminated(run_id, status=status)
-        except Exception as error:
+        except MlflowException as error:
             _log.warning("run %s not marked %s: %s", run_id, status, error)
 
 
@@ -206,6 +208,8 @@ def _complete(client: RegistryClient, batch: Batch) -> tuple[list, list]:
 
 def _remove(client: RegistryClient, batch: Batch) -> None:
     """Delete the batch's versions, fail its runs, and drop a model it created and left empty."""
+    from mlflow.exceptions import MlflowException
+
     for version in batch.versions:
         _delete_version(client, version)
     _end_runs(client, [v.run_id for v in batch.versions], "FAILED")
@@ -215,11 +219,13 @@ def _remove(client: RegistryClient, batch: Batch) -> None:
         try:
             if (client.get_registered_model(name).tags or {}).get(CREATED_BY_TAG) == batch.batch_id:
                 delete_empty_model(client, name)
-        except Exception as error:  # an empty model is harmless: the next registration reuses it
+        except MlflowException as error:  # an empty model is harmless: the next registration reuses it
             _log.warning("registered model %s left in place: %s", name, error)
 
 
 def _repair_one(client: RegistryClient, batch: Batch, *, dry_run: bool, now: float) -> Repair:
+    from mlflow.exceptions import MlflowException
+
     labels = tuple(_label(v) for v in batch.versions)
     until = batch.lease_end()
     if until > now:
@@ -236,7 +242,7 @@ def _repair_one(client: RegistryClient, batch: Batch, *, dry_run: bool, now: flo
         kept, twins = _complete(client, batch)
         note = f"deleted twin {', '.join(map(_label, twins))}" if twins else ""
         return Repair(batch.batch_id, "completed", tuple(map(_label, kept)), note)
-    except Exception as error:
+    except MlflowException as error:  # the registry refused or failed; a bug in the repair is raised
         return Repair(batch.batch_id, "failed", labels, f"{type(error).__name__}: {error}")
 
 

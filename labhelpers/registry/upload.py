@@ -164,10 +164,12 @@ def with_retry(call, *args, attempts: int = 3) -> bool:
         True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
         of information stored elsewhere (dataset input, aliases) and must not fail a registration.
     """
+    from mlflow.exceptions import MlflowException
+
     try:
         racing_writes(attempts)(call, *args)
         return True
-    except Exception as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
+    except MlflowException as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
         _log.warning("%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error)
         return False
 
@@ -257,14 +259,14 @@ def _landed_version(client: RegistryClient, name: str, run_id: str, batch_id: st
 def drop_retried_duplicates(client: RegistryClient, name: str, run_id: str, kept: str) -> None:
     """Delete versions of ``name`` that a retried POST created from the same run beside ``kept``.
 
-    MLflow's client retries a create request that timed out or failed, and the server may already have
-    created the version the first time; versions are never renumbered, so the extra one is deleted. Versions
-    are searched by name (the one filter every registry documents), narrowed to the run where the registry
-    allows it, and each twin's name and run are compared here before it is deleted.
-    """
+    MLflow's client re-sends a create that timed out, which the server may have committed: versions are never
+    renumbered, so the extra one is deleted. Searched by name (every registry's filter), narrowed to the run
+    where allowed; each twin's name and run are compared here before it is deleted."""
+    from mlflow.exceptions import MlflowException
+
     try:
         versions = search_versions(client, name, {"run_id": run_id})
-    except Exception as error:
+    except MlflowException as error:  # the registry's answer (a bug in the search is raised)
         _log.warning("could not check %s for duplicate versions (%s)", name, error)
         return
     for twin in versions:

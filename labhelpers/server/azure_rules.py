@@ -255,16 +255,16 @@ class _ProxyServer(ThreadingHTTPServer):
         self.refused: list[tuple[str, str, str]] = []
         self.faults: list[_Fault] = []
         self.injected: list[tuple[str, str, str]] = []
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # guards faults and the request log; public: the proxy adds faults
 
     def record(self, rule: Rule, method: str, target: str) -> None:
-        with self._lock:
+        with self.lock:
             self.refused.append((rule.name, method, target))
 
     def fault_for(self, method: str, target: str) -> _Fault | None:
         """The first fault still due for this request (counted down), else None."""
         path = urlparse(target).path
-        with self._lock:
+        with self.lock:
             for fault in self.faults:
                 if fault.times > 0 and fault.path.search(path):
                     fault.times -= 1
@@ -311,12 +311,12 @@ class AzureRulesProxy:
         """
         if kind not in (THROTTLE, TIMED_OUT_AFTER_COMMIT):
             raise ValueError(f"unknown fault {kind!r}; use {THROTTLE!r} or {TIMED_OUT_AFTER_COMMIT!r}")
-        with self._server._lock:
+        with self._server.lock:
             self._server.faults.append(_Fault(re.compile(path), kind, times, retry_after))
 
     def clear_faults(self) -> None:
         """Forget the faults not yet met."""
-        with self._server._lock:
+        with self._server.lock:
             self._server.faults.clear()
 
     def start(self) -> AzureRulesProxy:

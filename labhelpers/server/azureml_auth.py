@@ -158,9 +158,19 @@ def install(tracking_uri: str, credential) -> bool:
     """
     if _in_job():
         return False
-    from azureml.mlflow._common._cloud.cloud import _get_cloud_or_default
-    from azureml.mlflow._internal.service_context_loader import _AzureMLServiceContextLoader
-    from azureml.mlflow._internal.utils import (
+    # azureml-mlflow 1.62.0.post6 has no public way to give its plugin a credential for a tracking URI: it
+    # builds its own chain (interactive members, no timeout) into a private per-URI cache. Each private name
+    # below is what that gap leaves; the module docstring says why, and a unit test fails if one moves.
+    # no public cloud lookup: the plugin resolves AZUREML_CURRENT_CLOUD only inside its private chain
+    from azureml.mlflow._common._cloud.cloud import _get_cloud_or_default  # noqa: PLC2701
+
+    # no public setter for the per-URI service context (the credential's cache)
+    from azureml.mlflow._internal.service_context_loader import (  # noqa: PLC2701
+        _AzureMLServiceContextLoader,
+    )
+
+    # no public ServiceContext nor parser of an azureml:// URI's subscription, group and workspace
+    from azureml.mlflow._internal.utils import (  # noqa: PLC2701
         _RES_GRP,
         _SUB_ID,
         _WS_NAME,
@@ -192,7 +202,10 @@ def guard(tracking_uri: str, kind: str | Any = "default", timeout: float = DEFAU
     """
     if not str(tracking_uri).startswith("azureml:") or _in_job():
         return False
-    from azureml.mlflow._internal.service_context_loader import _AzureMLServiceContextLoader
+    # no public way to ask which credential the plugin holds for a URI (see install)
+    from azureml.mlflow._internal.service_context_loader import (  # noqa: PLC2701
+        _AzureMLServiceContextLoader,
+    )
 
     if _AzureMLServiceContextLoader.has_service_context(tracking_uri):
         current = _AzureMLServiceContextLoader.get_service_context(tracking_uri)

@@ -77,15 +77,15 @@ def running_record(paths: Paths) -> dict | None:
 
 @contextlib.contextmanager
 def locked(paths: Paths) -> Iterator[None]:
-    """Serialise start/stop calls on one state folder (two notebooks starting the server at once)."""
-    import fcntl  # POSIX only, like the rest of this module
+    """Serialise start/stop calls on one state folder (two notebooks starting the server at once).
 
-    with open(paths.root / "server.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    An exclusive lock on ``server.lock`` (filelock's ``FileLock``: released when the block ends, and by the
+    system when the process dies); a second holder waits.
+    """
+    from filelock import FileLock
+
+    with FileLock(paths.root / "server.lock"):
+        yield
 
 
 def _log_tail(paths: Paths, lines: int = LOG_TAIL_LINES) -> str:

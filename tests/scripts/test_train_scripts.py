@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import http.server
 import importlib.util
 import json
 import os
@@ -11,10 +10,10 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from werkzeug import Response
 
 from labhelpers.core.artifacts import sha256_file
 from labhelpers.core.config import PROJECT_ROOT
@@ -169,28 +168,9 @@ def test_data_without_coordinates_explains_why_kmeans_needs_them(tmp_path):
     )
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        if self.path.startswith("/hang"):
-            time.sleep(10)
-            return
-        self.send_error(404)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-def test_url_answering_404_is_refused(http_server, tmp_path):
-    url = f"{http_server}/missing/trips.csv"
+def test_url_answering_404_is_refused(httpserver, tmp_path):
+    httpserver.expect_request("/missing/trips.csv").respond_with_data("no such file", status=404)
+    url = httpserver.url_for("/missing/trips.csv")
     done = run(
         "train_supervised.py",
         "--data",
@@ -202,16 +182,23 @@ def test_url_answering_404_is_refused(http_server, tmp_path):
     assert_refused(done, url, "404")
 
 
-def test_url_that_never_answers_is_refused_quickly(http_server, tmp_path):
-    url = f"{http_server}/hang/trips.csv"
-    done = run(
-        "train_supervised.py",
-        "--data",
-        url,
-        "--output-dir",
-        tmp_path / "o",
-        env={"LAB_DATA_CACHE": str(tmp_path / "cache"), "LAB_DOWNLOAD_TIMEOUT": "1"},
+def test_url_that_never_answers_is_refused_quickly(httpserver, tmp_path):
+    release = threading.Event()
+    httpserver.expect_request("/hang/trips.csv").respond_with_handler(
+        lambda request: release.wait(30) and Response("too late")  # answered only once the test is over
     )
+    url = httpserver.url_for("/hang/trips.csv")
+    try:
+        done = run(
+            "train_supervised.py",
+            "--data",
+            url,
+            "--output-dir",
+            tmp_path / "o",
+            env={"LAB_DATA_CACHE": str(tmp_path / "cache"), "LAB_DOWNLOAD_TIMEOUT": "1"},
+        )
+    finally:
+        release.set()
     assert_refused(done, url, "within 1 s")  # quickly: the timeout given, not a default's minutes
     assert not (tmp_path / "o").exists()
 
@@ -220,22 +207,23 @@ class _Parsed(Exception):
     """Raised instead of parsing, once the script's parser is built."""
 
 
-def _parser_of(script: str, monkeypatch: pytest.MonkeyPatch) -> argparse.ArgumentParser:
-    """The ArgumentParser a script builds, captured in-process (the options shared through entry.py too)."""
+def _options_of(script: str, monkeypatch: pytest.MonkeyPatch, added_options: list) -> list:
+    """The options (``argparse.Action``) a script's parser has, built in-process (entry.py's shared ones too).
+
+    The parser is built and stopped before it parses; ``added_options`` recorded each ``add_argument``.
+    """
     monkeypatch.syspath_prepend(str(ML))
     spec = importlib.util.spec_from_file_location(f"_script_{Path(script).stem}", ML / script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    built = []
 
-    def capture(self, args=None, namespace=None):
-        built.append(self)
+    def stop(self, args=None, namespace=None):
         raise _Parsed
 
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", stop)
     with pytest.raises(_Parsed):
         module.parse_args([])
-    return built[0]
+    return [action for _, action in added_options]
 
 
 @pytest.mark.parametrize(
@@ -248,9 +236,9 @@ def _parser_of(script: str, monkeypatch: pytest.MonkeyPatch) -> argparse.Argumen
         ),
     ],
 )
-def test_help_documents_every_option(script, expected, monkeypatch):
-    parser = _parser_of(script, monkeypatch)
-    actions = {a.option_strings[-1]: a for a in parser._actions if a.option_strings and a.dest != "help"}
+def test_help_documents_every_option(script, expected, monkeypatch, added_options):
+    options = _options_of(script, monkeypatch, added_options)
+    actions = {a.option_strings[-1]: a for a in options if a.option_strings and a.dest != "help"}
     assert set(actions) == expected
 
     done = run(script, "--help")

@@ -14,6 +14,8 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.protos import databricks_pb2 as pb
 
 from labhelpers.azure import connect as lab_azure
 from labhelpers.azure import pipeline as azure_pipeline
@@ -69,7 +71,7 @@ def bare_machine(monkeypatch, tmp_path):
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(lab_azure, "_exported_now", [])
+    monkeypatch.setattr(lab_azure, "EXPORTED_CHOICE", [])
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -588,26 +590,12 @@ def test_a_refused_submission_becomes_a_lab_error():
 # --- command line -----------------------------------------------------------------------------------------
 
 
-def _actions(parser):
-    import argparse
-
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                yield from _actions(child)
-        else:
-            yield parser.prog, action
-
-
-def test_every_azure_option_has_help():
+def test_every_azure_option_has_help(added_options):
     from labhelpers.cli import build_parser
 
-    missing = [
-        (prog, action.dest)
-        for prog, action in _actions(build_parser())
-        if " azure " in f"{prog} " and not action.help
-    ]
-    assert missing == []
+    build_parser()
+    azure = [(prog, action) for prog, action in added_options if " azure " in f"{prog} "]
+    assert len(azure) > 3 and [(prog, action.dest) for prog, action in azure if not action.help] == []
 
 
 def test_cli_connect_prints_the_workspace_and_fails_with_the_message(monkeypatch, capsys):
@@ -630,3 +618,78 @@ def test_cli_connect_prints_the_workspace_and_fails_with_the_message(monkeypatch
     monkeypatch.setattr(lab_azure, "connect", refuse)
     assert main(["azure", "submit"]) == 2
     assert "No Azure ML workspace configured." in capsys.readouterr().err
+
+
+# --- a bug is not an Azure answer ---------------------------------------------------------------------------
+
+
+def test_a_bug_while_reading_config_json_is_raised_as_itself(bare_machine, fake_azure, monkeypatch):
+    def from_config(*args, **kwargs):
+        raise TypeError("from_config() got an unexpected keyword argument 'path'")
+
+    write_config(bare_machine / ".azureml")
+    monkeypatch.setattr(FakeMLClient, "from_config", from_config)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        lab_azure.workspace_client(FakeCredential())
+
+
+def test_a_bug_in_the_workspace_lookup_is_raised_as_itself(bare_machine, fake_azure, monkeypatch):
+    write_config(bare_machine / ".azureml")
+    bug = AttributeError("'NoneType' object has no attribute 'mlflow_tracking_uri'")
+    monkeypatch.setattr(FakeMLClient, "workspaces_factory", _failing(bug))
+    with pytest.raises(AttributeError, match="mlflow_tracking_uri"):
+        lab_azure.connect("azure", credential=FakeCredential())
+
+
+def _mlflow_api_raising(monkeypatch, error: Exception) -> None:
+    import mlflow
+
+    class Client:
+        def __init__(self, *args):
+            pass
+
+        def search_experiments(self, **kwargs):
+            raise error
+
+    monkeypatch.setattr(mlflow, "MlflowClient", Client)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (MlflowException("Permission denied", error_code=pb.PERMISSION_DENIED), "AzureML Data Scientist"),
+        (
+            RestException({"Error": {"Code": "AuthorizationFailed"}, "statusCode": 403}),
+            "AzureML Data Scientist",
+        ),
+        # a 403 in the words of another answer is not one
+        (
+            MlflowException("Experiment 'exp-403' does not exist", pb.RESOURCE_DOES_NOT_EXIST),
+            "API at .* failed",
+        ),
+    ],
+    ids=["permission-denied", "azure-403", "404-naming-403"],
+)
+def test_the_mlflow_check_tells_a_403_by_its_code_not_its_words(monkeypatch, error, said):
+    _mlflow_api_raising(monkeypatch, error)
+    with pytest.raises(AzureError, match=said):
+        lab_azure.check_mlflow_answers(
+            AZURE_URI.format(name="ws"), SimpleNamespace(workspace_name="ws"), "cli"
+        )
+
+
+def test_a_bug_behind_the_mlflow_check_is_raised_as_itself(monkeypatch):
+    _mlflow_api_raising(monkeypatch, AttributeError("'NoneType' object has no attribute 'token'"))
+    with pytest.raises(AttributeError, match="token"):
+        lab_azure.check_mlflow_answers(
+            AZURE_URI.format(name="ws"), SimpleNamespace(workspace_name="ws"), "cli"
+        )
+
+
+def test_a_bug_while_submitting_is_raised_as_itself_not_as_a_refused_submission():
+    with pytest.raises(TypeError, match="experiment_name"):
+        azure_pipeline.submit_pipeline(
+            _workspace_connection(
+                FakeJobs(TypeError("create_or_update() got an unexpected 'experiment_name'"))
+            )
+        )

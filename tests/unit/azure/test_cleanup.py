@@ -53,7 +53,7 @@ class FakeWorkspace:
         self.computes = {}
         for name, state in (("ci-alice", "Running"), ("ci-bob", "Running")):
             instance = ComputeInstance(name=name, size="Standard_DS3_v2")
-            instance._state = state
+            instance._state = state  # noqa: SLF001 - azure-ai-ml's ComputeInstance.state is read-only
             self.computes[name] = instance
         self.versions = {
             f"{base}-{who}": [Model(name=f"{base}-{who}", version=str(v)) for v in (1, 2, 3)]
@@ -86,7 +86,7 @@ class FakeWorkspace:
 
     def _stop(self, name):
         self.changes.append(("stop", name))
-        self.computes[name]._state = "Stopped"
+        self.computes[name]._state = "Stopped"  # noqa: SLF001 - read-only state, as above
         return _Done()
 
     def _delete_compute(self, name):

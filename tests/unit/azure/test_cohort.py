@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from labhelpers.azure import connect as lab_azure
 from labhelpers.azure import pipeline as azure_pipeline
@@ -30,8 +32,10 @@ def test_the_learner_reaches_every_step_as_lab_learner(monkeypatch):
     assert _learners(azure_pipeline.load_pipeline()) == dict.fromkeys(STEPS, "bob")
     job = azure_pipeline.load_pipeline(learner="alice")  # the argument wins over the variable
     assert _learners(job) == dict.fromkeys(STEPS, "alice")
-    # what azure-ai-ml would send: each step's environment_variables in the REST body
-    body = job._to_dict()
+    # what azure-ai-ml submits: each step's environment_variables in the job's YAML form (its public dump)
+    dumped = io.StringIO()
+    job.dump(dumped)
+    body = yaml.safe_load(dumped.getvalue())
     assert {name: step["environment_variables"][LEARNER_ENV] for name, step in body["jobs"].items()} == (
         dict.fromkeys(STEPS, "alice")
     )

@@ -37,7 +37,7 @@ def no_credential_offline(monkeypatch, tmp_path):
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(lab_azure, "_exported_now", [])
+    monkeypatch.setattr(lab_azure, "EXPORTED_CHOICE", [])
     monkeypatch.chdir(tmp_path)
     seen = {"network": [], "prompts": []}
 

@@ -9,8 +9,8 @@ from labhelpers.core.errors import CourseError
 from labhelpers.course import outputs
 from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS
 
-# The lab extra's notebook library; `make test-mlflow2`'s environment has only what registration needs.
-nbformat = pytest.importorskip("nbformat")
+# nbformat and nbval (the lab and dev extras) are imported inside the tests that use them: the environment of
+# `make test-mlflow2` has neither, and it imports this module only to deselect its tests (-m registry).
 
 
 def test_sanitize_labels_what_changes_from_run_to_run_and_keeps_the_data():
@@ -58,6 +58,8 @@ def test_the_stand_ins_are_no_word_a_learner_would_type():
 
 
 def _notebook(path, outputs_of_code):
+    import nbformat
+
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_markdown_cell("# t", id="title")]
     notebook.cells += [nbformat.v4.new_code_cell("x = 1", id="code")]
@@ -67,6 +69,8 @@ def _notebook(path, outputs_of_code):
 
 
 def test_store_outputs_copies_sanitized_outputs_without_stderr_or_counts(tmp_path):
+    import nbformat
+
     source_dir, executed_dir = tmp_path / "src", tmp_path / "ran"
     source_dir.mkdir(), executed_dir.mkdir()
     _notebook(source_dir / "n.ipynb", [])
@@ -86,6 +90,8 @@ def test_store_outputs_copies_sanitized_outputs_without_stderr_or_counts(tmp_pat
 
 
 def test_store_outputs_refuses_a_cell_changed_since_the_run(tmp_path):
+    import nbformat
+
     (tmp_path / "src").mkdir(), (tmp_path / "ran").mkdir()
     _notebook(tmp_path / "src" / "n.ipynb", [])
     changed = nbformat.read(_notebook(tmp_path / "ran" / "n.ipynb", []), as_version=4)
@@ -96,6 +102,8 @@ def test_store_outputs_refuses_a_cell_changed_since_the_run(tmp_path):
 
 
 def test_leaks_finds_machine_paths_run_ids_and_timestamps(tmp_path):
+    import nbformat
+
     path = _notebook(
         tmp_path / "n.ipynb", [nbformat.v4.new_output("stream", name="stdout", text="/root/x\n")]
     )
@@ -111,6 +119,8 @@ def test_leaks_finds_machine_paths_run_ids_and_timestamps(tmp_path):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_notebooks_carry_outputs_and_no_run_values(name):
+    import nbformat
+
     path = NOTEBOOK_DIR / name
     notebook = nbformat.read(path, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
@@ -124,6 +134,8 @@ def test_committed_notebooks_carry_outputs_and_no_run_values(name):
 
 
 def test_the_plots_are_stored_as_pictures():
+    import nbformat
+
     for name, cell_id in (("01_train_models.ipynb", "look"), ("03_inspect_registry.ipynb", "chart")):
         cell = next(
             c for c in nbformat.read(NOTEBOOK_DIR / name, as_version=4).cells if c.get("id") == cell_id
@@ -135,7 +147,8 @@ def test_nbval_compares_a_stored_label_equal_to_a_fresh_runs_value():
     """tests/notebooks/sanitize.cfg takes the label a stored output shows and a new run's value alike."""
     from pathlib import Path
 
-    plugin = pytest.importorskip("nbval.plugin")
+    from nbval import plugin
+
     cfg = Path(__file__).parents[2] / "notebooks" / "sanitize.cfg"
     patterns = plugin.get_sanitize_patterns(cfg.read_text())
 

@@ -8,12 +8,12 @@ import pytest
 
 from labhelpers.course.run import run_course
 
-# The lab extra's notebook libraries; `make test-mlflow2`'s environment has only what registration needs.
-nbformat = pytest.importorskip("nbformat")
-pytest.importorskip("papermill")
-
 
 def _notebook(path, parameters: str, name: str):
+    # nbformat (the lab extra) is imported here: `make test-mlflow2`'s environment lacks it, and it imports
+    # this module only to deselect its tests (-m registry).
+    import nbformat
+
     cells = [
         nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(
@@ -61,11 +61,11 @@ def test_a_kernel_started_ahead_is_handed_over_only_after_it_answered_its_warm_i
     warm = f"import time, pathlib\nwhile not pathlib.Path({str(go)!r}).exists(): time.sleep(0.05)\n"
     kernel = AheadKernel(tmp_path, warm_imports=warm + f"pathlib.Path({str(mark)!r}).touch()")
     try:
-        assert not mark.exists()
+        assert not mark.exists() and kernel.connected
         go.touch()
         kernel.settle(timeout=60)
         assert mark.exists()
-        assert not kernel._client.channels_running  # papermill's client is the only one left
+        assert not kernel.connected  # papermill's client is the only one left
     finally:
         kernel.shutdown()
 
@@ -113,6 +113,24 @@ def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path
             kernel.settle(timeout=300)
     finally:
         kernel.shutdown()
+
+
+def test_a_bug_while_a_kernel_starts_is_raised_as_itself_and_leaves_no_kernel(tmp_path, monkeypatch):
+    import psutil
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    from labhelpers.course.kernels import AheadKernel
+
+    started: list = []
+
+    async def wait_for_ready(self, timeout=None):
+        started.extend(psutil.Process().children())  # the kernel, running by now
+        raise AttributeError("'NoneType' object has no attribute 'session'")
+
+    monkeypatch.setattr(AsyncKernelClient, "wait_for_ready", wait_for_ready)
+    with pytest.raises(AttributeError, match="no attribute 'session'"):  # not "the kernel did not start"
+        AheadKernel(tmp_path, warm_imports="pass")
+    assert started and not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 class _Recorded:

@@ -123,3 +123,24 @@ def test_every_notebook_after_01_checks_its_order_in_its_first_cell_that_connect
         ]
         connect = next(source for source in code if "connect(" in source and "import" not in source)
         assert f'ready_for("{name[:2]}", names' in connect, name
+
+
+def test_brief_errors_show_a_lab_error_as_one_line_and_any_other_with_its_traceback(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from labhelpers.course.session import brief_errors
+
+    shell = InteractiveShell.instance()
+    try:
+        brief_errors()
+        capsys.readouterr()
+        failed = shell.run_cell(
+            "from labhelpers.core.errors import DataError\nraise DataError('trips.csv: no such file')"
+        )
+        shown = capsys.readouterr().out
+        assert type(failed.error_in_exec).__name__ == "DataError"
+        assert shown.strip() == "DataError: trips.csv: no such file"  # one line, no frames
+        shell.run_cell("def f():\n    raise KeyError('k')\nf()")
+        assert "Traceback" in capsys.readouterr().out  # any other error keeps its frames
+    finally:
+        InteractiveShell.clear_instance()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import http.server
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from werkzeug import Response
 
 from labhelpers.core.errors import DataError, SchemaError
 from labhelpers.data import download
@@ -403,68 +402,21 @@ def test_damaged_parquet(tmp_path: Path) -> None:
     assert path.read_bytes() == good[: len(good) // 2]
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``; ``/hang/...`` is accepted and never answered, ``/short/...`` is cut short.
-
-    A path listed in ``server.failures`` answers 503 that many times before it is served.
-    """
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-        self.server.requests.append(self.path)  # type: ignore[attr-defined]
-        if self.server.failures.get(self.path, 0) > 0:  # type: ignore[attr-defined]
-            self.server.failures[self.path] -= 1  # type: ignore[attr-defined]
-            self.send_error(503)
-            return
-        if self.path.startswith("/hang/"):
-            self.server.release.wait(30)  # type: ignore[attr-defined]
-            return
-        if self.path.startswith("/short/"):  # promises more bytes than it sends, then hangs up
-            self.send_response(200)
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            self.wfile.write(b"PAR1" * 10)
-            return
-        body = self.server.files.get(self.path)  # type: ignore[attr-defined]
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class signature
-        pass
+def _asked(httpserver) -> list[str]:
+    """The paths the loopback server (pytest-httpserver) answered, in order."""
+    return [request.path for request, _ in httpserver.log]
 
 
-@pytest.fixture()
-def server() -> Iterator[http.server.ThreadingHTTPServer]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.files, httpd.requests, httpd.release = {}, [], threading.Event()  # type: ignore[attr-defined]
-    httpd.failures = {}  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.release.set()  # type: ignore[attr-defined]
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _url(httpd: http.server.ThreadingHTTPServer, path: str) -> str:
-    return f"http://127.0.0.1:{httpd.server_address[1]}{path}"
-
-
-def test_url_downloads_once_then_reuses_the_cache(tmp_path: Path, server, capsys) -> None:
+def test_url_downloads_once_then_reuses_the_cache(tmp_path: Path, httpserver, capsys) -> None:
     body = write(azure_green(), tmp_path / "green.parquet").read_bytes()
-    server.files["/data/green_2016-01.parquet"] = body
-    url = _url(server, "/data/green_2016-01.parquet")
+    httpserver.expect_request("/data/green_2016-01.parquet").respond_with_data(body)
+    url = httpserver.url_for("/data/green_2016-01.parquet")
     cache = tmp_path / "cache"
 
     first = load_trips(url, cache_dir=cache, timeout=5, progress=True)
     second = load_trips(url, cache_dir=cache, timeout=5, progress=True)
 
-    assert server.requests == ["/data/green_2016-01.parquet"]
+    assert _asked(httpserver) == ["/data/green_2016-01.parquet"]
     assert first.source == url and first.schema == "azure_green"
     assert first.path.parent == cache and first.path.name.endswith(".parquet")
     assert first.path.read_bytes() == body
@@ -475,8 +427,9 @@ def test_url_downloads_once_then_reuses_the_cache(tmp_path: Path, server, capsys
     assert capsys.readouterr().err.count("green_2016-01.parquet") >= 1  # the progress bar, first call only
 
 
-def test_url_404_names_url_and_status(tmp_path: Path, server) -> None:
-    url = _url(server, "/missing.csv")
+def test_url_404_names_url_and_status(tmp_path: Path, httpserver) -> None:
+    httpserver.expect_request("/missing.csv").respond_with_data("no such file", status=404)
+    url = httpserver.url_for("/missing.csv")
     cache = tmp_path / "cache"
 
     with pytest.raises(DataError, match="404") as caught:
@@ -484,24 +437,40 @@ def test_url_404_names_url_and_status(tmp_path: Path, server) -> None:
 
     assert url in str(caught.value)
     assert "local path" in str(caught.value)
-    assert server.requests == ["/missing.csv"]  # a wrong URL is not retried
+    assert _asked(httpserver) == ["/missing.csv"]  # a wrong URL is not retried
     assert list(cache.iterdir()) == []  # nothing that could pass for a finished download
 
 
-def test_url_that_never_answers_times_out(tmp_path: Path, server) -> None:
-    url = _url(server, "/hang/trips.parquet")
-    cache = tmp_path / "cache"
+def test_url_that_never_answers_times_out(tmp_path: Path, httpserver) -> None:
+    release, arrived = threading.Event(), []
 
-    with pytest.raises(DataError, match=r"did not answer within 1 s") as caught:
-        load_trips(url, cache_dir=cache, timeout=1, progress=False)
+    def hang(request):  # accepted, answered only once the test is over
+        arrived.append(request.path)
+        release.wait(30)
+        return Response("too late")
+
+    httpserver.expect_request("/hang/trips.parquet").respond_with_handler(hang)
+    url, cache = httpserver.url_for("/hang/trips.parquet"), tmp_path / "cache"
+    try:
+        with pytest.raises(DataError, match=r"did not answer within 1 s") as caught:
+            load_trips(url, cache_dir=cache, timeout=1, progress=False)
+    finally:
+        release.set()
 
     assert url in str(caught.value)
-    assert server.requests == ["/hang/trips.parquet"]
+    assert arrived == ["/hang/trips.parquet"]  # asked once: a silent server is not retried
     assert list(cache.iterdir()) == []
 
 
-def test_broken_download_is_retried_then_leaves_nothing_that_looks_complete(tmp_path: Path, server) -> None:
-    url = _url(server, "/short/trips.parquet")
+def test_broken_download_is_retried_then_leaves_nothing_that_looks_complete(
+    tmp_path: Path, httpserver
+) -> None:
+    def cut_short(request):  # promises more bytes than it sends, then hangs up
+        headers = {"Content-Length": "100000", "Connection": "close"}
+        return Response(iter([b"PAR1" * 10]), headers=headers, direct_passthrough=True)
+
+    httpserver.expect_request("/short/trips.parquet").respond_with_handler(cut_short)
+    url = httpserver.url_for("/short/trips.parquet")
     cache = tmp_path / "cache"
 
     with pytest.raises(
@@ -510,26 +479,29 @@ def test_broken_download_is_retried_then_leaves_nothing_that_looks_complete(tmp_
         load_trips(url, cache_dir=cache, timeout=5, progress=False)
 
     assert url in str(caught.value)
-    assert server.requests == ["/short/trips.parquet"] * (1 + download.RETRIES)
+    assert _asked(httpserver) == ["/short/trips.parquet"] * (1 + download.RETRIES)
     assert list(cache.iterdir()) == []
 
 
-def test_server_errors_are_retried_until_the_file_arrives(tmp_path: Path, server) -> None:
+def test_server_errors_are_retried_until_the_file_arrives(tmp_path: Path, httpserver) -> None:
     body = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
-    server.files["/busy/yellow.parquet"] = body
-    server.failures["/busy/yellow.parquet"] = download.RETRIES  # 503 on every attempt but the last
-    url = _url(server, "/busy/yellow.parquet")
+    for _ in range(download.RETRIES):  # 503 on every attempt but the last
+        httpserver.expect_oneshot_request("/busy/yellow.parquet").respond_with_data("busy", status=503)
+    httpserver.expect_request("/busy/yellow.parquet").respond_with_data(body)
+    url = httpserver.url_for("/busy/yellow.parquet")
 
     data = load_trips(url, cache_dir=tmp_path / "cache", timeout=5, progress=False)
 
-    assert server.requests == ["/busy/yellow.parquet"] * (1 + download.RETRIES)
+    assert _asked(httpserver) == ["/busy/yellow.parquet"] * (1 + download.RETRIES)
     assert data.path.read_bytes() == body and data.schema == "azure_yellow"
 
 
-def test_known_sha256_is_checked_and_a_mismatch_names_url_and_both_digests(tmp_path: Path, server) -> None:
+def test_known_sha256_is_checked_and_a_mismatch_names_url_and_both_digests(
+    tmp_path: Path, httpserver
+) -> None:
     body = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
-    server.files["/yellow.parquet"] = body
-    url, cache = _url(server, "/yellow.parquet"), tmp_path / "cache"
+    httpserver.expect_request("/yellow.parquet").respond_with_data(body)
+    url, cache = httpserver.url_for("/yellow.parquet"), tmp_path / "cache"
     actual, wrong = hashlib.sha256(body).hexdigest(), "0" * 64
 
     with pytest.raises(DataError) as caught:
@@ -537,18 +509,18 @@ def test_known_sha256_is_checked_and_a_mismatch_names_url_and_both_digests(tmp_p
 
     message = str(caught.value)
     assert url in message and actual in message and wrong in message
-    assert server.requests == ["/yellow.parquet"]  # a wrong digest is not retried
+    assert _asked(httpserver) == ["/yellow.parquet"]  # a wrong digest is not retried
     assert list(cache.iterdir()) == []
     data = load_trips(url, cache_dir=cache, timeout=5, progress=False, sha256=f"sha256:{actual.upper()}")
     assert data.sha256 == actual and data.path.read_bytes() == body
 
 
 def test_cached_file_that_no_longer_matches_the_known_sha256_is_downloaded_again(
-    tmp_path: Path, server
+    tmp_path: Path, httpserver
 ) -> None:
     body = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
-    server.files["/yellow.parquet"] = body
-    url, cache = _url(server, "/yellow.parquet"), tmp_path / "cache"
+    httpserver.expect_request("/yellow.parquet").respond_with_data(body)
+    url, cache = httpserver.url_for("/yellow.parquet"), tmp_path / "cache"
     first = load_trips(url, cache_dir=cache, timeout=5, progress=False)
     first.path.write_bytes(b"damaged in the cache")
 
@@ -556,14 +528,16 @@ def test_cached_file_that_no_longer_matches_the_known_sha256_is_downloaded_again
         url, cache_dir=cache, timeout=5, progress=False, sha256=hashlib.sha256(body).hexdigest()
     )
 
-    assert server.requests == ["/yellow.parquet"] * 2
+    assert _asked(httpserver) == ["/yellow.parquet"] * 2
     assert again.path == first.path and again.path.read_bytes() == body
 
 
-def test_malformed_sha256_is_refused_before_downloading(tmp_path: Path, server) -> None:
+def test_malformed_sha256_is_refused_before_downloading(tmp_path: Path, httpserver) -> None:
     with pytest.raises(DataError, match=r"sha256='abc' is not a SHA-256 digest"):
-        load_trips(_url(server, "/x.parquet"), cache_dir=tmp_path / "cache", progress=False, sha256="abc")
-    assert server.requests == []
+        load_trips(
+            httpserver.url_for("/x.parquet"), cache_dir=tmp_path / "cache", progress=False, sha256="abc"
+        )
+    assert _asked(httpserver) == []
 
 
 def test_local_file_with_a_known_sha256(tmp_path: Path) -> None:
@@ -574,9 +548,9 @@ def test_local_file_with_a_known_sha256(tmp_path: Path) -> None:
         load_trips(path, sha256="1" * 64)
 
 
-def test_damaged_cached_file_says_how_to_download_again(tmp_path: Path, server) -> None:
-    server.files["/trips.parquet"] = b"<html>maintenance</html>"
-    url = _url(server, "/trips.parquet")
+def test_damaged_cached_file_says_how_to_download_again(tmp_path: Path, httpserver) -> None:
+    httpserver.expect_request("/trips.parquet").respond_with_data(b"<html>maintenance</html>")
+    url = httpserver.url_for("/trips.parquet")
 
     with pytest.raises(DataError, match="could not be read as parquet") as caught:
         load_trips(url, cache_dir=tmp_path / "cache", timeout=5, progress=False)
@@ -595,28 +569,30 @@ def test_url_nobody_listens_on(tmp_path: Path, free_port) -> None:
     assert url in str(caught.value)
 
 
-def test_url_without_a_data_suffix_is_refused_before_downloading(tmp_path: Path, server) -> None:
+def test_url_without_a_data_suffix_is_refused_before_downloading(tmp_path: Path, httpserver) -> None:
     with pytest.raises(DataError, match="does not end in"):
-        load_trips(_url(server, "/index.html"), cache_dir=tmp_path / "cache", progress=False)
-    assert server.requests == []
+        load_trips(httpserver.url_for("/index.html"), cache_dir=tmp_path / "cache", progress=False)
+    assert _asked(httpserver) == []
 
 
 def test_a_full_cache_disk_is_named_with_the_way_out_and_keeps_nothing(
-    tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, httpserver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server.files["/yellow.parquet"] = write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
-    url, cache = _url(server, "/yellow.parquet"), tmp_path / "cache"
+    httpserver.expect_request("/yellow.parquet").respond_with_data(
+        write(azure_yellow(), tmp_path / "yellow.parquet").read_bytes()
+    )
+    url, cache = httpserver.url_for("/yellow.parquet"), tmp_path / "cache"
 
     def full_disk(self, url, response, output_file):
         Path(output_file).write_bytes(b"PAR1")  # some bytes land, then the disk is full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), output_file)
 
-    monkeypatch.setattr(download.Downloader, "_stream", full_disk)
+    monkeypatch.setattr(download.Downloader, "write_body", full_disk)
 
     with pytest.raises(DataError) as caught:
         load_trips(url, cache_dir=cache, timeout=5, progress=False)
 
     message = str(caught.value)
     assert url in message and f"download cache {cache} is full" in message and "LAB_DATA_CACHE" in message
-    assert server.requests == ["/yellow.parquet"]  # a full disk is not retried
+    assert _asked(httpserver) == ["/yellow.parquet"]  # a full disk is not retried
     assert list(cache.iterdir()) == []

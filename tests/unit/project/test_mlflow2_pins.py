@@ -31,7 +31,10 @@ SHARED = {
     "pooch",
     "ruamel-yaml",
     "tenacity",
+    "filelock",
     "pytest",
+    "trustme",
+    "pytest-httpserver",
 }
 
 

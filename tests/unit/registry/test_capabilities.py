@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException, get_error_code
 from mlflow.protos import databricks_pb2 as pb
 
 from labhelpers.registry import capabilities
@@ -83,20 +83,100 @@ def test_a_confirmed_order_then_costs_one_small_request(fake_registry):
     assert client.calls == ["search_model_versions+order"]
 
 
+def _bare_answer(status: int) -> MlflowException:
+    """What MLflow's client raises for an answer of ``status`` whose body is not JSON (a proxy's page)."""
+    return MlflowException(f"API request failed with error code {status} != 200", get_error_code(status))
+
+
+def _azure(code: str, status: int, **body) -> RestException:
+    """Azure ML's answer as MLflow's client raises it (the shape of Azure/azure-sdk-for-python#42155)."""
+    return RestException({"Error": {"Code": code, "Message": "..."}, "statusCode": status, **body})
+
+
 @pytest.mark.parametrize(
     ("error", "refusal"),
     [
         (MlflowException("x", error_code=pb.ENDPOINT_NOT_FOUND), True),
         (MlflowException("x", error_code=pb.INVALID_PARAMETER_VALUE), True),
+        (MlflowException("x", error_code=pb.NOT_IMPLEMENTED), True),
+        (_bare_answer(404), True),
+        (_bare_answer(400), True),
+        (_azure("UserError", 400, error_code="INVALID_PARAMETER_VALUE"), True),
+        (_azure("ValidationError", 400), True),  # no MLflow code in the body: Azure's own says it
         (NotImplementedError("no aliases in this store"), True),
         (MlflowException("x", error_code=pb.RESOURCE_DOES_NOT_EXIST), False),
+        (MlflowException("x", error_code=pb.RESOURCE_ALREADY_EXISTS), False),
         (MlflowException("x", error_code=pb.PERMISSION_DENIED), False),
+        (MlflowException("x", error_code=pb.UNAUTHENTICATED), False),
+        (MlflowException("x", error_code=pb.REQUEST_LIMIT_EXCEEDED), False),
         (MlflowException("x", error_code=pb.TEMPORARILY_UNAVAILABLE), False),
+        # a server error, a gateway's, a timeout: the registry failed, it did not refuse
+        (MlflowException("x"), False),
+        (_bare_answer(500), False),
+        (_bare_answer(502), False),
+        (MlflowException("x", error_code=pb.DEADLINE_EXCEEDED), False),
+        (RestException({"error_code": "INTERNAL_ERROR", "message": "boom"}), False),
+        (_azure("UserError", 500), False),
+        (_azure("ServiceError", 500, error_code="INTERNAL_ERROR"), False),
+        (_azure("UserError", 403, error_code="PERMISSION_DENIED"), False),
+        # programming errors and the network
+        (AttributeError("'RestStore' object has no attribute 'set_registered_model_alias'"), False),
+        (TypeError("set_registered_model_alias() takes 4 positional arguments"), False),
+        (TimeoutError("read timed out"), False),
         (ConnectionError("refused"), False),
     ],
 )
 def test_only_a_refusal_teaches_that_a_feature_is_missing(error, refusal):
     assert capabilities.is_refusal(error) is refusal
+
+
+@pytest.mark.parametrize("error", [MlflowException("boom"), AttributeError("no attribute 'x'")])
+def test_a_server_error_or_a_bug_on_the_first_try_is_raised_and_teaches_nothing(fake_registry, error):
+    client = fake_registry(_versions(fake_registry))
+
+    def fails(*args):
+        raise error
+
+    with pytest.raises(type(error)):
+        capabilities.attempt(client, "aliases", fails)
+    assert capabilities.of(client).aliases is None  # asked again next time
+
+
+def _counted(*errors):
+    """A write that raises ``errors`` one per call, then succeeds; ``calls`` counts the calls."""
+    pending = list(errors)
+
+    def write():
+        write.calls += 1
+        if pending:
+            raise pending.pop(0)
+        return "written"
+
+    write.calls = 0
+    return write
+
+
+def test_a_write_that_lost_a_race_is_tried_again():
+    write = _counted(MlflowException("UNIQUE constraint failed"), _bare_answer(503))
+    assert capabilities.racing_writes(3)(write) == "written"
+    assert write.calls == 3
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MlflowException("Permission denied", error_code=pb.PERMISSION_DENIED),
+        _bare_answer(403),
+        _bare_answer(401),
+        MlflowException("x", error_code=pb.INVALID_PARAMETER_VALUE),
+        AttributeError("'NoneType' object has no attribute 'run_id'"),
+    ],
+)
+def test_a_403_a_refusal_or_a_bug_is_never_tried_again(error):
+    write = _counted(error)
+    with pytest.raises(type(error)):
+        capabilities.racing_writes(3)(write)
+    assert write.calls == 1
 
 
 def test_a_registry_that_said_yes_once_keeps_the_feature(fake_registry):

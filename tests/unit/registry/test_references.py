@@ -1,6 +1,6 @@
 """Version references parsed without a registry: every accepted form, and the refusals with their hints.
 
-Resolution against a real server is in tests/integration/test_registry.py.
+Resolution against a real server is in tests/integration/registry/test_registry.py.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST
 
 from labhelpers.registry.lease import DEFAULT_LEASE_SECONDS, lease_until
 from labhelpers.registry.repair import find_pending, repair
@@ -242,3 +242,41 @@ def test_completing_keeps_the_version_its_batch_already_tagged_complete_and_dele
         "deleted twin a version 1",
     )
     assert twin not in registry.versions
+
+
+class DeleteFails(Registry):
+    """The registry whose version deletes raise ``error`` (the version itself is left where it was)."""
+
+    def __init__(self, tracking_uri: str, error: Exception) -> None:
+        super().__init__(tracking_uri)
+        self.error = error
+
+    def delete_model_version(self, name, version):
+        self.calls.append(f"delete {name} {version}")
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "action"),
+    [
+        # another repair (or the batch's own undo) deleted it first: gone, as wanted
+        (MlflowException("Model Version (name=a, version=1) not found", RESOURCE_DOES_NOT_EXIST), "removed"),
+        # the same words under another code are no answer about the version: the repair failed
+        (
+            MlflowException("Permission denied: user ada not found in this workspace", PERMISSION_DENIED),
+            "failed",
+        ),
+        (MlflowException("not found in the connection pool: internal error"), "failed"),
+    ],
+    ids=["resource-does-not-exist", "permission-denied-saying-not-found", "server-error-saying-not-found"],
+)
+def test_a_version_counts_as_gone_by_the_registrys_error_code_not_by_its_words(error, action):
+    registry = DeleteFails("http://127.0.0.1:5000", error)
+    for name in ("a", "b"):
+        registry.add(name, "dead", NAMES)
+
+    [result] = repair(registry, NAMES, now=NOW)
+
+    assert result.action == action
+    if action == "failed":
+        assert result.note == f"MlflowException: {error}"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from types import SimpleNamespace
 
 import pytest
@@ -209,30 +206,10 @@ def test_only_an_azure_client_is_wrapped_and_what_is_learned_stays_with_the_clie
     assert capabilities.of(throttled(azure)).aliases is False and capabilities.of(azure).aliases is False
 
 
-class _Throttling(http.server.BaseHTTPRequestHandler):
-    """Answers 429 with Retry-After: 1 to the first ``server.throttle`` requests, then an empty search."""
-
-    def do_GET(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.seen += 1
-        if self.server.seen <= self.server.throttle:
-            body, status, headers = b'{"error_code": "REQUEST_LIMIT_EXCEEDED"}', 429, {"Retry-After": "1"}
-        else:
-            body, status, headers = json.dumps({"experiments": []}).encode(), 200, {}
-        self.send_response(status)
-        for key, value in {**headers, "Content-Type": "application/json"}.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET
-
-    def log_message(self, *args):
-        pass
+SEARCH = "/api/2.0/mlflow/experiments/search"
 
 
-def test_mlflow_s_own_attempts_honour_retry_after_and_the_budget_outlasts_them(monkeypatch):
+def test_mlflow_s_own_attempts_honour_retry_after_and_the_budget_outlasts_them(monkeypatch, httpserver):
     from mlflow import MlflowClient
     from urllib3.util.retry import Retry
 
@@ -240,20 +217,19 @@ def test_mlflow_s_own_attempts_honour_retry_after_and_the_budget_outlasts_them(m
 
     for name, value in CLIENT_DEFAULTS.items():
         monkeypatch.setenv(name, value)  # MLflow's own budget: 2 retries for every cause
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
-    httpd.seen, httpd.throttle = 0, 5  # more 429s than MLflow's own three attempts take
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    for _ in range(5):  # 429 with Retry-After: 1, more often than MLflow's own three attempts take
+        httpserver.expect_oneshot_request(SEARCH).respond_with_json(
+            {"error_code": "REQUEST_LIMIT_EXCEEDED"}, status=429, headers={"Retry-After": "1"}
+        )
+    httpserver.expect_request(SEARCH).respond_with_json({"experiments": []})  # then the answer
     inner: list[float] = []  # urllib3's waits inside MLflow (recorded, not slept)
     monkeypatch.setattr(
         Retry, "sleep", lambda self, response=None: inner.append(self.get_retry_after(response))
     )
     outer: list[float] = []
-    try:
-        client = MlflowClient(f"http://127.0.0.1:{httpd.server_address[1]}")
-        assert ThrottledClient(client, 60, outer.append).search_experiments() == []
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-    assert httpd.seen == 6  # 3 attempts by MLflow, given up; then 2 more 429s and the answer
+    client = MlflowClient(httpserver.url_for("/").rstrip("/"))
+    assert ThrottledClient(client, 60, outer.append).search_experiments() == []
+    # 3 attempts by MLflow, given up; then 2 more 429s and the answer
+    assert [request.path for request, _ in httpserver.log] == [SEARCH] * 6
     assert inner == [1.0] * 4  # every wait between 429s is the server's Retry-After
     assert len(outer) == 1  # one retry of our own once MLflow gave up

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
+import re
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -126,56 +125,36 @@ def test_a_name_filter_with_more_after_its_quote_is_not_one_name(text):
     assert rules.refusal("GET", _get("/model-versions/search", filter=text)) is rules.VERSION_FILTER
 
 
-class _Upstream(ThreadingHTTPServer):
-    """An upstream answering every MLflow call with one version of ``m`` (and its run); records the calls."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _UpstreamHandler)
-        self.seen: list[tuple[str, str, dict]] = []
-
-
-class _UpstreamHandler(BaseHTTPRequestHandler):
-    server: _Upstream
-    VERSION = {"name": "m", "version": "1", "run_id": "r1", "status": "READY", "tags": []}
-    RUN = {"info": {"run_id": "r1", "run_uuid": "r1", "experiment_id": "0", "status": "FINISHED"}, "data": {}}
-
-    def log_message(self, *args) -> None:
-        return
-
-    def _handle(self) -> None:
-        url = urlparse(self.path)
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.loads(raw) if raw else {}
-        self.server.seen.append((url.path, parse_qs(url.query).get("filter", [""])[0], body))
-        answer = {
-            "model-versions/search": {"model_versions": [self.VERSION]},
-            "runs/get": {"run": self.RUN},
-            "runs/search": {"runs": [self.RUN]},
-        }.get(url.path.split("/mlflow/", 1)[-1], {})
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = do_DELETE = _handle
+VERSION = {"name": "m", "version": "1", "run_id": "r1", "status": "READY", "tags": []}
+RUN = {"info": {"run_id": "r1", "run_uuid": "r1", "experiment_id": "0", "status": "FINISHED"}, "data": {}}
+#: What the upstream answers, by API path; any other call gets an empty answer.
+ANSWERS = {
+    "model-versions/search": {"model_versions": [VERSION]},
+    "runs/get": {"run": RUN},
+    "runs/search": {"runs": [RUN]},
+}
 
 
 @pytest.fixture
-def upstream():
-    server = _Upstream()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def upstream(httpserver):
+    """An upstream MLflow (pytest-httpserver) answering every call with one version of ``m`` and its run."""
+    for path, answer in ANSWERS.items():
+        httpserver.expect_request(f"{API}/{path}").respond_with_json(answer)
+    httpserver.expect_request(re.compile(".*")).respond_with_json({})
+    return httpserver
+
+
+def _seen(upstream) -> list[tuple[str, str, dict]]:
+    """What reached the upstream: (path, the ``filter`` query parameter, the JSON body) of each request."""
+    return [
+        (request.path, request.args.get("filter", ""), request.get_json(silent=True) or {})
+        for request, _ in upstream.log
+    ]
 
 
 @pytest.fixture
 def stand_in(upstream):
-    with rules.AzureRulesProxy(f"http://127.0.0.1:{upstream.server_address[1]}") as proxy:
+    with rules.AzureRulesProxy(upstream.url_for("/").rstrip("/")) as proxy:
         yield proxy, upstream
 
 
@@ -207,9 +186,9 @@ def test_the_filters_registration_repair_and_the_catalog_send_meet_azure_rules_a
     # ...and each client learned it once and asked by name only instead; the catalog's forms all pass
     assert capabilities.of(registration).version_filters is False
     assert capabilities.of(repair).version_filters is False
-    version_searches = [text for path, text, _ in upstream.seen if path.endswith("/model-versions/search")]
+    version_searches = [text for path, text, _ in _seen(upstream) if path.endswith("/model-versions/search")]
     assert version_searches == ["name='m'"] * 3
-    run_filters = [body.get("filter") for path, _, body in upstream.seen if path.endswith("/runs/search")]
+    run_filters = [body.get("filter") for path, _, body in _seen(upstream) if path.endswith("/runs/search")]
     assert run_filters == ["attributes.run_id IN ('r1')"]
 
 
@@ -220,7 +199,7 @@ def test_the_azure_rules_command_serves_the_stand_in_before_the_local_server_and
     from labhelpers.server import local
 
     started = SimpleNamespace(
-        uri=f"http://127.0.0.1:{upstream.server_address[1]}",
+        uri=upstream.url_for("/").rstrip("/"),
         already_running=True,
         pid=1,
         started_at="then",
@@ -269,4 +248,4 @@ def test_a_refused_run_search_is_an_mlflow_error_the_capability_rules_count_as_a
     assert raised.value.error_code == rule.error_code and rule.source in str(raised.value)
     assert capabilities.is_refusal(raised.value)
     assert [name for name, _, _ in proxy.refused] == [rule.name]
-    assert not [path for path, _, _ in upstream.seen if path.endswith("/runs/search")]  # never forwarded
+    assert not [path for path, _, _ in _seen(upstream) if path.endswith("/runs/search")]  # never forwarded

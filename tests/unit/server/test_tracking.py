@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import os
 import sys
-import threading
 
 import pytest
 
@@ -66,15 +64,13 @@ def test_check_reachable_dead_port_fails_fast_with_start_hint(free_port, connect
     assert "MLFLOW_TRACKING_URI" in message
 
 
-def test_check_reachable_rejects_a_web_server_that_is_not_mlflow() -> None:
-    httpd = http.server.ThreadingHTTPServer((config.HOST, 0), http.server.BaseHTTPRequestHandler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        with pytest.raises(ServerError, match="not as an MLflow tracking server"):
-            tracking.check_reachable(f"http://{config.HOST}:{httpd.server_address[1]}")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def test_check_reachable_rejects_a_web_server_that_is_not_mlflow(httpserver) -> None:
+    httpserver.expect_request("/").respond_with_data("<html>a web site</html>", content_type="text/html")
+    httpserver.no_handler_status_code = 404  # every other path, MLflow's API included, is not found
+    with pytest.raises(ServerError, match=r"not as an MLflow tracking server \(HTTP 404"):
+        tracking.check_reachable(httpserver.url_for("/").rstrip("/"))
+    [(asked, _)] = httpserver.log  # one request, to MLflow's API, and no retry
+    assert asked.path.startswith("/api/2.0/mlflow/")
 
 
 def test_check_reachable_leaves_azureml_alone(connections) -> None:
