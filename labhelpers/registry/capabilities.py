@@ -120,7 +120,7 @@ def is_refusal(error: BaseException) -> bool:
 
     if isinstance(error, NotImplementedError):
         return True
-    if not isinstance(error, MlflowException):
+    if not isinstance(error, MlflowException) or _unique_violation(error):  # a lost race says nothing of it
         return False
     body = getattr(error, "json", None)  # a RestException: the server's answer as it came
     body = body if isinstance(body, dict) else {}
@@ -178,6 +178,10 @@ def writes(client: RegistryClient):
 #: inserts it, and the loser's insert fails on the database's UNIQUE constraint or lock, which MLflow's server
 #: answers as an internal error (500) or, for a busy database, "temporarily unavailable" (503).
 RACE_CODES = frozenset({"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE"})
+#: MLflow 3.15's SQL store answers any other SQLAlchemy error as BAD_REQUEST (400), a lost UNIQUE insert
+#: (SQLAlchemy's IntegrityError) included, e.g. two runs of a batch logging the same dataset at once. Such a
+#: 400 is told from a real one by the database's own name for the violation in its message.
+UNIQUE_VIOLATIONS = ("IntegrityError", "UniqueViolation", "UNIQUE constraint failed")
 
 
 def lost_a_race(error: BaseException) -> bool:
@@ -188,7 +192,15 @@ def lost_a_race(error: BaseException) -> bool:
     """
     from mlflow.exceptions import MlflowException
 
-    return isinstance(error, MlflowException) and str(error.error_code) in RACE_CODES
+    if not isinstance(error, MlflowException):
+        return False
+    return str(error.error_code) in RACE_CODES or _unique_violation(error)
+
+
+def _unique_violation(error: BaseException) -> bool:
+    """A BAD_REQUEST that is MLflow's answer to a lost UNIQUE insert (:data:`UNIQUE_VIOLATIONS`)."""
+    code = str(getattr(error, "error_code", ""))
+    return code == "BAD_REQUEST" and any(name in str(error) for name in UNIQUE_VIOLATIONS)
 
 
 def racing_writes(attempts: int = 3):

@@ -162,6 +162,23 @@ def test_a_write_that_lost_a_race_is_tried_again():
     assert write.calls == 3
 
 
+def test_a_lost_unique_insert_that_mlflow_answers_as_bad_request_is_tried_again():
+    """MLflow 3.15 wraps SQLAlchemy's IntegrityError as BAD_REQUEST: seen on PostgreSQL when three runs of a
+    batch log the same dataset at once."""
+    lost = MlflowException(
+        "(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "
+        '"uniq_dataset_uuid"', error_code=pb.BAD_REQUEST
+    )  # fmt: skip
+    write = _counted(lost, MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets",
+                                           error_code=pb.BAD_REQUEST))  # fmt: skip
+    assert capabilities.racing_writes(3)(write) == "written" and write.calls == 3
+    refused = _counted(MlflowException("Invalid dataset digest", error_code=pb.BAD_REQUEST))
+    with pytest.raises(MlflowException):
+        capabilities.racing_writes(3)(refused)
+    assert refused.calls == 1  # a plain 400 answers the same every time
+    assert not capabilities.is_refusal(lost)  # nor does a lost race say the registry lacks the feature
+
+
 @pytest.mark.parametrize(
     "error",
     [
