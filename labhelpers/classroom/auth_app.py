@@ -52,11 +52,14 @@ def _body() -> object:
 
 
 def _names_two_runs() -> bool:
-    """Whether the request names two different runs. The body is parsed only when its bytes mention
-    ``run_uuid``, the one field that can name a second run: most requests cost a substring search."""
+    """Whether the request names two different runs. A JSON body (POST, PATCH, DELETE) is parsed only when
+    its bytes mention ``run_uuid``, the one field that can name a second run. An artifact upload's body is
+    never read here: MLflow streams it to the file, and a body read first would leave the file empty."""
     from flask import request
 
-    body = _body() if b"run_uuid" in request.get_data(cache=True) else None
+    body = None
+    if request.method in ("POST", "PATCH", "DELETE") and "/mlflow-artifacts/" not in request.path:
+        body = _body() if b"run_uuid" in request.get_data(cache=True) else None
     return len(policy.run_ids_named(request.args.to_dict(flat=False), body)) > 1
 
 

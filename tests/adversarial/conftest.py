@@ -48,6 +48,8 @@ def bob(accounts, instructor) -> Bob:
     )
     artifact_path = f"{experiment_id}/{run_id}/artifacts/model/model.pkl"
     me.ok("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{artifact_path}", data=MODEL_FILE)
+    stored = me.call("GET", f"/api/2.0/mlflow-artifacts/artifacts/{artifact_path}")
+    assert stored.content == MODEL_FILE, "the upload through the policy must store the bytes it was sent"
     model = "taxi-fare-linear-regression-bob"
     source = f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts/model"
     version = me.ok(
