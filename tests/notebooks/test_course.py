@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -211,14 +212,13 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
         assert versions[(name, 3)].tags["data_version"] != versions[(name, 2)].tags["data_version"]
     kmeans = config.KMEANS_MODEL_NAME
     assert versions[(kmeans, 3)].tags["data_version"] == versions[(kmeans, 2)].tags["data_version"]
-    # 2 -> production, 3 (retrained) replaces it, 4 is refused, the rollback returns production to 2
+    # 2 -> production; 3 (retrained) and 4 (worse) are refused; 3 goes in by an override, the rollback
+    # returns production to 2
     lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
-    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "validated"}
+    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "rejected"}
     assert _production(client, LINEAR) == [2]
     assert versions[(LINEAR, 2)].tags["batch_id"] != versions[(LINEAR, 3)].tags["batch_id"]
-    assert "regresses against production version 3" in _cell_text(
-        "first", "04_pin_and_promote.ipynb", "refuse"
-    )
+    _assert_04_tells_the_truth_about_its_gates(client, versions)
     assert "Did you mean 'azureml:taxi-fare-linear-regression:3'?" in _cell_text(
         "first", "04_pin_and_promote.ipynb", "refuse-at-3"
     )
@@ -236,6 +236,56 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     assert [v.version for v in by_hand] == ["1", "2"] and "owner" not in by_hand[0].tags
     _assert_03_registered_the_best_run(client, by_hand[1], LINEAR, EXPERIMENT)
     print(f"\nfirst course run: {first_run:.0f} s")
+
+
+_GATE = re.compile(
+    r"rmse (?P<candidate>\d+\.\d+) on the held-out data; floor <= (?P<floor>\d+\.\d+) \(x0\.5 of the "
+    r"mean-fare baseline's rmse (?P<baseline>\d+\.\d+)\)(; production version (?P<production>\d+): "
+    r"(?P<production_rmse>\d+\.\d+) \(must not be worse\))?"
+)
+
+
+def _gate(text: str) -> dict:
+    found = _GATE.search(text)
+    assert found, text
+    return {k: (v if k == "production" else float(v)) for k, v in found.groupdict().items() if v is not None}
+
+
+def _assert_04_tells_the_truth_about_its_gates(client, versions) -> None:
+    """What notebook 04's markdown says of each gate is what its outputs and the registry show."""
+    nb = "04_pin_and_promote.ipynb"
+    first = _cell_text("first", nb, "promote-first")  # nothing in production yet: the floor alone
+    assert "floor" in first and "not worse than production" not in first and "fail" not in first
+    # the June retrain is validated, then refused: above the floor, but slightly worse than production
+    retrained = _cell_text("first", nb, "promote-retrained")
+    assert "Refused: taxi-fare-linear-regression version 3 fails the production gate" in retrained
+    june = _gate(retrained)
+    assert june["production"] == "2" and june["candidate"] <= june["floor"]
+    assert june["production_rmse"] < june["candidate"] < 1.05 * june["production_rmse"]  # "slightly worse"
+    assert "version 3: lifecycle rejected, aliases []" in _cell_text("first", nb, "refused")
+    assert "production is still version 2" in _cell_text("first", nb, "refused")
+    # the worse version: no better than predicting the mean fare, under the floor, far worse than production
+    worse = _gate(_cell_text("first", nb, "refuse"))
+    assert worse["candidate"] >= worse["baseline"] and worse["candidate"] > worse["floor"]
+    assert worse["candidate"] > 2 * worse["production_rmse"] and worse["production"] == "2"
+    assert "Production stays at version 2; version 4 is now 'rejected' (no @validated)" in _cell_text(
+        "first", nb, "refuse"
+    )
+    # a refused version holds no alias; nothing holds @validated (2 went on, 3 and 4 were refused)
+    assert client.get_model_version(LINEAR, "4").aliases == []
+    assert "validated" not in client.get_registered_model(LINEAR).aliases
+    # every version that entered production through the gate is no worse than the one it replaced; the only
+    # one that did not pass is version 3, overridden on the record (and rolled back)
+    for (name, number), version in versions.items():
+        if name != LINEAR or "compared_with_production" not in version.tags:
+            continue
+        gate = _gate(version.tags["compared_with_production"])
+        if "override_reason" in version.tags:
+            assert number == 3 and gate["candidate"] > gate["production_rmse"]
+        elif "production_since" in version.tags:
+            assert gate["candidate"] <= gate["production_rmse"], (number, gate)
+    assert versions[(LINEAR, 3)].tags["override_reason"] == "course: ship June's trips despite the gate"
+    assert "rejected -> production" in _cell_text("first", nb, "override")
 
 
 def _assert_03_registered_the_best_run(client, version, linear: str, experiment: str) -> None:
@@ -285,9 +335,9 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     versions, linear = _versions(client, ADA.model_names), ADA.models["linear"]
     assert sorted(versions) == [(name, n) for name in sorted(ADA.model_names) for n in (1, 2, 3, 4)]
     assert {v.tags["learner"] for v in versions.values()} == {"ada"}
-    # 2 -> production, 3 (retrained) replaces it, 4 is refused, the rollback returns production to 2
+    # 2 -> production; 3 and 4 refused; 3 overridden in, then the rollback returns production to 2
     lifecycle = {n: versions[(linear, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
-    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "validated"}
+    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "rejected"}
     assert read_pins(_deployment(own)) == {linear: f"azureml:{linear}:2"}
     assert deployed_model(_deployment(own)) == f"azureml:{linear}:2"
     assert "agree: True" in _cell_text("second", "05_serve_pinned_model.ipynb", "agree")
@@ -572,7 +622,15 @@ def test_04_2_solution(learner_registry):
 
 
 def test_05_1_solution(learner_registry, parameters, tmp_path):
-    from labhelpers.serving.inference import SAMPLE_REQUEST, read_sample_request, serve_inference
+    import pandas as pd
+    import requests
+
+    from labhelpers.serving.inference import (
+        SAMPLE_REQUEST,
+        read_sample_request,
+        request_body,
+        serve_inference,
+    )
     from labhelpers.serving.scoring import pinned_version
 
     client, trips = learner_registry, read_sample_request(SAMPLE_REQUEST)
@@ -583,6 +641,11 @@ def test_05_1_solution(learner_registry, parameters, tmp_path):
     try:
         my_trip, my_fare = _solutions().solve_05_1(inference, trips)
         sample_fare = inference.invoke(trips.head(1))  # the answer for another trip
+        # the same trip sent with requests.post, the response kept whole, is right too; its JSON alone is not
+        body = request_body(pd.DataFrame([my_trip]))
+        posted = requests.post(f"{inference.url}/score", json=body, timeout=30)
+        assert check("05-1", (my_trip, posted), client=client)
+        assert "keep the response itself" in _refused(check("05-1", (my_trip, posted.json()), client=client))
     finally:
         inference.stop()
     assert "send `my_trip` with" in _refused(check("05-1", (my_trip, None), client=client))
