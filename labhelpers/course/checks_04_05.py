@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 from labhelpers.core.config import SAMPLE_REQUEST
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
+
+if TYPE_CHECKING:
+    from labhelpers.serving.inference import ServedAnswer
 
 
 def check_04_1(answer, client) -> tuple[bool, str]:
@@ -108,21 +112,33 @@ def _trip_row(trip):
     return pd.DataFrame([row], columns=sample["columns"]), ""
 
 
-def _served(fare) -> tuple[list | None, str]:
-    """The predictions of ``fare`` once proved served (the server's log holds its answer id), or a hint."""
-    from labhelpers.serving.inference import ServedAnswer
+def _served(fare) -> tuple[ServedAnswer | None, str]:
+    """``fare`` as a served answer once proved (the server's log holds its answer id), or a hint.
 
+    ``fare`` is what ``inference.invoke(...)`` returned, or the response of ``requests.post`` to the server.
+    """
+    import requests
+
+    from labhelpers.core.errors import ServerError
+    from labhelpers.serving.inference import ServedAnswer, served_answer
+
+    if isinstance(fare, requests.Response):
+        try:
+            fare = served_answer(fare)
+        except ServerError as error:
+            return None, str(error)
     if not isinstance(fare, ServedAnswer):
         return None, (
             "`my_fare` must be what `inference.invoke(...)` returned, unchanged: that answer carries the id "
-            "the server gave it (a number computed here, or picked out of the list, carries none)."
+            "the server gave it (a number computed here, or picked out of the list, carries none). With "
+            "`requests.post`, keep the response itself: its `x-lab-answer-id` header carries the id."
         )
     if fare.logged() != list(fare):
         return None, (
             f"the inference server's log ({fare.log_path.name}) has no answer {fare.answer_id or '(no id)'} "
             "with these fares: send `my_trip` to the running server again and keep its answer."
         )
-    return list(fare), ""
+    return fare, ""
 
 
 def check_05_1(answer, client) -> tuple[bool, str]:
@@ -147,8 +163,8 @@ def check_05_1(answer, client) -> tuple[bool, str]:
     if production is None:
         return False, f"{linear} has no version in production: run notebook 04 first."
     uri = f"models:/{production.name}/{production.version}"
-    if fare.model_uri != uri:
-        return False, f"that server serves {fare.model_uri}; production is {uri}: serve the pinned version."
+    if served.model_uri != uri:
+        return False, f"that server serves {served.model_uri}; production is {uri}: serve the pinned version."
     if len(served) != 1:
         return False, f"the server answered {len(served)} fares: send `my_trip` alone, as one row."
     given = float(served[0])

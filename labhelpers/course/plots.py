@@ -74,7 +74,9 @@ def metric_across_versions(
 ) -> Figure:
     """One panel per metric: its value for each version, one line per registered model.
 
-    Production versions are ringed, so a learner sees which version the deployment uses.
+    Production versions are ringed, so a learner sees which version the deployment uses (the title says so
+    only when one is). Each point carries its value, and the axis starts at zero (or below, for a negative
+    value): versions that score the same look the same, however small the axis would otherwise zoom.
 
     Args:
         table: The frame of :func:`~labhelpers.registry.catalog.comparison_table` (columns name,
@@ -99,14 +101,23 @@ def metric_across_versions(
         raise LabError(f"No version has a {metrics[0]} value to plot: register models first (notebook 02).")
     fig = NotebookFigure(figsize=(5.5 * len(metrics), 3.8), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    ringed = (rows["lifecycle"] == "production").any()
     for ax, metric in zip(axes, metrics, strict=True):
-        for marker, (name, versions) in zip(cycle(_MARKERS), rows.groupby("name", sort=True), strict=False):
+        groups = rows.groupby("name", sort=True)
+        for n, (marker, (name, versions)) in enumerate(zip(cycle(_MARKERS), groups, strict=False)):
             versions = versions.sort_values("version")
             # hollow markers: models with equal values (linear and ridge often are) stay visible
             ax.plot(versions["version"], versions[metric], marker=marker, fillstyle="none", label=name)
             live = versions[versions["lifecycle"] == "production"]
             ax.scatter(live["version"], live[metric], s=160, facecolors="none", edgecolors="black")
-        ax.set(xlabel="version", ylabel=metric, title=f"{metric} by version (ringed: production)")
+            above = (0, 6 + 10 * n)  # each model's labels a line higher: equal values stay readable
+            for version, value in zip(versions["version"], versions[metric], strict=True):
+                ax.annotate(f"{value:.4g}", (version, value), textcoords="offset points", xytext=above,
+                            ha="center", fontsize="x-small")  # fmt: skip
+        values = rows[metric].astype(float)
+        ax.set_ylim(min(0.0, values.min() * 1.1), max(0.0, values.max()) * 1.25 or 1.0)
+        title = f"{metric} by version" + (" (ringed: production)" if ringed else "")
+        ax.set(xlabel="version", ylabel=metric, title=title)
         ax.xaxis.get_major_locator().set_params(integer=True)
     axes[0].legend(fontsize="small")
     return fig

@@ -3,14 +3,18 @@
 The ``lifecycle`` version tag carries the state on every backend (Azure ML documents no aliases and Studio
 shows tags); where the registry has aliases (it says so in its answers, see
 :mod:`labhelpers.registry.capabilities`) aliases of the same names mirror it. Each move is recorded on the
-version itself: who, when, from, to and why, plus a JSON history of all its moves.
+version itself: who, when, from, to and why, plus a JSON history of all its moves; the evidence of the gate
+that decided it rides on the returned :class:`Move`, shown as a table in a notebook.
+
+A version the production gate refuses is recorded as ``rejected``: it loses ``@validated`` (no alias says it
+passed) and reaches production only by an override, whose reason is recorded.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,16 +24,21 @@ from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
 from labhelpers.registry.throttling import registry_client
-from labhelpers.registry.validation import recompute_metrics
+from labhelpers.registry.validation import EVIDENCE_COLUMNS, production_check, recompute_metrics
 
 CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
+REJECTED = "rejected"  # refused at the production gate: no alias; production only by an override
 NEXT = {CANDIDATE: VALIDATED, VALIDATED: PRODUCTION}
 HISTORY_TAG = "lifecycle_history"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Move:
-    """One recorded change of lifecycle."""
+    """One recorded change of lifecycle, with the evidence of the gate that decided it (if one did).
+
+    In a notebook it shows as one line (who moved which version where, and why) above the evidence table:
+    one row per bound (candidate, what it is compared with, metric, bound, verdict).
+    """
 
     name: str
     version: str
@@ -38,9 +47,41 @@ class Move:
     by: str
     at: str
     why: str
+    evidence: tuple = field(default=(), compare=False)
 
     def as_dict(self) -> dict:
         return {"from": self.from_state, "to": self.to_state, "by": self.by, "at": self.at, "why": self.why}
+
+    def headline(self) -> str:
+        return (
+            f"{self.name} version {self.version}: {self.from_state} -> {self.to_state} "
+            f"by {self.by} at {self.at} ({self.why})"
+        )
+
+    def table(self):
+        """The evidence as a frame (no rows for a move no gate decided, such as a rollback)."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.evidence), columns=EVIDENCE_COLUMNS)
+
+    def __repr__(self) -> str:
+        if not self.evidence:
+            return self.headline()
+        return f"{self.headline()}\n{self.table().to_string(index=False)}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        heading = f"<p>{html.escape(self.headline())}</p>"
+        return heading + (self.table().to_html(index=False) if self.evidence else "")
+
+
+class GateRefused(RegistryError):
+    """The production gate refused a version; ``move`` is the recorded rejection, evidence included."""
+
+    def __init__(self, message: str, move: Move):
+        super().__init__(message)
+        self.move = move
 
 
 def _actor(actor: str | None) -> str:
@@ -48,7 +89,13 @@ def _actor(actor: str | None) -> str:
 
 
 def _record(
-    client: RegistryClient, mv, to_state: str, why: str, actor: str | None, extra: dict | None = None
+    client: RegistryClient,
+    mv,
+    to_state: str,
+    why: str,
+    actor: str | None,
+    extra: dict | None = None,
+    evidence: list | None = None,
 ) -> Move:
     """Write the move on the version (tags), mirror it as an alias where possible, and return it."""
     tags = mv.tags or {}
@@ -60,6 +107,7 @@ def _record(
         _actor(actor),
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
         why,
+        tuple(evidence or ()),
     )
     history = json.loads(tags.get(HISTORY_TAG, "[]")) + [move.as_dict()]
     updates = {
@@ -76,7 +124,7 @@ def _record(
     # aliases mirror the tag where the registry has them; it answers whether it does (capabilities)
     if move.from_state in (getattr(mv, "aliases", None) or []):
         capabilities.delete_alias(client, mv.name, move.from_state)
-    if to_state != ARCHIVED:
+    if to_state not in (ARCHIVED, REJECTED):  # no alias says an archived or refused version is current
         capabilities.set_alias(client, mv.name, to_state, mv.version)
     return move
 
@@ -114,30 +162,51 @@ def _validate(client: RegistryClient, mv, validation_data, reason, actor) -> Mov
         raise RegistryError(f"{mv.name} version {mv.version} failed validation: {check.summary}")
     extra = {f"validation_{k}": f"{v:.6g}" for k, v in check.metrics.items()}
     extra["validation_data_version"] = check.data_version
-    return _record(client, mv, VALIDATED, reason or f"validated: {check.summary}", actor, extra)
+    return _record(
+        client, mv, VALIDATED, reason or f"validated: {check.summary}", actor, extra, check.evidence
+    )
 
 
 def _to_production(client: RegistryClient, mv, validation_data, reason, actor, override_reason) -> Move:
     previous = current_production(mv.name, client)
     if previous is not None and previous.version == mv.version:
         raise RegistryError(f"{mv.name} version {mv.version} is already in production.")
-    extra = {"production_since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    check = production_check(mv, validation_data, previous)
+    extra = {"production_gate": check.summary}
     if previous is not None:
-        check = recompute_metrics(mv, validation_data, baseline=previous)
-        if not check.passed and not override_reason:
-            raise RegistryError(
-                f"Refused: {mv.name} version {mv.version} regresses against production version "
-                f"{previous.version}: {check.summary} Production stays at version {previous.version}. "
-                "To promote anyway, pass override_reason='...' (it is recorded)."
-            )
-        if not check.passed:
-            extra["override_reason"] = override_reason
         extra["compared_with_production"] = f"{previous.version}: {check.summary}"
-    move = _record(client, mv, PRODUCTION, reason or override_reason or "promoted", actor, extra)
+    if not check.passed and not override_reason:
+        _refuse(client, mv, previous, check, actor, extra)
+    if not check.passed:
+        extra["override_reason"] = override_reason
+    extra["production_since"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    why = reason or override_reason or "promoted"
+    move = _record(client, mv, PRODUCTION, why, actor, extra, check.evidence)
     if previous is not None:
         ended = {"production_until": move.at}
         _record(client, previous, ARCHIVED, f"replaced by version {mv.version}", actor, ended)
     return move
+
+
+def _refuse(client: RegistryClient, mv, previous, check, actor, extra) -> None:
+    """Record the production gate's refusal (``rejected``, no ``@validated``) and raise it, evidence included.
+
+    A version refused before is not recorded again: its tags and history already say so.
+    """
+    why = f"refused at the production gate: {check.summary}"
+    if (mv.tags or {}).get("lifecycle") != REJECTED:
+        refused = _record(client, mv, REJECTED, why, actor, extra, check.evidence)
+    else:
+        refused = Move(
+            mv.name, str(mv.version), REJECTED, REJECTED, _actor(actor), "", why, tuple(check.evidence)
+        )
+    stays = f"Production stays at version {previous.version}" if previous else "Nothing is in production"
+    raise GateRefused(
+        f"Refused: {mv.name} version {mv.version} fails the production gate: {check.summary} {stays}; "
+        f"version {mv.version} is now {REJECTED!r} (no @validated). "
+        "To promote anyway, pass override_reason='...' (it is recorded).",
+        refused,
+    )
 
 
 def promote(
@@ -160,7 +229,8 @@ def promote(
         to: ``"validated"`` or ``"production"``.
         reason: Why (recorded).
         validation_data: Path or URL of validation trips (default: a generated held-out month).
-        override_reason: Promote to production despite a regression; recorded on the version.
+        override_reason: Promote to production despite the production gate's refusal (a regression, or a
+            model under the floor), also a version it refused before (``rejected``); recorded on the version.
         actor: Who (default ``$LAB_ACTOR`` or the login name).
         client: An ``MlflowClient`` (default: the current tracking URI).
         deployment_dir: Folder of the deployment configuration to pin production in (its
@@ -169,17 +239,25 @@ def promote(
             tracked ``ML/deployment`` changes only when passed explicitly.
 
     Returns:
-        The recorded move.
+        The recorded move, with the gate's evidence (a table in a notebook).
 
     Raises:
-        RegistryError: A gate refused the move; nothing changed.
+        GateRefused: The production gate refused the version: it is recorded as ``rejected`` (``@validated``
+            removed); production and the pins do not change; ``.move`` holds the evidence.
+        RegistryError: Another refusal (validation, a step out of order); nothing changed.
     """
     from labhelpers.registry.catalog import require_version
 
     client = registry_client(client)
     mv = require_version(name, version, client)
     state = (mv.tags or {}).get("lifecycle", CANDIDATE)
-    if NEXT.get(state) != to:
+    if state == REJECTED and to == PRODUCTION and not override_reason:
+        raise RegistryError(
+            f"{name} version {mv.version} is {REJECTED!r}: the production gate refused it "
+            f"({(mv.tags or {}).get('production_gate', 'see its lifecycle_reason tag')}) Register a better "
+            "version, or pass override_reason='...' to promote it anyway (it is recorded)."
+        )
+    if NEXT.get(state) != to and not (state == REJECTED and to == PRODUCTION):
         allowed = NEXT.get(state)
         hint = (
             f"its next step is {allowed!r}" if allowed else "it cannot move further; promote a newer version"

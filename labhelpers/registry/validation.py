@@ -1,23 +1,25 @@
-"""Recompute a registered version's metrics on validation data, and compare it with another version.
+"""Recompute a registered version's metrics on validation data, and decide the promotion gates on them.
 
 Used by the promotion gates: ``validated`` needs the metrics to hold up on data the model has not seen;
-``production`` needs no regression against the current production version on the same data.
+``production`` needs an absolute floor (a fare model must at least halve the error of always predicting the
+mean fare of the held-out trips) and no regression at all against the current production version on the same
+data. The production gate is MLflow's own ``mlflow.validate_evaluation_results`` with ``MetricThreshold``s,
+fed the metrics computed here: no server call, so it decides the same way on every registry, Azure ML too.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-#: Stated tolerances. A regressor may be validated when its validation rmse is at most 25 % above the rmse
-#: recorded at training, and promoted when it is at most 2 % above production's on the same data. KMeans
-#: may lose at most 0.05 (validation) / 0.02 (production) of silhouette.
-TOLERANCES = {
-    "validate_rmse_ratio": 1.25,
-    "production_rmse_ratio": 1.02,
-    "validate_silhouette_drop": 0.05,
-    "production_silhouette_drop": 0.02,
-}
+#: Stated tolerances of the validation gate: a regressor may be validated when its validation rmse is at most
+#: 25 % above the rmse recorded at training; KMeans may lose at most 0.05 of silhouette.
+TOLERANCES = {"validate_rmse_ratio": 1.25, "validate_silhouette_drop": 0.05}
+#: The production gate's absolute floors. rmse: at most half the rmse of a baseline that predicts the mean
+#: fare of the same held-out trips (r2 >= 0.75), so a model that learned nothing cannot pass. silhouette: at
+#: least 0.25 (below it, Kaufman and Rousseeuw's "no substantial structure").
+FLOORS = {"rmse_of_mean_baseline": 0.5, "silhouette": 0.25}
 VALIDATION_ROWS = 5_000
 VALIDATION_SEED = 2017
 
@@ -31,6 +33,28 @@ class Check:
     summary: str
     data_version: str = ""
     baseline: dict[str, float] = field(default_factory=dict)
+    evidence: list[dict] = field(default_factory=list)
+
+    def table(self):
+        """The evidence as a frame: one row per bound, with both values, the bound and the verdict."""
+        import pandas as pd
+
+        return pd.DataFrame(self.evidence, columns=EVIDENCE_COLUMNS)
+
+
+#: The columns of the evidence of a gate: which bound, the metric, the candidate's value, what it is
+#: compared with and its value, the bound the candidate must meet, and the verdict.
+EVIDENCE_COLUMNS = ["check", "metric", "candidate", "compared with", "value", "bound", "verdict"]
+
+
+def _row(check: str, metric: str, candidate: float, against: str, value: float, bound: str, ok: bool):
+    return dict(
+        zip(
+            EVIDENCE_COLUMNS,
+            (check, metric, round(candidate, 4), against, round(value, 4), bound, "pass" if ok else "fail"),
+            strict=True,
+        )
+    )
 
 
 @lru_cache(maxsize=4)
@@ -77,43 +101,146 @@ def metrics_on(mv, frame) -> dict[str, float]:
     return regression_metrics(y.to_numpy(), model.predict(X))
 
 
-def recompute_metrics(mv, validation_data=None, baseline=None) -> Check:
-    """Recompute ``mv``'s metrics; gate them against its training metrics, or against ``baseline``.
+def recompute_metrics(mv, validation_data=None) -> Check:
+    """The validation gate: recompute ``mv``'s metrics on held-out data and hold them to its training metrics.
 
     Args:
         mv: The ``ModelVersion`` under review.
         validation_data: Path or URL of validation trips (default: a generated held-out month).
-        baseline: Another ``ModelVersion`` (current production) to compare with on the same data.
 
     Returns:
         The check; ``passed`` says whether the gate opens.
     """
     frame, version = _validation_frame(str(validation_data) if validation_data else None)
     metrics = metrics_on(mv, frame)
-    clustering = mv.tags.get("task_type") == "clustering"
-    if baseline is None:
-        reference = {
-            "rmse": float(mv.tags.get("rmse", "nan")),
-            "silhouette": float(mv.tags.get("silhouette", "nan")),
-        }
-        ratio, drop, against = (
-            TOLERANCES["validate_rmse_ratio"],
-            TOLERANCES["validate_silhouette_drop"],
-            "training",
-        )
-    else:
-        reference = metrics_on(baseline, frame)
-        ratio, drop = TOLERANCES["production_rmse_ratio"], TOLERANCES["production_silhouette_drop"]
-        against = f"production version {baseline.version}"
-    if clustering:
+    reference = {
+        "rmse": float(mv.tags.get("rmse", "nan")),
+        "silhouette": float(mv.tags.get("silhouette", "nan")),
+    }
+    if mv.tags.get("task_type") == "clustering":
+        drop = TOLERANCES["validate_silhouette_drop"]
         passed = metrics["silhouette"] >= reference["silhouette"] - drop
         summary = (
-            f"silhouette {metrics['silhouette']:.4f} vs {reference['silhouette']:.4f} on {against} "
+            f"silhouette {metrics['silhouette']:.4f} vs {reference['silhouette']:.4f} on training "
             f"(allowed drop {drop})."
         )
+        row = _row(
+            "holds up on held-out data", "silhouette", metrics["silhouette"], "training",
+            reference["silhouette"], f">= {reference['silhouette'] - drop:.4f}", passed,
+        )  # fmt: skip
     else:
+        ratio = TOLERANCES["validate_rmse_ratio"]
         passed = metrics["rmse"] <= reference["rmse"] * ratio
         summary = (
-            f"rmse {metrics['rmse']:.4f} vs {reference['rmse']:.4f} for {against} (allowed up to x{ratio})."
+            f"rmse {metrics['rmse']:.4f} vs {reference['rmse']:.4f} for training (allowed up to x{ratio})."
         )
-    return Check(metrics, bool(passed), summary, version, reference)
+        row = _row(
+            "holds up on held-out data", "rmse", metrics["rmse"], "training", reference["rmse"],
+            f"<= {reference['rmse'] * ratio:.4f} (x{ratio})", passed,
+        )  # fmt: skip
+    return Check(metrics, bool(passed), summary, version, reference, [row])
+
+
+def mean_baseline_rmse(frame) -> float:
+    """The rmse on ``frame`` of a model that learned nothing: it predicts the mean fare of ``frame``."""
+    import numpy as np
+
+    from labhelpers.training.features import TARGET
+
+    fares = frame[TARGET].to_numpy(dtype=float)
+    return float(np.sqrt(np.mean((fares - fares.mean()) ** 2)))
+
+
+def production_thresholds(frame, production_metrics: dict | None, clustering: bool) -> dict:
+    """The production gate as MLflow ``MetricThreshold``s: the floor, and not worse than production.
+
+    ``min_relative_change=0.0`` asks for no improvement, only no regression: a candidate equal to production
+    passes, one worse by any amount does not. Without a production version there is only the floor.
+    """
+    from mlflow.models import MetricThreshold
+
+    relative = {} if production_metrics is None else {"min_relative_change": 0.0}
+    if clustering:
+        floor = {"threshold": FLOORS["silhouette"], "greater_is_better": True}
+        return {"silhouette": MetricThreshold(**floor, **relative)}
+    floor = {
+        "threshold": FLOORS["rmse_of_mean_baseline"] * mean_baseline_rmse(frame),
+        "greater_is_better": False,
+    }
+    return {"rmse": MetricThreshold(**floor, **relative)}
+
+
+def production_check(mv, validation_data=None, production=None) -> Check:
+    """The production gate: ``mv`` on the held-out data, against the floor and against ``production``.
+
+    Both versions are scored here on the same held-out trips; MLflow's ``validate_evaluation_results``
+    then decides with the thresholds of :func:`production_thresholds`.
+
+    Args:
+        mv: The ``ModelVersion`` under review.
+        validation_data: Path or URL of validation trips (default: a generated held-out month).
+        production: The ``ModelVersion`` in production now, or None.
+
+    Returns:
+        The check: ``passed``, a one-line summary with the numbers, and one evidence row per bound.
+    """
+    import mlflow
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+    frame, version = _validation_frame(str(validation_data) if validation_data else None)
+    clustering = mv.tags.get("task_type") == "clustering"
+    metric = "silhouette" if clustering else "rmse"
+    metrics = metrics_on(mv, frame)
+    reference = metrics_on(production, frame) if production is not None else None
+    thresholds = production_thresholds(frame, reference, clustering)
+    chatty = logging.getLogger("mlflow.models.evaluation.validation")  # two INFO lines per call otherwise
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)
+    try:
+        mlflow.validate_evaluation_results(
+            thresholds,
+            EvaluationResult(metrics, {}),
+            EvaluationResult(reference, {}) if reference is not None else None,
+        )
+        passed = True
+    except ModelValidationFailedException:
+        passed = False
+    finally:
+        chatty.setLevel(level)
+    return _production_result(
+        metric, metrics, reference, thresholds[metric], frame, production, passed, version
+    )
+
+
+def _production_result(metric, metrics, reference, threshold, frame, production, passed, version) -> Check:
+    """The production gate's check: its summary sentence and evidence rows (floor, then production)."""
+    value, bound = metrics[metric], threshold.threshold
+    at_least = threshold.greater_is_better
+    sign = ">=" if at_least else "<="
+    floor_ok = value >= bound if at_least else value <= bound
+    if metric == "rmse":
+        baseline = mean_baseline_rmse(frame)
+        floor_text = f"x{FLOORS['rmse_of_mean_baseline']} of the mean-fare baseline's rmse {baseline:.4f}"
+        rows = [_row("floor", metric, value, "mean-fare baseline", baseline, f"{sign} {bound:.4f}", floor_ok)]
+    else:
+        floor_text = "the silhouette floor"
+        rows = [_row("floor", metric, value, "floor", bound, f"{sign} {bound:.4f}", floor_ok)]
+    summary = f"{metric} {value:.4f} on the held-out data; floor {sign} {bound:.4f} ({floor_text})"
+    if reference is not None:
+        than = reference[metric]
+        better_or_equal = value >= than if at_least else value <= than
+        against = f"production version {production.version}"
+        rows.append(
+            _row(
+                "not worse than production",
+                metric,
+                value,
+                against,
+                than,
+                f"{sign} {than:.4f}",
+                better_or_equal,
+            )
+        )
+        summary += f"; {against}: {than:.4f} (must not be worse)"
+    return Check(metrics, passed, summary + ".", version, reference or {}, rows)

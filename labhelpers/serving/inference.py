@@ -39,6 +39,7 @@ from labhelpers.serving.scoring import (
     launch_server,
     local_session,
     server_environment,
+    started,
     stop_started,
 )
 
@@ -138,6 +139,32 @@ class InferenceServer:
             terminate_group(self.pid, timeout, marker=MARKER)
         SPAWNED.pop(self.pid, None)
         forget_started(self)
+
+
+def served_answer(response: requests.Response) -> ServedAnswer:
+    """The answer of ``requests.post(f"{inference.url}/score", json=...)`` as ``inference.invoke`` gives it.
+
+    The server is found among the inference servers this process started (:func:`serve_inference`) by the
+    address the response came from; the id is the response's ``x-lab-answer-id`` header.
+
+    Raises:
+        ServerError: The response is an error, or came from no inference server this process runs.
+    """
+    address = urlparse(response.url)
+    server = next(
+        (s for s in started() if isinstance(s, InferenceServer) and urlparse(s.url).netloc == address.netloc),
+        None,
+    )
+    if server is None:
+        raise ServerError(
+            f"{response.url} is not the address of an inference server started here with serve_inference: "
+            "send the request to `inference.url + '/score'`."
+        )
+    if not response.ok:
+        raise ServerError(_refusal(server, response))
+    return ServedAnswer(
+        response.json(), response.headers.get(ANSWER_ID_HEADER, ""), server.model_uri, server.log_path
+    )
 
 
 def _refusal(server: InferenceServer, response) -> str:

@@ -55,6 +55,16 @@ def stop_started(kind: type, uri: str) -> None:
         earlier.stop()
 
 
+def started() -> list:
+    """The servers this process started and has not stopped (one per kind and version)."""
+    return list(_STARTED.values())
+
+
+def remember_started(server) -> None:
+    """Keep ``server`` as the one this process runs for its kind and version (``await_ready`` calls it)."""
+    _STARTED[(type(server).__name__, server.model_uri)] = server
+
+
 def forget_started(server) -> None:
     """Called by a server's ``stop()``: one stopped by hand is not stopped again by :func:`stop_started`."""
     key = (type(server).__name__, server.model_uri)
@@ -207,7 +217,7 @@ def await_ready(server, process, answers, label: str, timeout: float):
     atexit.register(server.stop)  # never leave a server behind a finished notebook
     wait_until(lambda: process.poll() is not None or answers(server.url), timeout, interval=0.5)
     if process.poll() is None and answers(server.url):
-        _STARTED[(type(server).__name__, server.model_uri)] = server
+        remember_started(server)
         return server
     problem = "exited during startup" if process.poll() is not None else f"did not answer in {timeout:.0f} s"
     with contextlib.suppress(ServerError):

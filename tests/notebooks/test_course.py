@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -211,14 +212,13 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
         assert versions[(name, 3)].tags["data_version"] != versions[(name, 2)].tags["data_version"]
     kmeans = config.KMEANS_MODEL_NAME
     assert versions[(kmeans, 3)].tags["data_version"] == versions[(kmeans, 2)].tags["data_version"]
-    # 2 -> production, 3 (retrained) replaces it, 4 is refused, the rollback returns production to 2
+    # 2 -> production; 3 (retrained) and 4 (worse) are refused; 3 goes in by an override, the rollback
+    # returns production to 2
     lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
-    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "validated"}
+    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "rejected"}
     assert _production(client, LINEAR) == [2]
     assert versions[(LINEAR, 2)].tags["batch_id"] != versions[(LINEAR, 3)].tags["batch_id"]
-    assert "regresses against production version 3" in _cell_text(
-        "first", "04_pin_and_promote.ipynb", "refuse"
-    )
+    _assert_04_tells_the_truth_about_its_gates(client, versions)
     assert "Did you mean 'azureml:taxi-fare-linear-regression:3'?" in _cell_text(
         "first", "04_pin_and_promote.ipynb", "refuse-at-3"
     )
@@ -236,6 +236,61 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     assert [v.version for v in by_hand] == ["1", "2"] and "owner" not in by_hand[0].tags
     _assert_03_registered_the_best_run(client, by_hand[1], LINEAR, EXPERIMENT)
     print(f"\nfirst course run: {first_run:.0f} s")
+
+
+_GATE = re.compile(
+    r"rmse (?P<candidate>\d+\.\d+) on the held-out data; floor <= (?P<floor>\d+\.\d+) \(x0\.5 of the "
+    r"mean-fare baseline's rmse (?P<baseline>\d+\.\d+)\)(; production version (?P<production>\d+): "
+    r"(?P<production_rmse>\d+\.\d+) \(must not be worse\))?"
+)
+
+
+def _gate(text: str) -> dict:
+    found = _GATE.search(text)
+    assert found, text
+    return {k: (v if k == "production" else float(v)) for k, v in found.groupdict().items() if v is not None}
+
+
+def _assert_04_tells_the_truth_about_its_gates(client, versions) -> None:
+    """What notebook 04's markdown says of each gate is what its outputs and the registry show.
+
+    The June retrain's fate depends on the data notebook 01 trained production on: with the shipped sample
+    (the stored outputs; nbval compares them) it is slightly worse and refused, with this run's smaller
+    sample it may pass. Either way the outputs must say what happened, with numbers that agree.
+    """
+    nb = "04_pin_and_promote.ipynb"
+    first = _cell_text("first", nb, "promote-first")  # nothing in production yet: the floor alone
+    assert "floor" in first and "not worse than production" not in first and "fail" not in first
+    retrained, june = _cell_text("first", nb, "promote-retrained"), versions[(LINEAR, 3)]
+    june_gate = _gate(june.tags["production_gate"])
+    assert june_gate["production"] == "2" and june_gate["candidate"] <= june_gate["floor"]
+    refused = "override_reason" in june.tags
+    if refused:  # refused (slightly worse), then overridden on the record in section 10
+        assert "Refused: taxi-fare-linear-regression version 3 fails the production gate" in retrained
+        assert june_gate["production_rmse"] < june_gate["candidate"] < 1.05 * june_gate["production_rmse"]
+        assert "version 3: lifecycle rejected, aliases []" in _cell_text("first", nb, "refused")
+        assert june.tags["override_reason"] == "course: ship June's trips despite the gate"
+        assert "rejected -> production" in _cell_text("first", nb, "override")
+    else:  # it passed: no worse than production, which it replaced; the override cell had nothing to do
+        assert "validated -> production" in retrained and "fail" not in retrained
+        assert june_gate["candidate"] <= june_gate["production_rmse"]
+        assert _cell_text("first", nb, "override") == ""
+    worse = _gate(_cell_text("first", nb, "refuse"))  # no better than the mean fare: under the floor
+    in_production = "3" if not refused else "2"
+    assert worse["candidate"] >= worse["baseline"] and worse["candidate"] > worse["floor"]
+    assert worse["candidate"] > 2 * worse["production_rmse"] and worse["production"] == in_production
+    assert (
+        f"Production stays at version {in_production}; version 4 is now 'rejected' (no @validated)"
+        in _cell_text("first", nb, "refuse")
+    )
+    # a refused version holds no alias; nothing holds @validated (2 and 3 went on or were refused, 4 refused)
+    assert client.get_model_version(LINEAR, "4").aliases == []
+    assert "validated" not in client.get_registered_model(LINEAR).aliases
+    # every version that entered production through the gate is no worse than the one it replaced
+    for (name, number), version in versions.items():
+        if name == LINEAR and "production_since" in version.tags and "override_reason" not in version.tags:
+            gate = _gate(version.tags["production_gate"])
+            assert gate["candidate"] <= gate.get("production_rmse", gate["floor"]), (number, gate)
 
 
 def _assert_03_registered_the_best_run(client, version, linear: str, experiment: str) -> None:
@@ -285,9 +340,9 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     versions, linear = _versions(client, ADA.model_names), ADA.models["linear"]
     assert sorted(versions) == [(name, n) for name in sorted(ADA.model_names) for n in (1, 2, 3, 4)]
     assert {v.tags["learner"] for v in versions.values()} == {"ada"}
-    # 2 -> production, 3 (retrained) replaces it, 4 is refused, the rollback returns production to 2
+    # 2 -> production; 3 and 4 refused; 3 overridden in, then the rollback returns production to 2
     lifecycle = {n: versions[(linear, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
-    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "validated"}
+    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "rejected"}
     assert read_pins(_deployment(own)) == {linear: f"azureml:{linear}:2"}
     assert deployed_model(_deployment(own)) == f"azureml:{linear}:2"
     assert "agree: True" in _cell_text("second", "05_serve_pinned_model.ipynb", "agree")
@@ -572,7 +627,15 @@ def test_04_2_solution(learner_registry):
 
 
 def test_05_1_solution(learner_registry, parameters, tmp_path):
-    from labhelpers.serving.inference import SAMPLE_REQUEST, read_sample_request, serve_inference
+    import pandas as pd
+    import requests
+
+    from labhelpers.serving.inference import (
+        SAMPLE_REQUEST,
+        read_sample_request,
+        request_body,
+        serve_inference,
+    )
     from labhelpers.serving.scoring import pinned_version
 
     client, trips = learner_registry, read_sample_request(SAMPLE_REQUEST)
@@ -583,6 +646,11 @@ def test_05_1_solution(learner_registry, parameters, tmp_path):
     try:
         my_trip, my_fare = _solutions().solve_05_1(inference, trips)
         sample_fare = inference.invoke(trips.head(1))  # the answer for another trip
+        # the same trip sent with requests.post, the response kept whole, is right too; its JSON alone is not
+        body = request_body(pd.DataFrame([my_trip]))
+        posted = requests.post(f"{inference.url}/score", json=body, timeout=30)
+        assert check("05-1", (my_trip, posted), client=client)
+        assert "keep the response itself" in _refused(check("05-1", (my_trip, posted.json()), client=client))
     finally:
         inference.stop()
     assert "send `my_trip` with" in _refused(check("05-1", (my_trip, None), client=client))

@@ -162,12 +162,18 @@ def test_a_worse_version_is_refused_production_until_overridden_and_rollback_res
     with pytest.raises(RegistryError) as caught:
         promote(name, 2, "production", actor=ACTOR, client=client, deployment_dir=deployment_dir)
 
-    assert f"Refused: {name} version 2 regresses against production version 1" in str(caught.value)
-    assert "Production stays at version 1" in str(caught.value)
+    assert f"Refused: {name} version 2 fails the production gate: rmse " in str(caught.value)
+    assert "(must not be worse). Production stays at version 1" in str(caught.value)
     assert "override_reason" in str(caught.value)
     assert current_production(name, client).version == "1"
     assert alias_version(client, name, "production") == "1"
-    assert client.get_model_version(name, "2").tags["lifecycle"] == "validated"
+    # refused: nothing says it passed any more (no @validated), and the refusal is on record
+    assert client.get_model_version(name, "2").tags["lifecycle"] == "rejected"
+    assert alias_version(client, name, "validated") is None
+    assert alias_version(client, name, "rejected") is None
+    assert [m["to"] for m in history(name, 2, client=client)] == ["validated", "rejected"]
+    verdicts = caught.value.move.table().set_index("check")["verdict"].to_dict()
+    assert verdicts == {"floor": "fail", "not worse than production": "fail"}  # passenger_count alone
     assert client.get_model_version(name, "1").tags["lifecycle"] == "production"
     assert (pins.read_bytes(), yml.read_bytes()) == (pins_before, yml_before)
 
@@ -212,6 +218,7 @@ def test_a_worse_version_is_refused_production_until_overridden_and_rollback_res
     ]
     assert [m["to"] for m in json.loads(v2.tags["lifecycle_history"])] == [
         "validated",
+        "rejected",
         "production",
         "archived",
     ]

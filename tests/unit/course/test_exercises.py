@@ -28,14 +28,14 @@ def empty_registry(fake_registry):
 def after_04(fake_registry):
     """The fare model after notebook 04: production at version 2, not the newest.
 
-    Versions 1-4: 1 archived, 2 in production (rolled back to), 3 archived, 4 the worse one (validated).
+    Versions 1-4: 1 archived, 2 in production (rolled back to), 3 archived, 4 the worse one (rejected).
     """
     registry = fake_registry()
     states = {
         "1": ("archived", "3.1"),
         "2": ("production", "2.9"),
         "3": ("archived", "2.95"),
-        "4": ("validated", "7.5"),
+        "4": ("rejected", "7.5"),
     }
     registry.add(FARE_MODEL, *({"lifecycle": state, "rmse": rmse} for state, rmse in states.values()))
     return registry
@@ -405,3 +405,52 @@ def test_02_1_looks_at_notebook_02s_version_not_the_one_03_registers_from_a_run(
     monkeypatch.delenv("LAB_LEARNER", raising=False)
     verdict = check("02-1", client=Client())  # version 1 (02's) has the owner; version 2 (03's) has none
     assert verdict and "taxi-fare-by-hand version 1 is owned by 'ada'" in str(verdict)
+
+
+def _response(url: str, fares, answer_id: str = "5f1d" * 8, status: int = 200):
+    """What ``requests.post`` returns for ``url``: the fares as JSON, the id in its header."""
+    import json
+
+    import requests
+
+    response = requests.Response()
+    response.url, response.status_code = url, status
+    response._content = json.dumps(fares).encode()
+    response.headers["x-lab-answer-id"] = answer_id
+    return response
+
+
+@pytest.fixture
+def running_inference(tmp_path):
+    """An inference server of production (version 2) that this process started; its log holds one answer."""
+    from labhelpers.serving.inference import InferenceServer
+    from labhelpers.serving.scoring import forget_started, remember_started
+
+    log = tmp_path / "inference.log"
+    log.write_text(
+        f"2026-12-05 03:00:00,000 I [77] azmlinfsrv.print - answer {'5f1d' * 8}: [{IN_PROCESS_FARE}]\n"
+    )
+    server = InferenceServer(f"models:/{FARE_MODEL}/2", 0, "http://127.0.0.1:5999", tmp_path, log)
+    remember_started(server)
+    yield server
+    forget_started(server)
+
+
+def test_05_1_accepts_the_response_of_requests_post_to_the_inference_server(
+    production_predicts, running_inference, after_04
+):
+    my_trip = {**_sample_trip(), "trip_distance": 9.0}
+    answered = _response(f"{running_inference.url}/score", [IN_PROCESS_FARE])
+    verdict = check("05-1", (my_trip, answered), client=after_04)
+    assert verdict and "the inference server answered 31.25 dollars" in str(verdict)
+    # plausible wrong answers stay refused: its JSON alone, another server's answer, an edited answer
+    assert "keep the response itself" in check("05-1", (my_trip, answered.json()), client=after_04).message
+    elsewhere = _response("http://127.0.0.1:5998/score", [IN_PROCESS_FARE])
+    assert (
+        "not the address of an inference server started here"
+        in check("05-1", (my_trip, elsewhere), client=after_04).message
+    )
+    edited = _response(f"{running_inference.url}/score", [12.0])
+    assert "has no answer" in check("05-1", (my_trip, edited), client=after_04).message
+    refused = _response(f"{running_inference.url}/score", {"message": "no input_data"}, status=400)
+    assert "answered HTTP 400" in check("05-1", (my_trip, refused), client=after_04).message
