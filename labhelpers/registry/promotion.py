@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,65 +22,14 @@ from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
+from labhelpers.registry.moves import GateRefused, Move
 from labhelpers.registry.throttling import registry_client
-from labhelpers.registry.validation import EVIDENCE_COLUMNS, production_check, recompute_metrics
+from labhelpers.registry.validation import production_check, recompute_metrics
 
 CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
 REJECTED = "rejected"  # refused at the production gate: no alias; production only by an override
 NEXT = {CANDIDATE: VALIDATED, VALIDATED: PRODUCTION}
 HISTORY_TAG = "lifecycle_history"
-
-
-@dataclass(frozen=True, repr=False)
-class Move:
-    """One recorded change of lifecycle, with the evidence of the gate that decided it (if one did).
-
-    In a notebook it shows as one line (who moved which version where, and why) above the evidence table:
-    one row per bound (candidate, what it is compared with, metric, bound, verdict).
-    """
-
-    name: str
-    version: str
-    from_state: str
-    to_state: str
-    by: str
-    at: str
-    why: str
-    evidence: tuple = field(default=(), compare=False)
-
-    def as_dict(self) -> dict:
-        return {"from": self.from_state, "to": self.to_state, "by": self.by, "at": self.at, "why": self.why}
-
-    def headline(self) -> str:
-        return (
-            f"{self.name} version {self.version}: {self.from_state} -> {self.to_state} "
-            f"by {self.by} at {self.at} ({self.why})"
-        )
-
-    def table(self):
-        """The evidence as a frame (no rows for a move no gate decided, such as a rollback)."""
-        import pandas as pd
-
-        return pd.DataFrame(list(self.evidence), columns=EVIDENCE_COLUMNS)
-
-    def __repr__(self) -> str:
-        if not self.evidence:
-            return self.headline()
-        return f"{self.headline()}\n{self.table().to_string(index=False)}"
-
-    def _repr_html_(self) -> str:
-        import html
-
-        heading = f"<p>{html.escape(self.headline())}</p>"
-        return heading + (self.table().to_html(index=False) if self.evidence else "")
-
-
-class GateRefused(RegistryError):
-    """The production gate refused a version; ``move`` is the recorded rejection, evidence included."""
-
-    def __init__(self, message: str, move: Move):
-        super().__init__(message)
-        self.move = move
 
 
 def _actor(actor: str | None) -> str:
@@ -209,6 +157,23 @@ def _refuse(client: RegistryClient, mv, previous, check, actor, extra) -> None:
     )
 
 
+def _check_step(mv, to: str, override_reason: str | None) -> None:
+    """Refuse a step out of order, and a rejected version to production without an override."""
+    state = (mv.tags or {}).get("lifecycle", CANDIDATE)
+    if state == REJECTED and to == PRODUCTION and not override_reason:
+        raise RegistryError(
+            f"{mv.name} version {mv.version} is {REJECTED!r}: the production gate refused it "
+            f"({(mv.tags or {}).get('production_gate', 'see its lifecycle_reason tag')}) Register a better "
+            "version, or pass override_reason='...' to promote it anyway (it is recorded)."
+        )
+    if NEXT.get(state) != to and not (state == REJECTED and to == PRODUCTION):
+        allowed = NEXT.get(state)
+        hint = (
+            f"its next step is {allowed!r}" if allowed else "it cannot move further; promote a newer version"
+        )
+        raise RegistryError(f"{mv.name} version {mv.version} is {state!r}: cannot go to {to!r}; {hint}.")
+
+
 def promote(
     name: str,
     version,
@@ -233,44 +198,28 @@ def promote(
             model under the floor), also a version it refused before (``rejected``); recorded on the version.
         actor: Who (default ``$LAB_ACTOR`` or the login name).
         client: An ``MlflowClient`` (default: the current tracking URI).
-        deployment_dir: Folder of the deployment configuration to pin production in (its
-            ``production-models.yml`` and the ``model:`` line of ``production-deployment.yml``). Default
-            ``None``: no file is written, the registry's ``lifecycle`` tag alone records production. The
-            tracked ``ML/deployment`` changes only when passed explicitly.
+        deployment_dir: Deployment folder to pin production in (``production-models.yml``, the ``model:``
+            line of ``production-deployment.yml``); None: only the ``lifecycle`` tag records production.
 
     Returns:
         The recorded move, with the gate's evidence (a table in a notebook).
 
     Raises:
-        GateRefused: The production gate refused the version: it is recorded as ``rejected`` (``@validated``
-            removed); production and the pins do not change; ``.move`` holds the evidence.
+        GateRefused: The production gate refused: the version is ``rejected`` (``@validated`` removed),
+            production and pins unchanged; ``.move`` holds the evidence.
         RegistryError: Another refusal (validation, a step out of order); nothing changed.
     """
     from labhelpers.registry.catalog import require_version
 
     client = registry_client(client)
     mv = require_version(name, version, client)
-    state = (mv.tags or {}).get("lifecycle", CANDIDATE)
-    if state == REJECTED and to == PRODUCTION and not override_reason:
-        raise RegistryError(
-            f"{name} version {mv.version} is {REJECTED!r}: the production gate refused it "
-            f"({(mv.tags or {}).get('production_gate', 'see its lifecycle_reason tag')}) Register a better "
-            "version, or pass override_reason='...' to promote it anyway (it is recorded)."
-        )
-    if NEXT.get(state) != to and not (state == REJECTED and to == PRODUCTION):
-        allowed = NEXT.get(state)
-        hint = (
-            f"its next step is {allowed!r}" if allowed else "it cannot move further; promote a newer version"
-        )
-        raise RegistryError(f"{name} version {mv.version} is {state!r}: cannot go to {to!r}; {hint}.")
+    _check_step(mv, to, override_reason)
     if to == VALIDATED:
         return _validate(client, mv, validation_data, reason, actor)
     from labhelpers.registry.pinning import check_pinnable, pin_production
 
-    if deployment_dir is not None:  # no file unless a folder is given (the tracked ML/deployment included)
-        check_pinnable(
-            name, deployment_dir
-        )  # a file that cannot take the pin refuses before the registry moves
+    if deployment_dir is not None:  # no file unless a folder is given; one that cannot take the pin refuses
+        check_pinnable(name, deployment_dir)  # before the registry moves
     move = _to_production(client, mv, validation_data, reason, actor, override_reason)
     if deployment_dir is not None:
         pin_production(name, mv.version, deployment_dir)

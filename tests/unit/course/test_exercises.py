@@ -5,6 +5,7 @@ The checks that read a registry run against a real course run in tests/notebooks
 
 from __future__ import annotations
 
+import io
 from types import SimpleNamespace
 
 import pytest
@@ -415,7 +416,7 @@ def _response(url: str, fares, answer_id: str = "5f1d" * 8, status: int = 200):
 
     response = requests.Response()
     response.url, response.status_code = url, status
-    response._content = json.dumps(fares).encode()
+    response.raw = io.BytesIO(json.dumps(fares).encode())  # the body, read as the transport would give it
     response.headers["x-lab-answer-id"] = answer_id
     return response
 
