@@ -77,10 +77,10 @@ def _deployment(parameters: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def course_server(tmp_path_factory, free_port):
+def course_server(tmp_path_factory, free_port, seeded_state):
     """A fresh server for this module, exported as MLFLOW_TRACKING_URI (the kernels inherit it)."""
     with (
-        _fresh_server(tmp_path_factory.mktemp("course-mlflow"), free_port()) as info,
+        _fresh_server(seeded_state(tmp_path_factory.mktemp("course-mlflow")), free_port()) as info,
         pytest.MonkeyPatch.context() as env,
     ):
         env.setenv("MLFLOW_TRACKING_URI", info.uri)
@@ -347,7 +347,7 @@ def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def nbval_job(tmp_path_factory, free_port):
+def nbval_job(tmp_path_factory, free_port, seeded_state):
     """nbval over the notebooks on its own fresh server, started in the background.
 
     It runs while papermill executes the course (two cores: most of either run is waiting on a kernel or a
@@ -359,7 +359,7 @@ def nbval_job(tmp_path_factory, free_port):
     copies = _prepare_for_nbval(root / "notebooks", {"output_dir": str(root / "outputs")})
     report = KEPT / "nbval.log"
     report.parent.mkdir(parents=True, exist_ok=True)
-    with _fresh_server(root / "mlflow", free_port()) as info, open(report, "w") as log:
+    with _fresh_server(seeded_state(root / "mlflow"), free_port()) as info, open(report, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", *NBVAL_OPTIONS, "--rootdir", str(root), *map(str, copies)],
             cwd=root,
