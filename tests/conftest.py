@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,14 @@ GROUPS = {
     "adversarial/": "adversarial",  # its own classroom server
     "integration/server/test_server.py": "server-module",  # its module server
     "notebooks/test_course.py": "course",  # the course's and nbval's servers, the first course run
+    # ... but not the tests that need none of the module's fixtures: each is a unit of its own (None)
+    "notebooks/test_course.py::test_notebooks_are_clean": None,
+    "notebooks/test_course.py::test_the_notebooks_show": None,
+    "notebooks/test_course.py::test_bad_input_stops_at_the_first_cell_that_needs_it[missing": None,
+    "notebooks/test_course.py::test_bad_input_stops_at_the_first_cell_that_needs_it[unreachable": None,
+    "notebooks/test_course.py::test_a_notebook_run_too_early": None,
+    "notebooks/test_course.py::test_course_command": None,
+    "notebooks/test_course.py::test_unknown_parameter_names": None,
     "notebooks/test_jupyterlab.py": "jupyterlab",  # one JupyterLab and its server
     "notebooks/test_browser.py": "mlflow-ui",  # its registered server
 }
@@ -192,7 +201,10 @@ def _migrated_database(folder: Path) -> Path:
     building.mkdir()
     uri = f"sqlite:///{(building / 'mlflow.db').as_posix()}"
     # The artifact root `mlflow server --serve-artifacts` gives its stores (experiment 0: mlflow-artifacts:/0)
-    for store in (TrackingStore(uri, "mlflow-artifacts:/"), RegistryStore(uri)):
+    with warnings.catch_warnings():  # SQLAlchemy's deprecation notes on MLflow's mappers: MLflow's to act on
+        warnings.simplefilter("ignore", DeprecationWarning)
+        stores = (TrackingStore(uri, "mlflow-artifacts:/"), RegistryStore(uri))
+    for store in stores:
         store.engine.dispose()  # every connection closed: the file is complete
     os.replace(building / "mlflow.db", final)  # atomic: another worker finds the whole file or none
     return final

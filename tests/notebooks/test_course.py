@@ -88,6 +88,13 @@ def course_server(tmp_path_factory, free_port, seeded_state):
         yield info
 
 
+@pytest.fixture
+def kernel_server(tracking_uri, mlflow_server, monkeypatch):
+    """The session's server for a notebook that registers nothing, as ``course_server`` exports its own."""
+    monkeypatch.setenv(config.PORT_ENV, str(mlflow_server.port))
+    return mlflow_server
+
+
 @pytest.fixture(scope="module")
 def client(course_server):
     from mlflow import MlflowClient
@@ -417,7 +424,7 @@ def _stopped(notebook: str, values: dict, target: Path):
     ids=["missing-data-file", "unreachable-server", "unknown-model-reference"],
 )  # fmt: skip
 def test_bad_input_stops_at_the_first_cell_that_needs_it(
-    course_server, notebook, given, cell_id, ename, message, free_port, request
+    notebook, given, cell_id, ename, message, free_port, request
 ):
 
     closed = free_port()  # nothing listens there
@@ -425,6 +432,8 @@ def test_bad_input_stops_at_the_first_cell_that_needs_it(
     if notebook.startswith("04"):  # 01 and 02 have run (04 checks that first): only the model name is wrong
         request.getfixturevalue("first_run")
         values["output_dir"] = request.getfixturevalue("parameters")["output_dir"]
+    else:  # stopped before any registry call: the session's server will do (tests/conftest.py GROUPS)
+        request.getfixturevalue("kernel_server")
     error, cells = _stopped(notebook, values, KEPT / "bad-input" / notebook)
     assert error.ename == ename
     assert message.format(closed=closed) in error.evalue
@@ -445,7 +454,7 @@ def test_bad_input_stops_at_the_first_cell_that_needs_it(
     ],
 )  # fmt: skip
 def test_a_notebook_run_too_early_says_which_to_do_first_in_one_line(
-    course_server, notebook, ename, first, tmp_path
+    kernel_server, notebook, ename, first, tmp_path
 ):
     """A learner (``zed``, who registered nothing) opens a notebook before the ones it builds on."""
 
