@@ -271,11 +271,20 @@ def test_cli_reports_lab_errors_without_traceback(tmp_path: Path) -> None:
     assert "in use by something else" in result.stderr and "Traceback" not in result.stderr
 
 
+def _clauses(sql: str | None) -> list[str]:
+    """A CREATE statement's lines without their trailing commas, sorted: the order in which a migration
+    lists a table's constraints varies between processes (it iterates a set)."""
+    return sorted(line.strip().rstrip(",") for line in (sql or "").splitlines())
+
+
 def _schema_and_seed(db: Path) -> tuple[list, list, list]:
     """What a database holds before anything is logged: tables and indexes, schema revision, experiments."""
     with contextlib.closing(sqlite3.connect(db)) as connection:
         return (
-            sorted(connection.execute("SELECT type, name, sql FROM sqlite_master")),
+            sorted(
+                (kind, name, _clauses(sql))
+                for kind, name, sql in connection.execute("SELECT type, name, sql FROM sqlite_master")
+            ),
             connection.execute("SELECT version_num FROM alembic_version").fetchall(),
             connection.execute(
                 "SELECT experiment_id, name, artifact_location, lifecycle_stage FROM experiments"
