@@ -191,8 +191,6 @@ def clean_frame(sample_csv):
 def _migrated_database(folder: Path) -> Path:
     """An empty registry database with MLflow's whole schema, as a server's first start leaves it."""
     import mlflow
-    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
 
     final = folder / f"mlflow-{mlflow.__version__}.db"
     if final.exists():
@@ -203,6 +201,9 @@ def _migrated_database(folder: Path) -> Path:
     # The artifact root `mlflow server --serve-artifacts` gives its stores (experiment 0: mlflow-artifacts:/0)
     with warnings.catch_warnings():  # SQLAlchemy's deprecation notes on MLflow's mappers: MLflow's to act on
         warnings.simplefilter("ignore", DeprecationWarning)
+        from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
         stores = (TrackingStore(uri, "mlflow-artifacts:/"), RegistryStore(uri))
     for store in stores:
         store.engine.dispose()  # every connection closed: the file is complete
