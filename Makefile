@@ -10,6 +10,9 @@ PIN_DIGEST := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-1
 STAMP := $(VENV)/.pins-$(PIN_DIGEST)
 RUN_DIR := outputs/runs/$(shell date +%Y%m%d-%H%M%S)
 PYTEST_ARGS ?=
+# pytest-xdist workers of `make test` (tests that share a server stay on one worker: tests/conftest.py GROUPS).
+PYTEST_WORKERS ?= 2
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 # No usage telemetry leaves the machine; no "View run at" lines that change on every run.
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
@@ -80,12 +83,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --num-workers 2  # two processes: a cold check (a fresh clone) takes half the time
 	$(PY) tests/unit/project/test_private_names.py
 
 ## Lint, then run every test
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 ## Run notebooks 01-05 on a throwaway server and store their sanitized outputs in the committed notebooks
 notebooks-outputs: $(STAMP)

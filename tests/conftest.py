@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,66 @@ def pytest_collection_modifyitems(config, items):
             if relative.startswith(folder + "/"):
                 item.add_marker(getattr(pytest.mark, marker))
                 break
+
+
+#: `make test` runs on two pytest-xdist workers (``-n 2 --dist loadgroup``). A module- or session-scoped
+#: fixture runs once in EACH worker that asks for it, so the tests that share an expensive one (a server, a
+#: course run, a JupyterLab, a classroom) form one group and run on one worker. Groups are named here by
+#: node-id prefix under tests/ (a folder, a file, or a file's tests by name; the longest prefix wins), not by
+#: ``xdist_group`` marks: pytest 9.2's node ids lose the "@group" suffix xdist 3.8 relies on
+#: (pytest-dev/pytest-xdist#1386), so the scheduler below reads this table. A tier that starts its own server
+#: (e.g. a classroom for tests/adversarial/) gets one entry for its folder.
+GROUPS = {
+    # one classroom server (PostgreSQL + MLflow) for the classroom tier and the adversarial tier
+    "integration/classroom/": "classroom",
+    "adversarial/": "classroom",
+    "integration/server/test_server.py": "server-module",  # its module server
+    "notebooks/test_course.py": "course",  # the course's and nbval's servers, the first course run
+    # ... but not the tests that need none of the module's fixtures: each is a unit of its own (None)
+    "notebooks/test_course.py::test_notebooks_are_clean": None,
+    "notebooks/test_course.py::test_the_notebooks_show": None,
+    "notebooks/test_course.py::test_bad_input_stops_at_the_first_cell_that_needs_it[missing": None,
+    "notebooks/test_course.py::test_bad_input_stops_at_the_first_cell_that_needs_it[unreachable": None,
+    "notebooks/test_course.py::test_a_notebook_run_too_early": None,
+    "notebooks/test_course.py::test_course_command": None,
+    "notebooks/test_course.py::test_unknown_parameter_names": None,
+    "notebooks/test_jupyterlab.py": "jupyterlab",  # one JupyterLab and its server
+    "notebooks/test_browser.py": "mlflow-ui",  # its registered server
+}
+#: Deadlines (pytest-timeout, seconds) above the default ([tool.pytest.ini_options] timeout), by the same
+#: prefixes; fixture setup counts: a module's first test pays for its server, course run or JupyterLab.
+TIMEOUTS = {
+    "integration/classroom/": 1200,
+    "adversarial/": 1200,
+    "notebooks/test_course.py": 1500,
+    "notebooks/test_jupyterlab.py": 2400,  # five notebooks with Run All, 900 s allowed for each
+    "notebooks/test_browser.py": 900,
+}
+
+
+def _by_prefix(table: dict, nodeid: str):
+    """The value of ``table``'s longest key that ``nodeid`` (relative to tests/) starts with, or None."""
+    keys = [key for key in table if nodeid.startswith(key)]
+    return table[max(keys, key=len)] if keys else None
+
+
+def pytest_itemcollected(item):
+    deadline = _by_prefix(TIMEOUTS, item.nodeid.removeprefix("tests/"))
+    if deadline is not None and item.get_closest_marker("timeout") is None:
+        item.add_marker(pytest.mark.timeout(deadline))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup``: each group of GROUPS is one unit of work, every other test a unit of its own."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _by_prefix(GROUPS, nodeid.removeprefix("tests/")) or nodeid
+
+    return ByGroup(config, log)
 
 
 def ci_requires_every_tier(environ=os.environ) -> bool:
@@ -131,8 +192,53 @@ def clean_frame(sample_csv):
     return frame
 
 
+def _migrated_database(folder: Path) -> Path:
+    """An empty registry database with MLflow's whole schema, as a server's first start leaves it."""
+    import mlflow
+
+    final = folder / f"mlflow-{mlflow.__version__}.db"
+    if final.exists():
+        return final
+    building = folder / f"building-{os.getpid()}"
+    building.mkdir()
+    uri = f"sqlite:///{(building / 'mlflow.db').as_posix()}"
+    # The artifact root `mlflow server --serve-artifacts` gives its stores (experiment 0: mlflow-artifacts:/0)
+    with warnings.catch_warnings():  # SQLAlchemy's deprecation notes on MLflow's mappers: MLflow's to act on
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+        stores = (TrackingStore(uri, "mlflow-artifacts:/"), RegistryStore(uri))
+    for store in stores:
+        store.engine.dispose()  # every connection closed: the file is complete
+    os.replace(building / "mlflow.db", final)  # atomic: another worker finds the whole file or none
+    return final
+
+
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
+def seeded_state(tmp_path_factory):
+    """``seeded_state(folder)``: ``folder`` with a copy of one migrated database, for a server to start on.
+
+    A fresh SQLite database costs every new server MLflow's whole migration chain (seconds); the template is
+    migrated once per run (shared by the xdist workers) and copied. The local server's own first start on an
+    empty folder is tested in tests/integration/server.
+    """
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's temporary folder lies in the run's own one: the workers share the template.
+    template = _migrated_database(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+
+    def seed(folder: Path) -> Path:
+        import shutil
+
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, folder / "mlflow.db")
+        return folder
+
+    return seed
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory, seeded_state):
     """One real local MLflow server for the whole session, on a free port with its own state folder.
 
     Tests that write to it use their own model names (see ``unique_names``), so they never collide.
@@ -141,7 +247,7 @@ def mlflow_server(tmp_path_factory):
     from labhelpers.server.tracking import configure_client_timeouts
 
     port = _free_port()
-    state = tmp_path_factory.mktemp("mlflow-state")
+    state = seeded_state(tmp_path_factory.mktemp("mlflow-state"))
     info = server.start(port, state, timeout=180)  # generous: CI machines can be loaded
     configure_client_timeouts()
     yield info

@@ -22,9 +22,9 @@ KEPT = config.PROJECT_ROOT / "build" / "test-notebooks"
 
 
 @pytest.fixture(scope="module")
-def registered_server(tmp_path_factory, trained_dirs, free_port):
+def registered_server(tmp_path_factory, trained_dirs, free_port, seeded_state):
     """One server for the module's tests, which only read it (the browser's own state is per test)."""
-    port, state = free_port(), tmp_path_factory.mktemp("browser-mlflow")
+    port, state = free_port(), seeded_state(tmp_path_factory.mktemp("browser-mlflow"))
     info = server.start(port, state, timeout=180)  # as the session server: CI can be loaded
     try:
         for _ in range(2):  # the walk-through opens version 2

@@ -78,15 +78,22 @@ def _deployment(parameters: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def course_server(tmp_path_factory, free_port):
+def course_server(tmp_path_factory, free_port, seeded_state):
     """A fresh server for this module, exported as MLFLOW_TRACKING_URI (the kernels inherit it)."""
     with (
-        _fresh_server(tmp_path_factory.mktemp("course-mlflow"), free_port()) as info,
+        _fresh_server(seeded_state(tmp_path_factory.mktemp("course-mlflow")), free_port()) as info,
         pytest.MonkeyPatch.context() as env,
     ):
         env.setenv("MLFLOW_TRACKING_URI", info.uri)
         env.setenv(config.PORT_ENV, str(info.port))  # backend="local" (notebook 05) means the lab's server
         yield info
+
+
+@pytest.fixture
+def kernel_server(tracking_uri, mlflow_server, monkeypatch):
+    """The session's server for a notebook that registers nothing, as ``course_server`` exports its own."""
+    monkeypatch.setenv(config.PORT_ENV, str(mlflow_server.port))
+    return mlflow_server
 
 
 @pytest.fixture(scope="module")
@@ -402,7 +409,7 @@ def _prepare_for_nbval(folder: Path, parameters: dict) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def nbval_job(tmp_path_factory, free_port):
+def nbval_job(tmp_path_factory, free_port, seeded_state):
     """nbval over the notebooks on its own fresh server, started in the background.
 
     It runs while papermill executes the course (two cores: most of either run is waiting on a kernel or a
@@ -414,7 +421,7 @@ def nbval_job(tmp_path_factory, free_port):
     copies = _prepare_for_nbval(root / "notebooks", {"output_dir": str(root / "outputs")})
     report = KEPT / "nbval.log"
     report.parent.mkdir(parents=True, exist_ok=True)
-    with _fresh_server(root / "mlflow", free_port()) as info, open(report, "w") as log:
+    with _fresh_server(seeded_state(root / "mlflow"), free_port()) as info, open(report, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", *NBVAL_OPTIONS, "--rootdir", str(root), *map(str, copies)],
             cwd=root,
@@ -472,7 +479,7 @@ def _stopped(notebook: str, values: dict, target: Path):
     ids=["missing-data-file", "unreachable-server", "unknown-model-reference"],
 )  # fmt: skip
 def test_bad_input_stops_at_the_first_cell_that_needs_it(
-    course_server, notebook, given, cell_id, ename, message, free_port, request
+    notebook, given, cell_id, ename, message, free_port, request
 ):
 
     closed = free_port()  # nothing listens there
@@ -480,6 +487,8 @@ def test_bad_input_stops_at_the_first_cell_that_needs_it(
     if notebook.startswith("04"):  # 01 and 02 have run (04 checks that first): only the model name is wrong
         request.getfixturevalue("first_run")
         values["output_dir"] = request.getfixturevalue("parameters")["output_dir"]
+    else:  # stopped before any registry call: the session's server will do (tests/conftest.py GROUPS)
+        request.getfixturevalue("kernel_server")
     error, cells = _stopped(notebook, values, KEPT / "bad-input" / notebook)
     assert error.ename == ename
     assert message.format(closed=closed) in error.evalue
@@ -500,7 +509,7 @@ def test_bad_input_stops_at_the_first_cell_that_needs_it(
     ],
 )  # fmt: skip
 def test_a_notebook_run_too_early_says_which_to_do_first_in_one_line(
-    course_server, notebook, ename, first, tmp_path
+    kernel_server, notebook, ename, first, tmp_path
 ):
     """A learner (``zed``, who registered nothing) opens a notebook before the ones it builds on."""
 

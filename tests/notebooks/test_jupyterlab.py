@@ -53,13 +53,13 @@ def _wait_for_lab(url: str, process: subprocess.Popen, log, timeout: float = 180
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, free_port, browser):
+def lab(tmp_path_factory, free_port, browser, seeded_state):
     """JupyterLab on a copy of notebooks/, a throwaway MLflow server, and one chromium page of it."""
     from labhelpers.server import local
 
     root = tmp_path_factory.mktemp("jupyterlab")
     tracked = {path.name: path.read_bytes() for path in NOTEBOOK_DIR.glob("*.ipynb")}
-    mlflow_port = local.start(free_port(), root / "mlflow", timeout=180).port
+    mlflow_port = local.start(free_port(), seeded_state(root / "mlflow"), timeout=180).port
     shutil.copytree(NOTEBOOK_DIR, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     settings = root / "app-settings"
     settings.mkdir()

@@ -184,11 +184,10 @@ def test_startup_timeout_kills_the_server_and_shows_the_log(tmp_path: Path, free
 
 
 def test_a_database_from_another_mlflow_version_gets_one_message_and_is_left_as_it_was(
-    tmp_path: Path, free_port
+    tmp_path: Path, free_port, seeded_state
 ) -> None:
     port = free_port()
-    server.start(port, tmp_path, timeout=180)  # a complete registry database (creating it is slow)...
-    server.stop(port, tmp_path)
+    seeded_state(tmp_path)  # a complete registry database, as a first start leaves it...
     with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db, db:
         db.execute("UPDATE alembic_version SET version_num = '0000deadbeef'")  # ...of another MLflow version
     before = _dump(tmp_path / "mlflow.db")
@@ -270,3 +269,33 @@ def test_cli_reports_lab_errors_without_traceback(tmp_path: Path) -> None:
         result = _cli("start", port=port, state=tmp_path)
     assert result.returncode == ServerError.exit_code
     assert "in use by something else" in result.stderr and "Traceback" not in result.stderr
+
+
+def _clauses(sql: str | None) -> list[str]:
+    """A CREATE statement's lines without their trailing commas, sorted: the order in which a migration
+    lists a table's constraints varies between processes (it iterates a set)."""
+    return sorted(line.strip().rstrip(",") for line in (sql or "").splitlines())
+
+
+def _schema_and_seed(db: Path) -> tuple[list, list, list]:
+    """What a database holds before anything is logged: tables and indexes, schema revision, experiments."""
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        return (
+            sorted(
+                (kind, name, _clauses(sql))
+                for kind, name, sql in connection.execute("SELECT type, name, sql FROM sqlite_master")
+            ),
+            connection.execute("SELECT version_num FROM alembic_version").fetchall(),
+            connection.execute(
+                "SELECT experiment_id, name, artifact_location, lifecycle_stage FROM experiments"
+                " WHERE experiment_id = 0"
+            ).fetchall(),
+        )
+
+
+def test_the_tests_template_database_is_what_a_first_start_creates(
+    running: server.ServerInfo, seeded_state, tmp_path: Path
+) -> None:
+    # The other tiers' servers start on a copy of one migrated database (tests/conftest.py, seeded_state).
+    template = seeded_state(tmp_path) / "mlflow.db"
+    assert _schema_and_seed(template) == _schema_and_seed(running.state_dir / "mlflow.db")
