@@ -89,11 +89,23 @@ def _members(pgid: int, created: float | None = None, marker: str = MLFLOW) -> l
         and abs(leader_created - created) > CREATED_TOLERANCE
     ):
         return []  # the pid was reused by another program: not our server
-    return [
-        p
-        for p in psutil.process_iter()
-        if _in_group(p, pgid) and ((own_leader and p.pid == pgid) or _is_ours(p, marker))
-    ]
+    group = [p for p in psutil.process_iter() if _in_group(p, pgid)]
+    ours = {p.pid for p in group if (own_leader and p.pid == pgid) or _is_ours(p, marker)}
+    # the children a server of ours forked or spawned (uvicorn's workers run as multiprocessing spawns,
+    # whose command line names no server) are ours too: signalled with their parent, never left behind it
+    grew = True
+    while grew:
+        children = {p.pid for p in group if p.pid not in ours and _parent(p) in ours}
+        ours |= children
+        grew = bool(children)
+    return [p for p in group if p.pid in ours]
+
+
+def _parent(process: psutil.Process) -> int | None:
+    try:
+        return process.ppid()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
 def group_alive(pgid: int, created: float | None = None, marker: str = MLFLOW) -> bool:

@@ -89,6 +89,28 @@ def test_a_reused_pid_is_not_taken_for_our_server_and_is_left_running(
     assert stand_in.poll() is None
 
 
+# A leader whose child names no server: uvicorn's workers run as multiprocessing spawns, and their command
+# line is Python's own (`-c "from multiprocessing.spawn import spawn_main..."`).
+ANONYMOUS_CHILD = (
+    "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', 'spawn-main']); "
+    "time.sleep(120)"
+)
+
+
+def test_a_child_whose_command_line_names_no_server_is_stopped_with_its_server(process_group) -> None:
+    leader = _spawn(ANONYMOUS_CHILD, "mlflow-stand-in")
+    try:
+        assert processes.wait_until(lambda: len(process_group(leader.pid)) == 2, 20)
+        processes.SPAWNED[leader.pid] = leader
+        created = processes.created_at(leader.pid)
+        processes.terminate_group(leader.pid, 10.0, created)
+        assert processes.wait_until(lambda: process_group(leader.pid) == [], 10), process_group(leader.pid)
+    finally:
+        for process in process_group(leader.pid):
+            process.kill()
+
+
 def test_a_group_without_mlflow_is_not_ours() -> None:
     other = _spawn("import time; time.sleep(120)", "some-other-program")
     try:
