@@ -122,9 +122,11 @@ def test_a_bug_while_a_kernel_starts_is_raised_as_itself_and_leaves_no_kernel(tm
     from labhelpers.course.kernels import AheadKernel
 
     started: list = []
+    # children this process had already (another test's browser or server, in the same xdist worker)
+    before = {child.pid for child in psutil.Process().children()}
 
     async def wait_for_ready(self, timeout=None):
-        started.extend(psutil.Process().children())  # the kernel, running by now
+        started.extend(c for c in psutil.Process().children() if c.pid not in before)  # the kernel, by now
         raise AttributeError("'NoneType' object has no attribute 'session'")
 
     monkeypatch.setattr(AsyncKernelClient, "wait_for_ready", wait_for_ready)
