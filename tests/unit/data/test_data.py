@@ -17,6 +17,7 @@ from labhelpers.core.errors import DataError, SchemaError
 from labhelpers.data import download
 from labhelpers.data import load as data_module
 from labhelpers.data.load import CANONICAL_COLUMNS, CANONICAL_DTYPES, TripData, load_trips, to_canonical
+from labhelpers.server.processes import wait_until
 
 PICKUPS = ["2015-01-15 19:05:39", "2015-01-10 20:33:38", "2015-01-10 20:33:39"]
 DROPOFFS = ["2015-01-15 19:23:42", "2015-01-10 20:53:28", "2015-01-10 20:43:41"]
@@ -456,6 +457,9 @@ def test_url_that_never_answers_times_out(tmp_path: Path, httpserver) -> None:
             load_trips(url, cache_dir=cache, timeout=1, progress=False)
     finally:
         release.set()
+        # the answer lands in the server's log only once the handler returns: wait for it, or it lands in
+        # the next test's log (the loopback server is the session's)
+        wait_until(lambda: "/hang/trips.parquet" in _asked(httpserver), 10)
 
     assert url in str(caught.value)
     assert arrived == ["/hang/trips.parquet"]  # asked once: a silent server is not retried
