@@ -20,7 +20,6 @@ TOLERANCES = {"validate_rmse_ratio": 1.25, "validate_silhouette_drop": 0.05}
 #: fare of the same held-out trips (r2 >= 0.75), so a model that learned nothing cannot pass. silhouette: at
 #: least 0.25 (below it, Kaufman and Rousseeuw's "no substantial structure").
 FLOORS = {"rmse_of_mean_baseline": 0.5, "silhouette": 0.25}
-VALIDATION_ROWS = 5_000
 VALIDATION_SEED = 2017
 
 
@@ -60,20 +59,13 @@ def _row(check: str, metric: str, candidate: float, against: str, value: float, 
 @lru_cache(maxsize=4)
 def _validation_frame(source: str | None):
     """Cleaned validation trips: a file/URL, or by default a generated month the models never saw."""
-    from labhelpers.data.cleaning import clean_trips, data_version
-    from labhelpers.data.load import to_canonical
+    from labhelpers.training.held_out import held_out_trips
     from labhelpers.training.steps import prepare_data
 
     if source:
         frame, _, info = prepare_data(source, require_coordinates=True)
         return frame, info["data_version"]
-    from labhelpers.data.sample import generate_trips
-
-    raw = generate_trips(VALIDATION_ROWS, VALIDATION_SEED, start="2016-07-01", end="2016-08-01")
-    frame, _ = clean_trips(
-        to_canonical(raw, source="generated validation month")[0], require_coordinates=True
-    )
-    return frame, data_version(frame)
+    return held_out_trips()
 
 
 def _load(mv):
