@@ -39,7 +39,7 @@ def add_registry_commands(subparsers: options.Subcommands) -> None:
         description="Look after the model registry.",
     )
     text = (
-        "Complete or remove registration batches left pending (batch_status=pending) by a process that "
+        "Complete or remove registration batches left pending (lab.batch_status=pending) by a process that "
         "stopped: a batch whose every model has a version is completed, any other is removed. A batch whose "
         "lease has not run out is still being registered and is left alone. Exit status 1 if a repair failed."
     )

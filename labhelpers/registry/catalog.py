@@ -12,6 +12,7 @@ from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry.capabilities import is_refusal
+from labhelpers.registry.lease import BATCH_STATUS_TAG, OLD_NAMES, PENDING, batch_of
 from labhelpers.registry.throttling import registry_client
 
 #: The reproducibility rule: every version must carry these tags...
@@ -73,7 +74,7 @@ def comparison_table(names=None, client: RegistryClient | None = None) -> pd.Dat
                 "name": v.name,
                 "version": int(v.version),
                 "lifecycle": tags.get("lifecycle", ""),
-                "batch_id": tags.get("batch_id", ""),
+                "batch_id": batch_of(tags) or "",
                 "created": pd.to_datetime(v.creation_timestamp, unit="ms", utc=True),
                 "model_type": tags.get("model_type", ""),
                 "data_version": tags.get("data_version", "")[:19],
@@ -114,7 +115,7 @@ def lineage(name: str, version: str | int, client: RegistryClient | None = None)
         "name": mv.name,
         "version": str(mv.version),
         "lifecycle": tags.get("lifecycle"),
-        "batch_id": tags.get("batch_id"),
+        "batch_id": batch_of(tags),
         "data_version": tags.get("data_version"),
         "git_commit": tags.get("git_commit"),
         "git_dirty": tags.get("git_dirty"),
@@ -136,8 +137,8 @@ def reproducibility_problems(version, params: dict | None) -> list[str]:
     problems = [f"tag {tag} missing" for tag in REQUIRED_TAGS if not tags.get(tag)]
     if tags.get("git_commit") == "unknown":
         problems.append("git_commit unknown (trained outside a git checkout)")
-    if tags.get("batch_status") == "pending":
-        problems.append("from an incomplete batch (batch_status=pending)")
+    if tags.get(BATCH_STATUS_TAG, tags.get(OLD_NAMES[BATCH_STATUS_TAG])) == PENDING:
+        problems.append(f"from an incomplete batch ({BATCH_STATUS_TAG}={PENDING})")
     for metric in REQUIRED_METRICS.get(tags.get("task_type", ""), ()):
         if _number(tags.get(metric)) != _number(tags.get(metric)):  # NaN: missing or not a number
             problems.append(f"metric {metric} missing")

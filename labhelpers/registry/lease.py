@@ -2,27 +2,27 @@
 
 Every version a batch creates carries, from the very request that creates it:
 
-* ``batch_id``: shared by the versions of one batch;
-* ``batch_names``: the registered names of all of the batch's members, comma-separated, so that a repair
+* ``lab.batch_id``: shared by the versions of one batch;
+* ``lab.batch_names``: the registered names of all of the batch's members, comma-separated, so that a repair
   finding one version knows which others to look for;
-* ``batch_status``: ``pending`` until every member exists, then ``complete``;
-* ``batch_lease_until``: a UTC time (ISO 8601) until which the registering process claims the batch.
+* ``lab.batch_status``: ``pending`` until every member exists, then ``complete``;
+* ``lab.batch_lease_until``: a UTC time (ISO 8601) until which the registering process claims the batch.
 
-A registered model that a batch creates carries ``created_by_batch``, so that removing a dead batch can also
-remove the model it created and left empty, and no other.
+A registered model that a batch creates carries ``lab.created_by_batch``, so that removing a dead batch can
+also remove the model it created and left empty, and no other. Every bookkeeping tag starts with ``lab.``, so
+the version page lists the tags a reader wants (task_type, rmse, lifecycle...) first.
 
 **Telling a live batch from a dead one.** The registering process holds a lease on its batch. It writes
-``batch_lease_until`` = now + the lease (:data:`DEFAULT_LEASE_SECONDS`, 60 s) on each version as it creates
-it, and a heartbeat thread rewrites it on every version of the batch each quarter of the lease (15 s) while
-the batch runs. A pending batch is *live* while the lease of any of its versions has not run out: nothing
-repairs it, and a registry that stalls for less than three heartbeats cannot make it look dead. Once every
-lease has run out, the process stopped (killed, its machine or network gone) and the batch is finished or
-removed by the next registration of one of its names (:mod:`labhelpers.registry.repair`): a minute after a
-crash at most. The clocks of the machines involved must agree to within a few seconds (NTP does; a clock
-45 s ahead makes a live batch look dead). A process frozen for longer than its lease (a suspended laptop)
-loses its batch: the batch is repaired, and the process's own completion then
-fails and undoes what is left. Versions written before leases existed carry no lease tag; their lease is
-counted from their creation time.
+``lab.batch_lease_until`` = now + the lease (:data:`DEFAULT_LEASE_SECONDS`, 60 s) on each version as it
+creates it, and a heartbeat thread rewrites it on every version of the batch each quarter of the lease (15 s)
+while the batch runs. A pending batch is *live* while the lease of any of its versions has not run out:
+nothing repairs it, and a registry that stalls for less than three heartbeats cannot make it look dead. Once
+every lease has run out, the process stopped (killed, its machine or network gone) and the batch is finished
+or removed by the next registration of one of its names (:mod:`labhelpers.registry.repair`): a minute after a
+crash at most. The clocks of the machines involved must agree to within a few seconds (NTP does; a clock 45 s
+ahead makes a live batch look dead). A process frozen for longer than its lease (a suspended laptop) loses its
+batch: the batch is repaired, and the process's own completion then fails and undoes what is left. Versions
+written before leases existed carry no lease tag; their lease is counted from their creation time.
 """
 
 from __future__ import annotations
@@ -35,12 +35,34 @@ from datetime import datetime, timezone
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry import capabilities
 
-BATCH_TAG = "batch_id"
-BATCH_STATUS_TAG = "batch_status"
-BATCH_NAMES_TAG = "batch_names"
-LEASE_TAG = "batch_lease_until"
+#: The prefix of every bookkeeping tag: the version page lists the seed's tags (task_type, rmse...) first.
+INTERNAL_PREFIX = "lab."
+BATCH_TAG = "lab.batch_id"
+BATCH_STATUS_TAG = "lab.batch_status"
+BATCH_NAMES_TAG = "lab.batch_names"
+LEASE_TAG = "lab.batch_lease_until"
 #: Tag of a registered model naming the batch that created it: a repair deletes no other empty model.
-CREATED_BY_TAG = "created_by_batch"
+CREATED_BY_TAG = "lab.created_by_batch"
+#: The names these tags had before the prefix, still read where a registry written then is read.
+OLD_NAMES = {
+    BATCH_TAG: "batch_id",
+    BATCH_STATUS_TAG: "batch_status",
+    BATCH_NAMES_TAG: "batch_names",
+    LEASE_TAG: "batch_lease_until",
+    CREATED_BY_TAG: "created_by_batch",
+}
+
+
+def batch_of(tags: dict) -> str | None:
+    """The batch a version's tags name, under the tag's name now or before the prefix (None: no batch)."""
+    return tags.get(BATCH_TAG) or tags.get(OLD_NAMES[BATCH_TAG])
+
+
+def tag_filter(key: str) -> str:
+    """``key`` as a search filter's tag term: ``tags.`lab.batch_id``` (a key with a dot needs backticks)."""
+    return f"tags.`{key}`"
+
+
 PENDING = "pending"
 COMPLETE = "complete"
 #: A minute: the crash window of a batch. The heartbeat renews every quarter of it.

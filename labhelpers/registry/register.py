@@ -2,7 +2,7 @@
 
 A batch first repairs what earlier batches of its names left behind (:mod:`labhelpers.registry.repair`),
 then registers each model side by side (:mod:`labhelpers.registry.upload`): its versions are tagged
-``batch_status=pending`` until all of them exist, then ``complete``, under a lease the process keeps fresh
+``lab.batch_status=pending`` until all of them exist, then ``complete``, under a lease the process keeps fresh
 while it works (:mod:`labhelpers.registry.lease`). If any step fails, what the batch created is deleted; if
 the registry is gone and the deletes cannot reach it either, the next registration of these names (or
 ``python -m labhelpers registry repair``) finishes or removes the batch once its lease has run out.
@@ -176,7 +176,7 @@ def register_batch(
 
     Raises:
         RegistryError: A registry call failed; the versions this batch created were deleted (or, when the
-            server is gone, are listed in the message and stay tagged ``batch_status=pending``).
+            server is gone, are listed in the message and stay tagged ``lab.batch_status=pending``).
     """
     from mlflow import MlflowClient
 

@@ -1,6 +1,6 @@
 """Finish or remove registration batches that a stopped process left pending.
 
-A batch creates its versions tagged ``batch_status=pending`` and tags them ``complete`` once all of them
+A batch creates its versions tagged ``lab.batch_status=pending`` and tags them ``complete`` once all of them
 exist; a failure removes what it created. When the registry stops answering part-way (server killed, network
 gone), that undo cannot reach it either, and pending versions stay behind: one of them can be the highest
 version, so ``@latest`` would name a model from a batch that never completed. So every registration first
@@ -40,6 +40,7 @@ from labhelpers.registry.lease import (
     CREATED_BY_TAG,
     PENDING,
     lease_end,
+    tag_filter,
 )
 from labhelpers.registry.throttling import throttled
 
@@ -51,7 +52,7 @@ class Batch:
     """A batch with at least one pending version, as the registry shows it."""
 
     batch_id: str
-    names: list[str]  # its members: the batch_names tag (for older versions: the names looked under)
+    names: list[str]  # its members: the lab.batch_names tag (for older versions: the names looked under)
     versions: list = field(default_factory=list)  # ModelVersion objects
 
     def lease_end(self) -> float:
@@ -126,11 +127,11 @@ def find_pending(client: RegistryClient, names) -> list[Batch]:
 
     Two rounds of searches filtered by name (narrowed by tag where the registry allows it, see
     :mod:`labhelpers.registry.backend`): the pending versions of ``names``, then each pending batch's
-    versions under every name its ``batch_names`` tag lists. A version older than that tag counts ``names``
-    as its batch's members. Everything else is read from the versions' tags.
+    versions under every name its ``lab.batch_names`` tag lists. A version older than that tag counts
+    ``names`` as its batch's members. Everything else is read from the versions' tags.
     """
     names = list(dict.fromkeys(names))
-    pending_only = ((f"tags.{BATCH_STATUS_TAG}", PENDING),)
+    pending_only = ((tag_filter(BATCH_STATUS_TAG), PENDING),)
     searches = _Searches(client)
     searches.run([(name, pending_only) for name in names])
     batches: dict[str, Batch] = {}
@@ -140,7 +141,7 @@ def find_pending(client: RegistryClient, names) -> list[Batch]:
             batch = batches.setdefault(tags[BATCH_TAG], Batch(tags[BATCH_TAG], []))
             batch.names = list(dict.fromkeys([*batch.names, *(_members(version) or names)]))
     wanted = {
-        (member, batch_id): (member, ((f"tags.{BATCH_TAG}", batch_id),))
+        (member, batch_id): (member, ((tag_filter(BATCH_TAG), batch_id),))
         for batch_id, batch in batches.items()
         for member in batch.names
     }

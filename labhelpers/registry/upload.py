@@ -29,6 +29,7 @@ from labhelpers.registry.lease import (
     PENDING,
     Heartbeat,
     lease_until,
+    tag_filter,
 )
 from labhelpers.registry.throttling import ThrottledClient, create_once, new_budget
 from labhelpers.server.tracking import is_azure_uri
@@ -276,7 +277,7 @@ def drop_retried_duplicates(client: RegistryClient, name: str, run_id: str, kept
 
 def batch_runs(client: RegistryClient, batch: BatchContext, run_name: str) -> list:
     """This batch's runs named ``run_name`` (active ones, oldest first): one, or twins a re-sent POST made."""
-    query = f"tags.{BATCH_TAG} = '{batch.batch_id}' and tags.`mlflow.runName` = '{run_name}'"
+    query = f"{tag_filter(BATCH_TAG)} = '{batch.batch_id}' and tags.`mlflow.runName` = '{run_name}'"
     found = client.search_runs([batch.experiment_id], filter_string=query, max_results=50)
     return sorted(found, key=lambda r: (r.info.start_time or 0, r.info.run_id))
 

@@ -206,7 +206,7 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     # 02 registers twice, 04 twice: the fare models retrained on June, then the worse fare model
     assert sorted(versions) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in (1, 2, 3, 4)]
     for (name, number), version in versions.items():
-        assert version.tags["batch_status"] == "complete", (name, number)
+        assert version.tags["lab.batch_status"] == "complete", (name, number)
         assert version.tags["git_commit"] != "unknown"
         assert version.tags["data_version"].startswith("sha256:")
         assert version.tags["owner"] == default_owner(), (name, number)
@@ -224,7 +224,7 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
     assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "rejected"}
     assert _production(client, LINEAR) == [2]
-    assert versions[(LINEAR, 2)].tags["batch_id"] != versions[(LINEAR, 3)].tags["batch_id"]
+    assert versions[(LINEAR, 2)].tags["lab.batch_id"] != versions[(LINEAR, 3)].tags["lab.batch_id"]
     _assert_04_tells_the_truth_about_its_gates(client, versions)
     assert "Did you mean 'azureml:taxi-fare-linear-regression:3'?" in _cell_text(
         "first", "04_pin_and_promote.ipynb", "refuse-at-3"

@@ -59,7 +59,11 @@ def test_registers_three_versions_and_prints_them(trained_dirs, unique_names, tr
             rf"^  {re.escape(name)} version 1  \(lifecycle=candidate, run \w+\)$", done.stdout, re.M
         )
         [mv] = client.search_model_versions(f"name='{name}'")
-        assert (mv.version, mv.tags["batch_id"], mv.tags["batch_status"]) == ("1", batch[1], "complete")
+        assert (mv.version, mv.tags["lab.batch_id"], mv.tags["lab.batch_status"]) == (
+            "1",
+            batch[1],
+            "complete",
+        )
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,7 @@ def by_batch(client, names: dict[str, str]) -> dict[str, list]:
     batches: dict[str, list] = {}
     for name in names.values():
         for version in client.search_model_versions(f"name='{name}'"):
-            batches.setdefault(version.tags.get("batch_id"), []).append(version)
+            batches.setdefault(version.tags.get("lab.batch_id"), []).append(version)
     return batches
 
 
@@ -85,9 +85,11 @@ def models_of(client, names: dict[str, str]) -> list[str]:
 def pending(client, names: dict[str, str]) -> dict[str, list[str]]:
     """Pending versions by batch, as ``NAME version N`` labels."""
     return {
-        batch: sorted(f"{v.name} version {v.version}" for v in found if v.tags["batch_status"] == "pending")
+        batch: sorted(
+            f"{v.name} version {v.version}" for v in found if v.tags["lab.batch_status"] == "pending"
+        )
         for batch, found in by_batch(client, names).items()
-        if any(v.tags["batch_status"] == "pending" for v in found)
+        if any(v.tags["lab.batch_status"] == "pending" for v in found)
     }
 
 
@@ -95,10 +97,10 @@ def assert_every_batch_complete_or_gone(client, names: dict[str, str]) -> None:
     batches = by_batch(client, names)
     for batch, found in batches.items():
         assert sorted(v.name for v in found) == sorted(names.values()), f"batch {batch} is incomplete"
-        assert {v.tags["batch_status"] for v in found} == {"complete"}, f"batch {batch} is still pending"
+        assert {v.tags["lab.batch_status"] for v in found} == {"complete"}, f"batch {batch} is still pending"
     for name in {v.name for found in batches.values() for v in found}:
         latest = resolve(f"{name}@latest", client)
-        assert latest.tags["batch_status"] == "complete"
+        assert latest.tags["lab.batch_status"] == "complete"
 
 
 def cut_batch(trained_dirs, names, proxy, after: int | None, monkeypatch, **kwargs) -> str:

@@ -37,7 +37,7 @@ def test_lab_learner_puts_every_name_of_a_registration_in_the_namespace(
     client = _client(tracking_uri)
     for item in done:
         version = client.get_model_version(item.name, item.version)
-        assert version.tags["learner"] == learner and version.tags["batch_status"] == "complete"
+        assert version.tags["learner"] == learner and version.tags["lab.batch_status"] == "complete"
         experiment = client.get_run(item.run_id).info.experiment_id
         assert client.get_experiment(experiment).name == f"taxi-model-registry-{learner}"
     assert sorted(comparison_table()["name"].unique()) == sorted(space.model_names)  # default names: mine

@@ -126,8 +126,8 @@ def test_a_batch_creates_three_versions_with_the_lineage_and_lifecycle_tags(
         assert mv.tags["git_dirty"] == manifest["git_dirty"]
         assert mv.tags["data_version"] == data[key]["data_version"]
         assert mv.tags["lifecycle"] == "candidate"
-        assert mv.tags["batch_status"] == "complete"
-        assert mv.tags["batch_id"] == first[0].batch_id
+        assert mv.tags["lab.batch_status"] == "complete"
+        assert mv.tags["lab.batch_id"] == first[0].batch_id
         assert model_type in mv.description and data[key]["data_version"][:19] in mv.description
 
 
@@ -142,7 +142,7 @@ def test_registering_again_adds_version_2_and_leaves_version_1_as_it_was(two_bat
         assert versions(client, names[key]) == ["1", "2"]
         assert dict(client.get_model_version(names[key], "1").tags) == two_batches["v1_tags"][key]
         v2 = client.get_model_version(names[key], "2")
-        assert v2.tags["batch_id"] == second[0].batch_id and v2.tags["lifecycle"] == "candidate"
+        assert v2.tags["lab.batch_id"] == second[0].batch_id and v2.tags["lifecycle"] == "candidate"
         # the local server mirrors the lifecycle as an alias: candidate now names the newest version
         assert client.get_model_version_by_alias(names[key], "candidate").version == "2"
 
@@ -185,7 +185,7 @@ def test_each_version_has_its_own_run_with_metrics_params_artifact_and_dataset(
     assert ("alpha" in run.data.params) == (key == "ridge")
     assert run.data.params["random_seed"] == str(payload["parameters"]["random_seed"])
     assert run.data.params["features"] == ",".join(payload["features_used"])
-    assert run.data.tags["batch_id"] == mv.tags["batch_id"]
+    assert run.data.tags["lab.batch_id"] == mv.tags["lab.batch_id"]
 
     logged = client.download_artifacts(mv.run_id, f"metrics/{metrics_file}", str(tmp_path))
     assert json.loads(Path(logged).read_text()) == payload
@@ -385,8 +385,8 @@ def test_eight_processes_registering_the_same_names_at_once_lose_no_version(
         assert len(set(got)) == 8
         assert versions(client, name) == got
         for mv in client.search_model_versions(f"name='{name}'"):
-            assert mv.tags["batch_status"] == "complete"
-            batches.setdefault(mv.tags["batch_id"], set()).add(name)
+            assert mv.tags["lab.batch_status"] == "complete"
+            batches.setdefault(mv.tags["lab.batch_id"], set()).add(name)
     assert len(batches) == 8
     assert all(members == set(unique_names.values()) for members in batches.values())
 

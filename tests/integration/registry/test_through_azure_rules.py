@@ -82,7 +82,7 @@ def test_a_batch_registers_with_tags_only_learning_once_that_aliases_are_refused
     assert [item.version for item in done] == ["1", "1", "1"]
     for item in done:
         version = _client(mlflow_server.uri).get_model_version(item.name, item.version)
-        assert (version.tags["lifecycle"], version.tags["batch_status"]) == ("candidate", "complete")
+        assert (version.tags["lifecycle"], version.tags["lab.batch_status"]) == ("candidate", "complete")
         assert _aliases(mlflow_server.uri, item.name) == {}
     assert _refusals(azure_rules, before, "aliases") == 1  # one client: asked once, then remembered
 
@@ -180,13 +180,13 @@ def test_the_narrowed_searches_registration_and_repair_send_are_refused_and_fall
     done = register_models(*trained_dirs, names=unique_names, tracking_uri=azure_rules.uri)
     refused = _refused_filters(azure_rules, before)
     # what the code really sends (captured by the stand-in): the repair's pending search, the twin check
-    pending = {f"name='{name}' and tags.batch_status='pending'" for name in unique_names.values()}
+    pending = {f"name='{name}' and tags.`lab.batch_status`='pending'" for name in unique_names.values()}
     twins = {f"name='{item.name}' and run_id='{item.run_id}'" for item in done}
     assert set(refused) & (pending | twins) and set(refused) <= pending | twins, refused
     for item in done:  # ...and the fallback registered every version, complete
-        assert _client(mlflow_server.uri).get_model_version(item.name, item.version).tags["batch_status"] == (
-            "complete"
-        )
+        assert _client(mlflow_server.uri).get_model_version(item.name, item.version).tags[
+            "lab.batch_status"
+        ] == ("complete")
     client = _client(azure_rules.uri)
     before = len(azure_rules.refused)
     assert repair(client, list(unique_names.values())) == []  # nothing pending: nothing to do

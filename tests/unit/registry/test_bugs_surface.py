@@ -24,7 +24,12 @@ FORBIDDEN = MlflowException("Permission denied", error_code=pb.PERMISSION_DENIED
 
 def _pending_batch(fake_registry):
     """A dead batch (its lease ran out long ago) that lacks member n: a repair deletes its version of m."""
-    pending = {"batch_id": "dead", "batch_status": "pending", "batch_names": "m,n", "batch_lease_until": "1"}
+    pending = {
+        "lab.batch_id": "dead",
+        "lab.batch_status": "pending",
+        "lab.batch_names": "m,n",
+        "lab.batch_lease_until": "1",
+    }
     return fake_registry([fake_registry.version("m", 1, **pending)])
 
 

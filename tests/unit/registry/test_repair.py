@@ -45,12 +45,12 @@ class Registry:
 
     def add(self, name, batch, members, status="pending", lease=EXPIRED, run=None, **tags) -> Version:
         number = str(1 + max((int(v.version) for v in self.versions if v.name == name), default=0))
-        base = {"batch_id": batch, "batch_status": status, "batch_names": ",".join(members)}
+        base = {"lab.batch_id": batch, "lab.batch_status": status, "lab.batch_names": ",".join(members)}
         if lease is not None:
-            base["batch_lease_until"] = lease
+            base["lab.batch_lease_until"] = lease
         version = Version(name, number, run or f"run-{batch}-{name}", {**base, **tags})
         self.versions.append(version)
-        self.models.setdefault(name, {"created_by_batch": batch})
+        self.models.setdefault(name, {"lab.created_by_batch": batch})
         self.runs.setdefault(version.run_id, "RUNNING")
         return version
 
@@ -64,8 +64,9 @@ class Registry:
         self.calls.append(f"search {filter_string}")
         found = [v for v in self.versions if v.name == match[1]]
         for condition in conditions:  # what an MLflow server narrows by: tags.KEY='V', run_id='R'
-            key, value = re.fullmatch(r"([\w.]+)='([^']*)'", condition).groups()
-            found = [v for v in found if (v.run_id if key == "run_id" else v.tags.get(key[5:])) == value]
+            key, value = re.fullmatch(r"([\w.`]+)='([^']*)'", condition).groups()
+            tag = key.removeprefix("tags.").strip("`")
+            found = [v for v in found if (v.run_id if key == "run_id" else v.tags.get(tag)) == value]
         return found
 
     def delete_model_version(self, name, version):
@@ -115,7 +116,9 @@ def test_a_batch_with_a_version_of_every_member_is_completed_and_its_runs_finish
 
     assert (result.batch_id, result.action) == ("dead", "completed")
     assert result.versions == ("a version 2", "b version 1", "c version 1")
-    assert {v.name: v.tags["batch_status"] for v in registry.versions if v.tags["batch_id"] == "dead"} == {
+    assert {
+        v.name: v.tags["lab.batch_status"] for v in registry.versions if v.tags["lab.batch_id"] == "dead"
+    } == {
         "a": "complete",
         "b": "complete",
         "c": "complete",
@@ -123,7 +126,7 @@ def test_a_batch_with_a_version_of_every_member_is_completed_and_its_runs_finish
     assert {run for run, status in registry.runs.items() if status == "FINISHED"} == {
         f"run-dead-{n}" for n in NAMES
     }
-    assert done_before.tags["batch_status"] == "complete"
+    assert done_before.tags["lab.batch_status"] == "complete"
 
 
 def test_a_batch_missing_a_member_is_removed_and_its_runs_failed(registry):
@@ -221,10 +224,10 @@ def test_one_search_per_name_narrowed_by_tag_only_where_the_registry_allows_it(r
         assert searches == ["name='a'", "name='b'", "name='c'"]
     else:  # the pending versions of the name looked under, then the batch's versions of each member
         assert searches == [
-            "name='a' and tags.batch_id='dead'",
-            "name='a' and tags.batch_status='pending'",
-            "name='b' and tags.batch_id='dead'",
-            "name='c' and tags.batch_id='dead'",
+            "name='a' and tags.`lab.batch_id`='dead'",
+            "name='a' and tags.`lab.batch_status`='pending'",
+            "name='b' and tags.`lab.batch_id`='dead'",
+            "name='c' and tags.`lab.batch_id`='dead'",
         ]
 
 
