@@ -1,18 +1,22 @@
 """Register the three trained taxi models as one all-or-nothing batch.
 
-The last step of the pipeline: it runs only after both training steps succeeded. All three models are
-checked first (MLflow model folders present, SHA-256 matching the training manifest, metrics complete and
-finite); then each gets its own run `register-<name>` and a new version tagged lifecycle=candidate, its model
-folder uploaded as training wrote it (no model is loaded). A failure halfway removes what the batch created;
-earlier batches of these names that a stopped process left pending are finished or removed first, and
-printed as `repair: batch ...`. Uses MLFLOW_TRACKING_URI when set, else the local server (make server). With
---learner (or LAB_LEARNER) every name carries the learner: taxi-fare-linear-regression-alice.
+The last step of the pipeline: it runs only after both training steps succeeded. All three models are checked
+first (MLflow model folders present, SHA-256 matching the training manifest, metrics complete and finite);
+then each gets a new version tagged lifecycle=candidate, made from the MLflow run that trained it (trained
+with --experiment, or in an Azure ML job: the version's run is the training run, with its parameters, held-out
+metrics and model); a model trained offline gets a run `register-<name>` holding its folder as training wrote
+it. No model is loaded. Inside an Azure ML job the job's run records, as parameters `training_run.<name>`,
+which training run each version came from. A failure halfway removes what the batch created; earlier batches
+of these names that a stopped process left pending are finished or removed first, and printed as `repair:
+batch ...`. Uses MLFLOW_TRACKING_URI when set, else the local server (make server). With --learner (or
+LAB_LEARNER) every name carries the learner: taxi-fare-linear-regression-alice.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import labhelpers_path  # noqa: F401  (puts labhelpers on the path)
@@ -65,6 +69,17 @@ def _print_registry_log() -> None:
     logger.setLevel(logging.INFO)
 
 
+def _record_in_job_run(done) -> None:
+    """Inside an Azure ML job (MLFLOW_RUN_ID set): the job's run names the training run of each version."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        from mlflow import MlflowClient
+        from mlflow.entities import Param
+
+        params = [Param(f"training_run.{item.name}", item.run_id) for item in done]
+        MlflowClient().log_batch(run_id, params=params)
+
+
 def main(argv: list[str] | None = None) -> int:
     from labhelpers.core.learner import namespace
     from labhelpers.registry.register import register_models
@@ -85,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         tracking_uri=args.tracking_uri,
         learner=space.learner,
     )
+    _record_in_job_run(done)
     print(f"batch {done[0].batch_id}: registered")
     for item in done:
-        print(f"  {item.name} version {item.version}  (lifecycle=candidate, run {item.run_id})")
+        print(f"  {item.name} version {item.version}  (lifecycle=candidate, from run {item.run_id})")
     return 0
 
 

@@ -2,6 +2,8 @@
 
 Writes OUTPUT_DIR/kmeans/ (an MLflow model folder: MLmodel, model.skops, requirements...; registration uploads
 it as it is), OUTPUT_DIR/unsupervised_metrics.json and OUTPUT_DIR/manifest.json (SHA-256 of every artifact).
+With --experiment, or inside an Azure ML job (which logs into the job's own run), the step is also an MLflow
+run: parameters, metrics and the model folder; register_models.py then makes the version from that run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 
 import labhelpers_path  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.core.entry import run_main, training_parser
+from labhelpers.core.entry import run_main, training_parser, use_tracking_uri
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,9 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     from labhelpers.training.steps import data_line, run_unsupervised
 
     args = parse_args(argv)
+    use_tracking_uri(args.tracking_uri)
     payload = run_unsupervised(
         args.data,
         args.output_dir,
+        experiment=args.experiment,
         n_clusters=args.n_clusters,
         seed=args.seed,
         silhouette_sample=args.silhouette_sample,
@@ -42,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         f"kmeans: n_clusters={payload['n_clusters']} inertia={payload['inertia']:.4f} "
         f"silhouette={payload['silhouette']:.4f} (on {payload['sample_size_used']} rows)"
     )
+    if "training_run" in payload:
+        print(f"logged as MLflow run {payload['training_run']}")
     print(f"wrote {args.output_dir}")
     return 0
 

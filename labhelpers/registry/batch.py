@@ -96,6 +96,12 @@ class Candidate:
     def features(self) -> list[str]:
         return list(self.payload["features_used"])
 
+    @property
+    def training_run(self) -> str | None:
+        """The MLflow run training logged this model in (its id), or None for a step trained offline."""
+        run_id = self.payload.get("training_run")
+        return run_id if isinstance(run_id, str) and run_id else None
+
 
 def check_name(name: str, option: str = "model name") -> str:
     """Return ``name`` if it is a valid registered-model name, else raise a RegistryError saying why."""

@@ -1,7 +1,11 @@
-"""One model of a batch into the registry: its run, its logged files and its version.
+"""One model of a batch into the registry: its version, made from the run that trained it.
 
-The path is ``log_artifacts`` of the MLflow model folder written at training time + ``create_model_version``
-from the run's artifact URI. It never touches MLflow 3's logged-models endpoint (which Azure ML answered with
+A step trained with tracking on (notebook 01, the ``ML/`` scripts against a server or inside an Azure ML job)
+logged its model folders into its training run and recorded the run's id in its metrics JSON: the version is
+created from that run's files (``create_model_version`` with the run's artifact URI and ``run_id``), so the
+version page links to the training run with its parameters, held-out metrics and model. A step trained offline
+has no run: its model gets a registration run ``register-<name>`` holding the folder uploaded as training
+wrote it (``log_artifacts``). It never touches MLflow 3's logged-models endpoint (which Azure ML answered with
 404, azure-sdk-for-python#44896), so it works with MLflow 2 and 3 clients on both backends, and it loads no
 model: nothing here imports scikit-learn, skops or pandas.
 """
@@ -14,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import LEARNER_TAG
 from labhelpers.core.provenance import default_owner
 from labhelpers.core.registry_client import RegistryClient
@@ -209,8 +214,8 @@ def ensure_registered_model(client: RegistryClient, name: str, batch_id: str) ->
         return False
 
 
-def create_version(candidate: Candidate, batch: BatchContext, run):
-    """Create the version from the run's model folder; the registered model first if there is none.
+def create_version(candidate: Candidate, batch: BatchContext, run, folder: str = "model"):
+    """Create the version from the run's model ``folder``; the registered model first if there is none.
 
     The version is asked for first: the model is there in every batch but a name's first, so that costs no
     request (a look-up before each version would cost one of the heaviest on a shared server).
@@ -224,7 +229,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run):
     def request():
         return client.create_model_version(
             candidate.name,
-            f"{run.info.artifact_uri}/model",
+            f"{run.info.artifact_uri}/{folder}",
             run.info.run_id,
             tags=version_tags(candidate, batch),
             description=describe(candidate),
@@ -257,12 +262,15 @@ def _landed_version(client: RegistryClient, name: str, run_id: str, batch_id: st
     return min(mine, key=lambda v: int(v.version)) if mine else None
 
 
-def drop_retried_duplicates(client: RegistryClient, name: str, run_id: str, kept: str) -> None:
-    """Delete versions of ``name`` that a retried POST created from the same run beside ``kept``.
+def drop_retried_duplicates(
+    client: RegistryClient, name: str, run_id: str, kept: str, batch_id: str | None = None
+) -> None:
+    """Delete versions of ``name`` a retried POST created from ``run_id`` beside ``kept`` (of ``batch_id``).
 
     MLflow's client re-sends a create that timed out, which the server may have committed: versions are never
     renumbered, so the extra one is deleted. Searched by name (every registry's filter), narrowed to the run
-    where allowed; each twin's name and run are compared here before it is deleted."""
+    where allowed; each twin's name, run and batch are compared here before it is deleted (a training run
+    gives a version to every batch that registers it: those of other batches stay)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -271,7 +279,8 @@ def drop_retried_duplicates(client: RegistryClient, name: str, run_id: str, kept
         _log.warning("could not check %s for duplicate versions (%s)", name, error)
         return
     for twin in versions:
-        if twin.name == name and twin.run_id == run_id and str(twin.version) != kept:
+        mine = batch_id is None or (twin.tags or {}).get(BATCH_TAG) == batch_id
+        if twin.name == name and twin.run_id == run_id and mine and str(twin.version) != kept:
             client.delete_model_version(name, twin.version)
 
 
@@ -336,16 +345,42 @@ def start_run(candidate: Candidate, batch: BatchContext):
     return run
 
 
+def training_run(candidate: Candidate, batch: BatchContext):
+    """The run that trained ``candidate``: it holds the model folder under the model's key.
+
+    Raises:
+        RegistryError: That run is not on this tracking server (trained against another one).
+    """
+    from mlflow.exceptions import MlflowException
+
+    run_id = candidate.training_run or ""
+    try:
+        return batch.client.get_run(run_id)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+    raise RegistryError(
+        f"{candidate.metrics_path} names training run {run_id}, which {batch.client.tracking_uri} does not "
+        "hold: the step was trained against another tracking server. Train it again against this one."
+    )
+
+
 def register_one(candidate: Candidate, batch: BatchContext) -> Registered:
-    """Create the run, log its metrics, parameters, dataset and files, then create the version (pending)."""
+    """Create the version from the model's training run (pending); without one, from a registration run."""
     client = batch.client
-    run = start_run(candidate, batch)
-    run_id = run.info.run_id
-    log_files(client, run_id, candidate)
-    version = create_version(candidate, batch, run)
+    if candidate.training_run:
+        run = training_run(candidate, batch)
+        run_id = run.info.run_id
+        version = create_version(candidate, batch, run, candidate.spec.key)
+    else:  # trained offline: a registration run holds the folder as training wrote it
+        run = start_run(candidate, batch)
+        run_id = run.info.run_id
+        log_files(client, run_id, candidate)
+        version = create_version(candidate, batch, run)
     number = str(version.version)
     batch.created.append(("version", (candidate.name, number)))
     batch.heartbeat.add(candidate.name, number)
-    drop_retried_duplicates(client, candidate.name, run_id, number)
-    client.set_terminated(run_id)
+    drop_retried_duplicates(client, candidate.name, run_id, number, batch.batch_id)
+    if not candidate.training_run:
+        client.set_terminated(run_id)
     return Registered(candidate.name, number, run_id, batch.batch_id, candidate.metrics)

@@ -43,6 +43,17 @@ def held_out_trips() -> tuple[pd.DataFrame, str]:
     return frame.copy(), version
 
 
+def held_out_description() -> dict[str, object]:
+    """Which rows a training step scored its fare models on, for its metrics JSON."""
+    frame, version = _held_out()
+    return {
+        "rows": len(frame),
+        "month": "-".join(HELD_OUT_MONTH),
+        "seed": HELD_OUT_SEED,
+        "data_version": version,
+    }
+
+
 def score_fare_model(model, features: list[str]) -> dict[str, float]:
     """rmse, mae and r2 of a fitted fare model on the held-out trips.
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -13,12 +14,14 @@ from labhelpers.core.artifacts import atomic_output_dir, write_json, write_manif
 from labhelpers.core.config import RANDOM_SEED, SAMPLE_DATA
 from labhelpers.core.provenance import git_info
 from labhelpers.training.features import supervised_xy
+from labhelpers.training.held_out import held_out_description, score_fare_model
 from labhelpers.training.outputs import (
     INPUT_EXAMPLE,
     SUPERVISED_METRICS,
     UNSUPERVISED_METRICS,
     save_model_folder,
 )
+from labhelpers.training.tracking import RUN_ID_ENV, log_step
 from labhelpers.training.train import TrainingResult, fit_regressors, train_unsupervised
 
 
@@ -51,16 +54,34 @@ def prepare_data(source: str | Path | None = None, *, require_coordinates: bool 
     return frame, report, info
 
 
-def _save(result: TrainingResult, folder: Path, metrics_name: str, payload: dict) -> None:
+def _tracked(experiment: str | None) -> bool:
+    """Log to MLflow when an experiment is named, or inside a job that has its run (Azure ML)."""
+    return bool(experiment or os.environ.get(RUN_ID_ENV))
+
+
+def _run_metrics(result: TrainingResult, step: str) -> dict[str, float]:
+    if step == "supervised":  # the seed's names: linear_regression_rmse, ridge_regression_r2...
+        return {f"{name}_{k}": v for name, values in result.metrics.items() for k, v in values.items()}
+    return dict(result.metrics["kmeans"])
+
+
+def _save(
+    result: TrainingResult, folder: Path, metrics_name: str, payload: dict, experiment: str | None
+) -> None:
     # Each model as the MLflow model folder registration uploads unchanged (see training.outputs).
     for name, model in result.models.items():
         save_model_folder(model, folder / name, result.input_example)
+    step = metrics_name.removesuffix("_metrics.json")
+    if _tracked(experiment):  # the run's id goes into the metrics JSON: the manifest vouches for it too
+        payload["training_run"] = log_step(
+            step, folder, payload, _run_metrics(result, step), experiment=experiment
+        )
     write_json(folder / metrics_name, payload)
     write_json(
         folder / INPUT_EXAMPLE,
         {"columns": list(result.input_example.columns), "data": result.input_example.values.tolist()},
     )
-    write_manifest(folder, metrics_name.removesuffix("_metrics.json"), extra={"lineage": git_info()})
+    write_manifest(folder, step, extra={"lineage": git_info()})
 
 
 def run_supervised(
@@ -71,8 +92,13 @@ def run_supervised(
     test_size: float = 0.2,
     seed: int = RANDOM_SEED,
     features: list[str] | None = None,
+    experiment: str | None = None,
 ) -> dict:
     """Train both fare regressors and write them, their metrics JSON and a manifest to ``output_dir``.
+
+    Both are scored on the course's one held-out set (:mod:`labhelpers.training.held_out`: July 2016 trips
+    no model trains on). With ``experiment`` (or inside an Azure ML job) the step is also logged as an MLflow
+    run (:mod:`labhelpers.training.tracking`) and the run's id is recorded as ``training_run``.
 
     Returns:
         The metrics payload written to ``supervised_metrics.json``.
@@ -82,6 +108,9 @@ def run_supervised(
         X, y = supervised_xy(frame, features)
         del frame  # ~1.8 GB at 10M rows; the features are all training needs from here
         result = fit_regressors(X, y, alpha=alpha, test_size=test_size, seed=seed)
+        result.metrics = {
+            name: score_fare_model(model, result.features_used) for name, model in result.models.items()
+        }
         payload = {
             "features_used": result.features_used,
             **result.metrics,
@@ -90,7 +119,8 @@ def run_supervised(
             "data": info,
             **result.extra,
         }
-        _save(result, folder, SUPERVISED_METRICS, payload)
+        payload["held_out"] = held_out_description()
+        _save(result, folder, SUPERVISED_METRICS, payload, experiment)
     return payload
 
 
@@ -101,8 +131,11 @@ def run_unsupervised(
     n_clusters: int = 8,
     seed: int = RANDOM_SEED,
     silhouette_sample: int = 10_000,
+    experiment: str | None = None,
 ) -> dict:
     """Train KMeans on trip coordinates and write it, its metrics JSON and a manifest to ``output_dir``.
+
+    With ``experiment`` (or inside an Azure ML job) the step is also logged as an MLflow run.
 
     Returns:
         The metrics payload written to ``unsupervised_metrics.json``.
@@ -121,7 +154,7 @@ def run_unsupervised(
             "data": info,
             **result.extra,
         }
-        _save(result, folder, UNSUPERVISED_METRICS, payload)
+        _save(result, folder, UNSUPERVISED_METRICS, payload, experiment)
     return payload
 
 

@@ -56,7 +56,7 @@ def test_registers_three_versions_and_prints_them(trained_dirs, unique_names, tr
     assert batch, done.stdout
     for name in unique_names.values():
         assert re.search(
-            rf"^  {re.escape(name)} version 1  \(lifecycle=candidate, run \w+\)$", done.stdout, re.M
+            rf"^  {re.escape(name)} version 1  \(lifecycle=candidate, from run \w+\)$", done.stdout, re.M
         )
         [mv] = client.search_model_versions(f"name='{name}'")
         assert (mv.version, mv.tags["lab.batch_id"], mv.tags["lab.batch_status"]) == (
@@ -143,3 +143,70 @@ def test_an_invalid_learner_is_refused_with_the_rule(trained_dirs):
     done = run_script(*folders, "--learner", "Bob Smith", tracking_uri="http://127.0.0.1:9")
     assert done.returncode == 2
     assert "Invalid learner name 'Bob Smith'" in done.stderr and "Traceback" not in done.stderr
+
+
+def _train(script: str, out: Path, *args: str, env: dict) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "ML" / script), "--output-dir", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "logged as MLflow run " in done.stdout
+
+
+@pytest.mark.registry
+def test_tracked_training_then_registration_links_every_version_to_its_training_run(
+    sample_csv, tmp_path, unique_names, tracking_uri
+):
+    """The pipeline as a job runs it: both steps log a run, registration makes each version from it, and
+    the registration's own run (MLFLOW_RUN_ID, as in an Azure ML job) names the training run of each."""
+    import json
+    import uuid
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri, tracking_uri)
+    experiment = f"test-tracked-{uuid.uuid4().hex[:8]}"
+    common = ["--data", str(sample_csv), "--experiment", experiment]
+    _train("train_supervised.py", tmp_path / "sup", *common, "--alpha", "3.0", env={})
+    _train("train_unsupervised.py", tmp_path / "uns", *common, "--silhouette-sample", "500", env={})
+    job = client.create_run(client.create_experiment(f"{experiment}-job")).info.run_id
+    folders = ["--supervised-dir", str(tmp_path / "sup"), "--unsupervised-dir", str(tmp_path / "uns")]
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_RUN_ID": job}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *folders, *name_options(unique_names)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT / "ML",
+        env=env,
+    )
+
+    assert done.returncode == 0, done.stderr
+    payload = json.loads((tmp_path / "sup" / "supervised_metrics.json").read_text())
+    trained = {"linear": payload["training_run"], "ridge": payload["training_run"]}
+    trained["kmeans"] = json.loads((tmp_path / "uns" / "unsupervised_metrics.json").read_text())[
+        "training_run"
+    ]
+    assert trained["linear"] != trained["kmeans"]
+    recorded = client.get_run(job).data.params
+    folders_of = {"linear": "linear_regression", "ridge": "ridge_regression", "kmeans": "kmeans"}
+    for key, name in unique_names.items():
+        [version] = client.search_model_versions(f"name='{name}'")
+        assert version.run_id == trained[key] and recorded[f"training_run.{name}"] == trained[key]
+        assert version.source.endswith(f"/{folders_of[key]}")
+        run = client.get_run(version.run_id)
+        assert run.info.experiment_id == client.get_experiment_by_name(experiment).experiment_id
+        assert run.info.status == "FINISHED"
+        files = {f.path for f in client.list_artifacts(run.info.run_id, folders_of[key])}
+        assert f"{folders_of[key]}/MLmodel" in files
+    sup = client.get_run(trained["linear"]).data
+    assert sup.params["alpha"] == "3.0" and sup.params["features"] == ",".join(payload["features_used"])
+    for model in ("linear_regression", "ridge_regression"):  # the held-out metrics, as the JSON has them
+        for metric in ("rmse", "mae", "r2"):
+            assert sup.metrics[f"{model}_{metric}"] == pytest.approx(payload[model][metric])
+    assert payload["held_out"]["rows"] > 4000 and payload["held_out"]["month"] == "2016-07-01-2016-08-01"

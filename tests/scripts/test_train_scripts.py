@@ -20,6 +20,7 @@ from labhelpers.core.config import PROJECT_ROOT
 from labhelpers.data.sample import generate_trips
 
 ML = PROJECT_ROOT / "ML"
+TRACKING = ("--experiment", "--tracking-uri")
 
 
 def run(
@@ -229,10 +230,13 @@ def _options_of(script: str, monkeypatch: pytest.MonkeyPatch, added_options: lis
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("train_supervised.py", {"--data", "--output-dir", "--seed", "--alpha", "--test-size", "--features"}),
+        (
+            "train_supervised.py",
+            {"--data", "--output-dir", "--seed", "--alpha", "--test-size", "--features", *TRACKING},
+        ),
         (
             "train_unsupervised.py",
-            {"--data", "--output-dir", "--seed", "--n-clusters", "--silhouette-sample"},
+            {"--data", "--output-dir", "--seed", "--n-clusters", "--silhouette-sample", *TRACKING},
         ),
     ],
 )
