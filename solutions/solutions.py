@@ -6,49 +6,88 @@ returns what the learner passes to ``check``. ``tests/notebooks/test_course.py``
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlflow
 import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
 
-from labhelpers import run_supervised
 from labhelpers.core.learner import namespace
-from labhelpers.course.session import new_run_dir
 
 
-def solve_01_1(output_dir: str | Path, data=None) -> Path:
-    """01-1: train the supervised step with Ridge alpha = 10 into a new run folder; return the folder."""
-    my_run = new_run_dir(output_dir)
-    run_supervised(data, my_run / "supervised", alpha=10.0)
-    return my_run
+def solve_01_1(frame: pd.DataFrame) -> str:
+    """01-1: a Ridge with alpha 10 on all features, logged like notebook 01's section 6; its run id."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import Ridge
+
+    from labhelpers.training.features import supervised_xy
+    from labhelpers.training.held_out import score_fare_model
+    from labhelpers.training.outputs import pip_requirements
+    from labhelpers.training.sweep import FEATURE_SETS
+
+    features = FEATURE_SETS["all"]
+    X, y = supervised_xy(frame, features)
+    mlflow.set_experiment(namespace().experiment)
+    with mlflow.start_run(run_name="ridge-all-alpha-10") as run:
+        model = Ridge(alpha=10.0).fit(X, y)
+        params = {"model_type": "Ridge", "feature_set": "all", "features": ",".join(features), "alpha": 10.0}
+        mlflow.log_params(params)
+        mlflow.log_metrics(score_fare_model(model, features))
+        signature = infer_signature(X, model.predict(X))
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=X.head(5),
+            pip_requirements=pip_requirements(),
+        )
+    return run.info.run_id
 
 
-def solve_02_1(owner: str, version: str) -> None:
-    """02-1: tag section 2's by-hand version (the notebook's ``by_hand.version``) with the course's owner.
-
-    A version tag, not a run tag.
-    """
-    MlflowClient().set_model_version_tag(namespace().by_hand, version, "owner", owner)
-
-
-def solve_03_1(trips: pd.DataFrame) -> list[int]:
-    """03-1: load version 1 of the clustering by its URI and predict the cluster of each trip, in order."""
-    model = mlflow.pyfunc.load_model(f"models:/{namespace().models['kmeans']}/1")
-    return [int(cluster) for cluster in model.predict(trips)]
-
-
-def solve_03_2() -> str:
-    """03-2: the registration runs of the Ridge model, lowest rmse first; the first one's run id.
-
-    Sorted in pandas, which works on every server (Azure ML does not order runs by a metric).
-    """
-    runs = mlflow.search_runs(
-        experiment_names=[namespace().experiment], filter_string="tags.model_type = 'Ridge'"
+def _best_run(model_type: str) -> pd.DataFrame:
+    """The run of ``model_type`` with the lowest rmse, as a one-row frame (sorted on the server)."""
+    return mlflow.search_runs(
+        experiment_names=[namespace().experiment],
+        filter_string=f"params.model_type = '{model_type}'",
+        order_by=["metrics.rmse ASC"],
+        max_results=1,
     )
-    finished = runs[runs["status"] == "FINISHED"]
-    return finished.sort_values("metrics.rmse").iloc[0]["run_id"]
+
+
+def solve_01_2() -> str:
+    """01-2: the Ridge runs, lowest rmse first; the first one's run id."""
+    return _best_run("Ridge").run_id.iloc[0]
+
+
+def solve_02_1(owner: str) -> str:
+    """02-1: register the best Ridge run from runs:/ with the course's tags; the new version's number."""
+    from labhelpers.registry.register import tags_from_run
+
+    run_id = _best_run("Ridge").run_id.iloc[0]
+    ridge = namespace().models["ridge"]
+    return mlflow.register_model(f"runs:/{run_id}/model", ridge, tags=tags_from_run(run_id, owner)).version
+
+
+def solve_02_2(version: str) -> None:
+    """02-2: describe notebook 02's by-hand version of the fare model with its run's held-out rmse."""
+    client = MlflowClient()
+    fare = namespace().models["linear"]
+    rmse = client.get_run(client.get_model_version(fare, version).run_id).data.metrics["rmse"]
+    description = f"Best LinearRegression run of the sweep: rmse {rmse:.2f} on the held-out July trips."
+    client.update_model_version(fare, version, description=description)
+
+
+def solve_03_1(trips: pd.DataFrame) -> list[float]:
+    """03-1: load version 1 of the fare model by its URI and predict the fare of each trip, in order."""
+    model = mlflow.pyfunc.load_model(f"models:/{namespace().models['linear']}/1")
+    return [float(fare) for fare in model.predict(trips)]
+
+
+def solve_03_2() -> float:
+    """03-2: version 1 of the Ridge model -> its training run -> the Ridge's rmse among the run's metrics."""
+    client = MlflowClient()
+    version = client.get_model_version(namespace().models["ridge"], "1")
+    return client.get_run(version.run_id).data.metrics["ridge_regression_rmse"]
 
 
 def solve_04_1(model_name: str) -> str:

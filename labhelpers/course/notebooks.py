@@ -121,7 +121,7 @@ def with_run_deployment(parameters: dict[str, object], notebooks: list[Path]) ->
 
 
 def learner_parameters(learner: str | None) -> dict[str, object]:
-    """The ``learner`` parameter of notebooks 02-05 (empty without a learner: the course's own names).
+    """The ``learner`` parameter of notebooks 01-05 (empty without a learner: the course's own names).
 
     Each of those notebooks takes every name it uses from ``namespace(learner)``; the kernels also inherit
     ``$LAB_LEARNER`` (see :func:`learner_environment`).

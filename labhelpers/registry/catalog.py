@@ -31,8 +31,8 @@ REQUIRED_TAGS = (
 REQUIRED_METRICS = {"regression": ("rmse", "mae", "r2"), "clustering": ("n_clusters", "silhouette")}
 #: ...and its run these parameters, by model type.
 REQUIRED_PARAMS = {
-    "LinearRegression": ("random_seed", "features"),
-    "Ridge": ("alpha", "random_seed", "features"),
+    "LinearRegression": ("features",),
+    "Ridge": ("alpha", "features"),
     "KMeans": ("n_clusters", "random_seed", "features"),
 }
 METRIC_COLUMNS = ("rmse", "mae", "r2", "n_clusters", "inertia", "silhouette")

@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from labhelpers.core.errors import RegistryError
-from labhelpers.core.learner import namespace
+from labhelpers.core.learner import LEARNER_TAG, namespace
+from labhelpers.core.provenance import default_owner
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry import capabilities
 from labhelpers.registry.backend import delete_empty_model
@@ -58,6 +59,7 @@ __all__ = [
     "pip_requirements",
     "register_batch",
     "register_models",
+    "tags_from_run",
     "undo",
 ]
 _log = logging.getLogger(__name__)
@@ -204,6 +206,37 @@ def register_batch(
     for item in done:  # aliases mirror the lifecycle tag where the registry has them
         capabilities.set_alias(client, item.name, "candidate", item.version)
     return done
+
+
+#: What a fare model's run logs, mapped to the version tag that carries it (its metrics go as they are).
+_RUN_TAGS = ("data_version", "git_commit", "git_dirty")
+
+
+def tags_from_run(run_id: str, owner: str | None = None, client: RegistryClient | None = None) -> dict:
+    """The version tags the course's versions carry, read from a fare model's training run.
+
+    For ``mlflow.register_model(f"runs:/{run_id}/model", name, tags=...)``: the seed's tags (task_type,
+    dataset, framework, model_type, features, rmse/mae/r2), the data version and commit the run recorded,
+    ``owner``, the learner, and ``lifecycle=candidate``, so a version registered by hand reads like one
+    ``register_models`` made.
+    """
+    from mlflow import MlflowClient
+
+    run = (client or MlflowClient()).get_run(run_id)
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    found = {
+        "owner": owner or default_owner(),
+        "task_type": "regression",
+        "dataset": DATASET,
+        "framework": FRAMEWORK,
+        "model_type": params.get("model_type", "unknown"),
+        **{key: tags.get(key, "unknown") for key in _RUN_TAGS},
+        **{key: f"{metrics[key]:.6g}" for key in ("rmse", "mae", "r2") if key in metrics},
+        "features": params.get("features", ""),
+        LIFECYCLE_TAG: "candidate",
+    }
+    learner = namespace().learner
+    return {**found, LEARNER_TAG: learner} if learner else found
 
 
 def register_models(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from labhelpers.core.provenance import git_info
+
 #: Set inside an Azure ML job (and by ``mlflow run``): the run a step must log into.
 RUN_ID_ENV = "MLFLOW_RUN_ID"
 
@@ -46,7 +48,7 @@ def log_step(
     with mlflow.start_run(run_name=f"train-{step}") as run:
         mlflow.log_params(_params(payload))
         mlflow.log_metrics(metrics)
-        mlflow.set_tags({"step": step, "data_version": payload["data_version"]})
+        mlflow.set_tags({"step": step, "data_version": payload["data_version"], **git_info()})
         for model in sorted(p.parent for p in folder.glob("*/MLmodel")):
             mlflow.log_artifacts(str(model), model.name)
     return run.info.run_id

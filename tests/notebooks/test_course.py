@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from labhelpers.core import config
-from labhelpers.core.learner import BY_HAND, EXPERIMENT, namespace
+from labhelpers.core.learner import EXPERIMENT, namespace
 from labhelpers.core.provenance import default_owner
 from labhelpers.course import kernels
 from labhelpers.course import run as course
@@ -167,25 +167,27 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
         return "\n".join(c.source for c in cells if c.cell_type == "code")
 
     calls = {
-        "02_register_models.ipynb": [
+        "01_train_models.ipynb": [
+            "mlflow.set_experiment(names.experiment)",
             "mlflow.start_run(",
-            "mlflow.set_tags(",
+            "mlflow.log_params(",
             "mlflow.log_metrics(",
-            "mlflow.log_dict(",
             "mlflow.sklearn.log_model(",
-            "registered_model_name=",
-            "mlflow.sklearn.save_model(",  # the fallback where logged-models is refused (Azure ML)
-            "client.log_artifacts(",
-            'mlflow.register_model(f"runs:/',
+            "signature=signature, input_example=",
+            "mlflow.sklearn.save_model(",  # the Azure way where logged-models is refused
+            "mlflow.log_artifacts(",
+        ],
+        "02_register_models.ipynb": [
+            "mlflow.search_runs(",
+            'order_by=["metrics.rmse ASC"], max_results=1',
+            'mlflow.register_model(f"runs:/{run_id}/model"',
         ],
         "03_inspect_registry.ipynb": [
             'search_model_versions(f"name = ',
             'search_model_versions("tags.',
             "set_model_version_tag(",
             "get_model_version(",
-            "mlflow.search_runs(",
-            'order_by=["metrics.rmse ASC"]',
-            'mlflow.register_model(f"runs:/{best.run_id}/model"',
+            "client.get_run(",
         ],
         "04_pin_and_promote.ipynb": [
             "set_registered_model_alias(",
@@ -198,6 +200,8 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
     for name, expected in calls.items():
         missing = [call for call in expected if call not in code_of(name)]
         assert missing == [], name
+    for name in course.NOTEBOOKS[:3]:  # a cell that teaches a call makes it bare, never through a helper
+        assert "capabilities.attempt" not in code_of(name) and "lambda" not in code_of(name), name
 
 
 def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
@@ -239,9 +243,7 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     refused = _cell_text("first", "05_serve_pinned_model.ipynb", "wrong-body")  # the server's own reason
     assert "answered HTTP 400: Bad request: " in refused and "without input_data (trip_distance" in refused
     assert _cell_text("first", "05_serve_pinned_model.ipynb", "exercise-1").startswith("05-1: not yet: ")
-    by_hand = sorted(client.search_model_versions(f"name='{BY_HAND}'"), key=lambda v: int(v.version))
-    assert [v.version for v in by_hand] == ["1", "2"] and "owner" not in by_hand[0].tags
-    _assert_03_registered_the_best_run(client, by_hand[1], LINEAR, EXPERIMENT)
+    _assert_01_03_tracked_and_linked(client, namespace())
     print(f"\nfirst course run: {first_run:.0f} s")
 
 
@@ -300,16 +302,32 @@ def _assert_04_tells_the_truth_about_its_gates(client, versions) -> None:
             assert gate["candidate"] <= gate.get("production_rmse", gate["floor"]), (number, gate)
 
 
-def _assert_03_registered_the_best_run(client, version, linear: str, experiment: str) -> None:
-    """03's section 7: the version made from ``runs:/<run_id>/model`` of the best LinearRegression run."""
-    runs = client.search_runs(
-        [client.get_experiment_by_name(experiment).experiment_id], "tags.model_type = 'LinearRegression'"
+def _assert_01_03_tracked_and_linked(client, names) -> None:
+    """01's runs differ measurably; every version 02 made links to the training run that logged its model,
+    and the fare model's version 2 is the sweep's best LinearRegression run, better than version 1."""
+    experiment = client.get_experiment_by_name(names.experiment).experiment_id
+    runs = {r.info.run_id: r for r in client.search_runs([experiment], max_results=1000)}
+    sweep = {i: r for i, r in runs.items() if "model_type" in r.data.params and "rmse" in r.data.metrics}
+    assert len(sweep) >= 7  # the run by hand and the nine of the sweep (on the small sample, all of them)
+    assert len({round(r.data.metrics["rmse"], 2) for r in sweep.values()}) >= 6  # they differ measurably
+    for name in names.model_names:
+        first = client.get_model_version(name, "1")
+        run = runs[first.run_id]  # a run of 01's experiment, not a registration run
+        assert run.info.run_name in ("train-supervised", "train-unsupervised"), (name, run.info.run_name)
+        key = first.source.rsplit("/", 1)[-1]
+        assert f"{key}/MLmodel" in {f.path for f in client.list_artifacts(first.run_id, key)}
+        if "rmse" in first.tags:  # the version's held-out metrics are the run's
+            assert float(first.tags["rmse"]) == pytest.approx(run.data.metrics[f"{key}_rmse"], rel=1e-5)
+    linear = names.models["linear"]
+    second = client.get_model_version(linear, "2")
+    best = min(
+        (r for r in sweep.values() if r.data.params["model_type"] == "LinearRegression"),
+        key=lambda r: r.data.metrics["rmse"],
     )
-    at_03 = [run for run in runs if run.info.start_time < version.creation_timestamp]  # 04's came later
-    best = min(run.data.metrics["rmse"] for run in at_03)
-    chosen = client.get_run(version.run_id)
-    assert chosen.data.tags["model_type"] == "LinearRegression" and chosen.data.metrics["rmse"] == best
-    assert chosen.data.tags.get("mlflow.runName", "").startswith(f"register-{linear}")
+    assert second.run_id == best.info.run_id and second.tags["lifecycle"] == "candidate"
+    assert float(second.tags["rmse"]) == pytest.approx(best.data.metrics["rmse"], rel=1e-5)
+    first_rmse = float(client.get_model_version(linear, "1").tags["rmse"])
+    assert first_rmse - float(second.tags["rmse"]) > 1.0  # measurably better on the same held-out trips
 
 
 def _state(client, names) -> dict:
@@ -323,18 +341,15 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     """The course again, through the Azure-rules stand-in and as learner ``ada``: the same end state in ada's
     names, the seed's versions untouched.
 
-    The by-hand cells of 02-04 meet the refusals Azure ML makes (MLflow 3's logged-models endpoint, a tag
-    filter on version search, aliases) and take the fallbacks the notebooks show. 01 trains offline, the
-    same way for every learner: ada starts from a copy of the first run's training folder.
+    The by-hand cells of 01-04 meet the refusals Azure ML makes (MLflow 3's logged-models endpoint, a run
+    search ordered by a metric, a tag filter on version search, aliases) and take the fallbacks the notebooks
+    show. 01 tracks ada's own runs in ada's experiment.
     """
-    seed = (*config.MODEL_NAMES, BY_HAND)
+    seed = config.MODEL_NAMES
     before = _state(client, seed)
-    own = {k: v for k, v in parameters.items() if k != "silhouette_sample"}  # 01's only
-    own["output_dir"] = str(Path(parameters["output_dir"]).with_name("outputs-ada"))
-    trained = sorted(Path(parameters["output_dir"]).glob("run-*"))[0]  # 01's (04 retrains into a later one)
-    shutil.copytree(trained, Path(own["output_dir"]) / trained.name)
+    own = {**parameters, "output_dir": str(Path(parameters["output_dir"]).with_name("outputs-ada"))}
     with azure_rules.AzureRulesProxy(course_server.uri) as proxy:
-        seconds = _run("second", {**own, "tracking_uri": proxy.uri}, ADA.learner, course.NOTEBOOKS[1:])
+        seconds = _run("second", {**own, "tracking_uri": proxy.uri}, ADA.learner)
         refused = {rule for rule, _, _ in proxy.refused}
     expected_refusals = {
         azure_rules.LOGGED_MODELS,
@@ -353,15 +368,9 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     assert read_pins(_deployment(own)) == {linear: f"azureml:{linear}:2"}
     assert deployed_model(_deployment(own)) == f"azureml:{linear}:2"
     assert "agree: True" in _cell_text("second", "05_serve_pinned_model.ipynb", "agree")
-    by_hand = sorted(client.search_model_versions(f"name='{ADA.by_hand}'"), key=lambda v: int(v.version))
-    assert [v.version for v in by_hand] == ["1", "2"]  # 02: saved, uploaded, create_model_version; 03: runs:/
-    _assert_03_registered_the_best_run(client, by_hand[1], linear, ADA.experiment)
-    assert (
-        client.get_run(by_hand[0].run_id).info.experiment_id
-        == client.get_experiment_by_name(ADA.by_hand_experiment).experiment_id
-    )
+    _assert_01_03_tracked_and_linked(client, ADA)
     assert _cell_text("second", "04_pin_and_promote.ipynb", "aliases") == "{}"  # no alias got through
-    print(f"\nsecond course run (02-05), through the Azure-rules stand-in, as ada: {seconds:.0f} s")
+    print(f"\nsecond course run (01-05), through the Azure-rules stand-in, as ada: {seconds:.0f} s")
 
 
 def test_summary_lists_models_pins_and_ui(first_run, course_server, parameters):
@@ -572,47 +581,114 @@ def _refused(verdict) -> str:
     return verdict.message
 
 
-def test_01_1_solution(learner_registry, parameters, tmp_path, sample_csv):
-    from labhelpers.course.session import latest_run_dir
+def _log_ridge(frame, alpha: float, feature_set: str, *, train_metrics: bool = False) -> str:
+    """A learner's wrong answer to 01-1: a Ridge run logged like the reference, with one thing changed."""
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.linear_model import Ridge
 
-    assert "pass the run folder" in _refused(check("01-1"))
-    assert "alpha=1.0" in _refused(check("01-1", latest_run_dir(parameters["output_dir"])))
-    assert check("01-1", _solutions().solve_01_1(tmp_path, data=sample_csv))
+    from labhelpers.training.features import supervised_xy
+    from labhelpers.training.held_out import score_fare_model
+    from labhelpers.training.sweep import FEATURE_SETS
+    from labhelpers.training.train import regression_metrics
+
+    features = FEATURE_SETS[feature_set]
+    X, y = supervised_xy(frame, features)
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run() as run:
+        model = Ridge(alpha=alpha).fit(X, y)
+        params = {"model_type": "Ridge", "feature_set": feature_set, "features": ",".join(features)}
+        mlflow.log_params({**params, "alpha": alpha})
+        scores = (
+            regression_metrics(y, model.predict(X)) if train_metrics else score_fare_model(model, features)
+        )
+        mlflow.log_metrics(scores)
+        mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+    return run.info.run_id
+
+
+def test_01_1_solution(learner_registry, sample_csv):
+    from labhelpers import prepare_data
+
+    frame = prepare_data(sample_csv)[0]
+    assert "log a Ridge run with alpha 10" in _refused(check("01-1"))
+    experiment = learner_registry.get_experiment_by_name(EXPERIMENT).experiment_id
+    [linear] = learner_registry.search_runs(
+        [experiment], "params.model_type = 'LinearRegression'", max_results=1
+    )
+    assert "the task asks for a Ridge" in _refused(check("01-1", linear.info.run_id))
+    assert "alpha=1.0; the task asks for another" in _refused(check("01-1", _log_ridge(frame, 1.0, "all")))
+    assert "on other features" in _refused(check("01-1", _log_ridge(frame, 10.0, "meter")))
+    on_training_rows = _log_ridge(frame, 10.0, "all", train_metrics=True)  # not the held-out trips
+    assert "scores differently on the held-out trips" in _refused(check("01-1", on_training_rows))
+    assert check("01-1", _solutions().solve_01_1(frame))
+
+
+def test_01_2_solution(learner_registry):
+    client = learner_registry
+    assert "lowest `metrics.rmse` in `best_ridge`" in _refused(check("01-2", client=client))
+    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    worst = client.search_runs([experiment], "params.model_type = 'Ridge'", order_by=["metrics.rmse DESC"])[0]
+    assert "another Ridge run scores lower" in _refused(check("01-2", worst.info.run_id, client=client))
+    best_overall = client.search_runs([experiment], "metrics.rmse > 0", order_by=["metrics.rmse ASC"])[0]
+    assert best_overall.data.params["model_type"] == "LinearRegression"  # what a filter-less search finds
+    assert "asks for the Ridge runs" in _refused(check("01-2", best_overall.info.run_id, client=client))
+    assert check("01-2", _solutions().solve_01_2(), client=client)
 
 
 def test_02_1_solution(learner_registry):
-    client = learner_registry
-    newest = client.get_model_version(BY_HAND, "1")  # notebook 02's; 03 registered version 2 from a run
-    assert "has no `owner` version tag" in _refused(check("02-1", client=client))
-    client.set_tag(newest.run_id, "owner", default_owner())  # the run, not the version: still wrong
-    assert "versions keep their own tags" in _refused(check("02-1", client=client))
-    client.set_model_version_tag(BY_HAND, newest.version, "owner", "someone-else")
-    assert "not the course's owner" in _refused(check("02-1", client=client))
-    _solutions().solve_02_1(default_owner(), newest.version)
+    import mlflow
+
+    from labhelpers.registry.register import tags_from_run
+
+    client, ridge = learner_registry, config.RIDGE_MODEL_NAME
+    assert "not one of notebook 01's Ridge runs" in _refused(check("02-1", client=client))  # the pipeline's
+    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    ordered = client.search_runs([experiment], "params.model_type = 'Ridge'", order_by=["metrics.rmse ASC"])
+    worst, best = ordered[-1].info.run_id, ordered[0].info.run_id
+    mlflow.register_model(f"runs:/{worst}/model", ridge, tags=tags_from_run(worst))
+    assert "another Ridge run scores lower" in _refused(check("02-1", client=client))
+    mlflow.register_model(f"runs:/{best}/model", ridge)  # the right run, without the course's tags
+    assert "lacks the version tags" in _refused(check("02-1", client=client))
+    _solutions().solve_02_1(default_owner())
     assert check("02-1", client=client)
 
 
-def test_03_1_solution(learner_registry):
-    from labhelpers.course.exercises import cluster_trips
+def test_02_2_solution(learner_registry):
+    client = learner_registry
+    assert "version 2 has no description yet" in _refused(check("02-2", client=client))
+    client.update_model_version(LINEAR, "1", description="The pipeline's model.")  # another version
+    assert "version 1 has one: not the one asked for" in _refused(check("02-2", client=client))
+    rmse_1 = float(client.get_model_version(LINEAR, "1").tags["rmse"])
+    client.update_model_version(LINEAR, "2", description=f"Best run of the sweep: rmse {rmse_1:.2f}.")
+    assert "gives no rmse matching its run's" in _refused(check("02-2", client=client))
+    _solutions().solve_02_2("2")
+    assert check("02-2", client=client)
 
-    assert "with mlflow.pyfunc.load_model" in _refused(check("03-1", client=learner_registry))
-    clusters = _solutions().solve_03_1(cluster_trips())
-    assert "of the 5 clusters differ" in _refused(
-        check("03-1", [(c + 1) % 8 for c in clusters], client=learner_registry)
-    )
-    zeros = _solutions().solve_03_1(cluster_trips() * 0)  # a frame of zeros: the right shape, wrong trips
-    assert "outside New York" in _refused(check("03-1", zeros, client=learner_registry))
-    assert check("03-1", clusters, client=learner_registry)
+
+def test_03_1_solution(learner_registry):
+    import mlflow.pyfunc
+
+    from labhelpers.course.checks_01_03 import fare_trips
+
+    client, trips = learner_registry, fare_trips()
+    assert "with mlflow.pyfunc.load_model" in _refused(check("03-1", client=client))
+    latest = [float(f) for f in mlflow.pyfunc.load_model(f"models:/{LINEAR}/2").predict(trips)]
+    assert "those are the fares of version 2, not version 1" in _refused(check("03-1", latest, client=client))
+    fares = _solutions().solve_03_1(trips)
+    assert "of the 5 fares differ" in _refused(check("03-1", fares[::-1], client=client))
+    assert check("03-1", fares, client=client)
 
 
 def test_03_2_solution(learner_registry):
-    client = learner_registry
-    assert "`run_id` of the one with the lowest `metrics.rmse`" in _refused(check("03-2", client=client))
-    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
-    ridge = client.search_runs([experiment], "tags.model_type = 'Ridge'", order_by=["metrics.rmse DESC"])
-    assert "another Ridge run scores lower" in _refused(check("03-2", ridge[0].info.run_id, client=client))
-    linear = client.search_runs([experiment], "tags.model_type = 'LinearRegression'")[0].info.run_id
-    assert "asks for the Ridge model's runs" in _refused(check("03-2", linear, client=client))
+    client, ridge = learner_registry, config.RIDGE_MODEL_NAME
+    assert "open its run with get_run(run_id)" in _refused(check("03-2", client=client))
+    metrics = client.get_run(client.get_model_version(ridge, "1").run_id).data.metrics
+    linear = metrics["linear_regression_rmse"]  # the same run trained both fare models
+    assert "read the Ridge's rmse" in _refused(check("03-2", linear, client=client))
+    newest = max(client.search_model_versions(f"name='{ridge}'"), key=lambda v: int(v.version))
+    other = client.get_run(newest.run_id).data.metrics.get("rmse", 99.0)
+    assert "follow that version's run_id" in _refused(check("03-2", other, client=client))
     assert check("03-2", _solutions().solve_03_2(), client=client)
 
 

@@ -30,14 +30,14 @@ def test_a_learner_reaches_every_notebook_that_names_a_model():
     assert values == {"learner": "alice"}
     per_notebook = split_parameters(values, [NOTEBOOK_DIR / name for name in NOTEBOOKS])
     given = sorted(path.name for path, params in per_notebook.items() if params == values)
-    assert given == sorted(NOTEBOOKS[1:])  # 01 only trains: it names no model
+    assert given == sorted(NOTEBOOKS)  # 01 names the learner's experiment, 02-05 the models
 
 
-def _by_hand_name_notebook_02_shows() -> str:
-    """The by-hand model's name as notebook 02's text gives it: "`NAME` (`names.by_hand`)"."""
-    cells = json.loads((NOTEBOOK_DIR / "02_register_models.ipynb").read_text())["cells"]
+def _experiment_notebook_01_shows() -> str:
+    """The experiment's name as notebook 01's text gives it: "`names.experiment` (`NAME`"."""
+    cells = json.loads((NOTEBOOK_DIR / "01_train_models.ipynb").read_text())["cells"]
     text = "".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
-    [name] = set(re.findall(r"`([^`]+)` \(`names\.by_hand`\)", text))
+    [name] = set(re.findall(r"`names\.experiment` \(`([^`]+)`", text))
     return name
 
 
@@ -46,7 +46,7 @@ def test_use_learner_gives_the_notebook_its_names_and_exports_the_learner(monkey
     monkeypatch.delenv(LEARNER_ENV)
     seed = use_learner(None)
     assert (seed.learner, seed.models["linear"]) == (None, LINEAR_MODEL_NAME)
-    assert seed.by_hand == _by_hand_name_notebook_02_shows()  # the name the learner reads is the one used
+    assert seed.experiment == _experiment_notebook_01_shows()  # the name the learner reads is the one used
     assert seed.by_hand not in seed.model_names  # apart from the course's three
     assert LEARNER_ENV not in os.environ
     alice = use_learner("alice")

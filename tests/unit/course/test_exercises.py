@@ -14,7 +14,6 @@ from labhelpers.core.errors import LabError
 from labhelpers.core.learner import namespace
 from labhelpers.course.exercises import check
 from labhelpers.serving.inference import ServedAnswer
-from labhelpers.training.steps import run_supervised
 
 FARE_MODEL = namespace().models["linear"]
 
@@ -40,18 +39,6 @@ def after_04(fake_registry):
     }
     registry.add(FARE_MODEL, *({"lifecycle": state, "rmse": rmse} for state, rmse in states.values()))
     return registry
-
-
-def test_01_1_wants_a_run_folder_trained_with_the_alpha_asked(trained_dirs, sample_csv, tmp_path):
-    untouched = check("01-1", None)
-    assert not untouched and "pass the run folder" in str(untouched)
-    wrong = check("01-1", trained_dirs[0].parent)  # the default alpha, 1.0
-    assert not wrong and "alpha=1.0" in str(wrong) and "10" not in wrong.message.split("alpha=1.0")[1]
-    run_supervised(sample_csv, tmp_path / "supervised", alpha=10.0)
-    assert check("01-1", tmp_path)
-    (tmp_path / "supervised" / "linear_regression" / "model.skops").write_bytes(b"tampered")
-    tampered = check("01-1", tmp_path)
-    assert not tampered and "no longer match their checksums" in str(tampered)
 
 
 @pytest.mark.parametrize(
@@ -204,117 +191,9 @@ def test_05_1_accepts_the_served_answer_its_server_logged(production_predicts, t
 
 def test_an_unknown_exercise_says_which_exist():
     with pytest.raises(
-        LabError, match="No exercise '09-9'; the exercises are 01-1, 02-1, 03-1, 03-2, 04-1, 04-2, 05-1"
+        LabError, match="No exercise '09-9'; the exercises are 01-1, 01-2, 02-1, 02-2, 03-1, 03-2, 04-1"
     ):
         check("09-9")
-
-
-def test_01_1_names_a_folder_without_training_output(tmp_path):
-    verdict = check("01-1", tmp_path)
-    assert not verdict and "holds no supervised training output: train with run_supervised" in str(verdict)
-
-
-class ByHandClient:
-    """Stands in for MlflowClient: the course's fare model owned by `course_owner`, one by-hand version."""
-
-    def __init__(self, course_owner="ada", by_hand_tags=None, run_tags=None, by_hand=True):
-
-        self._versions = {
-            "taxi-fare-linear-regression": [SimpleNamespace(version="2", tags={"owner": course_owner})],
-            "taxi-fare-by-hand": [SimpleNamespace(version="1", tags=by_hand_tags or {}, run_id="r1")]
-            if by_hand
-            else [],
-        }
-        self._run = SimpleNamespace(data=SimpleNamespace(tags=run_tags or {}))
-
-    def search_model_versions(self, filter_string):
-        return self._versions.get(filter_string.split("'")[1], [])
-
-    def get_run(self, run_id):
-        return self._run
-
-    def get_experiment_by_name(self, name):
-        return None
-
-    def set_registered_model_tag(self, *args):
-        pass
-
-
-@pytest.mark.parametrize(
-    ("client", "hint"),
-    [
-        (ByHandClient(by_hand=False), "no version of taxi-fare-by-hand yet: run section 2 of notebook 02"),
-        (ByHandClient(), "version 1 has no `owner` version tag yet"),
-        (ByHandClient(run_tags={"owner": "ada"}), "the run of version 1 has an owner tag, the version"),
-        (ByHandClient(by_hand_tags={"owner": "learner"}), "has owner 'learner', not the course's owner"),
-    ],
-)  # fmt: skip
-def test_02_1_each_hint_points_at_the_version_tag_the_course_uses(client, hint, monkeypatch):
-    monkeypatch.delenv("LAB_LEARNER", raising=False)
-    verdict = check("02-1", client=client)
-    assert not verdict and hint in str(verdict)
-    assert "ada" not in verdict.message  # the hint leads to the `owner` variable, it does not hand it over
-    assert check("02-1", client=ByHandClient(by_hand_tags={"owner": "ada"}))
-
-
-@pytest.fixture
-def version_1_of_kmeans(trained_dirs, monkeypatch):
-    """`models:/taxi-trip-kmeans/1` loads the KMeans notebook 01 trains on the sample (no registry here)."""
-    import mlflow.pyfunc
-
-    monkeypatch.delenv("LAB_LEARNER", raising=False)
-    load = mlflow.pyfunc.load_model
-    folder = trained_dirs[1] / "kmeans"
-    model = load(str(folder))
-
-    def load_model(uri, *args, **kwargs):
-        assert uri == "models:/taxi-trip-kmeans/1", uri
-        return model
-
-    monkeypatch.setattr(mlflow.pyfunc, "load_model", load_model)
-    return model
-
-
-def test_03_1_checks_several_trips_so_swapped_or_zero_coordinates_fail(version_1_of_kmeans, empty_registry):
-    from labhelpers.course.exercises import cluster_trips
-
-    model, trips = version_1_of_kmeans, cluster_trips()
-    right = [int(c) for c in model.predict(trips)]
-    assert len(set(right)) > 2  # the trips fall in several clusters
-    assert check("03-1", right, client=empty_registry)
-    assert check("03-1", model.predict(trips), client=empty_registry)  # the array as predict gives it
-
-    swapped = trips.rename(
-        columns={
-            "pickup_latitude": "pickup_longitude",
-            "pickup_longitude": "pickup_latitude",
-            "dropoff_latitude": "dropoff_longitude",
-            "dropoff_longitude": "dropoff_latitude",
-        }
-    )[list(trips.columns)]
-    verdict = check("03-1", list(model.predict(swapped)), client=empty_registry)
-    assert not verdict and "latitude and longitude swapped" in str(verdict) and "near 40.7" in str(verdict)
-    assert "pass `trips` as it is" in str(verdict)
-
-    zeros = list(model.predict(trips * 0))
-    verdict = check("03-1", zeros, client=empty_registry)
-    assert not verdict and "outside New York" in str(verdict) and "all zeros" in str(verdict)
-
-    first_only = check("03-1", right[0], client=empty_registry)  # the old task's single number
-    assert not first_only and f"should hold {len(trips)} cluster numbers, one per row of `trips`" in str(
-        first_only
-    )
-    other = [(c + 1) % 8 for c in right]
-    verdict = check("03-1", other, client=empty_registry)
-    assert not verdict and f"{len(trips)} of the {len(trips)} clusters differ" in str(verdict)
-    assert str(right) not in verdict.message  # a hint, not the answer
-
-
-def test_03_1_untouched_says_what_to_load_and_the_answers_shape(empty_registry):
-    verdict = check("03-1", client=empty_registry)
-    assert not verdict
-    assert "load models:/taxi-trip-kmeans/1 with mlflow.pyfunc.load_model" in str(verdict)
-    assert "5 numbers, one per trip, in order" in str(verdict)
 
 
 def _run(run_id, experiment_id="7", model_type="Ridge", rmse=3.5, status="FINISHED"):
@@ -322,12 +201,12 @@ def _run(run_id, experiment_id="7", model_type="Ridge", rmse=3.5, status="FINISH
     metrics = {} if rmse is None else {"rmse": rmse}
     return SimpleNamespace(
         info=SimpleNamespace(run_id=run_id, experiment_id=experiment_id, status=status),
-        data=SimpleNamespace(metrics=metrics, tags={"model_type": model_type}),
+        data=SimpleNamespace(metrics=metrics, params={"model_type": model_type}),
     )
 
 
 class RunsClient:
-    """Stands in for MlflowClient: the course's experiment (id 7) with its registration runs."""
+    """Stands in for MlflowClient: the course's experiment (id 7) with notebook 01's runs."""
 
     def __init__(self, *runs):
 
@@ -347,10 +226,10 @@ class RunsClient:
 
 COURSE_RUNS = (
     _run("ridge-1", rmse=3.60),
-    _run("ridge-2", rmse=3.60),  # registered twice from one training run: a tie
+    _run("ridge-2", rmse=3.60),  # the same model and features logged twice: a tie
     _run("ridge-june", rmse=3.20),
     _run("ridge-worse", rmse=9.90),
-    _run("ridge-failed", rmse=1.00, status="FAILED"),  # a batch that was undone
+    _run("ridge-failed", rmse=1.00, status="FAILED"),  # a run that stopped halfway
     _run("linear-june", model_type="LinearRegression", rmse=3.10),
     _run("kmeans-1", model_type="KMeans", rmse=None),
 )
@@ -359,53 +238,31 @@ COURSE_RUNS = (
 @pytest.mark.parametrize(
     ("client", "answer", "hint"),
     [
-        (RunsClient(), None, "holds no Ridge registration run yet: run notebook 02 first"),
-        (RunsClient(*COURSE_RUNS), None, "whose `model_type` tag is 'Ridge', and put the `run_id`"),
+        (RunsClient(), None, "holds no Ridge run yet: run notebook 01 first"),
+        (RunsClient(*COURSE_RUNS), None, "keep the Ridge ones (`params.model_type`), and put the `run_id`"),
         (RunsClient(*COURSE_RUNS), "nope", "has no finished run 'nope': pass a `run_id` from the search"),
         (RunsClient(*COURSE_RUNS), "ridge-failed", "has no finished run 'ridge-failed'"),
-        (RunsClient(*COURSE_RUNS), "linear-june", "a LinearRegression; the task asks for the Ridge"),
-        (RunsClient(*COURSE_RUNS), "kmeans-1", "that run registered a KMeans"),
+        (RunsClient(*COURSE_RUNS), "linear-june", "'LinearRegression'; the task asks for the Ridge"),
+        (RunsClient(*COURSE_RUNS), "kmeans-1", "model_type is 'KMeans'"),
         (RunsClient(*COURSE_RUNS), "ridge-1", "scores lower: order by `metrics.rmse`, lowest"),
-        (RunsClient(*COURSE_RUNS), "ridge-worse", "has rmse 9.9; another Ridge run scores lower"),
+        (RunsClient(*COURSE_RUNS), "ridge-worse", "has rmse 9.9000; another Ridge run scores lower"),
     ],
 )  # fmt: skip
-def test_03_2_each_hint_leads_to_the_ridge_run_with_the_lowest_rmse(client, answer, hint, monkeypatch):
+def test_01_2_each_hint_leads_to_the_ridge_run_with_the_lowest_rmse(client, answer, hint, monkeypatch):
     monkeypatch.delenv("LAB_LEARNER", raising=False)
-    verdict = check("03-2", answer, client=client)
+    verdict = check("01-2", answer, client=client)
     assert not verdict and hint in str(verdict)
     assert "ridge-june" not in verdict.message  # a hint, not the answer
 
 
-def test_03_2_accepts_the_best_run_as_an_id_or_as_the_searchs_row(monkeypatch):
+def test_01_2_accepts_the_best_run_as_an_id_or_as_the_searchs_row(monkeypatch):
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
     client = RunsClient(*COURSE_RUNS)
-    assert check("03-2", "ridge-june", client=client)
-    assert check("03-2", SimpleNamespace(run_id="ridge-june"), client=client)  # runs.iloc[0] has .run_id
+    assert check("01-2", "ridge-june", client=client)
+    assert check("01-2", SimpleNamespace(run_id="ridge-june"), client=client)  # runs.iloc[0] has .run_id
     tie = RunsClient(*COURSE_RUNS[:2])
-    assert check("03-2", "ridge-1", client=tie) and check("03-2", "ridge-2", client=tie)
-
-
-def test_02_1_looks_at_notebook_02s_version_not_the_one_03_registers_from_a_run(monkeypatch):
-
-    class Client(ByHandClient):
-        def __init__(self):
-            super().__init__(by_hand_tags={"owner": "ada"})
-            from_03 = SimpleNamespace(version="2", tags={}, run_id="course-run")
-            self._versions["taxi-fare-by-hand"].append(from_03)
-
-        def get_experiment_by_name(self, name):
-            return SimpleNamespace(experiment_id="by-hand") if name == "taxi-by-hand" else None
-
-        def get_run(self, run_id):
-            experiment = "by-hand" if run_id == "r1" else "course"
-            return SimpleNamespace(
-                info=SimpleNamespace(experiment_id=experiment), data=SimpleNamespace(tags={})
-            )
-
-    monkeypatch.delenv("LAB_LEARNER", raising=False)
-    verdict = check("02-1", client=Client())  # version 1 (02's) has the owner; version 2 (03's) has none
-    assert verdict and "taxi-fare-by-hand version 1 is owned by 'ada'" in str(verdict)
+    assert check("01-2", "ridge-1", client=tie) and check("01-2", "ridge-2", client=tie)
 
 
 def _response(url: str, fares, answer_id: str = "5f1d" * 8, status: int = 200):
