@@ -296,10 +296,10 @@ def check_03_2(answer, client) -> tuple[bool, str]:
         return False, f"`ridge_rmse` should be a number; got {answer!r}."
     metrics = client.get_run(versions["1"].run_id).data.metrics
     wanted = metrics.get("ridge_regression_rmse", metrics.get("rmse"))
-    if wanted is not None and abs(given - wanted) <= 1e-4 * wanted:
+    if wanted is not None and abs(given - wanted) <= 1e-9 * wanted:
         return True, f"the training run of {ridge} version 1 logged rmse {wanted:.4f} for the Ridge."
     if any(
-        abs(given - value) <= 1e-4 * abs(value)
+        abs(given - value) <= 1e-9 * abs(value)
         for key, value in metrics.items()
         if key != "ridge_regression_rmse"
     ):
