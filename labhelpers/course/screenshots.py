@@ -24,8 +24,16 @@ from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.errors import LabError
 from labhelpers.course.notebooks import NOTEBOOKS
 
-#: The version whose page is photographed: after notebooks 01-03 on a fresh server, 02's second registration.
+#: The version whose page is photographed: after notebooks 01-03 on a fresh server, the one 02 registered by
+#: hand from the sweep's best run (its source run, named below).
 VERSION = 2
+BEST_RUN = "linearregression-all"
+EXPERIMENT = "taxi-model-registry"
+#: What the learner types in the runs list's search box: the runs with an rmse (01's, not the steps').
+RUN_FILTER = "metrics.rmse > 0"
+RUN_FILTER_BOX = "input[placeholder*='metrics.rmse']"
+#: The compare page's section headers, which fold their section away when clicked.
+SECTION = "[role=button], button, div"
 WIDTH, HEIGHT = 1400, 900
 #: How long one step waits for what it clicks or expects (a loaded machine renders the React UI slowly).
 STEP_TIMEOUT_MS = 120_000
@@ -77,12 +85,17 @@ def open_browser() -> Iterator:
 
 @dataclass(frozen=True)
 class Step:
-    """Click what shows ``click`` (``selector`` narrows where), wait for ``then``, save ``shot`` if set."""
+    """Click what shows ``click`` (``selector`` narrows where), wait for ``then``, save ``shot`` if set.
+
+    ``click=""`` acts on the first visible element ``selector`` matches, whatever its text: it types ``fill``
+    and presses Enter when ``fill`` is set (a search box), else clicks it (a checkbox).
+    """
 
     click: str | None
     then: str
     shot: str | None = None
     selector: str = "a, button"
+    fill: str = ""
 
 
 #: The learner's path through the UI, from http://127.0.0.1:5000 to a version's run.
@@ -92,15 +105,29 @@ CLICK_PATH = (
     Step("Model registry", "Try it now", "mlflow-ui-registry-announcement.png"),
     Step("Try it now", LINEAR_MODEL_NAME, "mlflow-ui-models.png", selector="button"),
     Step(LINEAR_MODEL_NAME, f"Version {VERSION}", "mlflow-ui-model-versions.png", selector="a"),
-    Step(f"Version {VERSION}", f"register-{LINEAR_MODEL_NAME}", "mlflow-ui-version.png", selector="a"),
-    Step(f"register-{LINEAR_MODEL_NAME}", "MLmodel", "mlflow-ui-run-artifacts.png", selector="a"),
+    Step(f"Version {VERSION}", BEST_RUN, "mlflow-ui-version.png", selector="a"),
+    Step(BEST_RUN, "MLmodel", "mlflow-ui-run-artifacts.png", selector="a"),
     Step("Overview", "About this run", "mlflow-ui-run.png", selector="[role=tab]"),
+    Step(EXPERIMENT, "train-supervised", selector="a"),
+    Step("", "linearregression-all", "mlflow-ui-runs.png", RUN_FILTER_BOX, RUN_FILTER),
+    Step("", "Compare", selector="[role=checkbox], input[type=checkbox]"),
+    Step("Compare", "Parallel Coordinates Plot", "mlflow-ui-compare.png", selector="button"),
+    Step("Visualizations", "Run details", selector=SECTION),
+    Step("Parameters", "rmse", "mlflow-ui-compare-metrics.png", selector=SECTION),
 )
 
 
 def _click(page, step: Step) -> None:
     """Click, as a mouse does, the last visible ``step.selector`` whose whole text is ``step.click``."""
     assert step.click is not None  # the first step only waits for the home page
+    if not step.click:
+        target = page.locator(step.selector).filter(visible=True).first
+        if step.fill:
+            target.fill(step.fill)
+            target.press("Enter")
+        else:
+            target.click()
+        return
     exact = re.compile(rf"^\s*{re.escape(step.click)}\s*$")
     page.locator(step.selector).filter(has_text=exact).filter(visible=True).last.click()
 

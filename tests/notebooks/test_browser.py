@@ -1,10 +1,12 @@
 """The local MLflow UI shows what the course registered, in a real (headless) browser.
 
 The UI is a React app: the page's HTML holds no model until its JavaScript has asked the server. Debian's
-chromium, driven by Playwright (the session's ``browser`` fixture), waits for the links to appear. The three
-models are registered (twice) on a fresh server with ``register_models``, the call notebook 02 makes.
-Notebook 03's walk-through is then followed click by click (``labhelpers.course.screenshots.CLICK_PATH``):
-every element the text tells the learner to click must exist.
+chromium, driven by Playwright (the session's ``browser`` fixture), waits for the links to appear. A fresh
+server gets what notebooks 01 and 02 leave: notebook 01's sweep of tracked runs, the training steps as runs,
+the three models registered from them with ``register_models``, and the sweep's best LinearRegression run
+registered by hand as version 2 of the fare model. Notebook 03's walk-through is then followed click by
+click (``labhelpers.course.screenshots.CLICK_PATH``): every element the text tells the learner to click must
+exist.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 
 from labhelpers.core import config
 from labhelpers.course.notebooks import NOTEBOOK_DIR
-from labhelpers.course.screenshots import CLICK_PATH, HEIGHT, WIDTH, BrowserError, walk
+from labhelpers.course.screenshots import CLICK_PATH, EXPERIMENT, HEIGHT, WIDTH, BrowserError, walk
 from labhelpers.registry.register import register_models
 from labhelpers.server import local as server
 
@@ -21,14 +23,37 @@ pytestmark = pytest.mark.browser
 KEPT = config.PROJECT_ROOT / "build" / "test-notebooks"
 
 
+def _as_notebooks_01_02_leave(uri: str, data, folder) -> None:
+    """The sweep, the tracked training steps, their batch, and the best run registered as version 2."""
+    import mlflow
+
+    from labhelpers.registry.register import tags_from_run
+    from labhelpers.training.steps import prepare_data, run_supervised, run_unsupervised
+    from labhelpers.training.sweep import FEATURE_SETS, sweep
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        runs = sweep(prepare_data(data)[0], EXPERIMENT)
+        meter = FEATURE_SETS["meter"]
+        run_supervised(data, folder / "supervised", features=meter, experiment=EXPERIMENT)
+        run_unsupervised(data, folder / "unsupervised", silhouette_sample=500, experiment=EXPERIMENT)
+        register_models(folder / "supervised", folder / "unsupervised", tracking_uri=uri)
+        best = runs[runs["model_type"] == "LinearRegression"].iloc[0].run_id
+        mlflow.register_model(f"runs:/{best}/model", config.LINEAR_MODEL_NAME, tags=tags_from_run(best))
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+
+
 @pytest.fixture(scope="module")
-def registered_server(tmp_path_factory, trained_dirs, free_port, seeded_state):
+def registered_server(tmp_path_factory, sample_csv, free_port, seeded_state):
     """One server for the module's tests, which only read it (the browser's own state is per test)."""
     port, state = free_port(), seeded_state(tmp_path_factory.mktemp("browser-mlflow"))
     info = server.start(port, state, timeout=180)  # as the session server: CI can be loaded
     try:
-        for _ in range(2):  # the walk-through opens version 2
-            register_models(*trained_dirs, tracking_uri=info.uri)
+        _as_notebooks_01_02_leave(info.uri, sample_csv, tmp_path_factory.mktemp("browser-trained"))
         yield info
     finally:
         server.stop(port, state)
@@ -70,4 +95,4 @@ def test_every_element_the_walkthrough_clicks_exists(browser, registered_server)
         raise
     finally:
         context.close()
-    assert page.url.split("#", 1)[1].startswith("/experiments/")  # it ended on the run page
+    assert page.url.split("#", 1)[1].startswith("/compare-runs")  # it ended comparing the runs
