@@ -12,7 +12,6 @@ model: nothing here imports scikit-learn, skops or pandas.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +35,10 @@ from labhelpers.registry.lease import (
     lease_until,
     tag_filter,
 )
+from labhelpers.registry.run_record import DATASET, dataset_input, run_metrics, run_params
 from labhelpers.registry.throttling import ThrottledClient, create_once, new_budget
 from labhelpers.server.tracking import is_azure_uri
 
-DATASET = "nyc-taxi"
 FRAMEWORK = "scikit-learn"
 LIFECYCLE_TAG = "lifecycle"
 _log = logging.getLogger(__name__)
@@ -108,24 +107,6 @@ def version_tags(candidate: Candidate, batch: BatchContext) -> dict[str, str]:
     return tags
 
 
-def run_metrics(candidate: Candidate) -> dict[str, float]:
-    """Metrics as the seed lab names them (``linear_regression_rmse``...) plus plain names for comparing."""
-    if candidate.spec.task_type == "regression":
-        prefixed = {f"{candidate.spec.key}_{k}": v for k, v in candidate.metrics.items()}
-        return {**prefixed, **candidate.metrics}
-    return dict(candidate.metrics)
-
-
-def run_params(candidate: Candidate) -> dict[str, str]:
-    """Training parameters plus the features used, as strings."""
-    params = {key: str(value) for key, value in candidate.payload["parameters"].items()}
-    if candidate.spec.model_type != "Ridge":
-        params.pop("alpha", None)
-    params["features"] = ",".join(candidate.features)
-    params["training_rows"] = str(candidate.payload.get("data", {}).get("rows_used", "unknown"))
-    return params
-
-
 def describe(candidate: Candidate) -> str:
     """A one-paragraph description shown on the version page."""
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in candidate.metrics.items())
@@ -135,32 +116,6 @@ def describe(candidate: Candidate) -> str:
         f"Features: {', '.join(candidate.features)}. "
         f"Held-out metrics: {metrics}. Data {candidate.data_version[:19]}, code commit {commit}."
     )
-
-
-def dataset_input(candidate: Candidate):
-    """The training data as an MLflow dataset input: its source, digest, columns and size.
-
-    Built from the metrics JSON and the model's signature, as ``mlflow.data.from_pandas`` would describe it,
-    without loading pandas or the data.
-    """
-    from mlflow.entities import Dataset, DatasetInput, InputTag
-
-    data = candidate.payload.get("data", {})
-    source = str(data.get("source", "unknown"))
-    web = source.startswith(("http://", "https://"))
-    rows = data.get("rows_used")
-    profile = (
-        {"num_rows": rows, "num_elements": rows * len(candidate.features)} if isinstance(rows, int) else {}
-    )
-    dataset = Dataset(
-        name=DATASET,
-        digest=candidate.data_version.removeprefix("sha256:")[:32],  # MLflow stores at most 36 characters
-        source_type="http" if web else "local",
-        source=json.dumps({"url": source} if web else {"uri": source}),
-        schema=json.dumps({"mlflow_colspec": candidate.model.input_schema}),
-        profile=json.dumps(profile),
-    )
-    return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])
 
 
 def with_retry(call, *args, attempts: int = 3) -> bool:
