@@ -29,6 +29,7 @@ from labhelpers.registry.lease import (
     BATCH_STATUS_TAG,
     BATCH_TAG,
     CREATED_BY_TAG,
+    INTERNAL_PREFIX,
     LEASE_TAG,
     PENDING,
     Heartbeat,
@@ -90,7 +91,10 @@ def run_tags(candidate: Candidate, batch_id: str, owner: str | None = None) -> d
 
 
 def version_tags(candidate: Candidate, batch: BatchContext) -> dict[str, str]:
-    """Version tags: what Azure ML Studio shows and filters, so they carry metrics and the lifecycle too."""
+    """Version tags: what Azure ML Studio shows and filters, so they carry metrics and the lifecycle too.
+
+    The seed's tags come first and the bookkeeping (``lab.``) last, the order the version list shows them.
+    """
     tags = run_tags(candidate, batch.batch_id, batch.owner)
     tags.update({key: f"{value:.6g}" for key, value in candidate.metrics.items()})
     if batch.learner:  # from the start: every version of a learner's batch names its learner
@@ -104,7 +108,7 @@ def version_tags(candidate: Candidate, batch: BatchContext) -> dict[str, str]:
             LEASE_TAG: lease_until(batch.lease_seconds),
         }
     )
-    return tags
+    return dict(sorted(tags.items(), key=lambda item: item[0].startswith(INTERNAL_PREFIX)))
 
 
 def describe(candidate: Candidate) -> str:
