@@ -28,15 +28,6 @@ FARE_TRIPS = {
 #: Fares closer than this (dollars) count as equal: a fare is read to the cent.
 CENT = 0.01
 _RMSE_CLOSE = 1e-6  # relative: a logged metric against the same metric recomputed
-#: Trips between landmarks, (pickup, dropoff) as (latitude, longitude): re-exported for the KMeans model.
-CLUSTER_TRIPS = {
-    "JFK -> Times Square": ((40.6413, -73.7781), (40.7580, -73.9855)),
-    "Times Square -> JFK": ((40.7580, -73.9855), (40.6413, -73.7781)),
-    "LaGuardia -> Times Square": ((40.7769, -73.8740), (40.7580, -73.9855)),
-    "Times Square -> Wall Street": ((40.7580, -73.9855), (40.7060, -74.0086)),
-    "Wall Street -> Harlem": ((40.7060, -74.0086), (40.8116, -73.9465)),
-}
-_CLUSTER_COLUMNS = ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude")
 
 
 def _runs(client: RegistryClient) -> dict:
@@ -308,11 +299,3 @@ def check_03_2(answer, client) -> tuple[bool, str]:
             "that is another of the run's metrics: the run trained two models, read the Ridge's rmse.",
         )
     return False, f"that is not a metric of the run behind {ridge} version 1: follow that version's run_id."
-
-
-def cluster_trips():
-    """Exercise 03-1's trips: one row per trip (named by its index), the clustering's four input columns."""
-    import pandas as pd
-
-    rows = {name: [*pickup, *dropoff] for name, (pickup, dropoff) in CLUSTER_TRIPS.items()}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(_CLUSTER_COLUMNS))

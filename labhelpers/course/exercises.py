@@ -4,8 +4,7 @@
 :class:`Verdict`: ``correct`` with what was verified, or ``not yet`` with a hint that says what is still
 missing, never the answer itself. Every check fails on a registry the learner has not touched. Reference
 solutions for instructors are in ``solutions/`` at the project root, outside the course. The checks
-themselves are in ``checks_01_03`` and ``checks_04_05``; :func:`cluster_trips` (exercise 03-1's trips) is
-re-exported here for notebook 03.
+themselves are in ``checks_01_03`` and ``checks_04_05``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.course import checks_01_03 as early
 from labhelpers.course import checks_04_05 as late
-from labhelpers.course.checks_01_03 import cluster_trips as cluster_trips
 
 _log = logging.getLogger(__name__)
 
