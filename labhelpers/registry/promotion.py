@@ -29,7 +29,23 @@ from labhelpers.registry.validation import production_check, recompute_metrics
 CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
 REJECTED = "rejected"  # refused at the production gate: no alias; production only by an override
 NEXT = {CANDIDATE: VALIDATED, VALIDATED: PRODUCTION}
-HISTORY_TAG = "lifecycle_history"
+#: The JSON list of a version's moves: lab bookkeeping, under the ``lab.`` prefix of internal tags.
+HISTORY_TAG = "lab.lifecycle_history"
+#: Where registries written before the ``lab.`` prefix keep it; read, never written.
+OLD_HISTORY_TAG = "lifecycle_history"
+
+
+def recorded_moves(tags: dict | None) -> list[dict]:
+    """The moves recorded in a version's tags, oldest first (also under the tag's name before ``lab.``).
+
+    A history that is not valid JSON reads as none: it is bookkeeping, and the ``lifecycle`` tag still says
+    where the version stands.
+    """
+    tags = tags or {}
+    try:
+        return list(json.loads(tags.get(HISTORY_TAG) or tags.get(OLD_HISTORY_TAG) or "[]"))
+    except ValueError:
+        return []
 
 
 def _actor(actor: str | None) -> str:
@@ -57,7 +73,7 @@ def _record(
         why,
         tuple(evidence or ()),
     )
-    history = json.loads(tags.get(HISTORY_TAG, "[]")) + [move.as_dict()]
+    history = recorded_moves(tags) + [move.as_dict()]
     updates = {
         "lifecycle": to_state,
         "lifecycle_from": move.from_state,
@@ -193,7 +209,7 @@ def promote(
         version: Version number.
         to: ``"validated"`` or ``"production"``.
         reason: Why (recorded).
-        validation_data: Path or URL of validation trips (default: a generated held-out month).
+        validation_data: Path or URL of validation trips (default: the course's held-out set).
         override_reason: Promote to production despite the production gate's refusal (a regression, or a
             model under the floor), also a version it refused before (``rejected``); recorded on the version.
         actor: Who (default ``$LAB_ACTOR`` or the login name).
@@ -299,4 +315,4 @@ def history(name: str, version, client: RegistryClient | None = None) -> list[di
     from labhelpers.registry.catalog import require_version
 
     mv = require_version(name, version, registry_client(client))
-    return json.loads((mv.tags or {}).get(HISTORY_TAG, "[]"))
+    return recorded_moves(mv.tags)

@@ -77,7 +77,7 @@ def test_a_candidate_cannot_skip_validation(linear, tracking_uri, deployment_dir
         promote(linear.name, 1, "production", client=client, deployment_dir=deployment_dir)
 
     mv = client.get_model_version(linear.name, "1")
-    assert mv.tags["lifecycle"] == "candidate" and "lifecycle_history" not in mv.tags
+    assert mv.tags["lifecycle"] == "candidate" and "lab.lifecycle_history" not in mv.tags
     assert read_pins(deployment_dir) == {}
     assert deployment_dir.joinpath(DEPLOYMENT_FILE).read_text() == before
     assert alias_version(client, linear.name, "production") is None
@@ -216,7 +216,7 @@ def test_a_worse_version_is_refused_production_until_overridden_and_rollback_res
         ("production", "archived"),
         ("archived", "production"),
     ]
-    assert [m["to"] for m in json.loads(v2.tags["lifecycle_history"])] == [
+    assert [m["to"] for m in json.loads(v2.tags["lab.lifecycle_history"])] == [
         "validated",
         "rejected",
         "production",
