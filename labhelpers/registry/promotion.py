@@ -123,7 +123,14 @@ def _validate(client: RegistryClient, mv, validation_data, reason, actor) -> Mov
         raise RegistryError(f"{mv.name} version {mv.version} cannot be validated: {'; '.join(problems)}.")
     check = recompute_metrics(mv, validation_data)
     if not check.passed:
-        raise RegistryError(f"{mv.name} version {mv.version} failed validation: {check.summary}")
+        state = (mv.tags or {}).get("lifecycle", CANDIDATE)
+        why = f"refused at the validation gate: {check.summary}"
+        unmoved = Move(mv.name, str(mv.version), state, state, _actor(actor), "", why, tuple(check.evidence))
+        raise GateRefused(
+            f"{mv.name} version {mv.version} failed validation: {check.summary} It stays {state!r} "
+            "(no @validated); nothing changed.",
+            unmoved,
+        )
     extra = {f"validation_{k}": f"{v:.6g}" for k, v in check.metrics.items()}
     extra["validation_data_version"] = check.data_version
     return _record(
@@ -221,8 +228,9 @@ def promote(
         The recorded move, with the gate's evidence (a table in a notebook).
 
     Raises:
-        GateRefused: The production gate refused: the version is ``rejected`` (``@validated`` removed),
-            production and pins unchanged; ``.move`` holds the evidence.
+        GateRefused: A gate refused; ``.move`` holds the evidence. At the production gate the version becomes
+            ``rejected`` (``@validated`` removed), production and pins unchanged; at the validation gate
+            nothing changes.
         RegistryError: Another refusal (validation, a step out of order); nothing changed.
     """
     from labhelpers.registry.catalog import require_version
