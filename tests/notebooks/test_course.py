@@ -214,7 +214,7 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
             'client.set_model_version_tag(model_name, candidate, "lifecycle", "production")',
             "if has_aliases:",
             "get_model_version_by_alias(",
-            'mlflow.pyfunc.load_model(f"models:/{model_name}/{shipped}")',
+            'mlflow.pyfunc.load_model(f"models:/{model_name}/{candidate}")',
             'f"models:/{model_name}@production"',
             "azureml:{model_name}@3",
         ],
