@@ -191,37 +191,25 @@ GATE_CASES = (
 )
 
 
-def _gate_verdict(thresholds: dict, candidate: float, production: float) -> bool:
-    """Whether ``thresholds`` pass a candidate of rmse ``candidate`` against production's ``production``."""
-    import mlflow
-    from mlflow.models import EvaluationResult
-    from mlflow.models.evaluation.validation import ModelValidationFailedException
-
-    try:
-        mlflow.validate_evaluation_results(
-            thresholds, EvaluationResult({"rmse": candidate}, {}), EvaluationResult({"rmse": production}, {})
-        )
-        return True
-    except ModelValidationFailedException:
-        return False
-
-
 def check_04_3(answer, client) -> tuple[bool, str]:
     """The team's stricter production gate, ``{"rmse": MetricThreshold(...)}``: the floor, 1 % better."""
     from mlflow.models import MetricThreshold
 
-    from labhelpers.registry.validation import mean_baseline_rmse
+    from labhelpers.registry.validation import decide, mean_baseline_rmse
     from labhelpers.training.held_out import held_out_trips
 
     if answer is None:
         return False, "put your gate in `my_gate`: a dict from the metric's name to a `MetricThreshold`."
     if not isinstance(answer, dict) or not isinstance(answer.get("rmse"), MetricThreshold):
         return False, '`my_gate` should be a dict whose key "rmse" holds a `MetricThreshold`.'
+    if set(answer) != {"rmse"}:
+        others = ", ".join(sorted(str(key) for key in answer if key != "rmse"))
+        return False, f"the rule judges rmse alone; `my_gate` also bounds {others}."
     if answer["rmse"].greater_is_better is not False:
         return False, "your threshold treats a higher rmse as better; for an error, lower is better."
     baseline = mean_baseline_rmse(held_out_trips()[0])
     for what, candidate, production, right in GATE_CASES:
-        if _gate_verdict(answer, candidate * baseline, production * baseline) != right:
+        if decide(answer, {"rmse": candidate * baseline}, {"rmse": production * baseline}) != right:
             verdict = "passed" if not right else "refused"
             return False, f"your gate {verdict} {what} (rmse {candidate * baseline:.2f} against "
             f"{production * baseline:.2f}; the mean-fare baseline scores {baseline:.2f})."

@@ -129,8 +129,9 @@ def recompute_metrics(mv, validation_data=None) -> Check:
     recorded = float(mv.tags.get("rmse", "nan"))
     rtol = TOLERANCES["reproduce_rmse_rtol"]
     same = math.isclose(metrics["rmse"], recorded, rel_tol=rtol)
-    floor = FLOORS["rmse_of_mean_baseline"] * mean_baseline_rmse(frame)
-    under_floor = _decide({"rmse": _floor_threshold(frame)}, metrics, None)
+    floor_only = production_thresholds(frame, None, clustering=False)  # nothing to compare with: the floor
+    floor = floor_only["rmse"].threshold
+    under_floor = decide(floor_only, metrics, None)
     rows = [
         _row("reproduces its recorded rmse", "rmse", metrics["rmse"], "recorded", recorded,
              f"= {recorded:.4f} (rel. {rtol:g})", same),
@@ -145,8 +146,14 @@ def recompute_metrics(mv, validation_data=None) -> Check:
     return Check(metrics, same and under_floor, summary, version, {"rmse": recorded}, rows)
 
 
-def _decide(thresholds: dict, metrics: dict, reference: dict | None) -> bool:
-    """MLflow's ``validate_evaluation_results`` on metrics computed here: True when every threshold holds."""
+def decide(thresholds: dict, metrics: dict, reference: dict | None) -> bool:
+    """MLflow's ``validate_evaluation_results`` on metrics already computed: True when every threshold holds.
+
+    Args:
+        thresholds: Metric name -> ``MetricThreshold``.
+        metrics: The candidate's metrics.
+        reference: The baseline's (production's) metrics, or None when there is nothing to compare with.
+    """
     import mlflow
     from mlflow.models.evaluation import EvaluationResult
     from mlflow.models.evaluation.validation import ModelValidationFailedException
@@ -165,13 +172,6 @@ def _decide(thresholds: dict, metrics: dict, reference: dict | None) -> bool:
         return False
     finally:
         chatty.setLevel(level)
-
-
-def _floor_threshold(frame):
-    from mlflow.models import MetricThreshold
-
-    threshold = FLOORS["rmse_of_mean_baseline"] * mean_baseline_rmse(frame)
-    return MetricThreshold(threshold=threshold, greater_is_better=False)
 
 
 def mean_baseline_rmse(frame) -> float:
@@ -223,7 +223,7 @@ def production_check(mv, validation_data=None, production=None) -> Check:
     metrics = metrics_on(mv, frame)
     reference = metrics_on(production, frame) if production is not None else None
     thresholds = production_thresholds(frame, reference, clustering)
-    passed = _decide(thresholds, metrics, reference)
+    passed = decide(thresholds, metrics, reference)
     return _production_result(
         metric, metrics, reference, thresholds[metric], frame, production, passed, version
     )

@@ -499,6 +499,12 @@ def test_04_3_refuses_a_gate_that_decides_one_case_wrong(gate, hint, empty_regis
     assert "0.01" not in verdict.message and "1 %" not in verdict.message  # the hint names no bound
 
 
+def test_04_3_refuses_a_gate_on_another_metric_too(empty_registry):
+    gate = {**_threshold(threshold=7.9, min_relative_change=0.01), "r2": _threshold(threshold=0.5)["rmse"]}
+    verdict = check("04-3", gate, client=empty_registry)
+    assert "the rule judges rmse alone; `my_gate` also bounds r2." in verdict.message
+
+
 def test_04_3_refuses_a_gate_for_which_a_higher_rmse_is_better(empty_registry):
     from mlflow.models import MetricThreshold
 
