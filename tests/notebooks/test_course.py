@@ -58,8 +58,8 @@ SHIPPED_FEATURES = (
 def _roles_of_04(versions, name: str) -> tuple[int, int, int, int]:
     """The fare versions notebook 04 works with, read from the registry, never assumed from 01-03's count.
 
-    04 starts from 03's pick, the newest version, and registers three batches: the shipped model, the June
-    retrain and the worse model. Returns (03's pick, shipped, June, worse).
+    04 starts from 02-03's pick, the newest version, and registers three batches: the shipped model, the June
+    retrain and the worse model. Returns (02-03's pick, shipped, June, worse).
     """
     newest = max(n for model, n in versions if model == name)
     return newest - 3, newest - 2, newest - 1, newest
@@ -240,7 +240,7 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     assert versions[(LINEAR, worse)].tags["features"] == WORSE_FEATURES
     assert versions[(LINEAR, shipped)].tags["features"] == SHIPPED_FEATURES
     assert float(versions[(LINEAR, worse)].tags["rmse"]) > 2 * float(versions[(LINEAR, best)].tags["rmse"])
-    # the shipped model (no rate codes) is measurably worse than 03's pick on the held-out set
+    # the shipped model (no rate codes) is measurably worse than 02-03's pick on the held-out set
     assert float(versions[(LINEAR, shipped)].tags["rmse"]) > 1.2 * float(
         versions[(LINEAR, best)].tags["rmse"]
     )
@@ -249,7 +249,7 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
         assert versions[(name, june)].tags["data_version"] != versions[(name, best)].tags["data_version"]
     kmeans = config.KMEANS_MODEL_NAME
     assert versions[(kmeans, june)].tags["data_version"] == versions[(kmeans, best)].tags["data_version"]
-    # by hand: shipped -> production, then 03's pick; rolled back by hand; then through promote(): 03's pick
+    # by hand: shipped -> production, then the candidate; rolled back by hand; through promote() the candidate
     # replaces the shipped model; June is refused, overridden in, rolled back; the worse is never validated
     lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (best, shipped, june, worse)}
     assert lifecycle == {best: "production", shipped: "archived", june: "archived", worse: "candidate"}
@@ -305,7 +305,7 @@ def _assert_04_tells_the_truth_about_its_gates(client, versions) -> None:
     """
     nb = "04_pin_and_promote.ipynb"
     best, shipped, june_number, worse_number = _roles_of_04(versions, LINEAR)
-    # by hand: the floor alone for the shipped model, then 03's pick against it, on the same held-out trips
+    # by hand: the floor alone for the shipped model, then 02-03's pick against it, on the same held-out trips
     assert f"version {shipped}: rmse " in _cell_text("first", nb, "first-gate")
     assert ": pass" in _cell_text("first", nb, "first-gate")
     by_hand = _cell_text("first", nb, "second-gate")
@@ -314,7 +314,7 @@ def _assert_04_tells_the_truth_about_its_gates(client, versions) -> None:
     assert side_by_side[-1].split() == ["verdict", "pass", "pass"]  # your gate, promote()'s: the same verdict
     for row in side_by_side[1:3]:  # the same numbers
         assert row.split()[-1] == row.split()[-2], row
-    first = _cell_text("first", nb, "promote-first")  # 03's pick replaces the shipped model through the gate
+    first = _cell_text("first", nb, "promote-first")  # the candidate replaces the shipped model
     assert "not worse than production   rmse" in first and f"production version {shipped}" in first
     assert "fail" not in first
     retrained, june = _cell_text("first", nb, "promote-retrained"), versions[(LINEAR, june_number)]
