@@ -67,12 +67,12 @@ def _promote_and_roll_back(client: RegistryClient, learner: str, validation: Pat
     first, second = sorted((v.version for v in client.search_model_versions(f"name='{name}'")), key=int)[:2]
     folder = validation.parent / f"deployment-{learner}"
     for version in (first, second):
-        promote(name, version, "validated", validation_data=validation, client=client, actor=learner)
+        # the gates score the course's held-out set: the one the versions' recorded rmse was measured on
+        promote(name, version, "validated", client=client, actor=learner)
         promote(
             name,
             version,
             "production",
-            validation_data=validation,
             client=client,
             actor=learner,
             override_reason="rehearsal",
@@ -104,7 +104,7 @@ class Script:
 
     uri: str
     dirs: tuple[Path, Path]  # training outputs to register (supervised, unsupervised)
-    validation: Path  # trips the promotion gates score
+    validation: Path  # a trips file; its folder holds the learners' deployment copies (gates: held-out set)
     batches: int = 2
     promote: bool = True  # then validated -> production twice, and a rollback
 

@@ -114,3 +114,33 @@ def solve_05_1(inference, trips: pd.DataFrame) -> tuple[dict, list]:
     my_trip = {**trips.iloc[0].to_dict(), "trip_distance": 7.5, "duration_min": 24.0}
     my_fare = inference.invoke(pd.DataFrame([my_trip]))  # POST /score, inputs under input_data
     return my_trip, my_fare
+
+
+def solve_04_3(trips: pd.DataFrame) -> dict:
+    """04-3: the team's stricter gate as MLflow thresholds: rmse at most half the mean-fare baseline's on the
+    held-out ``trips``, and at least 1 % below production's (a relative change of 0.01, lower is better).
+    """
+    from mlflow.models import MetricThreshold
+
+    fares = trips["fare_amount"]
+    baseline_rmse = float(((fares - fares.mean()) ** 2).mean() ** 0.5)
+    return {
+        "rmse": MetricThreshold(
+            threshold=0.5 * baseline_rmse, min_relative_change=0.01, greater_is_better=False
+        )
+    }
+
+
+def solve_05_2(model_name: str, trips: pd.DataFrame) -> tuple[str, list[float]]:
+    """05-2: the URI that follows production (the alias; without aliases, the number its lifecycle tag gives),
+    loaded with pyfunc, and its fares for ``trips``.
+    """
+    client = MlflowClient()
+    if client.get_registered_model(model_name).aliases:
+        production_uri = f"models:/{model_name}@production"
+    else:  # Azure ML: no aliases; the lifecycle tag says which version is in production
+        versions = client.search_model_versions(f"name = '{model_name}'")
+        production = next(v for v in versions if v.tags.get("lifecycle") == "production")
+        production_uri = f"models:/{model_name}/{production.version}"
+    production_fares = list(mlflow.pyfunc.load_model(production_uri).predict(trips))
+    return production_uri, production_fares

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import re
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient, is_not_found
+from labhelpers.registry.promotion import recorded_moves
 
 #: The course's milestones, in order, as table columns.
 STEPS = ("registered", "second_version", "validated", "in_production", "pinned", "rolled_back")
@@ -27,10 +27,7 @@ _PASSED = re.compile(r"exercise\.\d\d-\d+$")
 
 
 def _moves(version) -> list[dict]:
-    try:
-        return json.loads((version.tags or {}).get("lifecycle_history", "[]"))
-    except ValueError:
-        return []
+    return recorded_moves(version.tags)
 
 
 def learner_row(learner: str, versions_by_model: dict[str, list], model_tags: dict | None = None) -> dict:

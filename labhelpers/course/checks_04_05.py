@@ -1,4 +1,4 @@
-"""The checks of the exercises of notebooks 04-05: pick the best version, pin production, serve a trip.
+"""The checks of the exercises of notebooks 04-05: best version, pin, gate, a served trip, production by URI.
 
 Each ``check_NN_N(answer, client)`` returns ``(passed, message)``; :func:`labhelpers.course.exercises.check`
 calls them by number and turns that into a :class:`~labhelpers.course.exercises.Verdict`. A hint says what
@@ -175,3 +175,83 @@ def check_05_1(answer, client) -> tuple[bool, str]:
             f"the server answered {given:.4g} for another trip than `my_trip`: send that trip.",
         )
     return True, f"the inference server answered {given:.2f} dollars for your trip, what {uri} predicts."
+
+
+#: 04-3's test cases, as multiples of the mean-fare baseline's rmse on the held-out trips: (what they are,
+#: candidate's rmse, production's rmse, whether the team's stricter gate passes the candidate). The rule:
+#: under the course's floor, and at least 1 % better than production (no longer merely not worse).
+GATE_CASES = (
+    ("a model that learned little, against a production version still weaker", 0.9, 0.95, False),
+    ("a version just over half the baseline's error, 10 % better than production", 0.55, 0.62, False),
+    ("a version 10 % better than production", 0.3, 0.3333, True),
+    ("a version 2 % better than production", 0.294, 0.3, True),
+    ("a version equal to production", 0.3, 0.3, False),
+    ("a version 0.5 % better than production", 0.2985, 0.3, False),
+    ("a version 1 % worse than production", 0.303, 0.3, False),
+)
+
+
+def check_04_3(answer, client) -> tuple[bool, str]:
+    """The team's stricter production gate, ``{"rmse": MetricThreshold(...)}``: the floor, 1 % better."""
+    from mlflow.models import MetricThreshold
+
+    from labhelpers.registry.validation import decide, mean_baseline_rmse
+    from labhelpers.training.held_out import held_out_trips
+
+    if answer is None:
+        return False, "put your gate in `my_gate`: a dict from the metric's name to a `MetricThreshold`."
+    if not isinstance(answer, dict) or not isinstance(answer.get("rmse"), MetricThreshold):
+        return False, '`my_gate` should be a dict whose key "rmse" holds a `MetricThreshold`.'
+    if set(answer) != {"rmse"}:
+        others = ", ".join(sorted(str(key) for key in answer if key != "rmse"))
+        return False, f"the rule judges rmse alone; `my_gate` also bounds {others}."
+    if answer["rmse"].greater_is_better is not False:
+        return False, "your threshold treats a higher rmse as better; for an error, lower is better."
+    baseline = mean_baseline_rmse(held_out_trips()[0])
+    for what, candidate, production, right in GATE_CASES:
+        if decide(answer, {"rmse": candidate * baseline}, {"rmse": production * baseline}) != right:
+            verdict = "passed" if not right else "refused"
+            return False, f"your gate {verdict} {what} (rmse {candidate * baseline:.2f} against "
+            f"{production * baseline:.2f}; the mean-fare baseline scores {baseline:.2f})."
+    return True, f"your gate decides all {len(GATE_CASES)} cases as the team's rule says."
+
+
+def check_05_2(answer, client) -> tuple[bool, str]:
+    """A ``models:/`` URI that loads the version in production, and its fares for the request's trips."""
+    import mlflow.pyfunc
+
+    from labhelpers.registry.promotion import current_production
+    from labhelpers.registry.references import resolve
+
+    uri, fares = answer if isinstance(answer, tuple) and len(answer) == 2 else (answer, None)
+    if not uri:
+        return False, "put the models:/ URI that loads the production version in `production_uri`."
+    text = str(uri).strip()
+    if not text.startswith("models:/"):
+        return False, "mlflow.pyfunc.load_model takes a models:/ URI here (azureml: is the YAML's form)."
+    linear = namespace().models["linear"]
+    production = current_production(linear, client)
+    if production is None:
+        return False, f"{linear} has no version in production: run notebook 04 first."
+    try:
+        named = resolve(text, client)
+    except RegistryError as error:
+        return False, str(error)
+    if named.name != production.name or str(named.version) != str(production.version):
+        return False, f"{text} names version {named.version} of {named.name}, which is not in production."
+    if fares is None:
+        return (
+            False,
+            "load the model from that URI and put its predictions for `trips` in `production_fares`.",
+        )
+    sample = json.loads(SAMPLE_REQUEST.read_text())["input_data"]
+    import pandas as pd
+
+    trips = pd.DataFrame(sample["data"], columns=sample["columns"])
+    expected = mlflow.pyfunc.load_model(f"models:/{production.name}/{production.version}").predict(trips)
+    given = [float(fare) for fare in fares] if hasattr(fares, "__len__") else []
+    if len(given) != len(expected) or not all(
+        math.isclose(a, float(b), rel_tol=1e-6, abs_tol=1e-6) for a, b in zip(given, expected, strict=True)
+    ):
+        return False, "`production_fares` is not what that version predicts for `trips`, one fare per trip."
+    return True, f"{text} loads version {production.version}, the one in production, and its fares match."

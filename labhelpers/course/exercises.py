@@ -56,7 +56,9 @@ CHECKS: dict[str, Callable] = {
     "03-2": early.check_03_2,
     "04-1": late.check_04_1,
     "04-2": late.check_04_2,
+    "04-3": late.check_04_3,
     "05-1": late.check_05_1,
+    "05-2": late.check_05_2,
 }
 
 

@@ -57,7 +57,7 @@ class Move:
 
 
 class GateRefused(RegistryError):
-    """The production gate refused a version; ``move`` is the recorded rejection, evidence included."""
+    """A gate refused a version; ``move`` holds the evidence (the production gate: the recorded rejection)."""
 
     def __init__(self, message: str, move: Move):
         super().__init__(message)

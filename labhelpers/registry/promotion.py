@@ -29,7 +29,23 @@ from labhelpers.registry.validation import production_check, recompute_metrics
 CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
 REJECTED = "rejected"  # refused at the production gate: no alias; production only by an override
 NEXT = {CANDIDATE: VALIDATED, VALIDATED: PRODUCTION}
-HISTORY_TAG = "lifecycle_history"
+#: The JSON list of a version's moves: lab bookkeeping, under the ``lab.`` prefix of internal tags.
+HISTORY_TAG = "lab.lifecycle_history"
+#: Where registries written before the ``lab.`` prefix keep it; read, never written.
+OLD_HISTORY_TAG = "lifecycle_history"
+
+
+def recorded_moves(tags: dict | None) -> list[dict]:
+    """The moves recorded in a version's tags, oldest first (also under the tag's name before ``lab.``).
+
+    A history that is not valid JSON reads as none: it is bookkeeping, and the ``lifecycle`` tag still says
+    where the version stands.
+    """
+    tags = tags or {}
+    try:
+        return list(json.loads(tags.get(HISTORY_TAG) or tags.get(OLD_HISTORY_TAG) or "[]"))
+    except ValueError:
+        return []
 
 
 def _actor(actor: str | None) -> str:
@@ -57,7 +73,7 @@ def _record(
         why,
         tuple(evidence or ()),
     )
-    history = json.loads(tags.get(HISTORY_TAG, "[]")) + [move.as_dict()]
+    history = recorded_moves(tags) + [move.as_dict()]
     updates = {
         "lifecycle": to_state,
         "lifecycle_from": move.from_state,
@@ -107,7 +123,14 @@ def _validate(client: RegistryClient, mv, validation_data, reason, actor) -> Mov
         raise RegistryError(f"{mv.name} version {mv.version} cannot be validated: {'; '.join(problems)}.")
     check = recompute_metrics(mv, validation_data)
     if not check.passed:
-        raise RegistryError(f"{mv.name} version {mv.version} failed validation: {check.summary}")
+        state = (mv.tags or {}).get("lifecycle", CANDIDATE)
+        why = f"refused at the validation gate: {check.summary}"
+        unmoved = Move(mv.name, str(mv.version), state, state, _actor(actor), "", why, tuple(check.evidence))
+        raise GateRefused(
+            f"{mv.name} version {mv.version} failed validation: {check.summary} It stays {state!r} "
+            "(no @validated); nothing changed.",
+            unmoved,
+        )
     extra = {f"validation_{k}": f"{v:.6g}" for k, v in check.metrics.items()}
     extra["validation_data_version"] = check.data_version
     return _record(
@@ -193,7 +216,7 @@ def promote(
         version: Version number.
         to: ``"validated"`` or ``"production"``.
         reason: Why (recorded).
-        validation_data: Path or URL of validation trips (default: a generated held-out month).
+        validation_data: Path or URL of validation trips (default: the course's held-out set).
         override_reason: Promote to production despite the production gate's refusal (a regression, or a
             model under the floor), also a version it refused before (``rejected``); recorded on the version.
         actor: Who (default ``$LAB_ACTOR`` or the login name).
@@ -205,8 +228,9 @@ def promote(
         The recorded move, with the gate's evidence (a table in a notebook).
 
     Raises:
-        GateRefused: The production gate refused: the version is ``rejected`` (``@validated`` removed),
-            production and pins unchanged; ``.move`` holds the evidence.
+        GateRefused: A gate refused; ``.move`` holds the evidence. At the production gate the version becomes
+            ``rejected`` (``@validated`` removed), production and pins unchanged; at the validation gate
+            nothing changes.
         RegistryError: Another refusal (validation, a step out of order); nothing changed.
     """
     from labhelpers.registry.catalog import require_version
@@ -299,4 +323,4 @@ def history(name: str, version, client: RegistryClient | None = None) -> list[di
     from labhelpers.registry.catalog import require_version
 
     mv = require_version(name, version, registry_client(client))
-    return json.loads((mv.tags or {}).get(HISTORY_TAG, "[]"))
+    return recorded_moves(mv.tags)

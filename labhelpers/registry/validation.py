@@ -1,21 +1,31 @@
-"""Recompute a registered version's metrics on validation data, and decide the promotion gates on them.
+"""Recompute a registered version's metrics on the held-out set, and decide the promotion gates on them.
 
-Used by the promotion gates: ``validated`` needs the metrics to hold up on data the model has not seen;
-``production`` needs an absolute floor (a fare model must at least halve the error of always predicting the
-mean fare of the held-out trips) and no regression at all against the current production version on the same
-data. The production gate is MLflow's own ``mlflow.validate_evaluation_results`` with ``MetricThreshold``s,
-fed the metrics computed here: no server call, so it decides the same way on every registry, Azure ML too.
+The rmse recorded on a fare version IS its rmse on the course's one held-out set
+(:mod:`labhelpers.training.held_out`: training logs it so). The gates therefore mean:
+
+- ``validated``: the registered model file, loaded from the registry and scored on the held-out set,
+  reproduces the rmse recorded for it (to the six significant digits tags keep), so the file is the model
+  that was measured; and it passes the floor: at most half the rmse of a baseline that always predicts the
+  mean fare of those trips, so a model that learned nothing is never validated.
+- ``production``: the same floor, and no regression at all against the version in production, both scored
+  here on the same held-out trips.
+
+Both gates decide with MLflow's own ``mlflow.validate_evaluation_results`` and ``MetricThreshold``s fed the
+metrics computed here: no server call, so they decide the same way on every registry, Azure ML too. A
+clustering version keeps its silhouette check (its recorded silhouette is measured on its training trips).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-#: Stated tolerances of the validation gate: a regressor may be validated when its validation rmse is at most
-#: 25 % above the rmse recorded at training; KMeans may lose at most 0.05 of silhouette.
-TOLERANCES = {"validate_rmse_ratio": 1.25, "validate_silhouette_drop": 0.05}
+#: Stated tolerances of the validation gate: a regressor's recomputed held-out rmse must equal the recorded
+#: one to within the rounding of a tag (six significant digits: a relative 1e-5); KMeans may lose at most
+#: 0.05 of silhouette on the held-out trips.
+TOLERANCES = {"reproduce_rmse_rtol": 1e-5, "validate_silhouette_drop": 0.05}
 #: The production gate's absolute floors. rmse: at most half the rmse of a baseline that predicts the mean
 #: fare of the same held-out trips (r2 >= 0.75), so a model that learned nothing cannot pass. silhouette: at
 #: least 0.25 (below it, Kaufman and Rousseeuw's "no substantial structure").
@@ -94,43 +104,74 @@ def metrics_on(mv, frame) -> dict[str, float]:
 
 
 def recompute_metrics(mv, validation_data=None) -> Check:
-    """The validation gate: recompute ``mv``'s metrics on held-out data and hold them to its training metrics.
+    """The validation gate: ``mv``'s file, scored on the held-out set, reproduces its recorded rmse and passes
+    the floor (a fare model; a clustering keeps its silhouette).
 
     Args:
         mv: The ``ModelVersion`` under review.
-        validation_data: Path or URL of validation trips (default: a generated held-out month).
+        validation_data: Path or URL of validation trips (default: the course's held-out set).
 
     Returns:
-        The check; ``passed`` says whether the gate opens.
+        The check; ``passed`` says whether the gate opens; one evidence row per condition.
     """
     frame, version = _validation_frame(str(validation_data) if validation_data else None)
     metrics = metrics_on(mv, frame)
-    reference = {
-        "rmse": float(mv.tags.get("rmse", "nan")),
-        "silhouette": float(mv.tags.get("silhouette", "nan")),
-    }
     if mv.tags.get("task_type") == "clustering":
+        recorded = float(mv.tags.get("silhouette", "nan"))
         drop = TOLERANCES["validate_silhouette_drop"]
-        passed = metrics["silhouette"] >= reference["silhouette"] - drop
-        summary = (
-            f"silhouette {metrics['silhouette']:.4f} vs {reference['silhouette']:.4f} on training "
-            f"(allowed drop {drop})."
-        )
+        passed = metrics["silhouette"] >= recorded - drop
+        summary = f"silhouette {metrics['silhouette']:.4f} vs {recorded:.4f} on training (drop <= {drop})."
         row = _row(
-            "holds up on held-out data", "silhouette", metrics["silhouette"], "training",
-            reference["silhouette"], f">= {reference['silhouette'] - drop:.4f}", passed,
+            "holds up on held-out data", "silhouette", metrics["silhouette"], "training", recorded,
+            f">= {recorded - drop:.4f}", passed,
         )  # fmt: skip
-    else:
-        ratio = TOLERANCES["validate_rmse_ratio"]
-        passed = metrics["rmse"] <= reference["rmse"] * ratio
-        summary = (
-            f"rmse {metrics['rmse']:.4f} vs {reference['rmse']:.4f} for training (allowed up to x{ratio})."
+        return Check(metrics, bool(passed), summary, version, {"silhouette": recorded}, [row])
+    recorded = float(mv.tags.get("rmse", "nan"))
+    rtol = TOLERANCES["reproduce_rmse_rtol"]
+    same = math.isclose(metrics["rmse"], recorded, rel_tol=rtol)
+    floor_only = production_thresholds(frame, None, clustering=False)  # nothing to compare with: the floor
+    floor = floor_only["rmse"].threshold
+    under_floor = decide(floor_only, metrics, None)
+    rows = [
+        _row("reproduces its recorded rmse", "rmse", metrics["rmse"], "recorded", recorded,
+             f"= {recorded:.4f} (rel. {rtol:g})", same),
+        _row("floor", "rmse", metrics["rmse"], "mean-fare baseline", mean_baseline_rmse(frame),
+             f"<= {floor:.4f}", under_floor),
+    ]  # fmt: skip
+    reproduced = "reproduced" if same else "NOT reproduced: not the file measured, or other data measured"
+    summary = (
+        f"rmse {metrics['rmse']:.4f} on the held-out data; recorded {recorded:.4f} ({reproduced}); "
+        f"floor <= {floor:.4f}."
+    )
+    return Check(metrics, same and under_floor, summary, version, {"rmse": recorded}, rows)
+
+
+def decide(thresholds: dict, metrics: dict, reference: dict | None) -> bool:
+    """MLflow's ``validate_evaluation_results`` on metrics already computed: True when every threshold holds.
+
+    Args:
+        thresholds: Metric name -> ``MetricThreshold``.
+        metrics: The candidate's metrics.
+        reference: The baseline's (production's) metrics, or None when there is nothing to compare with.
+    """
+    import mlflow
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+    chatty = logging.getLogger("mlflow.models.evaluation.validation")  # two INFO lines per call otherwise
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)
+    try:
+        mlflow.validate_evaluation_results(
+            thresholds,
+            EvaluationResult(metrics, {}),
+            EvaluationResult(reference, {}) if reference is not None else None,
         )
-        row = _row(
-            "holds up on held-out data", "rmse", metrics["rmse"], "training", reference["rmse"],
-            f"<= {reference['rmse'] * ratio:.4f} (x{ratio})", passed,
-        )  # fmt: skip
-    return Check(metrics, bool(passed), summary, version, reference, [row])
+        return True
+    except ModelValidationFailedException:
+        return False
+    finally:
+        chatty.setLevel(level)
 
 
 def mean_baseline_rmse(frame) -> float:
@@ -170,36 +211,19 @@ def production_check(mv, validation_data=None, production=None) -> Check:
 
     Args:
         mv: The ``ModelVersion`` under review.
-        validation_data: Path or URL of validation trips (default: a generated held-out month).
+        validation_data: Path or URL of validation trips (default: the course's held-out set).
         production: The ``ModelVersion`` in production now, or None.
 
     Returns:
         The check: ``passed``, a one-line summary with the numbers, and one evidence row per bound.
     """
-    import mlflow
-    from mlflow.models.evaluation import EvaluationResult
-    from mlflow.models.evaluation.validation import ModelValidationFailedException
-
     frame, version = _validation_frame(str(validation_data) if validation_data else None)
     clustering = mv.tags.get("task_type") == "clustering"
     metric = "silhouette" if clustering else "rmse"
     metrics = metrics_on(mv, frame)
     reference = metrics_on(production, frame) if production is not None else None
     thresholds = production_thresholds(frame, reference, clustering)
-    chatty = logging.getLogger("mlflow.models.evaluation.validation")  # two INFO lines per call otherwise
-    level = chatty.level
-    chatty.setLevel(logging.WARNING)
-    try:
-        mlflow.validate_evaluation_results(
-            thresholds,
-            EvaluationResult(metrics, {}),
-            EvaluationResult(reference, {}) if reference is not None else None,
-        )
-        passed = True
-    except ModelValidationFailedException:
-        passed = False
-    finally:
-        chatty.setLevel(level)
+    passed = decide(thresholds, metrics, reference)
     return _production_result(
         metric, metrics, reference, thresholds[metric], frame, production, passed, version
     )

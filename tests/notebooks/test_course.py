@@ -50,6 +50,21 @@ SANITIZE = Path(__file__).with_name("sanitize.cfg")
 LINEAR = config.LINEAR_MODEL_NAME
 ADA = namespace("ada")  # the learner of the second course run
 WORSE_FEATURES = "passenger_count,is_weekend"
+SHIPPED_FEATURES = (
+    "trip_distance,duration_min,pickup_hour,is_night,is_weekday_peak,is_weekend,passenger_count"
+)
+
+
+def _roles_of_04(versions, name: str) -> tuple[int, int, int, int]:
+    """The fare versions notebook 04 works with, read from the registry, never assumed from 01-03's count.
+
+    04 starts from 02-03's pick, the newest version, and registers three batches: the shipped model, the June
+    retrain and the worse model. Returns (02-03's pick, shipped, June, worse).
+    """
+    newest = max(n for model, n in versions if model == name)
+    return newest - 3, newest - 2, newest - 1, newest
+
+
 # -o addopts=: the project's options are not nbval's; no cache folder in the temporary directory
 NBVAL_OPTIONS = ["-p", "no:cacheprovider", "-o", "addopts=", "--nbval-lax", "--nbval-current-env"]
 NBVAL_OPTIONS += ["--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "300"]
@@ -190,9 +205,18 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
             "client.get_run(",
         ],
         "04_pin_and_promote.ipynb": [
-            "set_registered_model_alias(",
+            'mlflow.sklearn.load_model(f"models:/{model_name}/{version}")',
+            "score_fare_model(",
+            "MetricThreshold(threshold=0.5 * baseline_rmse",
+            "min_relative_change=0.0",
+            "mlflow.validate_evaluation_results(",
+            "except ModelValidationFailedException",
+            'client.set_registered_model_alias(model_name, "production", candidate)',
+            'client.set_registered_model_alias(model_name, "production", shipped)',  # the rollback by hand
+            'client.set_model_version_tag(model_name, candidate, "lifecycle", "production")',
+            "if has_aliases:",
             "get_model_version_by_alias(",
-            'mlflow.pyfunc.load_model(f"models:/{model_name}/{first}")',
+            'mlflow.pyfunc.load_model(f"models:/{model_name}/{candidate}")',
             'f"models:/{model_name}@production"',
             "azureml:{model_name}@3",
         ],
@@ -208,8 +232,9 @@ def test_the_notebooks_show_the_registry_calls_by_hand():
 def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     versions = _versions(client)
     assert {name for name, _ in versions} == set(config.MODEL_NAMES)
-    # 02 registers twice, 04 twice: the fare models retrained on June, then the worse fare model
-    assert sorted(versions) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in (1, 2, 3, 4)]
+    best, shipped, june, worse = _roles_of_04(versions, LINEAR)
+    # every model has the same versions: each registration is a batch of the three
+    assert sorted(versions) == [(name, n) for name in sorted(config.MODEL_NAMES) for n in range(1, worse + 1)]
     for (name, number), version in versions.items():
         if "lab.batch_id" in version.tags:  # 02's version 2 of the fare model was registered by hand
             assert version.tags["lab.batch_status"] == "complete", (name, number)
@@ -218,24 +243,29 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
         assert version.tags["owner"] == default_owner(), (name, number)
         if name != LINEAR:
             assert version.tags["lifecycle"] == "candidate", (name, number)
-    assert versions[(LINEAR, 4)].tags["features"] == WORSE_FEATURES
-    assert float(versions[(LINEAR, 4)].tags["rmse"]) > 2 * float(versions[(LINEAR, 2)].tags["rmse"])
+    assert versions[(LINEAR, worse)].tags["features"] == WORSE_FEATURES
+    assert versions[(LINEAR, shipped)].tags["features"] == SHIPPED_FEATURES
+    assert float(versions[(LINEAR, worse)].tags["rmse"]) > 2 * float(versions[(LINEAR, best)].tags["rmse"])
+    # the shipped model (no rate codes) is measurably worse than 02-03's pick on the held-out set
+    assert float(versions[(LINEAR, shipped)].tags["rmse"]) > 1.2 * float(
+        versions[(LINEAR, best)].tags["rmse"]
+    )
     # the retrained version is a different model: other data, for both fare models; KMeans is re-registered
     for name in (LINEAR, config.RIDGE_MODEL_NAME):
-        assert versions[(name, 3)].tags["data_version"] != versions[(name, 2)].tags["data_version"]
+        assert versions[(name, june)].tags["data_version"] != versions[(name, best)].tags["data_version"]
     kmeans = config.KMEANS_MODEL_NAME
-    assert versions[(kmeans, 3)].tags["data_version"] == versions[(kmeans, 2)].tags["data_version"]
-    # 2 -> production; 3 (retrained) and 4 (worse) are refused; 3 goes in by an override, the rollback
-    # returns production to 2
-    lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
-    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "rejected"}
-    assert _production(client, LINEAR) == [2]
-    assert versions[(LINEAR, 2)].tags["lab.batch_id"] != versions[(LINEAR, 3)].tags["lab.batch_id"]
+    assert versions[(kmeans, june)].tags["data_version"] == versions[(kmeans, best)].tags["data_version"]
+    # by hand: shipped -> production, then the candidate; rolled back by hand; through promote() the candidate
+    # replaces the shipped model; June is refused, overridden in, rolled back; the worse is never validated
+    lifecycle = {n: versions[(LINEAR, n)].tags["lifecycle"] for n in (best, shipped, june, worse)}
+    assert lifecycle == {best: "production", shipped: "archived", june: "archived", worse: "candidate"}
+    assert _production(client, LINEAR) == [best]
+    assert client.get_model_version_by_alias(LINEAR, "production").version == str(best)
     _assert_04_tells_the_truth_about_its_gates(client, versions)
     assert "Did you mean 'azureml:taxi-fare-linear-regression:3'?" in _cell_text(
         "first", "04_pin_and_promote.ipynb", "refuse-at-3"
     )
-    pinned = f"azureml:{LINEAR}:2"
+    pinned = f"azureml:{LINEAR}:{best}"
     assert read_pins(_deployment(parameters)) == {LINEAR: pinned}
     assert deployed_model(_deployment(parameters)) == pinned
     assert "agree: True" in _cell_text("first", "05_serve_pinned_model.ipynb", "agree")
@@ -254,48 +284,68 @@ _GATE = re.compile(
     r"mean-fare baseline's rmse (?P<baseline>\d+\.\d+)\)(; production version (?P<production>\d+): "
     r"(?P<production_rmse>\d+\.\d+) \(must not be worse\))?"
 )
+_VALIDATION = re.compile(
+    r"rmse (?P<candidate>\d+\.\d+) on the held-out data; recorded (?P<recorded>\d+\.\d+) "
+    r"\((?P<reproduced>reproduced|NOT reproduced)[^)]*\); floor <= (?P<floor>\d+\.\d+)"
+)
 
 
-def _gate(text: str) -> dict:
-    found = _GATE.search(text)
+def _gate(text: str, pattern=_GATE) -> dict:
+    found = pattern.search(text)
     assert found, text
-    return {k: (v if k == "production" else float(v)) for k, v in found.groupdict().items() if v is not None}
+    return {
+        k: (v if k in ("production", "reproduced") else float(v))
+        for k, v in found.groupdict().items()
+        if v is not None
+    }
 
 
 def _assert_04_tells_the_truth_about_its_gates(client, versions) -> None:
     """What notebook 04's markdown says of each gate is what its outputs and the registry show.
 
     The June retrain's fate depends on the data notebook 01 trained production on: with the shipped sample
-    (the stored outputs; nbval compares them) it is slightly worse and refused, with this run's smaller
-    sample it may pass. Either way the outputs must say what happened, with numbers that agree.
+    (the stored outputs; nbval compares them) it is slightly worse and refused, with another sample it may
+    pass. Either way the outputs must say what happened, with numbers that agree.
     """
     nb = "04_pin_and_promote.ipynb"
-    first = _cell_text("first", nb, "promote-first")  # nothing in production yet: the floor alone
-    assert "floor" in first and "not worse than production" not in first and "fail" not in first
-    retrained, june = _cell_text("first", nb, "promote-retrained"), versions[(LINEAR, 3)]
+    best, shipped, june_number, worse_number = _roles_of_04(versions, LINEAR)
+    # by hand: the floor alone for the shipped model, then 02-03's pick against it, on the same held-out trips
+    assert f"version {shipped}: rmse " in _cell_text("first", nb, "first-gate")
+    assert ": pass" in _cell_text("first", nb, "first-gate")
+    by_hand = _cell_text("first", nb, "second-gate")
+    assert f"version {best} against production version {shipped}: pass" in by_hand
+    side_by_side = _cell_text("first", nb, "side-by-side").splitlines()
+    assert side_by_side[-1].split() == ["verdict", "pass", "pass"]  # your gate, promote()'s: the same verdict
+    for row in side_by_side[1:3]:  # the same numbers
+        assert row.split()[-1] == row.split()[-2], row
+    first = _cell_text("first", nb, "promote-first")  # the candidate replaces the shipped model
+    assert "not worse than production   rmse" in first and f"production version {shipped}" in first
+    assert "fail" not in first
+    retrained, june = _cell_text("first", nb, "promote-retrained"), versions[(LINEAR, june_number)]
     june_gate = _gate(june.tags["production_gate"])
-    assert june_gate["production"] == "2" and june_gate["candidate"] <= june_gate["floor"]
+    assert june_gate["production"] == str(best) and june_gate["candidate"] <= june_gate["floor"]
     refused = "override_reason" in june.tags
     if refused:  # refused (slightly worse), then overridden on the record in section 10
-        assert "Refused: taxi-fare-linear-regression version 3 fails the production gate" in retrained
+        assert (
+            f"Refused: taxi-fare-linear-regression version {june_number} fails the production gate"
+            in retrained
+        )
         assert june_gate["production_rmse"] < june_gate["candidate"] < 1.05 * june_gate["production_rmse"]
-        assert "version 3: lifecycle rejected, aliases []" in _cell_text("first", nb, "refused")
+        assert f"version {june_number}: lifecycle rejected, aliases []" in _cell_text("first", nb, "refused")
         assert june.tags["override_reason"] == "course: ship June's trips despite the gate"
         assert "rejected -> production" in _cell_text("first", nb, "override")
     else:  # it passed: no worse than production, which it replaced; the override cell had nothing to do
         assert "validated -> production" in retrained and "fail" not in retrained
         assert june_gate["candidate"] <= june_gate["production_rmse"]
         assert _cell_text("first", nb, "override") == ""
-    worse = _gate(_cell_text("first", nb, "refuse"))  # no better than the mean fare: under the floor
-    in_production = "3" if not refused else "2"
-    assert worse["candidate"] >= worse["baseline"] and worse["candidate"] > worse["floor"]
-    assert worse["candidate"] > 2 * worse["production_rmse"] and worse["production"] == in_production
-    assert (
-        f"Production stays at version {in_production}; version 4 is now 'rejected' (no @validated)"
-        in _cell_text("first", nb, "refuse")
-    )
-    # a refused version holds no alias; nothing holds @validated (2 and 3 went on or were refused, 4 refused)
-    assert client.get_model_version(LINEAR, "4").aliases == []
+    # the worse version: its file reproduces its record, no better than the mean fare: never validated
+    text = _cell_text("first", nb, "refuse")
+    worse = _gate(text, _VALIDATION)
+    assert worse["reproduced"] == "reproduced" and worse["candidate"] > worse["floor"]
+    assert f"version {worse_number} failed validation" in text and "It stays 'candidate'" in text
+    # a refused version holds no alias that says it passed; nothing holds @validated at the end
+    assert not {"validated", "production"} & set(client.get_model_version(LINEAR, str(worse_number)).aliases)
+    assert client.get_model_version(LINEAR, str(june_number)).aliases == []
     assert "validated" not in client.get_registered_model(LINEAR).aliases
     # every version that entered production through the gate is no worse than the one it replaced
     for (name, number), version in versions.items():
@@ -362,16 +412,19 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     assert {rule.name for rule in expected_refusals} <= refused, refused
     assert _state(client, seed) == before  # no seed version added or changed, not even a tag
     versions, linear = _versions(client, ADA.model_names), ADA.models["linear"]
-    assert sorted(versions) == [(name, n) for name in sorted(ADA.model_names) for n in (1, 2, 3, 4)]
+    best, shipped, june, worse = _roles_of_04(versions, linear)
+    assert sorted(versions) == [(name, n) for name in sorted(ADA.model_names) for n in range(1, worse + 1)]
     assert {v.tags["learner"] for v in versions.values()} == {"ada"}
-    # 2 -> production; 3 and 4 refused; 3 overridden in, then the rollback returns production to 2
-    lifecycle = {n: versions[(linear, n)].tags["lifecycle"] for n in (1, 2, 3, 4)}
-    assert lifecycle == {1: "candidate", 2: "production", 3: "archived", 4: "rejected"}
-    assert read_pins(_deployment(own)) == {linear: f"azureml:{linear}:2"}
-    assert deployed_model(_deployment(own)) == f"azureml:{linear}:2"
+    # the same end state as the first run, with the lifecycle tag alone (no alias got through)
+    lifecycle = {n: versions[(linear, n)].tags["lifecycle"] for n in (best, shipped, june, worse)}
+    assert lifecycle == {best: "production", shipped: "archived", june: "archived", worse: "candidate"}
+    assert read_pins(_deployment(own)) == {linear: f"azureml:{linear}:{best}"}
+    assert deployed_model(_deployment(own)) == f"azureml:{linear}:{best}"
     assert "agree: True" in _cell_text("second", "05_serve_pinned_model.ipynb", "agree")
     _assert_01_03_tracked_and_linked(client, ADA)
-    assert _cell_text("second", "04_pin_and_promote.ipynb", "aliases") == "{}"  # no alias got through
+    by_hand = _cell_text("second", "04_pin_and_promote.ipynb", "to-production")
+    assert "no aliases here:" in by_hand and by_hand.endswith("{}")  # the by-hand cells took the Azure way
+    assert "pass" in _cell_text("second", "04_pin_and_promote.ipynb", "second-gate")
     print(f"\nsecond course run (01-05), through the Azure-rules stand-in, as ada: {seconds:.0f} s")
 
 
@@ -748,3 +801,48 @@ def test_05_1_solution(learner_registry, parameters, tmp_path):
         check("05-1", (my_trip, in_process), client=client)
     )
     assert check("05-1", (my_trip, my_fare), client=client)
+
+
+def test_04_3_solution(learner_registry):
+    from mlflow.models import MetricThreshold
+
+    from labhelpers.training.held_out import held_out_trips
+
+    floor = _solutions().solve_04_3(held_out_trips()[0])["rmse"].threshold
+    assert "put your gate in `my_gate`" in _refused(check("04-3", client=learner_registry))
+    course_gate = {"rmse": MetricThreshold(threshold=floor, min_relative_change=0.0, greater_is_better=False)}
+    assert "passed a version equal to production" in _refused(
+        check("04-3", course_gate, client=learner_registry)
+    )
+    no_floor = {"rmse": MetricThreshold(min_relative_change=0.01, greater_is_better=False)}
+    assert "passed a model that learned little" in _refused(check("04-3", no_floor, client=learner_registry))
+    assert check("04-3", _solutions().solve_04_3(held_out_trips()[0]), client=learner_registry)
+
+
+def test_05_2_solution(learner_registry):
+    from labhelpers.registry.references import resolve
+    from labhelpers.serving.inference import SAMPLE_REQUEST, read_sample_request
+
+    client, trips = learner_registry, read_sample_request(SAMPLE_REQUEST)
+    production = _production(client, LINEAR)[0]
+    latest = int(resolve(f"{LINEAR}@latest", client).version)
+    assert latest != production  # the worse version was registered after production's
+    assert "put the models:/ URI" in _refused(check("05-2", (None, None), client=client))
+    assert "which is not in production" in _refused(
+        check("05-2", (f"models:/{LINEAR}/latest", None), client=client)
+    )
+    assert "which is not in production" in _refused(
+        check("05-2", (f"models:/{LINEAR}/{latest}", None), client=client)
+    )
+    assert "a models:/ URI here" in _refused(
+        check("05-2", (f"azureml:{LINEAR}:{production}", None), client=client)
+    )
+    uri, fares = _solutions().solve_05_2(LINEAR, trips)
+    assert uri == f"models:/{LINEAR}@production"  # the local server has aliases
+    import mlflow.pyfunc
+
+    other = list(mlflow.pyfunc.load_model(f"models:/{LINEAR}/{latest}").predict(trips))  # @latest's fares
+    assert "is not what that version predicts" in _refused(check("05-2", (uri, other), client=client))
+    assert "is not what that version predicts" in _refused(check("05-2", (uri, fares[:1]), client=client))
+    assert check("05-2", (f"models:/{LINEAR}/{production}", fares), client=client)
+    assert check("05-2", (uri, fares), client=client)

@@ -77,7 +77,7 @@ def test_a_candidate_cannot_skip_validation(linear, tracking_uri, deployment_dir
         promote(linear.name, 1, "production", client=client, deployment_dir=deployment_dir)
 
     mv = client.get_model_version(linear.name, "1")
-    assert mv.tags["lifecycle"] == "candidate" and "lifecycle_history" not in mv.tags
+    assert mv.tags["lifecycle"] == "candidate" and "lab.lifecycle_history" not in mv.tags
     assert read_pins(deployment_dir) == {}
     assert deployment_dir.joinpath(DEPLOYMENT_FILE).read_text() == before
     assert alias_version(client, linear.name, "production") is None
@@ -151,9 +151,10 @@ def test_a_worse_version_is_refused_production_until_overridden_and_rollback_res
     assert yml.read_text().startswith("$schema:")  # the rest of the deployment file is kept
     assert alias_version(client, name, "production") == "1"
 
-    # version 2: trained on passenger_count alone, a much worse fare model. It holds up against its own
-    # (poor) training metrics, so validation lets it through: the production gate is what must stop it.
-    run_supervised(sample_csv, tmp_path / "worse", features=["passenger_count"])
+    # version 2: trained without the rate codes, a worse fare model that still passes the floor. Its file
+    # reproduces its recorded held-out rmse, so validation lets it through: the production gate must stop it.
+    no_rate_codes = ["trip_distance", "duration_min", "pickup_hour", "is_night", "passenger_count"]
+    run_supervised(sample_csv, tmp_path / "worse", features=no_rate_codes)
     worse = collect(tmp_path / "worse", trained_dirs[1], unique_names)[0]
     register_batch([worse], tracking_uri=tracking_uri)
     promote(name, 2, "validated", actor=ACTOR, client=client)
@@ -173,7 +174,7 @@ def test_a_worse_version_is_refused_production_until_overridden_and_rollback_res
     assert alias_version(client, name, "rejected") is None
     assert [m["to"] for m in history(name, 2, client=client)] == ["validated", "rejected"]
     verdicts = caught.value.move.table().set_index("check")["verdict"].to_dict()
-    assert verdicts == {"floor": "fail", "not worse than production": "fail"}  # passenger_count alone
+    assert verdicts == {"floor": "pass", "not worse than production": "fail"}  # no rate codes
     assert client.get_model_version(name, "1").tags["lifecycle"] == "production"
     assert (pins.read_bytes(), yml.read_bytes()) == (pins_before, yml_before)
 
@@ -216,7 +217,7 @@ def test_a_worse_version_is_refused_production_until_overridden_and_rollback_res
         ("production", "archived"),
         ("archived", "production"),
     ]
-    assert [m["to"] for m in json.loads(v2.tags["lifecycle_history"])] == [
+    assert [m["to"] for m in json.loads(v2.tags["lab.lifecycle_history"])] == [
         "validated",
         "rejected",
         "production",

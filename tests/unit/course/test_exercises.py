@@ -191,7 +191,8 @@ def test_05_1_accepts_the_served_answer_its_server_logged(production_predicts, t
 
 def test_an_unknown_exercise_says_which_exist():
     with pytest.raises(
-        LabError, match="No exercise '09-9'; the exercises are 01-1, 01-2, 02-1, 02-2, 03-1, 03-2, 04-1"
+        LabError,
+        match="No exercise '09-9'; the exercises are 01-1, 01-2, 02-1, 02-2, 03-1, 03-2, 04-1, 04-2, 04-3, 05-1, 05-2",
     ):
         check("09-9")
 
@@ -312,3 +313,57 @@ def test_05_1_accepts_the_response_of_requests_post_to_the_inference_server(
     assert "has no answer" in check("05-1", (my_trip, edited), client=after_04).message
     refused = _response(f"{running_inference.url}/score", {"message": "no input_data"}, status=400)
     assert "answered HTTP 400" in check("05-1", (my_trip, refused), client=after_04).message
+
+
+def _threshold(**bounds):
+    from mlflow.models import MetricThreshold
+
+    return {"rmse": MetricThreshold(greater_is_better=False, **bounds)}
+
+
+def test_04_3_takes_the_reference_gate(empty_registry):
+    import importlib.util
+    from pathlib import Path
+
+    from labhelpers.training.held_out import held_out_trips
+
+    path = Path(__file__).parents[3] / "solutions" / "solutions.py"
+    spec = importlib.util.spec_from_file_location("solutions", path)
+    solutions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(solutions)
+    assert check("04-3", solutions.solve_04_3(held_out_trips()[0]), client=empty_registry)
+
+
+@pytest.mark.parametrize(
+    ("gate", "hint"),
+    [
+        (None, "put your gate in `my_gate`"),
+        ({"rmse": 7.9}, "whose key \"rmse\" holds a `MetricThreshold`"),
+        (_threshold(min_relative_change=0.01), "passed a model that learned little"),
+        (_threshold(threshold=16.0, min_relative_change=0.01), "passed a model that learned little"),
+        (_threshold(threshold=10.0, min_relative_change=0.01), "passed a version just over half"),
+        (_threshold(threshold=7.9), "passed a version equal to production"),
+        (_threshold(threshold=7.9, min_relative_change=0.0), "passed a version equal to production"),
+        (_threshold(threshold=7.9, min_relative_change=0.003), "passed a version 0.5 % better"),
+        (_threshold(threshold=7.9, min_relative_change=0.05), "your gate refused a version 2 % better"),
+    ],
+    ids=["none", "a-number", "no-floor", "floor-of-the-baseline", "floor-too-loose", "no-relative-bound",
+         "the-course-gate-unchanged", "a-third-of-a-percent", "five-percent"],
+)  # fmt: skip
+def test_04_3_refuses_a_gate_that_decides_one_case_wrong(gate, hint, empty_registry):
+    verdict = check("04-3", gate, client=empty_registry)
+    assert not verdict and hint in verdict.message
+    assert "0.01" not in verdict.message and "1 %" not in verdict.message  # the hint names no bound
+
+
+def test_04_3_refuses_a_gate_on_another_metric_too(empty_registry):
+    gate = {**_threshold(threshold=7.9, min_relative_change=0.01), "r2": _threshold(threshold=0.5)["rmse"]}
+    verdict = check("04-3", gate, client=empty_registry)
+    assert "the rule judges rmse alone; `my_gate` also bounds r2." in verdict.message
+
+
+def test_04_3_refuses_a_gate_for_which_a_higher_rmse_is_better(empty_registry):
+    from mlflow.models import MetricThreshold
+
+    gate = {"rmse": MetricThreshold(threshold=7.9, min_relative_change=0.0, greater_is_better=True)}
+    assert "lower is better" in check("04-3", gate, client=empty_registry).message

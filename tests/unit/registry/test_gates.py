@@ -13,6 +13,7 @@ from labhelpers.data.sample import write_sample
 from labhelpers.registry import validation
 from labhelpers.registry.promotion import GateRefused, Move, history, promote
 from labhelpers.registry.validation import EVIDENCE_COLUMNS, mean_baseline_rmse, production_thresholds
+from labhelpers.training.steps import prepare_data
 
 NAME = "taxi-fare-linear-regression"
 
@@ -148,3 +149,49 @@ def test_a_promotion_shows_its_evidence_as_a_table(scores, held_out, registry):
         3.6201,
         "<= 3.6201",
     ]
+
+
+def _fare(number: int, rmse: str):
+    return _version(number, lifecycle="candidate", task_type="regression", rmse=rmse)
+
+
+def test_the_validated_gate_passes_a_file_that_reproduces_its_recorded_held_out_rmse(scores, held_out):
+    scores["1"] = 3.643504  # the six significant digits a tag keeps
+    check = validation.recompute_metrics(_fare(1, "3.6435"), held_out)
+    assert check.passed
+    assert check.table()[["check", "verdict"]].values.tolist() == [
+        ["reproduces its recorded rmse", "pass"],
+        ["floor", "pass"],
+    ]
+
+
+def test_the_validated_gate_refuses_a_file_that_is_not_the_model_measured(scores, held_out):
+    scores["1"] = 3.52  # its rmse on other rows (a test split) was recorded, or another file was registered
+    check = validation.recompute_metrics(_fare(1, "3.6435"), held_out)
+    assert not check.passed
+    assert "rmse 3.5200 on the held-out data; recorded 3.6435 (NOT reproduced" in check.summary
+    assert [row["verdict"] for row in check.evidence] == ["fail", "pass"]
+
+
+def test_the_validated_gate_refuses_a_model_that_learned_nothing_even_when_its_record_is_true(
+    scores, held_out
+):
+    frame = prepare_data(held_out, require_coordinates=True)[0]  # the rows the gate reads
+    useless = f"{mean_baseline_rmse(frame):.6g}"  # it predicts the mean fare, and its tag says so honestly
+    scores["1"] = float(useless)
+    check = validation.recompute_metrics(_fare(1, useless), held_out)
+    assert not check.passed
+    assert [row["verdict"] for row in check.evidence] == ["pass", "fail"]  # reproduced, over the floor
+
+
+def test_the_lifecycle_history_is_lab_bookkeeping_and_old_registries_still_read(scores, held_out, registry):
+    from labhelpers.registry.promotion import HISTORY_TAG, recorded_moves
+
+    scores.update({"3": 3.5, "2": 3.6201})
+    promote(NAME, 3, "production", validation_data=held_out, client=registry, actor="tester")
+    tags = registry.get_model_version(NAME, "3").tags
+    assert HISTORY_TAG == "lab.lifecycle_history" and "lifecycle_history" not in tags
+    assert [m["to"] for m in recorded_moves(tags)] == ["production"]
+    old = {"lifecycle_history": '[{"from": "candidate", "to": "validated"}]'}
+    assert recorded_moves(old) == [{"from": "candidate", "to": "validated"}]
+    assert recorded_moves({"lab.lifecycle_history": "not json"}) == []
