@@ -95,7 +95,7 @@ def plan_cleanup(ml_client, learner: str, instance: str | None = None) -> Cleanu
     except Exception as error:
         if not _not_found(error):
             raise
-    for model in (*names.model_names, names.by_hand):
+    for model in (*names.model_names, names.by_hand, names.shared_production):
         try:
             versions = list(ml_client.models.list(name=model))  # active versions only (the default view)
         except Exception as error:

@@ -54,7 +54,7 @@ def plan(client: RegistryClient, learner: str, azure: bool) -> Plan:
 
     space = namespace(learner)
     found = Plan(learner)
-    for name in (*space.model_names, space.by_hand):
+    for name in (*space.model_names, space.by_hand, space.shared_production):
         try:
             versions = client.search_model_versions(f"name='{name}'")
         except MlflowException:

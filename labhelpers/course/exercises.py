@@ -19,6 +19,7 @@ from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.course import checks_01_03 as early
 from labhelpers.course import checks_04_05 as late
+from labhelpers.course import checks_06 as governance
 from labhelpers.course.checks_01_03 import cluster_trips as cluster_trips
 
 _log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ CHECKS: dict[str, Callable] = {
     "04-1": late.check_04_1,
     "04-2": late.check_04_2,
     "05-1": late.check_05_1,
+    # notebook 06's (checks_06)
+    "06-1": governance.check_06_1,
+    "06-2": governance.check_06_2,
+    "06-3": governance.check_06_3,
 }
 
 
