@@ -47,8 +47,8 @@ class Plan:
 def plan(client: RegistryClient, learner: str, azure: bool) -> Plan:
     """Look up what a reset of ``learner`` would delete (reads only the learner's own names).
 
-    The learner's names: the course's three models and experiment, and notebook 02's model and experiment
-    registered by hand.
+    The learner's names: the course's three models and experiment, notebook 02's model and experiment
+    registered by hand, and notebook 06's shared production model.
     """
     from mlflow.exceptions import MlflowException
 

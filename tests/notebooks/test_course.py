@@ -361,8 +361,8 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
         == client.get_experiment_by_name(ADA.by_hand_experiment).experiment_id
     )
     assert _cell_text("second", "04_pin_and_promote.ipynb", "aliases") == "{}"  # no alias got through
-    _assert_06_tells_the_truth(client, "second", ADA)  # 06 meets no refusal: nothing it calls is refused
-    print(f"\nsecond course run (02-05), through the Azure-rules stand-in, as ada: {seconds:.0f} s")
+    _assert_06_tells_the_truth(client, "second", ADA, course_server.uri)  # nothing 06 calls is refused
+    print(f"\nsecond course run (02-06), through the Azure-rules stand-in, as ada: {seconds:.0f} s")
 
 
 def test_summary_lists_models_pins_and_ui(first_run, course_server, parameters):
@@ -687,15 +687,16 @@ def _printed(folder: str, cell_id: str) -> str:
     return "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in shown)
 
 
-def _assert_06_tells_the_truth(client, folder: str, names) -> None:
+def _assert_06_tells_the_truth(client, folder: str, names, tracking_uri: str) -> None:
     """Notebook 06's outputs say what its markdown says, and the registry shows the same.
 
     It governed the version in production (read from the ``lifecycle`` tags), moved no alias of the fare
     model, copied that version into the shared production model, and archived, then deleted, only its
     own copy.
     """
+    import mlflow.artifacts
     from mlflow.exceptions import MlflowException
-    from mlflow.models import get_model_info
+    from mlflow.models import Model
 
     linear, shared = names.models["linear"], names.shared_production
     versions = client.search_model_versions(f"name='{linear}'")
@@ -705,7 +706,9 @@ def _assert_06_tells_the_truth(client, folder: str, names) -> None:
     assert _printed(folder, "production") == (
         f"in production: {uri} (held-out rmse {production.tags['rmse']})\n"
     )
-    inputs = get_model_info(uri).signature.inputs.input_names()
+    files = client.get_model_version_download_uri(linear, number)
+    mlmodel = mlflow.artifacts.download_artifacts(artifact_uri=f"{files}/MLmodel", tracking_uri=tracking_uri)
+    inputs = Model.load(mlmodel).signature.inputs.input_names()
     assert all(f"'{name}': double" in _printed(folder, "signature") for name in inputs)
     # refused, naming the missing column; refused, naming the wrong-typed one; numbers as text pass
     assert _printed(folder, "missing") == (
@@ -748,8 +751,8 @@ def _assert_06_tells_the_truth(client, folder: str, names) -> None:
         assert _printed(folder, f"exercise-{k}").startswith(f"06-{k}: not yet: ")
 
 
-def test_06_governs_the_production_version_and_tells_the_truth(first_run, client):
-    _assert_06_tells_the_truth(client, "first", namespace(None))
+def test_06_governs_the_production_version_and_tells_the_truth(first_run, client, course_server):
+    _assert_06_tells_the_truth(client, "first", namespace(None), course_server.uri)
 
 
 def test_06_makes_its_governance_calls_bare():

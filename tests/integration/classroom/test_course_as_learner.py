@@ -3,7 +3,8 @@
 Notebooks 02-04 run with papermill as the roster account ``coursework``: every name comes from that learner's
 namespace, every write passes MLflow's basic-auth over TLS, and the course ends as it does on the local
 server. 01 trains offline and 05 serves models locally: tests/notebooks runs both; here the session's
-training outputs stand in for 01's run folder.
+training outputs stand in for 01's run folder. Then notebook 06 runs as the same learner: the classroom
+refuses its attempt to move another learner's ``@production`` (HTTP 403), and nothing of theirs changes.
 """
 
 from __future__ import annotations
