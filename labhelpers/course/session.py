@@ -82,15 +82,7 @@ def ready_for(
                 f"(notebook 02 registers them; notebook {notebook} reads them)."
             )
     if notebook == "06":
-        from labhelpers.registry.throttling import registry_client
-
-        linear = names.models["linear"]
-        versions = registry_client(client).search_model_versions(f"name='{linear}'")
-        if not any((v.tags or {}).get("lifecycle") == "production" for v in versions):
-            raise RegistryError(
-                f"Do notebook 04 first: no version of {linear} is in production yet "
-                "(notebook 04 promotes one; this notebook governs it and copies it)."
-            )
+        _production_exists(names.models["linear"], client)
     if notebook == "05" and deployment_dir is not None:
         from labhelpers.registry.pinning import PINS_FILE, read_pins
 
@@ -100,6 +92,18 @@ def ready_for(
                 f"Do notebook 04 first: nothing is pinned in production in {where} "
                 "(notebook 04 promotes a version and pins it there; this notebook serves it)."
             )
+
+
+def _production_exists(linear: str, client=None) -> None:
+    """Notebook 06's need: a version of the fare model whose ``lifecycle`` tag is ``production``."""
+    from labhelpers.registry.throttling import registry_client
+
+    versions = registry_client(client).search_model_versions(f"name='{linear}'")
+    if not any((v.tags or {}).get("lifecycle") == "production" for v in versions):
+        raise RegistryError(
+            f"Do notebook 04 first: no version of {linear} is in production yet "
+            "(notebook 04 promotes one; this notebook governs it and copies it)."
+        )
 
 
 def brief_errors() -> None:
