@@ -1,4 +1,4 @@
-"""Reference solutions of the "Your turn" tasks in notebooks 01-05 (for instructors, not run by the course).
+"""Reference solutions of the "Your turn" tasks in notebooks 01-06 (for instructors, not run by the course).
 
 Each function does what a learner types into the task's cell, with the names the notebook has at hand, and
 returns what the learner passes to ``check``. ``tests/notebooks/test_course.py`` runs them all.

@@ -1,11 +1,11 @@
-"""The "Your turn" tasks at the end of notebooks 01-05, and the checks that say whether they are done.
+"""The "Your turn" tasks at the end of notebooks 01-06, and the checks that say whether they are done.
 
 ``check("02-1")`` looks at the learner's own registry (or at the answer passed to it) and returns a
 :class:`Verdict`: ``correct`` with what was verified, or ``not yet`` with a hint that says what is still
 missing, never the answer itself. Every check fails on a registry the learner has not touched. Reference
 solutions for instructors are in ``solutions/`` at the project root, outside the course. The checks
-themselves are in ``checks_01_03`` and ``checks_04_05``; :func:`cluster_trips` (exercise 03-1's trips) is
-re-exported here for notebook 03.
+themselves are in ``checks_01_03``, ``checks_04_05`` and ``checks_06``; :func:`cluster_trips` (exercise
+03-1's trips) is re-exported here for notebook 03.
 """
 
 from __future__ import annotations
