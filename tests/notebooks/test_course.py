@@ -741,7 +741,7 @@ def _assert_06_tells_the_truth(client, folder: str, names, tracking_uri: str) ->
     # no accounts on this server: the cell says so and what the classroom answers (tested in the classroom
     # tier: tests/integration/classroom/test_course_as_learner.py)
     who = _printed(folder, "who")
-    assert "no accounts are checked here" in who and "HTTP 403 PERMISSION_DENIED" in who
+    assert "the lab's local server checks no accounts" in who and "HTTP 403 PERMISSION_DENIED" in who
     logged = _printed(folder, "logged-model")
     if production.model_id:
         assert f"comes from LoggedModel {client.get_logged_model(production.model_id).name!r}" in logged
