@@ -42,9 +42,13 @@ def check_06_1(answer, client) -> tuple[bool, str]:
     shape = "a list of column names (strings) read from the signature of the version in production"
     if answer is None:
         return False, f"put in `required` {shape}."
-    if isinstance(answer, str) or not all(isinstance(item, str) for item in answer):
+    try:
+        given = [] if isinstance(answer, (str, bytes, dict)) else list(answer)
+    except TypeError:  # a number, a version object...
+        given = []
+    if not given or not all(isinstance(item, str) for item in given):
         return False, f"`required` must be {shape}."
-    given, expected = list(answer), _input_names(linear, production.version)
+    expected = _input_names(linear, production.version)
     if len(set(given)) != len(given):
         return False, "a column is named twice in `required`: each input once."
     if set(given) == set(expected):

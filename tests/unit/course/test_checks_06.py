@@ -51,3 +51,11 @@ def test_06_3_refuses_until_the_learner_s_own_copy_of_production_is_deleted(regi
     done = check("06-3", spare, client=registry)
     assert done and f"version {spare.version} of {shared} is deleted" in done.message
     assert registry.model_tags[linear] == {PASSED_TAG.format("06-3"): "passed"}  # for the instructor
+
+
+def test_06_1_refuses_what_is_no_list_of_column_names_before_reading_a_signature(registry):
+    from labhelpers.course.exercises import check
+
+    for answer in ("trip_distance", 3, {"trip_distance": "double"}, [], [1, 2]):
+        verdict = check("06-1", answer, client=registry)
+        assert not verdict and "must be a list of column names" in verdict.message, answer
