@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml constraints.txt
 ## Create or refresh .venv from the pinned set (other targets do this for you)
 venv: $(STAMP)
 
-## Start the local MLflow server, run the course (notebooks 01-05) and print the registry summary
+## Start the local MLflow server, run the course (notebooks 01-06) and print the registry summary
 run: $(STAMP)
 	$(PY) -m labhelpers course run --start-server --summary --output-dir build/course
 
@@ -90,7 +90,7 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
-## Run notebooks 01-05 on a throwaway server and store their sanitized outputs in the committed notebooks
+## Run notebooks 01-06 on a throwaway server and store their sanitized outputs in the committed notebooks
 notebooks-outputs: $(STAMP)
 	$(PY) -m labhelpers course store-outputs --into build/course-outputs
 

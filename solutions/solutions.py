@@ -1,4 +1,4 @@
-"""Reference solutions of the "Your turn" tasks in notebooks 01-05 (for instructors, not run by the course).
+"""Reference solutions of the "Your turn" tasks in notebooks 01-06 (for instructors, not run by the course).
 
 Each function does what a learner types into the task's cell, with the names the notebook has at hand, and
 returns what the learner passes to ``check``. ``tests/notebooks/test_course.py`` runs them all.
@@ -144,3 +144,36 @@ def solve_05_2(model_name: str, trips: pd.DataFrame) -> tuple[str, list[float]]:
         production_uri = f"models:/{model_name}/{production.version}"
     production_fares = list(mlflow.pyfunc.load_model(production_uri).predict(trips))
     return production_uri, production_fares
+
+
+def _production(model_name: str):
+    """The version of ``model_name`` whose lifecycle tag is production (read, never typed)."""
+    versions = MlflowClient().search_model_versions(f"name = '{model_name}'")
+    return next(v for v in versions if v.tags.get("lifecycle") == "production")
+
+
+def solve_06_1(model_name: str) -> list[str]:
+    """06-1 (notebook 06, as the two below): the input names of the production version's signature."""
+    info = mlflow.models.get_model_info(f"models:/{model_name}/{_production(model_name).version}")
+    return info.signature.inputs.input_names()
+
+
+def solve_06_2(production_name: str) -> None:
+    """06-2: the shared model's own description names the source of its newest copy (``models:/NAME/N``)."""
+    client = MlflowClient()
+    newest = max(client.search_model_versions(f"name = '{production_name}'"), key=lambda v: int(v.version))
+    source_name, source_version = newest.source.removeprefix("models:/").rsplit("/", 1)
+    client.update_registered_model(
+        production_name,
+        description=f"Releases of {source_name}; the newest copies its version {source_version}.",
+    )
+
+
+def solve_06_3(model_name: str, production_name: str):
+    """06-3: copy the production version into the shared model, then delete that copy; return the copy."""
+    client = MlflowClient()
+    spare = client.copy_model_version(
+        f"models:/{model_name}/{_production(model_name).version}", production_name
+    )
+    client.delete_model_version(production_name, spare.version)
+    return spare

@@ -3,7 +3,8 @@
 What belongs to a learner follows the names the course gives them (:mod:`labhelpers.core.learner`): the
 endpoint ``taxi-fare-<learner>`` with its deployments, the compute instance ``ci-<learner>`` (the name
 docs/azure.md creates it under; ``instance=`` for another), and the versions of the learner's models
-(``taxi-fare-linear-regression-<learner>``, the other two, and notebook 02's ``taxi-fare-by-hand-<learner>``).
+(``taxi-fare-linear-regression-<learner>``, the other two, notebook 02's ``taxi-fare-by-hand-<learner>`` and
+notebook 06's ``taxi-fare-production-<learner>``).
 
 What is done with each: the endpoint is deleted, which deletes its deployments (they cost money while they
 exist); the compute instance is stopped (or deleted with ``delete_compute=True``); every active model
@@ -95,7 +96,7 @@ def plan_cleanup(ml_client, learner: str, instance: str | None = None) -> Cleanu
     except Exception as error:
         if not _not_found(error):
             raise
-    for model in (*names.model_names, names.by_hand):
+    for model in (*names.model_names, names.by_hand, names.shared_production):
         try:
             versions = list(ml_client.models.list(name=model))  # active versions only (the default view)
         except Exception as error:

@@ -47,14 +47,14 @@ class Plan:
 def plan(client: RegistryClient, learner: str, azure: bool) -> Plan:
     """Look up what a reset of ``learner`` would delete (reads only the learner's own names).
 
-    The learner's names: the course's three models and experiment, and notebook 02's model and experiment
-    registered by hand.
+    The learner's names: the course's three models and experiment, notebook 02's model and experiment
+    registered by hand, and notebook 06's shared production model.
     """
     from mlflow.exceptions import MlflowException
 
     space = namespace(learner)
     found = Plan(learner)
-    for name in (*space.model_names, space.by_hand):
+    for name in (*space.model_names, space.by_hand, space.shared_production):
         try:
             versions = client.search_model_versions(f"name='{name}'")
         except MlflowException:

@@ -114,8 +114,8 @@ def _course_screenshots(args: argparse.Namespace) -> int:
 def _add_run(actions, timeout: int) -> None:
     run = actions.add_parser(
         "run",
-        help="Execute notebooks 01-05 in order (stops at the first failing cell, exit status 2).",
-        description="Execute notebooks 01-05 in order with this venv's kernel; each notebook receives the "
+        help="Execute notebooks 01-06 in order (stops at the first failing cell, exit status 2).",
+        description="Execute notebooks 01-06 in order with this venv's kernel; each notebook receives the "
         "parameters it declares. Relative paths in values are read from the notebooks/ folder.",
     )
     run.add_argument("--output-dir", default="build/course", help="Executed notebooks go here (%(default)s).")
@@ -154,7 +154,7 @@ def _add_run(actions, timeout: int) -> None:
 def _add_outputs(actions) -> None:
     store = actions.add_parser(
         "store-outputs",
-        help="Run the course on a fresh server and store its sanitized outputs in notebooks 01-05.",
+        help="Run the course on a fresh server and store its sanitized outputs in notebooks 01-06.",
         description="Run the course against a throwaway local server, then write every cell's outputs into "
         "the committed notebooks: no run ids, timestamps, commits, paths, stderr or execution counts.",
     )
@@ -166,7 +166,7 @@ def _add_outputs(actions) -> None:
     store.add_argument(
         "--notebooks",
         nargs="+",
-        default=["01", "02", "03", "04", "05"],
+        default=["01", "02", "03", "04", "05", "06"],
         help="Notebook numbers (%(default)s).",
     )
     store.set_defaults(handler=_course_store_outputs)
@@ -192,7 +192,7 @@ def add_course_commands(subparsers: options.Subcommands) -> None:
     actions = options.add_group(
         subparsers,
         "course",
-        help="Run the course notebooks 01-05 in order, or summarise the registry they leave.",
+        help="Run the course notebooks 01-06 in order, or summarise the registry they leave.",
         description="Run the course notebooks with papermill, or print the registry summary.",
     )
     _add_run(actions, CELL_TIMEOUT)

@@ -26,6 +26,8 @@ EXPERIMENT = "taxi-model-registry"
 #: The model notebook 02 registers by hand with MLflow's own calls, and the experiment of that run.
 BY_HAND = "taxi-fare-by-hand"
 BY_HAND_EXPERIMENT = "taxi-by-hand"
+#: The shared production model notebook 06 copies the production version into (``copy_model_version``).
+SHARED_PRODUCTION = "taxi-fare-production"
 #: Deployments live inside the learner's endpoint, so their names need no suffix.
 DEPLOYMENTS = ("production", "staging")
 #: Short enough for every name it ends: Azure ML online endpoint names (``taxi-fare-<learner>``) have at
@@ -95,6 +97,7 @@ class Namespace:
     deployments: tuple[str, ...] = DEPLOYMENTS
     by_hand: str = BY_HAND  # notebook 02's teaching model, apart from the course's three
     by_hand_experiment: str = BY_HAND_EXPERIMENT
+    shared_production: str = SHARED_PRODUCTION  # notebook 06's copy of the production version
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -129,4 +132,5 @@ def namespace(learner: str | None = None) -> Namespace:
         endpoint=config.endpoint_name(who),
         by_hand=_suffixed(BY_HAND, who),
         by_hand_experiment=_suffixed(BY_HAND_EXPERIMENT, who),
+        shared_production=_suffixed(SHARED_PRODUCTION, who),
     )

@@ -1,6 +1,6 @@
 """Course: everything around the notebooks, and the top room below the command line (may import every other).
 
-- ``run``: execute notebooks 01-05 with papermill, in order, each in a kernel started ahead;
+- ``run``: execute notebooks 01-06 with papermill, in order, each in a kernel started ahead;
 - ``notebooks``: which notebooks, in what order, the parameters each declares, a run's own deployment folder;
 - ``kernels``: this venv's Jupyter kernel, started ahead of its notebook (``AheadKernel``);
 - ``session``: what the notebooks call between lessons (one-line errors, run folders, the retraining month);

@@ -1,10 +1,10 @@
-"""The "Your turn" tasks at the end of notebooks 01-05, and the checks that say whether they are done.
+"""The "Your turn" tasks at the end of notebooks 01-06, and the checks that say whether they are done.
 
 ``check("02-1")`` looks at the learner's own registry (or at the answer passed to it) and returns a
 :class:`Verdict`: ``correct`` with what was verified, or ``not yet`` with a hint that says what is still
 missing, never the answer itself. Every check fails on a registry the learner has not touched. Reference
 solutions for instructors are in ``solutions/`` at the project root, outside the course. The checks
-themselves are in ``checks_01_03`` and ``checks_04_05``.
+themselves are in ``checks_01_03``, ``checks_04_05`` and ``checks_06``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.course import checks_01_03 as early
 from labhelpers.course import checks_04_05 as late
+from labhelpers.course import checks_06 as governance
 
 _log = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ CHECKS: dict[str, Callable] = {
     "04-3": late.check_04_3,
     "05-1": late.check_05_1,
     "05-2": late.check_05_2,
+    # notebook 06's (checks_06)
+    "06-1": governance.check_06_1,
+    "06-2": governance.check_06_2,
+    "06-3": governance.check_06_3,
 }
 
 

@@ -23,6 +23,7 @@ NOTEBOOKS = (
     "03_inspect_registry.ipynb",
     "04_pin_and_promote.ipynb",
     "05_serve_pinned_model.ipynb",
+    "06_govern_the_registry.ipynb",
 )
 #: Named parameter sets for ``course run --parameters NAME``.
 PRESETS: dict[str, dict[str, object]] = {
@@ -121,7 +122,7 @@ def with_run_deployment(parameters: dict[str, object], notebooks: list[Path]) ->
 
 
 def learner_parameters(learner: str | None) -> dict[str, object]:
-    """The ``learner`` parameter of notebooks 01-05 (empty without a learner: the course's own names).
+    """The ``learner`` parameter of notebooks 01-06 (empty without a learner: the course's own names).
 
     Each of those notebooks takes every name it uses from ``namespace(learner)``; the kernels also inherit
     ``$LAB_LEARNER`` (see :func:`learner_environment`).

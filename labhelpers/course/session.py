@@ -50,11 +50,12 @@ def ready_for(
 
     What each needs: 02, notebook 01's complete training run under ``output_dir``; 03, a registered version
     of each of the course's three models (notebook 02); 04, the same and 01's training run (it retrains
-    beside it); 05, a production pin in ``deployment_dir`` (notebook 04). Only reads: the registry is asked
-    by name, as every registry (Azure ML too) allows.
+    beside it); 05, a production pin in ``deployment_dir`` (notebook 04); 06, a version of the fare model
+    whose ``lifecycle`` tag is ``production`` (notebook 04). Only reads: the registry is asked by name, as
+    every registry (Azure ML too) allows.
 
     Args:
-        notebook: ``"02"`` to ``"05"``.
+        notebook: ``"02"`` to ``"06"``.
         names: The notebook's names (:func:`use_learner`; default: ``$LAB_LEARNER``'s or the seed's).
         output_dir: Notebook 01's output folder (02 and 04).
         deployment_dir: Where notebook 04 pinned production (05).
@@ -80,6 +81,8 @@ def ready_for(
                 f"Do notebook 02 first: the registry has no version of {', '.join(empty)} yet "
                 f"(notebook 02 registers them; notebook {notebook} reads them)."
             )
+    if notebook == "06":
+        _production_exists(names.models["linear"], client)
     if notebook == "05" and deployment_dir is not None:
         from labhelpers.registry.pinning import PINS_FILE, read_pins
 
@@ -89,6 +92,18 @@ def ready_for(
                 f"Do notebook 04 first: nothing is pinned in production in {where} "
                 "(notebook 04 promotes a version and pins it there; this notebook serves it)."
             )
+
+
+def _production_exists(linear: str, client=None) -> None:
+    """Notebook 06's need: a version of the fare model whose ``lifecycle`` tag is ``production``."""
+    from labhelpers.registry.throttling import registry_client
+
+    versions = registry_client(client).search_model_versions(f"name='{linear}'")
+    if not any((v.tags or {}).get("lifecycle") == "production" for v in versions):
+        raise RegistryError(
+            f"Do notebook 04 first: no version of {linear} is in production yet "
+            "(notebook 04 promotes one; this notebook governs it and copies it)."
+        )
 
 
 def brief_errors() -> None:

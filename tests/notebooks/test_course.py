@@ -425,7 +425,8 @@ def test_second_run_through_the_azure_rules_stand_in_under_a_learner(
     by_hand = _cell_text("second", "04_pin_and_promote.ipynb", "to-production")
     assert "no aliases here:" in by_hand and by_hand.endswith("{}")  # the by-hand cells took the Azure way
     assert "pass" in _cell_text("second", "04_pin_and_promote.ipynb", "second-gate")
-    print(f"\nsecond course run (01-05), through the Azure-rules stand-in, as ada: {seconds:.0f} s")
+    _assert_06_tells_the_truth(client, "second", ADA, course_server.uri)  # nothing 06 calls is refused
+    print(f"\nsecond course run (01-06), through the Azure-rules stand-in, as ada: {seconds:.0f} s")
 
 
 def test_summary_lists_models_pins_and_ui(first_run, course_server, parameters):
@@ -570,6 +571,7 @@ def test_bad_input_stops_at_the_first_cell_that_needs_it(
         ("03_inspect_registry.ipynb", "RegistryError", "02"),
         ("04_pin_and_promote.ipynb", "TrainingError", "01"),
         ("05_serve_pinned_model.ipynb", "RegistryError", "04"),
+        ("06_govern_the_registry.ipynb", "RegistryError", "04"),
     ],
 )  # fmt: skip
 def test_a_notebook_run_too_early_says_which_to_do_first_in_one_line(
@@ -846,3 +848,189 @@ def test_05_2_solution(learner_registry):
     assert "is not what that version predicts" in _refused(check("05-2", (uri, fares[:1]), client=client))
     assert check("05-2", (f"models:/{LINEAR}/{production}", fares), client=client)
     assert check("05-2", (uri, fares), client=client)
+
+
+GOVERN = "06_govern_the_registry.ipynb"
+
+
+def _printed(folder: str, cell_id: str) -> str:
+    """What a cell of notebook 06 printed or returned, without MLflow's messages on stderr."""
+    import nbformat
+
+    cells = nbformat.read(KEPT / folder / GOVERN, as_version=4).cells
+    cell = next(c for c in cells if c.get("id") == cell_id)
+    shown = [o for o in cell.outputs if o.get("name") != "stderr"]
+    return "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in shown)
+
+
+def _assert_06_tells_the_truth(client, folder: str, names, tracking_uri: str) -> None:
+    """Notebook 06's outputs say what its markdown says, and the registry shows the same.
+
+    It governed the version in production (read from the ``lifecycle`` tags), moved no alias of the fare
+    model, copied that version into the shared production model, and archived, then deleted, only its
+    own copy.
+    """
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    linear, shared = names.models["linear"], names.shared_production
+    versions = client.search_model_versions(f"name='{linear}'")
+    (production,) = [v for v in versions if v.tags["lifecycle"] == "production"]
+    number, uri = production.version, f"models:/{linear}/{production.version}"
+    assert client.get_registered_model(linear).aliases.get("production", number) == number  # not moved
+    assert _printed(folder, "production") == (
+        f"in production: {uri} (held-out rmse {production.tags['rmse']})\n"
+    )
+    files = client.get_model_version_download_uri(linear, number)
+    mlmodel = mlflow.artifacts.download_artifacts(artifact_uri=f"{files}/MLmodel", tracking_uri=tracking_uri)
+    inputs = Model.load(mlmodel).signature.inputs.input_names()
+    assert all(f"'{name}': double" in _printed(folder, "signature") for name in inputs)
+    # refused, naming the missing column; refused, naming the wrong-typed one; numbers as text pass
+    assert _printed(folder, "missing") == (
+        f"INVALID_PARAMETER_VALUE | Model is missing inputs ['{inputs[0]}'].\n"
+    )
+    wrong_type = f"Failed to convert column {inputs[0]} from type object to DataType.double."
+    assert _printed(folder, "wrong-type") == f"INVALID_PARAMETER_VALUE | {wrong_type}\n"
+    assert _printed(folder, "converted") == "same fares: True\n"
+    # the release: a copy of the production version, with its run and tags, under the shared name
+    copied = re.fullmatch(
+        rf"{shared} version (\d+): source {uri}\nsame run: True, lifecycle tag copied: production\n",
+        _printed(folder, "copy"),
+    )
+    assert copied, _printed(folder, "copy")
+    released = client.get_model_version(shared, copied[1])
+    assert released.source == uri and released.run_id == production.run_id
+    assert released.description.startswith(f"Release of {uri}. ")
+    described = client.get_registered_model(linear).description
+    assert _printed(folder, "describe").splitlines() == [described, f"Release of {uri}"]
+    # the copy made by mistake: archived (a tag, still listed), then deleted; the release stays
+    mistake = str(int(copied[1]) + 1)
+    assert _printed(folder, "archive") == (
+        f"version {mistake}: lifecycle archived, aliases [], still listed: True\n"
+    )
+    assert _printed(folder, "delete") == (
+        f"version {mistake} deleted: still listed: False; the release, version {copied[1]}, stays: True\n"
+    )
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        client.get_model_version(shared, mistake)
+    # no accounts on this server: the cell says so and what the classroom answers (tested in the classroom
+    # tier: tests/integration/classroom/test_course_as_learner.py)
+    who = _printed(folder, "who")
+    assert "the lab's local server checks no accounts" in who and "HTTP 403 PERMISSION_DENIED" in who
+    logged = _printed(folder, "logged-model")
+    if production.model_id:
+        assert f"comes from LoggedModel {client.get_logged_model(production.model_id).name!r}" in logged
+    else:
+        assert logged == f"version {number}: model_id None (registered from files logged to a run)\n"
+    for k in (1, 2, 3):
+        assert _printed(folder, f"exercise-{k}").startswith(f"06-{k}: not yet: ")
+
+
+def test_06_governs_the_production_version_and_tells_the_truth(first_run, client, course_server):
+    _assert_06_tells_the_truth(client, "first", namespace(None), course_server.uri)
+
+
+def test_06_makes_its_governance_calls_bare():
+    import nbformat
+
+    cells = nbformat.read(course.NOTEBOOK_DIR / GOVERN, as_version=4).cells
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    calls = [
+        "mlflow.models.get_model_info(production_uri)",
+        "mlflow.pyfunc.load_model(production_uri",
+        "model.predict(trips.drop(columns=",
+        "client.copy_model_version(production_uri, production_name)",
+        "client.update_registered_model(",
+        "client.update_model_version(",
+        'client.set_model_version_tag(production_name, mistake.version, "lifecycle", "archived")',
+        "client.delete_model_version(production_name, mistake.version)",
+        'client.set_registered_model_alias(target, "production"',
+        "client.get_logged_model(",
+    ]
+    assert [call for call in calls if call not in code] == []
+    assert "capabilities" not in code and "labhelpers.registry" not in code  # MLflow's calls, no helper
+
+
+def test_06_az_ml_commands_use_flags_the_ml_extension_accepts():
+    import nbformat
+    import yaml
+
+    flags = yaml.safe_load((ROOT / "tests/unit/azure/az_ml_flags.yaml").read_text())
+    cells = nbformat.read(course.NOTEBOOK_DIR / GOVERN, as_version=4).cells
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown").replace("\\\n>", "")
+    commands = re.findall(r"^> (az ml .*)$", text, re.M)
+    assert {" ".join(c.split()[2:4]) for c in commands} == {"model archive", "model restore", "model share"}
+    for command in commands:
+        words = command.split()
+        spec = flags["commands"][" ".join(words[2:4])]
+        accepted = {*spec["flags"], *flags["common"], *flags["global"]}
+        assert [w for w in words[4:] if w.startswith("-") and w not in accepted] == [], command
+
+
+def test_06_1_solution(learner_registry):
+    from mlflow.models import get_model_info
+
+    client = learner_registry
+    required = _solutions().solve_06_1(LINEAR)
+    assert "put in `required`" in _refused(check("06-1", client=client))
+    assert "must be a list of column names" in _refused(check("06-1", ",".join(required), client=client))
+    extra = _refused(check("06-1", [*required, "fare_amount"], client=client))  # the target is no input
+    assert "'fare_amount': not an input" in extra
+    missing = _refused(check("06-1", required[1:], client=client))
+    assert "1 of the signature's inputs are missing" in missing and required[0] not in missing
+    # the inputs of another version (the deliberately worse one has fewer features)
+    versions = client.search_model_versions(f"name='{LINEAR}'")
+    others = {
+        v.version: get_model_info(f"models:/{LINEAR}/{v.version}").signature.inputs.input_names()
+        for v in versions
+        if v.tags["lifecycle"] != "production"
+    }
+    number, inputs = next((n, names) for n, names in others.items() if set(names) != set(required))
+    assert f"those are the inputs of version {number}" in _refused(check("06-1", inputs, client=client))
+    assert check("06-1", required, client=client)
+
+
+def test_06_2_solution(learner_registry):
+    from labhelpers.registry.references import resolve
+
+    client, shared = learner_registry, namespace(None).shared_production
+    assert "has no description of its own yet" in _refused(check("06-2", client=client))
+    newest = max(client.search_model_versions(f"name='{shared}'"), key=lambda v: int(v.version))
+    source = newest.source.rsplit("/", 1)[1]  # models:/NAME/N
+    latest = resolve(f"{LINEAR}@latest", client).version
+    assert latest != source  # the newest fare version is not the one in production
+    client.update_registered_model(shared, description=f"Copies of {LINEAR}, newest version {latest}.")
+    wrong = _refused(check("06-2", client=client))
+    assert "not the version its newest copy came from" in wrong and source not in wrong
+    client.update_registered_model(shared, description=f"Release: version {source}.")
+    assert "does not name the model" in _refused(check("06-2", client=client))
+    client.update_registered_model(shared, description=f"rmse 3.{source} of {LINEAR}")  # a number, no version
+    assert "not the version its newest copy came from" in _refused(check("06-2", client=client))
+    _solutions().solve_06_2(shared)
+    assert check("06-2", client=client)
+
+
+def test_06_3_solution(learner_registry):
+    from labhelpers.registry.references import resolve
+
+    client, shared = learner_registry, namespace(None).shared_production
+    (production,) = [
+        v for v in client.search_model_versions(f"name='{LINEAR}'") if v.tags["lifecycle"] == "production"
+    ]
+    assert "keep what `copy_model_version` returns" in _refused(check("06-3", client=client))
+    assert "not a number or a name" in _refused(check("06-3", production.version, client=client))
+    # a version of the fare model itself: refused before anything is looked up, and never deleted
+    assert "never delete a version of the course's models" in _refused(
+        check("06-3", production, client=client)
+    )
+    latest = resolve(f"{LINEAR}@latest", client).version
+    wrong = client.copy_model_version(f"models:/{LINEAR}/{latest}", shared)  # @latest, not production
+    client.delete_model_version(shared, wrong.version)
+    assert "not from the version in production" in _refused(check("06-3", wrong, client=client))
+    kept = client.copy_model_version(f"models:/{LINEAR}/{production.version}", shared)  # copied, not deleted
+    refused = _refused(check("06-3", kept, client=client))
+    assert f"version {kept.version} of {shared} is still there" in refused
+    client.delete_model_version(shared, kept.version)
+    assert check("06-3", _solutions().solve_06_3(LINEAR, shared), client=client)
+    assert client.get_model_version(LINEAR, production.version).tags["lifecycle"] == "production"

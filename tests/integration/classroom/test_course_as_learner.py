@@ -3,7 +3,8 @@
 Notebooks 02-04 run with papermill as the roster account ``coursework``: every name comes from that learner's
 namespace, every write passes MLflow's basic-auth over TLS, and the course ends as it does on the local
 server. 01 trains offline and 05 serves models locally: tests/notebooks runs both; here the session's
-training outputs stand in for 01's run folder.
+training outputs stand in for 01's run folder. Then notebook 06 runs as the same learner: the classroom
+refuses its attempt to move another learner's ``@production`` (HTTP 403), and nothing of theirs changes.
 """
 
 from __future__ import annotations
@@ -46,3 +47,45 @@ def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
     by_hand = client.search_model_versions(f"name='{space.by_hand}'")
     assert sorted(v.version for v in by_hand) == ["1", "2"]  # 02 by hand; 03 from the best run
     assert read_pins(Path(parameters["output_dir"]) / "deployment") == {linear: f"azureml:{linear}:{best}"}
+    _notebook_06_is_refused_another_learner_s_production(client, tmp_path, coursework)
+
+
+def _notebook_06_is_refused_another_learner_s_production(client, tmp_path, coursework) -> None:
+    """Notebook 06 as the same learner, after 04: its `@production` cell tries another learner's fare model.
+
+    Every roster learner's fare model exists (the roster creates it) and everyone may read it: the cell finds
+    one, the server answers 403, and that model is exactly as it was. The learner's own copy and deletion go
+    through (their shared production model is in their namespace).
+    """
+    import nbformat
+
+    from labhelpers.core.config import LINEAR_MODEL_NAME
+    from labhelpers.course.run import NOTEBOOKS, run_course
+
+    space = namespace(coursework)
+
+    def others() -> dict:
+        found = client.search_registered_models(f"name LIKE '{LINEAR_MODEL_NAME}-%'")
+        return {
+            m.name: (m.aliases, m.tags, m.last_updated_timestamp)
+            for m in found
+            if m.name != space.models["linear"]
+        }
+
+    before = others()
+    assert before  # the roster created every learner's fare model
+    governed = NOTEBOOKS.index("06_govern_the_registry.ipynb")
+    run_course(tmp_path / "executed-06", {"backend": "env"}, notebooks=NOTEBOOKS[governed:], echo=None)
+    cells = nbformat.read(tmp_path / "executed-06" / NOTEBOOKS[governed], as_version=4).cells
+    who = next(c for c in cells if c.get("id") == "who")
+    printed = "".join(o.get("text", "") for o in who.outputs if o.get("name") == "stdout").splitlines()
+    target = printed[0].split("@production: ")[0]
+    assert target in before and printed == [
+        f"{target}@production: refused, HTTP 403 PERMISSION_DENIED",
+        f"{target}'s aliases unchanged: True",
+    ]
+    assert others() == before  # no alias, tag or update on any other learner's fare model
+    production = [v for v in client.search_model_versions(f"name='{space.models['linear']}'")]
+    (number,) = [v.version for v in production if v.tags["lifecycle"] == "production"]
+    copies = client.search_model_versions(f"name='{space.shared_production}'")
+    assert [v.source for v in copies] == [f"models:/{space.models['linear']}/{number}"]  # the mistake is gone

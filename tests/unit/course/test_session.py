@@ -144,3 +144,17 @@ def test_brief_errors_show_a_lab_error_as_one_line_and_any_other_with_its_traceb
         assert "Traceback" in capsys.readouterr().out  # any other error keeps its frames
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_06_needs_a_production_version_of_the_fare_model(monkeypatch, fake_registry):
+    from labhelpers.core.errors import RegistryError
+    from labhelpers.core.learner import namespace
+    from labhelpers.course.session import ready_for
+
+    monkeypatch.delenv("LAB_LEARNER", raising=False)
+    names = namespace()
+    registry = _registered(fake_registry, *names.model_names)  # versions, none in production
+    with pytest.raises(RegistryError, match=r"^Do notebook 04 first: no version of taxi-fare-linear-regr"):
+        ready_for("06", names, client=registry)
+    registry.add(names.models["linear"], {"lifecycle": "production"})
+    ready_for("06", names, client=registry)
