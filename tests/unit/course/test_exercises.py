@@ -192,7 +192,8 @@ def test_05_1_accepts_the_served_answer_its_server_logged(production_predicts, t
 def test_an_unknown_exercise_says_which_exist():
     with pytest.raises(
         LabError,
-        match="No exercise '09-9'; the exercises are 01-1, 01-2, 02-1, 02-2, 03-1, 03-2, 04-1, 04-2, 04-3, 05-1, 05-2",
+        match="No exercise '09-9'; the exercises are 01-1, 01-2, 02-1, 02-2, 03-1, 03-2, 04-1, 04-2, 04-3, "
+        "05-1, 05-2, 06-1, 06-2, 06-3",
     ):
         check("09-9")
 
