@@ -133,7 +133,10 @@ def _experiment_id(client: RegistryClient, name: str) -> str:
     try:
         return client.create_experiment(name)
     except MlflowException:  # another process created it meanwhile
-        return client.get_experiment_by_name(name).experiment_id
+        found = client.get_experiment_by_name(name)
+        if found is None:  # not created after all: the create's own error says why
+            raise
+        return found.experiment_id
 
 
 def _failure(uri: str, error: Exception, left: list[tuple[str, str]]) -> RegistryError:

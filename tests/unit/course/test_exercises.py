@@ -9,12 +9,14 @@ import io
 from types import SimpleNamespace
 
 import pytest
+from mlflow.entities import Experiment
 
 from labhelpers.core.errors import LabError
 from labhelpers.core.learner import namespace
 from labhelpers.course.exercises import check
 from labhelpers.serving.inference import ServedAnswer
 from labhelpers.training.steps import run_supervised
+from tests.unit.fakes import FakeRegistry, RunRecord
 
 FARE_MODEL = namespace().models["linear"]
 
@@ -214,39 +216,31 @@ def test_01_1_names_a_folder_without_training_output(tmp_path):
     assert not verdict and "holds no supervised training output: train with run_supervised" in str(verdict)
 
 
-class ByHandClient:
-    """Stands in for MlflowClient: the course's fare model owned by `course_owner`, one by-hand version."""
-
-    def __init__(self, course_owner="ada", by_hand_tags=None, run_tags=None, by_hand=True):
-
-        self._versions = {
-            "taxi-fare-linear-regression": [SimpleNamespace(version="2", tags={"owner": course_owner})],
-            "taxi-fare-by-hand": [SimpleNamespace(version="1", tags=by_hand_tags or {}, run_id="r1")]
-            if by_hand
-            else [],
-        }
-        self._run = SimpleNamespace(data=SimpleNamespace(tags=run_tags or {}))
-
-    def search_model_versions(self, filter_string):
-        return self._versions.get(filter_string.split("'")[1], [])
-
-    def get_run(self, run_id):
-        return self._run
-
-    def get_experiment_by_name(self, name):
-        return None
-
-    def set_registered_model_tag(self, *args):
-        pass
+def by_hand_registry(
+    course_owner: str = "ada",
+    by_hand_tags: dict[str, str] | None = None,
+    run_tags: dict[str, str] | None = None,
+    by_hand: bool = True,
+) -> FakeRegistry:
+    """The course's fare model owned by `course_owner`, one by-hand version (its run r1 tagged `run_tags`)."""
+    registry = FakeRegistry([FakeRegistry.version("taxi-fare-linear-regression", 2, owner=course_owner)])
+    if by_hand:
+        version = FakeRegistry.version("taxi-fare-by-hand", 1, "r1", **(by_hand_tags or {}))
+        registry.models["taxi-fare-by-hand"] = [version]
+        registry.add_run("r1", tags=run_tags)
+    return registry
 
 
 @pytest.mark.parametrize(
     ("client", "hint"),
     [
-        (ByHandClient(by_hand=False), "no version of taxi-fare-by-hand yet: run section 2 of notebook 02"),
-        (ByHandClient(), "version 1 has no `owner` version tag yet"),
-        (ByHandClient(run_tags={"owner": "ada"}), "the run of version 1 has an owner tag, the version"),
-        (ByHandClient(by_hand_tags={"owner": "learner"}), "has owner 'learner', not the course's owner"),
+        (
+            by_hand_registry(by_hand=False),
+            "no version of taxi-fare-by-hand yet: run section 2 of notebook 02",
+        ),
+        (by_hand_registry(), "version 1 has no `owner` version tag yet"),
+        (by_hand_registry(run_tags={"owner": "ada"}), "the run of version 1 has an owner tag, the version"),
+        (by_hand_registry(by_hand_tags={"owner": "learner"}), "has owner 'learner', not the course's owner"),
     ],
 )  # fmt: skip
 def test_02_1_each_hint_points_at_the_version_tag_the_course_uses(client, hint, monkeypatch):
@@ -254,7 +248,7 @@ def test_02_1_each_hint_points_at_the_version_tag_the_course_uses(client, hint, 
     verdict = check("02-1", client=client)
     assert not verdict and hint in str(verdict)
     assert "ada" not in verdict.message  # the hint leads to the `owner` variable, it does not hand it over
-    assert check("02-1", client=ByHandClient(by_hand_tags={"owner": "ada"}))
+    assert check("02-1", client=by_hand_registry(by_hand_tags={"owner": "ada"}))
 
 
 @pytest.fixture
@@ -317,32 +311,23 @@ def test_03_1_untouched_says_what_to_load_and_the_answers_shape(empty_registry):
     assert "5 numbers, one per trip, in order" in str(verdict)
 
 
-def _run(run_id, experiment_id="7", model_type="Ridge", rmse=3.5, status="FINISHED"):
-
+def _run(
+    run_id: str,
+    experiment_id: str = "7",
+    model_type: str = "Ridge",
+    rmse: float | None = 3.5,
+    status: str = "FINISHED",
+) -> RunRecord:
     metrics = {} if rmse is None else {"rmse": rmse}
-    return SimpleNamespace(
-        info=SimpleNamespace(run_id=run_id, experiment_id=experiment_id, status=status),
-        data=SimpleNamespace(metrics=metrics, tags={"model_type": model_type}),
-    )
+    return RunRecord(run_id, experiment_id, status, metrics=metrics, tags={"model_type": model_type})
 
 
-class RunsClient:
-    """Stands in for MlflowClient: the course's experiment (id 7) with its registration runs."""
-
-    def __init__(self, *runs):
-
-        self.runs = list(runs)
-        self.experiment = SimpleNamespace(experiment_id="7", name="taxi-model-registry")
-
-    def get_experiment_by_name(self, name):
-        return self.experiment if name == "taxi-model-registry" else None
-
-    def search_runs(self, experiment_ids, filter_string="", max_results=1000):
-        assert experiment_ids == ["7"]
-        return self.runs
-
-    def set_registered_model_tag(self, *args):
-        pass
+def runs_registry(*runs: RunRecord) -> FakeRegistry:
+    """The course's experiment (id 7) with these registration runs."""
+    registry = FakeRegistry()
+    registry.experiments["taxi-model-registry"] = Experiment("7", "taxi-model-registry", "", "active")
+    registry.runs.update({run.run_id: run for run in runs})
+    return registry
 
 
 COURSE_RUNS = (
@@ -359,14 +344,14 @@ COURSE_RUNS = (
 @pytest.mark.parametrize(
     ("client", "answer", "hint"),
     [
-        (RunsClient(), None, "holds no Ridge registration run yet: run notebook 02 first"),
-        (RunsClient(*COURSE_RUNS), None, "whose `model_type` tag is 'Ridge', and put the `run_id`"),
-        (RunsClient(*COURSE_RUNS), "nope", "has no finished run 'nope': pass a `run_id` from the search"),
-        (RunsClient(*COURSE_RUNS), "ridge-failed", "has no finished run 'ridge-failed'"),
-        (RunsClient(*COURSE_RUNS), "linear-june", "a LinearRegression; the task asks for the Ridge"),
-        (RunsClient(*COURSE_RUNS), "kmeans-1", "that run registered a KMeans"),
-        (RunsClient(*COURSE_RUNS), "ridge-1", "scores lower: order by `metrics.rmse`, lowest"),
-        (RunsClient(*COURSE_RUNS), "ridge-worse", "has rmse 9.9; another Ridge run scores lower"),
+        (runs_registry(), None, "holds no Ridge registration run yet: run notebook 02 first"),
+        (runs_registry(*COURSE_RUNS), None, "whose `model_type` tag is 'Ridge', and put the `run_id`"),
+        (runs_registry(*COURSE_RUNS), "nope", "has no finished run 'nope': pass a `run_id` from the search"),
+        (runs_registry(*COURSE_RUNS), "ridge-failed", "has no finished run 'ridge-failed'"),
+        (runs_registry(*COURSE_RUNS), "linear-june", "a LinearRegression; the task asks for the Ridge"),
+        (runs_registry(*COURSE_RUNS), "kmeans-1", "that run registered a KMeans"),
+        (runs_registry(*COURSE_RUNS), "ridge-1", "scores lower: order by `metrics.rmse`, lowest"),
+        (runs_registry(*COURSE_RUNS), "ridge-worse", "has rmse 9.9; another Ridge run scores lower"),
     ],
 )  # fmt: skip
 def test_03_2_each_hint_leads_to_the_ridge_run_with_the_lowest_rmse(client, answer, hint, monkeypatch):
@@ -379,32 +364,23 @@ def test_03_2_each_hint_leads_to_the_ridge_run_with_the_lowest_rmse(client, answ
 def test_03_2_accepts_the_best_run_as_an_id_or_as_the_searchs_row(monkeypatch):
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
-    client = RunsClient(*COURSE_RUNS)
+    client = runs_registry(*COURSE_RUNS)
     assert check("03-2", "ridge-june", client=client)
     assert check("03-2", SimpleNamespace(run_id="ridge-june"), client=client)  # runs.iloc[0] has .run_id
-    tie = RunsClient(*COURSE_RUNS[:2])
+    tie = runs_registry(*COURSE_RUNS[:2])
     assert check("03-2", "ridge-1", client=tie) and check("03-2", "ridge-2", client=tie)
 
 
 def test_02_1_looks_at_notebook_02s_version_not_the_one_03_registers_from_a_run(monkeypatch):
 
-    class Client(ByHandClient):
-        def __init__(self):
-            super().__init__(by_hand_tags={"owner": "ada"})
-            from_03 = SimpleNamespace(version="2", tags={}, run_id="course-run")
-            self._versions["taxi-fare-by-hand"].append(from_03)
-
-        def get_experiment_by_name(self, name):
-            return SimpleNamespace(experiment_id="by-hand") if name == "taxi-by-hand" else None
-
-        def get_run(self, run_id):
-            experiment = "by-hand" if run_id == "r1" else "course"
-            return SimpleNamespace(
-                info=SimpleNamespace(experiment_id=experiment), data=SimpleNamespace(tags={})
-            )
+    registry = by_hand_registry(by_hand_tags={"owner": "ada"})
+    registry.experiments["taxi-by-hand"] = Experiment("by-hand", "taxi-by-hand", "", "active")
+    registry.runs["r1"].experiment_id = "by-hand"
+    registry.models["taxi-fare-by-hand"].append(FakeRegistry.version("taxi-fare-by-hand", 2, "course-run"))
+    registry.add_run("course-run", experiment_id="course")
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
-    verdict = check("02-1", client=Client())  # version 1 (02's) has the owner; version 2 (03's) has none
+    verdict = check("02-1", client=registry)  # version 1 (02's) has the owner; version 2 (03's) has none
     assert verdict and "taxi-fare-by-hand version 1 is owned by 'ada'" in str(verdict)
 
 

@@ -103,9 +103,9 @@ def test_the_audit_falls_back_only_when_run_search_is_refused(fake_registry):
 
 def test_a_passed_exercise_not_recorded_is_no_failure_but_a_bug_is(fake_registry):
     client = fake_registry()
-    client.failures["get_registered_model"] = FORBIDDEN  # the fake's tag write reads the model first
+    client.failures["set_registered_model_tag"] = FORBIDDEN
     assert record_pass(client, "01") is False
 
-    client.failures["get_registered_model"] = BUG
+    client.failures["set_registered_model_tag"] = BUG
     with pytest.raises(AttributeError):
         record_pass(client, "01")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from mlflow.entities.model_registry import ModelVersion
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.data.sample import write_sample
 from labhelpers.registry import validation
 from labhelpers.registry.promotion import GateRefused, Move, history, promote
 from labhelpers.registry.validation import EVIDENCE_COLUMNS, mean_baseline_rmse, production_thresholds
+from tests.unit.fakes import FakeRegistry
 
 NAME = "taxi-fare-linear-regression"
 
@@ -37,10 +39,8 @@ def scores(monkeypatch):
     return given
 
 
-def _version(number: int, **tags):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(name=NAME, version=str(number), tags=dict(tags), aliases=[])
+def _version(number: int, **tags: str) -> ModelVersion:
+    return FakeRegistry.version(NAME, number, **tags).entity()
 
 
 def test_the_floor_is_derived_from_the_held_out_data_not_written_down():
@@ -95,8 +95,8 @@ def registry(fake_registry):
     """Version 2 in production, version 3 validated and holding @validated."""
     client = fake_registry()
     client.add(NAME, {"lifecycle": "archived"}, {"lifecycle": "production"}, {"lifecycle": "validated"})
-    client.get_model_version(NAME, "2").aliases.append("production")
-    client.get_model_version(NAME, "3").aliases.append("validated")
+    client.stored(NAME, "2").aliases.append("production")
+    client.stored(NAME, "3").aliases.append("validated")
     return client
 
 
