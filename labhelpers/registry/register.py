@@ -16,6 +16,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
@@ -81,7 +82,7 @@ def _mark_complete(client: RegistryClient, item: Registered) -> None:
     capabilities.writes(client).set_model_version_tag(item.name, item.version, BATCH_STATUS_TAG, COMPLETE)
 
 
-def _undo_one(client: RegistryClient, kind: str, item) -> None:
+def _undo_one(client: RegistryClient, kind: str, item: Any) -> None:
     if kind == "version":
         client.delete_model_version(*item)
     elif kind == "run":

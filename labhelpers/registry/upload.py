@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from labhelpers.core.learner import LEARNER_TAG
 from labhelpers.core.provenance import default_owner
@@ -32,6 +34,10 @@ from labhelpers.registry.lease import (
 )
 from labhelpers.registry.throttling import ThrottledClient, create_once, new_budget
 from labhelpers.server.tracking import is_azure_uri
+
+if TYPE_CHECKING:
+    from mlflow.entities import DatasetInput, Run
+    from mlflow.entities.model_registry import ModelVersion
 
 DATASET = "nyc-taxi"
 FRAMEWORK = "scikit-learn"
@@ -131,7 +137,7 @@ def describe(candidate: Candidate) -> str:
     )
 
 
-def dataset_input(candidate: Candidate):
+def dataset_input(candidate: Candidate) -> DatasetInput:
     """The training data as an MLflow dataset input: its source, digest, columns and size.
 
     Built from the metrics JSON and the model's signature, as ``mlflow.data.from_pandas`` would describe it,
@@ -157,7 +163,7 @@ def dataset_input(candidate: Candidate):
     return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])
 
 
-def with_retry(call, *args, attempts: int = 3) -> bool:
+def with_retry(call: Callable[..., object], *args: object, attempts: int = 3) -> bool:
     """Call a registry write that races with concurrent writers (select-then-insert on the server).
 
     Returns:
@@ -208,7 +214,7 @@ def ensure_registered_model(client: RegistryClient, name: str, batch_id: str) ->
         return False
 
 
-def create_version(candidate: Candidate, batch: BatchContext, run):
+def create_version(candidate: Candidate, batch: BatchContext, run: Run) -> ModelVersion:
     """Create the version from the run's model folder; the registered model first if there is none.
 
     The version is asked for first: the model is there in every batch but a name's first, so that costs no
@@ -220,7 +226,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run):
     # The local server creates versions READY at once; waiting would only poll and log.
     wait = 300 if is_azure_uri(client.tracking_uri) else 0
 
-    def request():
+    def request() -> ModelVersion:
         return client.create_model_version(
             candidate.name,
             f"{run.info.artifact_uri}/model",
@@ -230,7 +236,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run):
             await_creation_for=wait,
         )
 
-    def create():  # at most once: a failed request is looked up (this run's version) before a retry
+    def create() -> ModelVersion:  # at most once: a failed request is looked up (this run's version) first
         what = f"version of {candidate.name} from run {run.info.run_id}"
         landed = lambda: _landed_version(client, candidate.name, run.info.run_id, batch.batch_id)  # noqa: E731
         return create_once(request, landed, what=what, budget=new_budget(client))
@@ -246,7 +252,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run):
     return create()
 
 
-def _landed_version(client: RegistryClient, name: str, run_id: str, batch_id: str):
+def _landed_version(client: RegistryClient, name: str, run_id: str, batch_id: str) -> ModelVersion | None:
     """The lowest version of ``name`` from ``run_id`` in this batch, or None (looked up after a failure)."""
     mine = [
         v
@@ -296,7 +302,7 @@ def drop_retried_runs(client: RegistryClient, batch: BatchContext, run_name: str
         client.delete_run(twin.info.run_id)
 
 
-def start_run(candidate: Candidate, batch: BatchContext):
+def start_run(candidate: Candidate, batch: BatchContext) -> Run:
     """Create the model's registration run (at most once: ``create_once``; twins deleted), log its data."""
     from mlflow.entities import Metric, Param
 
@@ -305,7 +311,7 @@ def start_run(candidate: Candidate, batch: BatchContext):
     tags = {"mlflow.runName": run_name, **run_tags(candidate, batch.batch_id, batch.owner)}
     failed: list[bool] = []
 
-    def landed():
+    def landed() -> Run | None:
         failed.append(True)
         runs = batch_runs(client, batch, run_name)
         return runs[0] if runs else None
