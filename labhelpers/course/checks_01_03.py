@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
+
+    from labhelpers.core.learner import Namespace
 
 #: Exercise 01-1: the Ridge regularisation asked for.
 ALPHA_ASKED = 10.0
@@ -28,7 +35,7 @@ CLUSTER_TRIPS = {
 _CLUSTER_COLUMNS = ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude")
 
 
-def check_01_1(answer, client) -> tuple[bool, str]:
+def check_01_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """A run folder whose Ridge was trained with alpha = ALPHA_ASKED, its files matching their checksums."""
     from labhelpers.core.artifacts import MANIFEST, read_manifest, sha256_file
 
@@ -51,7 +58,7 @@ def check_01_1(answer, client) -> tuple[bool, str]:
     return True, f"Ridge trained with alpha={alpha}; its files match their checksums."
 
 
-def _newest(client: RegistryClient, name: str):
+def _newest(client: RegistryClient, name: str) -> ModelVersion | None:
     versions = client.search_model_versions(f"name='{name}'")
     return max(versions, key=lambda v: int(v.version)) if versions else None
 
@@ -64,7 +71,7 @@ def _course_owner(client: RegistryClient) -> str:
     return str(owner) if owner else default_owner()
 
 
-def _registered_by_hand(client, names):
+def _registered_by_hand(client: RegistryClient, names: Namespace) -> ModelVersion | None:
     """The newest version of the teaching model registered in notebook 02 (its run is in 02's experiment).
 
     Notebook 03 registers a version of the same name from a course run (``runs:/``): not the one 02-1 means.
@@ -73,12 +80,12 @@ def _registered_by_hand(client, names):
     versions = sorted(client.search_model_versions(f"name='{names.by_hand}'"), key=lambda v: -int(v.version))
     for mv in versions:
         run = client.get_run(mv.run_id) if (experiment and mv.run_id) else None
-        if run is None or run.info.experiment_id == experiment.experiment_id:
+        if run is None or experiment is None or run.info.experiment_id == experiment.experiment_id:
             return mv
     return versions[0] if versions else None
 
 
-def check_02_1(answer, client) -> tuple[bool, str]:
+def check_02_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The by-hand version of notebook 02 carries the version tag ``owner``, the same as the course's."""
     by_hand = namespace().by_hand
     mv = _registered_by_hand(client, namespace())
@@ -106,7 +113,7 @@ def check_02_1(answer, client) -> tuple[bool, str]:
     return False, f"{by_hand} version {mv.version} has no `owner` version tag yet."
 
 
-def cluster_trips():
+def cluster_trips() -> pd.DataFrame:
     """Exercise 03-1's trips: one row per trip (named by its index), the clustering's four input columns."""
     import pandas as pd
 
@@ -114,7 +121,7 @@ def cluster_trips():
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(_CLUSTER_COLUMNS))
 
 
-def _clusters(answer) -> list[int] | None:
+def _clusters(answer: Any) -> list[int] | None:
     """``answer`` as a list of whole cluster numbers, or None when it is not one."""
     if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__len__"):
         return None
@@ -125,7 +132,7 @@ def _clusters(answer) -> list[int] | None:
     return [int(n) for n in numbers] if all(n.is_integer() for n in numbers) else None
 
 
-def check_03_1(answer, client) -> tuple[bool, str]:
+def check_03_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The clusters version 1 of the KMeans model predicts for each of :func:`cluster_trips`, in order."""
     import mlflow.pyfunc
 
@@ -160,7 +167,7 @@ def check_03_1(answer, client) -> tuple[bool, str]:
     )
 
 
-def check_03_2(answer, client) -> tuple[bool, str]:
+def check_03_2(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The id of the Ridge registration run with the lowest rmse, in the course's experiment."""
     names = namespace()
     experiment = client.get_experiment_by_name(names.experiment)

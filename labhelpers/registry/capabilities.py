@@ -239,6 +239,23 @@ def racing_writes(attempts: int = 3) -> tenacity.Retrying:
     )
 
 
+def with_retry(call: Callable[..., object], *args: object, attempts: int = 3) -> bool:
+    """Call a registry write that races with concurrent writers (select-then-insert on the server).
+
+    Returns:
+        True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
+        of information stored elsewhere (dataset input, aliases) and must not fail a registration.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        racing_writes(attempts)(call, *args)
+        return True
+    except MlflowException as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
+        _log.warning("%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error)
+        return False
+
+
 def set_alias(client: RegistryClient, name: str, alias: str, version: str | int, attempts: int = 3) -> bool:
     """Point ``alias`` at a version where the registry has aliases; True when it does now.
 

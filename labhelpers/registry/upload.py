@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ from labhelpers.core.provenance import default_owner
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry.backend import search_versions
 from labhelpers.registry.batch import Candidate
-from labhelpers.registry.capabilities import racing_writes
+from labhelpers.registry.capabilities import with_retry
 from labhelpers.registry.lease import (
     BATCH_NAMES_TAG,
     BATCH_STATUS_TAG,
@@ -161,23 +160,6 @@ def dataset_input(candidate: Candidate) -> DatasetInput:
         profile=json.dumps(profile),
     )
     return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])
-
-
-def with_retry(call: Callable[..., object], *args: object, attempts: int = 3) -> bool:
-    """Call a registry write that races with concurrent writers (select-then-insert on the server).
-
-    Returns:
-        True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
-        of information stored elsewhere (dataset input, aliases) and must not fail a registration.
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        racing_writes(attempts)(call, *args)
-        return True
-    except MlflowException as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
-        _log.warning("%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error)
-        return False
 
 
 def log_files(client: RegistryClient, run_id: str, candidate: Candidate) -> None:
