@@ -9,7 +9,6 @@ training outputs stand in for 01's run folder.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from labhelpers.core.learner import namespace
 from labhelpers.registry.pinning import read_pins
@@ -25,7 +24,12 @@ def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
     uri = as_learner(coursework)  # what the learner's export block sets; the kernels inherit it
     monkeypatch.setenv("LAB_LEARNER", coursework)
     # 04 trains its deliberately worse model on `data`: the small sample, as 01 did
-    parameters = {"backend": "env", "data": str(sample_csv), "output_dir": str(tmp_path / "outputs")}
+    outputs = tmp_path / "outputs"
+    parameters: dict[str, object] = {
+        "backend": "env",
+        "data": str(sample_csv),
+        "output_dir": str(outputs),
+    }
     shutil.copytree(
         trained_dirs[0].parent, tmp_path / "outputs" / "run-20260101-000000-000000"
     )  # 01's folder
@@ -43,4 +47,4 @@ def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
         assert len(client.search_model_versions(f"name='{name}'")) == 4, name
     by_hand = client.search_model_versions(f"name='{space.by_hand}'")
     assert sorted(v.version for v in by_hand) == ["1", "2"]  # 02 by hand; 03 from the best run
-    assert read_pins(Path(parameters["output_dir"]) / "deployment") == {linear: f"azureml:{linear}:2"}
+    assert read_pins(outputs / "deployment") == {linear: f"azureml:{linear}:2"}

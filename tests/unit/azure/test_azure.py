@@ -594,7 +594,7 @@ def test_every_azure_option_has_help(added_options):
 def test_cli_connect_prints_the_workspace_and_fails_with_the_message(monkeypatch, capsys):
     from labhelpers.cli import main
 
-    seen = {}
+    seen: dict[str, object] = {}
 
     def fake_connect(backend, **kwargs):
         seen.update(kwargs, backend=backend)

@@ -5,6 +5,8 @@ passed. The models' metrics are given (``metrics_on`` is replaced); everything e
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
 from mlflow.entities.model_registry import ModelVersion
@@ -29,7 +31,7 @@ def held_out(tmp_path_factory):
 @pytest.fixture
 def scores(monkeypatch):
     """Set each version's held-out metrics: ``scores["3"] = 3.66`` (an rmse) or a callable of the frame."""
-    given: dict[str, object] = {}
+    given: dict[str, Any] = {}
 
     def metrics_on(mv, frame):
         value = given[str(mv.version)]

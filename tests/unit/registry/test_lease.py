@@ -14,7 +14,8 @@ def test_the_lease_tag_is_a_readable_utc_time_that_lease_end_reads_back():
     value = lease_until(600, now=1_700_000_000)
 
     assert value == "2023-11-14T22:23:20+00:00"
-    assert datetime.fromisoformat(value).utcoffset().total_seconds() == 0
+    offset = datetime.fromisoformat(value).utcoffset()
+    assert offset is not None and offset.total_seconds() == 0
     assert lease_end({LEASE_TAG: value}, created_ms=0) == 1_700_000_600
 
 

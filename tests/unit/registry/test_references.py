@@ -86,7 +86,7 @@ def test_unknown_forms_are_refused_listing_the_accepted_ones(text: str) -> None:
 
 def test_none_is_refused_like_an_empty_reference() -> None:
     with pytest.raises(RegistryError, match="Cannot read the model reference ''"):
-        parse_reference(None)
+        parse_reference(None)  # type: ignore[arg-type]  # a notebook variable left at None
 
 
 @pytest.mark.parametrize(
