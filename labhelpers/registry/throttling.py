@@ -36,7 +36,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import RegistryClient
@@ -333,4 +333,4 @@ def throttled(client: RegistryClient) -> RegistryClient:
 
     if isinstance(client, ThrottledClient) or not is_azure_uri(client.tracking_uri):
         return client
-    return cast(RegistryClient, ThrottledClient(client))
+    return ThrottledClient(client)  # a RegistryClient: its public methods are the wrapped client's
