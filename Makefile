@@ -83,7 +83,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/mypy --num-workers 2  # two processes: a cold check (a fresh clone) takes half the time
+	$(VENV)/bin/mypy --num-workers 2  # labhelpers, ML, bench, tests ([tool.mypy]); two processes halve a cold check
 	$(PY) tests/unit/project/test_private_names.py
 
 ## Lint, then run every test

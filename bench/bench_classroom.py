@@ -117,7 +117,7 @@ def _stop_profiler(spy, path: Path, top: int = 15) -> None:
     if not path.is_file():
         print(f"py-spy wrote no profile: {spy.stderr.read()[-500:]}")
         return
-    own, within, total = collections.Counter(), collections.Counter(), 0
+    own, within, total = collections.Counter[str](), collections.Counter[str](), 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if not f.startswith("process ")]
@@ -130,8 +130,8 @@ def _stop_profiler(spy, path: Path, top: int = 15) -> None:
     print(f"profile:                  {total} samples of worker threads holding the GIL in {path}")
     for title, counter in (("self", own), ("inclusive", within)):
         print(f"  top frames ({title}):")
-        for frame, count in counter.most_common(top):
-            print(f"    {100 * count / max(1, total):5.1f}%  {frame}")
+        for frame, samples in counter.most_common(top):
+            print(f"    {100 * samples / max(1, total):5.1f}%  {frame}")
 
 
 def main() -> int:
@@ -183,6 +183,7 @@ def main() -> int:
         configure_client_timeouts()
         os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"] = record["cert"]
         credentials = load_credentials(s.root / CREDENTIALS_FILE)
+        assert credentials is not None, "the classroom has no credentials file"
         script = Script(record["uri"], dirs, validation, batches=args.batches, promote=args.promote)
         parts = {"MLflow": record["mlflow_pid"], "PostgreSQL": record["postgres_pid"]}
         spy = _start_profiler(record["mlflow_pid"], args.profile) if args.profile else None

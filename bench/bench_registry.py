@@ -96,7 +96,7 @@ def bench_catalog(versions: int) -> None:
         template = max(existing, key=lambda v: int(v.version))
         for _ in range(per_model - len(existing)):
             client.create_model_version(
-                name, template.source, template.run_id, tags=template.tags, await_creation_for=0
+                name, str(template.source), template.run_id, tags=template.tags, await_creation_for=0
             )
     total = sum(len(client.search_model_versions(f"name='{n}'")) for n in MODEL_NAMES)
     table_times = [_timed(comparison_table) for _ in range(3)]

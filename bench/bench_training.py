@@ -39,6 +39,7 @@ def generate_month(path: Path, rows: int, chunk: int = 1_000_000) -> Path:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)
+    assert writer is not None, "no chunk was written"
     writer.close()
     return path
 

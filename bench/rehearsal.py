@@ -252,13 +252,13 @@ class RequestCounter:
                 by_path[f"{request.method} {path}"] += 1
             return original(adapter, request, *args, **kwargs)
 
-        HTTPAdapter.send = send
+        HTTPAdapter.send = send  # type: ignore[method-assign, assignment]  # every request of this process is counted
         return self
 
     def __exit__(self, *exc) -> None:
         from requests.adapters import HTTPAdapter
 
-        HTTPAdapter.send = self._original
+        HTTPAdapter.send = self._original  # type: ignore[method-assign]
 
 
 def process_tree_cpu(pids: list[int]) -> float:

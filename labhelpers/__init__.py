@@ -8,6 +8,7 @@ and sets no tracking URI, creates no folder and reads no network.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -57,7 +58,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'labhelpers' has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from labhelpers.core.learner import Namespace, namespace
 
@@ -70,7 +71,7 @@ def _not_found(error: Exception) -> bool:
     return isinstance(error, ResourceNotFoundError)
 
 
-def plan_cleanup(ml_client, learner: str, instance: str | None = None) -> CleanupPlan:
+def plan_cleanup(ml_client: Any, learner: str, instance: str | None = None) -> CleanupPlan:
     """List what belongs to ``learner`` in the workspace; changes nothing.
 
     Args:
@@ -108,7 +109,7 @@ def plan_cleanup(ml_client, learner: str, instance: str | None = None) -> Cleanu
 
 
 def run_cleanup(
-    ml_client, plan: CleanupPlan, *, delete_compute: bool = False, echo: Callable[[str], object] = print
+    ml_client: Any, plan: CleanupPlan, *, delete_compute: bool = False, echo: Callable[[str], object] = print
 ) -> list[str]:
     """Do what ``plan`` lists: delete the endpoint, stop (or delete) the instance, archive the versions.
 

@@ -83,7 +83,7 @@ class Connection:
         return f"azure: workspace {self.workspace} (MLflow at azureml://{host}/.../{self.workspace})"
 
 
-def make_credential(kind: str | Any = "default", *, timeout: float = 10.0):
+def make_credential(kind: str | Any = "default", *, timeout: float = 10.0) -> Any:
     """Build (never call) the credential named by ``kind`` (see :mod:`labhelpers.server.azureml_auth`).
 
     Args:
@@ -99,7 +99,7 @@ def make_credential(kind: str | Any = "default", *, timeout: float = 10.0):
         raise AzureError(str(error)) from None
 
 
-def _export_credential_choice(kind) -> None:
+def _export_credential_choice(kind: str) -> None:
     """Make the azureml-mlflow plugin sign in with the identity chosen here (see the module docstring)."""
     wanted = _EXPORTED.get(kind.strip().lower().replace("_", "-")) if isinstance(kind, str) else None
     if wanted:

@@ -26,7 +26,7 @@ def load_pipeline(
     data: str | None = None,
     owner: str | None = None,
     learner: str | None = None,
-):
+) -> Any:
     """Load ``ML/pipeline.yaml`` as a ``PipelineJob`` ready to submit (offline).
 
     Every step gets ``LAB_GIT_COMMIT``, the commit of this checkout: the uploaded snapshot has no ``.git``,
@@ -95,7 +95,7 @@ def _data_reference(data: str) -> str:
     return str(path)
 
 
-def register_environment(connection: Connection, path: str | Path = ENVIRONMENT_FILE):
+def register_environment(connection: Connection, path: str | Path = ENVIRONMENT_FILE) -> Any:
     """Create (or add a version of) the job environment ``taxi-ml-env`` from ``ML/environment``."""
     from azure.ai.ml import load_environment
 
@@ -115,7 +115,7 @@ def submit_pipeline(
     learner: str | None = None,
     create_environment: bool = False,
     stream: bool = False,
-):
+) -> Any:
     """Submit ``ML/pipeline.yaml`` to the workspace and print the job's Azure ML Studio address.
 
     Args:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from labhelpers.core.errors import LabError
@@ -76,7 +77,7 @@ def workspace_names(config_path: str | Path | None = None) -> tuple[str, str] | 
     return (group, name) if group and name else None
 
 
-def workspace_client(credential, config_path: str | Path | None = None):
+def workspace_client(credential: Any, config_path: str | Path | None = None) -> Any:
     """An ``MLClient`` for the configured workspace; builds it without any network request.
 
     Args:
@@ -113,7 +114,7 @@ def workspace_client(credential, config_path: str | Path | None = None):
         ) from None
 
 
-def _names_workspace(uri: str, ml_client) -> bool:
+def _names_workspace(uri: str, ml_client: Any) -> bool:
     """True when an azureml:// tracking URI points at the client's workspace."""
     path = urlparse(uri).path.rstrip("/").lower()
     wanted = (
@@ -123,7 +124,10 @@ def _names_workspace(uri: str, ml_client) -> bool:
     return path.endswith(wanted)
 
 
-def _within(seconds: float, action, what: str):
+T = TypeVar("T")
+
+
+def _within(seconds: float, action: Callable[[], T], what: str) -> T:
     """Run ``action()`` in a daemon thread; give up after ``seconds`` (Azure SDKs retry for minutes)."""
     box: dict[str, Any] = {}
 
@@ -143,7 +147,7 @@ def _within(seconds: float, action, what: str):
     return box["value"]
 
 
-def _explain(error: Exception, ml_client, credential_name: str) -> AzureError:
+def _explain(error: Exception, ml_client: Any, credential_name: str) -> AzureError:
     from azure.core import exceptions as core
 
     where = f"workspace {ml_client.workspace_name!r} in resource group {ml_client.resource_group_name!r}"
@@ -164,7 +168,7 @@ def _explain(error: Exception, ml_client, credential_name: str) -> AzureError:
     return AzureError(f"Could not reach {where}: {type(error).__name__}: {reason}")
 
 
-def azure_tracking_uri(ml_client, *, credential_name: str = "default", timeout: float = 10.0) -> str:
+def azure_tracking_uri(ml_client: Any, *, credential_name: str = "default", timeout: float = 10.0) -> str:
     """The workspace's MLflow tracking URI: a preset ``MLFLOW_TRACKING_URI`` naming it, else asked for.
 
     Raises:
@@ -208,7 +212,7 @@ def _forbidden(error: Exception) -> bool:
     )
 
 
-def check_mlflow_answers(uri: str, ml_client, credential_name: str, timeout: float = 10.0) -> None:
+def check_mlflow_answers(uri: str, ml_client: Any, credential_name: str, timeout: float = 10.0) -> None:
     """Make one MLflow request to the workspace, so sign-in and access fail here, explained.
 
     Raises:

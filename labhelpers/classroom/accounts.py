@@ -15,6 +15,7 @@ like them; the name-based namespace works on both, so it is the one the course u
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -36,7 +37,7 @@ class Admin:
         self.session.verify = str(cert)
         self.session.trust_env = False  # a classroom on 127.0.0.1 must not go through a proxy
 
-    def call(self, method: str, path: str, *, ok_codes: tuple[str, ...] = (), **kwargs) -> dict:
+    def call(self, method: str, path: str, *, ok_codes: tuple[str, ...] = (), **kwargs: Any) -> dict:
         """One API call; an MLflow error whose code is in ``ok_codes`` counts as success (returns {}).
 
         Raises:
@@ -58,7 +59,7 @@ class Admin:
             )
         raise ServerError(f"{method} {path} failed: HTTP {answer.status_code} {answer.text[:300]}")
 
-    def find(self, path: str, **params) -> dict | None:
+    def find(self, path: str, **params: str) -> dict | None:
         """A GET that returns None for a missing resource (MLflow answers 404)."""
         answer = self.session.get(self.uri + path, params=params, timeout=60)
         if answer.status_code == 404:

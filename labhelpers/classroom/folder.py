@@ -13,11 +13,15 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, read_roster
 from labhelpers.core import config
 from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.errors import ServerError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 HOME_ENV = "LAB_CLASSROOM_HOME"
 DEFAULT_PORT = 5443
@@ -162,7 +166,9 @@ def roster_learners(state_dir: str | os.PathLike | None = None) -> list[str]:
     return read_roster(path)
 
 
-def instructor_client(state_dir: str | os.PathLike | None = None, tracking_uri: str | None = None):
+def instructor_client(
+    state_dir: str | os.PathLike | None = None, tracking_uri: str | None = None
+) -> MlflowClient:
     """An ``MlflowClient`` for the registry the instructor looks after.
 
     The tracking URI given, else ``$MLFLOW_TRACKING_URI`` (with the credentials the environment holds, e.g.

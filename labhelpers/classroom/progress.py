@@ -11,12 +11,16 @@ import html
 import io
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry.promotion import recorded_moves
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 #: The course's milestones, in order, as table columns.
 STEPS = ("registered", "second_version", "validated", "in_production", "pinned", "rolled_back")
@@ -26,7 +30,7 @@ EXERCISES = "exercises_passed"
 _PASSED = re.compile(r"exercise\.\d\d-\d+$")
 
 
-def _moves(version) -> list[dict]:
+def _moves(version: ModelVersion) -> list[dict]:
     return recorded_moves(version.tags)
 
 
@@ -80,7 +84,11 @@ def _model_tags(client: RegistryClient, name: str) -> dict | None:
 
 
 def progress(
-    learners: list[str] | None = None, *, state_dir=None, tracking_uri: str | None = None, client=None
+    learners: list[str] | None = None,
+    *,
+    state_dir: str | Path | None = None,
+    tracking_uri: str | None = None,
+    client: RegistryClient | None = None,
 ) -> pd.DataFrame:
     """One row per learner (see :func:`learner_row`), read from the registry.
 

@@ -12,11 +12,16 @@ depends on the backend:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.server.tracking import is_azure_uri
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass
@@ -95,7 +100,9 @@ def apply(client: RegistryClient, found: Plan, azure: bool) -> None:
         client.delete_experiment(experiment_id)
 
 
-def _collect_garbage(state_dir, uri: str, experiment_ids: list[str], signed_in_uri: str) -> str:
+def _collect_garbage(
+    state_dir: str | Path | None, uri: str, experiment_ids: list[str], signed_in_uri: str
+) -> str:
     """Remove deleted runs and their artifacts for good on a server of this machine; says what it did."""
     from labhelpers.classroom import folder
     from labhelpers.core import config
@@ -144,13 +151,13 @@ def _without_credentials(uri: str) -> str:
 def reset(
     learners: list[str] | None = None,
     *,
-    state_dir=None,
+    state_dir: str | Path | None = None,
     tracking_uri: str | None = None,
     dry_run: bool = False,
     assume_yes: bool = False,
     client: RegistryClient | None = None,
-    confirm=input,
-    echo=print,
+    confirm: Callable[[str], str] = input,
+    echo: Callable[[str], object] = print,
 ) -> bool:
     """List what the learners' namespaces hold, ask, then delete it.
 
@@ -188,7 +195,7 @@ def reset(
     return True
 
 
-def _show(plans: list[Plan], uri: str, azure: bool, echo) -> None:
+def _show(plans: list[Plan], uri: str, azure: bool, echo: Callable[[str], object]) -> None:
     """Print what each learner's reset would delete."""
     echo(f"Reset of {len(plans)} learner namespace(s) on {uri}:")
     for found in plans:
@@ -200,7 +207,13 @@ def _show(plans: list[Plan], uri: str, azure: bool, echo) -> None:
         )
 
 
-def _go_ahead(plans: list[Plan], dry_run: bool, assume_yes: bool, confirm, echo) -> bool:
+def _go_ahead(
+    plans: list[Plan],
+    dry_run: bool,
+    assume_yes: bool,
+    confirm: Callable[[str], str],
+    echo: Callable[[str], object],
+) -> bool:
     """Whether to delete: there is something, this is no dry run, and it was confirmed (says why not)."""
     if not any(p.versions or p.experiments for p in plans):
         echo("Nothing to delete.")
@@ -217,7 +230,7 @@ def _go_ahead(plans: list[Plan], dry_run: bool, assume_yes: bool, confirm, echo)
     return True
 
 
-def _prepare_again(state_dir, uri: str, learners: list[str]) -> None:
+def _prepare_again(state_dir: str | Path | None, uri: str, learners: list[str]) -> None:
     """On the classroom server, give the reset learners their empty, protected namespaces back."""
     from labhelpers.classroom import folder
     from labhelpers.classroom.accounts import sync_accounts

@@ -94,7 +94,7 @@ def _azure_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_cleanup(actions) -> None:
+def _add_cleanup(actions: options.Subcommands) -> None:
     text = (
         "After class: list, then delete the learner's endpoint (with its deployments), stop (or delete) "
         "their compute instance and archive their model versions."
@@ -149,7 +149,7 @@ def add_azure_commands(subparsers: options.Subcommands) -> None:
     _add_cleanup(actions)
 
 
-def _add_submit(actions) -> None:
+def _add_submit(actions: options.Subcommands) -> None:
     text = "Submit ML/pipeline.yaml (train both steps, then register) and print its Studio address."
     submit = actions.add_parser("submit", help=text, description=text)
     _add_workspace_options(submit)

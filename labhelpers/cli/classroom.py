@@ -101,7 +101,7 @@ def _reset(args: argparse.Namespace) -> int:
     return 0 if done or args.dry_run else 1
 
 
-def _add_start(actions) -> None:
+def _add_start(actions: options.Subcommands) -> None:
     start = actions.add_parser(
         "start",
         help="Start PostgreSQL and the MLflow server (accounts, TLS), create accounts and namespaces.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
 from labhelpers.cli import options
 from labhelpers.core.learner import LEARNER_ENV
@@ -18,7 +19,7 @@ def _parse_setting(text: str) -> tuple[str, object]:
     return name.strip(), yaml.safe_load(value)  # 2000 -> int, null -> None, [a, b] -> list
 
 
-def _server_beside_training():
+def _server_beside_training() -> Callable[[], None]:
     """Start the local MLflow server in a thread, so that it comes up while notebook 01 trains (offline).
 
     Returns:
@@ -70,11 +71,12 @@ def _course_run(args: argparse.Namespace) -> int:
     print(f"Executed notebooks in {output_dir}")
     if args.summary:
         notebooks = [NOTEBOOK_DIR / name for name in NOTEBOOKS]
-        _print_summary(learner, None, with_run_deployment(parameters, notebooks).get("deployment_dir"))
+        deployment = with_run_deployment(parameters, notebooks).get("deployment_dir")
+        _print_summary(learner, None, deployment if isinstance(deployment, str) else None)
     return 0
 
 
-def _print_summary(learner: str | None, tracking_uri: str | None, deployment_dir) -> None:
+def _print_summary(learner: str | None, tracking_uri: str | None, deployment_dir: str | None) -> None:
     """The registry summary of ``learner``'s namespace (the seed's names without one)."""
     from labhelpers.course.summary import summary
 
@@ -111,7 +113,7 @@ def _course_screenshots(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_run(actions, timeout: int) -> None:
+def _add_run(actions: options.Subcommands, timeout: int) -> None:
     run = actions.add_parser(
         "run",
         help="Execute notebooks 01-06 in order (stops at the first failing cell, exit status 2).",
@@ -151,7 +153,7 @@ def _add_run(actions, timeout: int) -> None:
     run.set_defaults(handler=_course_run)
 
 
-def _add_outputs(actions) -> None:
+def _add_outputs(actions: options.Subcommands) -> None:
     store = actions.add_parser(
         "store-outputs",
         help="Run the course on a fresh server and store its sanitized outputs in notebooks 01-06.",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from labhelpers.cli import options
 from labhelpers.core import config
+
+if TYPE_CHECKING:
+    from labhelpers.server.local import ServerInfo
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,7 +40,7 @@ def _server_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def started_lines(info) -> str:
+def started_lines(info: ServerInfo) -> str:
     """What starting the local server prints: which server, its state folder, its addresses."""
     state = "already running" if info.already_running else "started"
     return (

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labhelpers.core.config import SAMPLE_REQUEST
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from labhelpers.core.registry_client import RegistryClient
     from labhelpers.serving.inference import ServedAnswer
 
 
-def check_04_1(answer, client) -> tuple[bool, str]:
+def check_04_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The version of the linear fare model with the lowest recorded rmse (ties: any of them)."""
     linear = namespace().models["linear"]
     versions = client.search_model_versions(f"name='{linear}'")
@@ -63,7 +66,7 @@ def _pin_refusal(text: str) -> str:
     return f"{text!r} is no model reference; production pins {PIN_SHAPE}."
 
 
-def check_04_2(answer, client) -> tuple[bool, str]:
+def check_04_2(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """An ``azureml:NAME:N`` reference naming the version in production now."""
     from labhelpers.registry.promotion import current_production
     from labhelpers.registry.references import parse_reference
@@ -93,7 +96,7 @@ def check_04_2(answer, client) -> tuple[bool, str]:
     return True, f"{answer} names the production version, and only it."
 
 
-def _trip_row(trip):
+def _trip_row(trip: Any) -> tuple[pd.DataFrame | None, str]:
     """``trip`` as a one-row frame in the sample request's column order, or a hint saying what is wrong."""
     import pandas as pd
 
@@ -112,7 +115,7 @@ def _trip_row(trip):
     return pd.DataFrame([row], columns=sample["columns"]), ""
 
 
-def _served(fare) -> tuple[ServedAnswer | None, str]:
+def _served(fare: Any) -> tuple[ServedAnswer | None, str]:
     """``fare`` as a served answer once proved (the server's log holds its answer id), or a hint.
 
     ``fare`` is what ``inference.invoke(...)`` returned, or the response of ``requests.post`` to the server.
@@ -141,7 +144,7 @@ def _served(fare) -> tuple[ServedAnswer | None, str]:
     return fare, ""
 
 
-def check_05_1(answer, client) -> tuple[bool, str]:
+def check_05_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """A trip of the learner's own, and the fare the inference server answered for it (proved by its log)."""
     import mlflow.pyfunc
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from labhelpers.core.errors import LabError
 from labhelpers.core.learner import namespace
@@ -67,7 +68,7 @@ CHECKS: dict[str, Callable] = {
 }
 
 
-def check(exercise: str, answer=None, *, client: RegistryClient | None = None) -> Verdict:
+def check(exercise: str, answer: Any = None, *, client: RegistryClient | None = None) -> Verdict:
     """Say whether a "Your turn" task is done, with a hint when it is not.
 
     Args:

@@ -16,12 +16,17 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labhelpers.core import config
 from labhelpers.core.errors import CourseError
 from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS
 from labhelpers.course.run import run_course
+
+if TYPE_CHECKING:
+    from labhelpers.server.local import ServerInfo
 
 #: Strings a committed notebook must never hold: machine paths and the values of one run.
 FORBIDDEN = (
@@ -109,7 +114,7 @@ def sanitize(text: str, rules: list[tuple[re.Pattern, str]] | None = None, *, ht
     return text
 
 
-def _clean_outputs(outputs: list, rules) -> list:
+def _clean_outputs(outputs: list, rules: list[tuple[re.Pattern, str]]) -> list:
     """Outputs without stderr and execution counts, their text sanitized (images kept as they are)."""
     kept = []
     for output in outputs:
@@ -129,7 +134,10 @@ def _clean_outputs(outputs: list, rules) -> list:
 
 
 def store_outputs(
-    executed_dir: str | Path, source_dir: str | Path = NOTEBOOK_DIR, names=NOTEBOOKS, rules=None
+    executed_dir: str | Path,
+    source_dir: str | Path = NOTEBOOK_DIR,
+    names: Iterable[str] = NOTEBOOKS,
+    rules: list[tuple[re.Pattern, str]] | None = None,
 ) -> int:
     """Copy every code cell's outputs from the executed notebooks into the sources, sanitized.
 
@@ -185,7 +193,7 @@ def leaks(path: str | Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def scoped_environment(**values: str):
+def scoped_environment(**values: str) -> Iterator[None]:
     """Set environment variables (the notebooks' kernels inherit them), then restore the previous ones."""
     before = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -200,7 +208,7 @@ def scoped_environment(**values: str):
 
 
 @contextlib.contextmanager
-def fresh_server(state_dir: str | Path):
+def fresh_server(state_dir: str | Path) -> Iterator[ServerInfo]:
     """A throwaway local MLflow server on a free port, the lab's local server meanwhile.
 
     Exported as ``MLFLOW_TRACKING_URI`` and as the lab's port (``backend="local"`` means the lab's server).
@@ -236,7 +244,9 @@ def require_clean_checkout() -> None:
         raise CourseError("Commit first: versions trained now would show git_dirty=true to every reader.")
 
 
-def refresh_outputs(executed_dir: str | Path, names=NOTEBOOKS, echo=print) -> int:
+def refresh_outputs(
+    executed_dir: str | Path, names: Iterable[str] = NOTEBOOKS, echo: Callable[[str], object] = print
+) -> int:
     """Run the course on a fresh server into ``executed_dir``, then store its outputs in ``notebooks/``.
 
     Returns:

@@ -86,7 +86,7 @@ def run_course(
     notebooks: tuple[str, ...] = NOTEBOOKS,
     source_dir: str | Path = NOTEBOOK_DIR,
     timeout: int = CELL_TIMEOUT,
-    echo=print,
+    echo: Callable[[str], object] | None = print,
     learner: str | None = None,
     registry_ready: Callable[[], object] | None = None,
 ) -> list[Path]:
@@ -141,7 +141,7 @@ def _run_in_order(
     output_dir: Path,
     log: Path,
     timeout: int,
-    echo,
+    echo: Callable[[str], object] | None,
     registry_ready: Callable[[], object] | None,
 ) -> list[Path]:
     """Run each notebook in a kernel started while the one before ran; stop at the first failure."""

@@ -16,13 +16,17 @@ import contextlib
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.errors import LabError
 from labhelpers.course.notebooks import NOTEBOOKS
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 #: The version whose page is photographed: after notebooks 01-03 on a fresh server, the one 02 registered by
 #: hand from the sweep's best run (its source run, named below).
@@ -117,7 +121,7 @@ CLICK_PATH = (
 )
 
 
-def _click(page, step: Step) -> None:
+def _click(page: Page, step: Step) -> None:
     """Click, as a mouse does, the last visible ``step.selector`` whose whole text is ``step.click``."""
     assert step.click is not None  # the first step only waits for the home page
     if not step.click:
@@ -132,7 +136,9 @@ def _click(page, step: Step) -> None:
     page.locator(step.selector).filter(has_text=exact).filter(visible=True).last.click()
 
 
-def walk(page, base_uri: str, images: Path | None = None, path=CLICK_PATH) -> list[Path]:
+def walk(
+    page: Page, base_uri: str, images: Path | None = None, path: Sequence[Step] = CLICK_PATH
+) -> list[Path]:
     """Follow ``path`` from the UI's home page in a Playwright ``page``; save each step's screenshot.
 
     Args:

@@ -11,12 +11,16 @@ import os
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from labhelpers.core.config import LINEAR_MODEL_NAME
 from labhelpers.core.errors import LabError, RegistryError, TrainingError
 from labhelpers.core.learner import LEARNER_ENV, Namespace, namespace
 from labhelpers.core.provenance import default_owner  # noqa: F401 (the notebooks' `owner` default)
 from labhelpers.core.registry_client import RegistryClient
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 #: The month notebook 04 retrains on: generated like the sample, a month the sample does not cover.
 RETRAIN_MONTH = ("2016-06-01", "2016-07-01")
@@ -44,7 +48,7 @@ def ready_for(
     *,
     output_dir: str | Path | None = None,
     deployment_dir: str | Path | None = None,
-    client=None,
+    client: RegistryClient | None = None,
 ) -> None:
     """Check that what ``notebook`` needs from the notebooks before it is there; else say which to do first.
 
@@ -135,7 +139,9 @@ class _OneLine(Exception):
         return [self.line]
 
 
-def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
+def _one_line(
+    shell: Any, etype: type, value: BaseException, tb: TracebackType | None, tb_offset: int | None = None
+) -> list[str]:
     """IPython custom exception handler: it must display the error itself (the kernel then reports it)."""
     brief = _OneLine(etype, value)
     shell.showtraceback((etype, brief, tb))

@@ -16,6 +16,7 @@ distances, refunds with negative amounts, day-long "trips"), so the cleaning ste
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,9 @@ def _uniform_box(rng: np.random.Generator, box: dict, n: int) -> tuple[np.ndarra
     return rng.uniform(lat_low, lat_high, n), rng.uniform(lon_low, lon_high, n)
 
 
-def _near(rng: np.random.Generator, point: tuple[float, float], n: int, spread: float = 0.004):
+def _near(
+    rng: np.random.Generator, point: tuple[float, float], n: int, spread: float = 0.004
+) -> tuple[np.ndarray, np.ndarray]:
     return point[0] + rng.normal(0, spread, n), point[1] + rng.normal(0, spread, n)
 
 
@@ -124,7 +127,16 @@ def _meter(distance: np.ndarray, minutes: np.ndarray, speed: np.ndarray) -> np.n
     return 2.50 + 0.50 * np.floor(moving_miles * 5) + 0.50 * np.floor(slow_minutes)
 
 
-def _fares(rng, kind, distance, minutes, speed, pickup, p_lat, d_lat) -> dict[str, np.ndarray]:
+def _fares(
+    rng: np.random.Generator,
+    kind: np.ndarray,
+    distance: np.ndarray,
+    minutes: np.ndarray,
+    speed: np.ndarray,
+    pickup: pd.DatetimeIndex,
+    p_lat: np.ndarray,
+    d_lat: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Fare, extra, tolls, payment type and tip of each trip under the 2016 rules."""
     n = len(kind)
     hour, weekday = pickup.hour.values, pickup.dayofweek.values < 5
@@ -222,7 +234,7 @@ def generate_trips(
     return frame.sort_values("tpepPickupDateTime", kind="stable", ignore_index=True)
 
 
-def write_sample(path: str | Path, n_rows: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED, **kwargs) -> Path:
+def write_sample(path: str | Path, n_rows: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED, **kwargs: Any) -> Path:
     """Generate trips and write them as CSV (``.csv``) or parquet (``.parquet``).
 
     Args:

@@ -40,14 +40,20 @@ timeout or a refused connection, and a programming error (``AttributeError``, ``
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from labhelpers.core.registry_client import RegistryClient
+from labhelpers.core.registry_client import RegistryClient, VersionWriter
 from labhelpers.registry.throttling import ThrottledClient
+
+if TYPE_CHECKING:
+    import tenacity
+    from mlflow.exceptions import MlflowException
 
 #: MLflow error codes (``MlflowException.error_code``) that say the registry does not do what was asked.
 #: MLflow names a bare HTTP answer by its status: 400 is ``BAD_REQUEST``, 404 ``ENDPOINT_NOT_FOUND``, 501
@@ -64,7 +70,18 @@ AZURE_REFUSAL_CODES = frozenset({"UserError", "ValidationError"})
 REFUSAL_STATUSES = frozenset({400, 404, 405, 501})
 FEATURES = ("aliases", "ordering", "model_delete", "version_filters", "run_ordering", "logged_models")
 _log = logging.getLogger(__name__)
-UNSUPPORTED = object()  # what :func:`attempt` returns when the registry refused (now or earlier)
+T = TypeVar("T")
+
+
+class Unsupported(enum.Enum):
+    """The type of :data:`UNSUPPORTED` (one member, so a type checker narrows ``is not UNSUPPORTED``)."""
+
+    UNSUPPORTED = "unsupported"
+
+
+UNSUPPORTED = (
+    Unsupported.UNSUPPORTED
+)  # what :func:`attempt` returns when the registry refused (now or earlier)
 
 
 @dataclass
@@ -98,7 +115,7 @@ def of(client: RegistryClient) -> Capabilities:
         return found
 
 
-def _status(error, body: dict) -> int | None:
+def _status(error: MlflowException, body: dict) -> int | None:
     """The HTTP status of the answer: Azure ML states it in its body, MLflow's codes imply one."""
     stated = body.get("statusCode")
     if isinstance(stated, int):
@@ -138,7 +155,9 @@ def learn(client: RegistryClient, feature: str, supported: bool) -> None:
     setattr(of(client), feature, supported)
 
 
-def attempt(client: RegistryClient, feature: str, call, *args, **kwargs) -> Any:
+def attempt(
+    client: RegistryClient, feature: str, call: Callable[..., T], *args: Any, **kwargs: Any
+) -> T | Literal[Unsupported.UNSUPPORTED]:
     """Call ``call(*args, **kwargs)`` unless ``feature`` is known unsupported; learn from the answer.
 
     Returns:
@@ -162,7 +181,7 @@ def attempt(client: RegistryClient, feature: str, call, *args, **kwargs) -> Any:
     return result
 
 
-def writes(client: RegistryClient):
+def writes(client: RegistryClient) -> VersionWriter:
     """Where version tag and alias writes go: the registry client under ``client`` when it has one.
 
     Before each tag or alias write, ``MlflowClient`` reads the whole registered model (every version with its
@@ -203,7 +222,7 @@ def _unique_violation(error: BaseException) -> bool:
     return code == "BAD_REQUEST" and any(name in str(error) for name in UNIQUE_VIOLATIONS)
 
 
-def racing_writes(attempts: int = 3):
+def racing_writes(attempts: int = 3) -> tenacity.Retrying:
     """The retry of a write that races with concurrent writers (select-then-insert on the server).
 
     A ``tenacity.Retrying``: call it with the function and its arguments. Up to ``attempts`` tries, 50 ms
@@ -220,7 +239,24 @@ def racing_writes(attempts: int = 3):
     )
 
 
-def set_alias(client: RegistryClient, name: str, alias: str, version, attempts: int = 3) -> bool:
+def with_retry(call: Callable[..., object], *args: object, attempts: int = 3) -> bool:
+    """Call a registry write that races with concurrent writers (select-then-insert on the server).
+
+    Returns:
+        True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
+        of information stored elsewhere (dataset input, aliases) and must not fail a registration.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        racing_writes(attempts)(call, *args)
+        return True
+    except MlflowException as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
+        _log.warning("%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error)
+        return False
+
+
+def set_alias(client: RegistryClient, name: str, alias: str, version: str | int, attempts: int = 3) -> bool:
     """Point ``alias`` at a version where the registry has aliases; True when it does now.
 
     Aliases only mirror the ``lifecycle`` tag, so a failure is logged, never raised. Concurrent writers can

@@ -6,6 +6,9 @@ and sorted in pandas: Azure ML cannot order runs by metric or search models with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 import pandas as pd
 
 from labhelpers.core.errors import RegistryError
@@ -14,6 +17,9 @@ from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry.capabilities import is_refusal
 from labhelpers.registry.lease import BATCH_STATUS_TAG, OLD_NAMES, PENDING, batch_of
 from labhelpers.registry.throttling import registry_client
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 #: The reproducibility rule: every version must carry these tags...
 REQUIRED_TAGS = (
@@ -38,23 +44,27 @@ REQUIRED_PARAMS = {
 METRIC_COLUMNS = ("rmse", "mae", "r2", "n_clusters", "inertia", "silhouette")
 
 
-def versions_of(names=None, client: RegistryClient | None = None) -> list:
+def versions_of(
+    names: Iterable[str] | None = None, client: RegistryClient | None = None
+) -> list[ModelVersion]:
     """All versions of the given registered models (default: the learner's three): one search per name."""
     client = registry_client(client)
-    found: list = []
+    found: list[ModelVersion] = []
     for name in namespace().model_names if names is None else names:
         found.extend(client.search_model_versions(f"name='{name}'"))
     return found
 
 
-def _number(value):
+def _number(value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
 
 
-def comparison_table(names=None, client: RegistryClient | None = None) -> pd.DataFrame:
+def comparison_table(
+    names: Iterable[str] | None = None, client: RegistryClient | None = None
+) -> pd.DataFrame:
     """One row per version of each model: lifecycle, batch, lineage tags and metrics, newest first.
 
     Args:
@@ -126,7 +136,7 @@ def lineage(name: str, version: str | int, client: RegistryClient | None = None)
     }
 
 
-def reproducibility_problems(version, params: dict | None) -> list[str]:
+def reproducibility_problems(version: ModelVersion, params: dict | None) -> list[str]:
     """What keeps a version from being reproducible (empty when it follows the rule).
 
     Args:
@@ -150,7 +160,7 @@ def reproducibility_problems(version, params: dict | None) -> list[str]:
     return problems
 
 
-def _uncommitted(version) -> list[str]:
+def _uncommitted(version: ModelVersion) -> list[str]:
     """The audit's extra rule: the commit recorded must hold the code that trained the version.
 
     Not a promotion gate: a learner whose checkout has local edits can still practise promoting, and the
@@ -161,7 +171,7 @@ def _uncommitted(version) -> list[str]:
     return []
 
 
-def audit(names=None, client: RegistryClient | None = None) -> pd.DataFrame:
+def audit(names: Iterable[str] | None = None, client: RegistryClient | None = None) -> pd.DataFrame:
     """Every version that breaks the reproducibility rule, and why (an empty frame when all comply).
 
     The rule: the tags, metrics and parameters of :func:`reproducibility_problems`, a complete batch, and
@@ -174,7 +184,7 @@ def audit(names=None, client: RegistryClient | None = None) -> pd.DataFrame:
     rows = [
         {"name": v.name, "version": int(v.version), "problems": "; ".join(problems)}
         for v in versions
-        if (problems := reproducibility_problems(v, params.get(v.run_id)) + _uncommitted(v))
+        if (problems := reproducibility_problems(v, params.get(v.run_id or "")) + _uncommitted(v))
     ]
     return pd.DataFrame(rows, columns=["name", "version", "problems"])
 
@@ -223,7 +233,7 @@ def _experiment_of_any(
     return None
 
 
-def require_version(name: str, version, client: RegistryClient | None = None):
+def require_version(name: str, version: str | int, client: RegistryClient | None = None) -> ModelVersion:
     """The ``ModelVersion`` for ``name``/``version``, or a RegistryError listing what exists."""
     from labhelpers.registry.references import resolve
 

@@ -7,9 +7,13 @@ when a move is shown.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.registry.validation import EVIDENCE_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True, repr=False)
@@ -38,7 +42,7 @@ class Move:
             f"by {self.by} at {self.at} ({self.why})"
         )
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """The evidence as a frame (no rows for a move no gate decided, such as a rollback)."""
         import pandas as pd
 

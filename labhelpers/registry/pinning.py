@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from labhelpers.core.artifacts import write_text_atomically
 from labhelpers.core.config import DEPLOYMENT_DIR
 from labhelpers.core.errors import RegistryError
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 PINS_FILE = "production-models.yml"
 DEPLOYMENT_FILE = "production-deployment.yml"
@@ -33,7 +37,7 @@ _HEADER = (
 _RESTORE = "restore it (`git checkout -- {path}`) or fix it by hand, then promote again"
 
 
-def pinned_reference(name: str, version) -> str:
+def pinned_reference(name: str, version: str | int) -> str:
     """``azureml:NAME:N``, the only form production may use."""
     if not str(version).isdigit():
         raise RegistryError(f"Production must pin a version number, got {version!r} for {name}.")
@@ -58,7 +62,7 @@ def read_pins(deployment_dir: str | Path | None = None) -> dict[str, str]:
     return dict(pins)
 
 
-def _round_trip():
+def _round_trip() -> YAML:
     from ruamel.yaml import YAML
 
     parser = YAML()  # round-trip mode: comments, order and quoting are kept
@@ -67,7 +71,7 @@ def _round_trip():
     return parser
 
 
-def _deployment_document(deployment: Path, name: str):
+def _deployment_document(deployment: Path, name: str) -> dict:
     """The deployment YAML as a round-trip mapping, checked to hold a ``model:`` line."""
     from ruamel.yaml import YAMLError
 
@@ -86,17 +90,17 @@ def _deployment_document(deployment: Path, name: str):
     return document
 
 
-def model_name_of(reference) -> str:
+def model_name_of(reference: object) -> str:
     """The model name of ``azureml:NAME:N``, ``azureml:NAME@latest`` or ``NAME``."""
     return str(reference).removeprefix("azureml:").replace("@", ":").split(":")[0]
 
 
-def _deploys(document, name: str) -> bool:
+def _deploys(document: dict, name: str) -> bool:
     """True when the deployment's ``model:`` names ``name`` (pinned, ``@latest`` or bare)."""
     return model_name_of(document["model"]) == name
 
 
-def _load_round_trip(path: Path):
+def _load_round_trip(path: Path) -> dict:
     from ruamel.yaml import YAMLError
 
     try:
@@ -161,7 +165,7 @@ def check_pinnable(name: str, deployment_dir: str | Path | None = None) -> None:
         _deployment_document(folder / DEPLOYMENT_FILE, name)
 
 
-def pin_production(name: str, version, deployment_dir: str | Path | None = None) -> str:
+def pin_production(name: str, version: str | int, deployment_dir: str | Path | None = None) -> str:
     """Record ``azureml:NAME:N`` as the production version of ``name``.
 
     Writes it to ``production-models.yml`` and, when ``production-deployment.yml`` deploys this model,

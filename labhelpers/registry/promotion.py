@@ -16,6 +16,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labhelpers.core.config import login_name
 from labhelpers.core.errors import RegistryError
@@ -24,7 +25,10 @@ from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
 from labhelpers.registry.moves import GateRefused, Move
 from labhelpers.registry.throttling import registry_client
-from labhelpers.registry.validation import production_check, recompute_metrics
+from labhelpers.registry.validation import Check, production_check, recompute_metrics
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
 REJECTED = "rejected"  # refused at the production gate: no alias; production only by an override
@@ -54,7 +58,7 @@ def _actor(actor: str | None) -> str:
 
 def _record(
     client: RegistryClient,
-    mv,
+    mv: ModelVersion,
     to_state: str,
     why: str,
     actor: str | None,
@@ -93,7 +97,7 @@ def _record(
     return move
 
 
-def _run_params(client: RegistryClient, mv) -> dict | None:
+def _run_params(client: RegistryClient, mv: ModelVersion) -> dict | None:
     """The parameters of the version's training run; None when it has none or the registry has no such run.
 
     Any other failure (no permission, a timeout) is raised as it is: it says nothing about the run.
@@ -108,7 +112,7 @@ def _run_params(client: RegistryClient, mv) -> dict | None:
         raise
 
 
-def current_production(name: str, client: RegistryClient | None = None):
+def current_production(name: str, client: RegistryClient | None = None) -> ModelVersion | None:
     """The version of ``name`` whose lifecycle is production, or None."""
     client = registry_client(client)
     holding = [
@@ -117,7 +121,13 @@ def current_production(name: str, client: RegistryClient | None = None):
     return max(holding, key=lambda v: int(v.version)) if holding else None
 
 
-def _validate(client: RegistryClient, mv, validation_data, reason, actor) -> Move:
+def _validate(
+    client: RegistryClient,
+    mv: ModelVersion,
+    validation_data: str | Path | None,
+    reason: str,
+    actor: str | None,
+) -> Move:
     problems = reproducibility_problems(mv, _run_params(client, mv))
     if problems:
         raise RegistryError(f"{mv.name} version {mv.version} cannot be validated: {'; '.join(problems)}.")
@@ -138,12 +148,19 @@ def _validate(client: RegistryClient, mv, validation_data, reason, actor) -> Mov
     )
 
 
-def _to_production(client: RegistryClient, mv, validation_data, reason, actor, override_reason) -> Move:
+def _to_production(
+    client: RegistryClient,
+    mv: ModelVersion,
+    validation_data: str | Path | None,
+    reason: str,
+    actor: str | None,
+    override_reason: str | None,
+) -> Move:
     previous = current_production(mv.name, client)
     if previous is not None and previous.version == mv.version:
         raise RegistryError(f"{mv.name} version {mv.version} is already in production.")
     check = production_check(mv, validation_data, previous)
-    extra = {"production_gate": check.summary}
+    extra: dict[str, str | None] = {"production_gate": check.summary}
     if previous is not None:
         extra["compared_with_production"] = f"{previous.version}: {check.summary}"
     if not check.passed and not override_reason:
@@ -159,7 +176,14 @@ def _to_production(client: RegistryClient, mv, validation_data, reason, actor, o
     return move
 
 
-def _refuse(client: RegistryClient, mv, previous, check, actor, extra) -> None:
+def _refuse(
+    client: RegistryClient,
+    mv: ModelVersion,
+    previous: ModelVersion | None,
+    check: Check,
+    actor: str | None,
+    extra: dict,
+) -> None:
     """Record the production gate's refusal (``rejected``, no ``@validated``) and raise it, evidence included.
 
     A version refused before is not recorded again: its tags and history already say so.
@@ -180,7 +204,7 @@ def _refuse(client: RegistryClient, mv, previous, check, actor, extra) -> None:
     )
 
 
-def _check_step(mv, to: str, override_reason: str | None) -> None:
+def _check_step(mv: ModelVersion, to: str, override_reason: str | None) -> None:
     """Refuse a step out of order, and a rejected version to production without an override."""
     state = (mv.tags or {}).get("lifecycle", CANDIDATE)
     if state == REJECTED and to == PRODUCTION and not override_reason:
@@ -199,11 +223,11 @@ def _check_step(mv, to: str, override_reason: str | None) -> None:
 
 def promote(
     name: str,
-    version,
+    version: str | int,
     to: str,
     *,
     reason: str = "",
-    validation_data=None,
+    validation_data: str | Path | None = None,
     override_reason: str | None = None,
     actor: str | None = None,
     client: RegistryClient | None = None,
@@ -250,7 +274,7 @@ def promote(
     return move
 
 
-def _already_rolled_back(name: str, now) -> Move:
+def _already_rolled_back(name: str, now: ModelVersion) -> Move:
     """The move a second rollback reports, unrecorded: production stays where the first one put it."""
     why = (
         f"production is already rolled back: version {now.version} since "
@@ -318,7 +342,7 @@ def rollback(
     return move
 
 
-def history(name: str, version, client: RegistryClient | None = None) -> list[dict]:
+def history(name: str, version: str | int, client: RegistryClient | None = None) -> list[dict]:
     """Every recorded move of one version, oldest first."""
     from labhelpers.registry.catalog import require_version
 

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
 from labhelpers.registry.throttling import registry_client
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 LATEST = "latest"
 _AZURE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
@@ -97,7 +101,7 @@ def _sorted_descending(versions: list) -> bool:
     return numbers == sorted(numbers, reverse=True)
 
 
-def _latest(client: RegistryClient, name: str):
+def _latest(client: RegistryClient, name: str) -> ModelVersion:
     """The highest version; one small ordered request once the registry proved it sorts (capabilities)."""
     known = capabilities.of(client).ordering
     if known:
@@ -126,7 +130,7 @@ def _latest(client: RegistryClient, name: str):
     raise _unknown_name(client, name)
 
 
-def _by_label(client: RegistryClient, name: str, label: str):
+def _by_label(client: RegistryClient, name: str, label: str) -> ModelVersion:
     try:
         found = capabilities.attempt(client, "aliases", client.get_model_version_by_alias, name, label)
         if found is not capabilities.UNSUPPORTED:
@@ -148,7 +152,7 @@ def _by_label(client: RegistryClient, name: str, label: str):
     return max(holding, key=lambda v: int(v.version))
 
 
-def _exact(client: RegistryClient, name: str, version: str):
+def _exact(client: RegistryClient, name: str, version: str) -> ModelVersion:
     try:
         return client.get_model_version(name, version)
     except Exception as error:
@@ -161,7 +165,7 @@ def _exact(client: RegistryClient, name: str, version: str):
         raise RegistryError(f"{name} has no version {version}; versions: {numbers}.") from None
 
 
-def resolve(reference: str, client: RegistryClient | None = None):
+def resolve(reference: str, client: RegistryClient | None = None) -> ModelVersion:
     """Resolve a reference to one concrete ``ModelVersion`` on the active backend.
 
     Args:

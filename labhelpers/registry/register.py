@@ -16,6 +16,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import LEARNER_TAG, namespace
@@ -83,7 +84,7 @@ def _mark_complete(client: RegistryClient, item: Registered) -> None:
     capabilities.writes(client).set_model_version_tag(item.name, item.version, BATCH_STATUS_TAG, COMPLETE)
 
 
-def _undo_one(client: RegistryClient, kind: str, item) -> None:
+def _undo_one(client: RegistryClient, kind: str, item: Any) -> None:
     if kind == "version":
         client.delete_model_version(*item)
     elif kind == "run":
@@ -135,7 +136,10 @@ def _experiment_id(client: RegistryClient, name: str) -> str:
     try:
         return client.create_experiment(name)
     except MlflowException:  # another process created it meanwhile
-        return client.get_experiment_by_name(name).experiment_id
+        found = client.get_experiment_by_name(name)
+        if found is None:  # not created after all: the create's own error says why
+            raise
+        return found.experiment_id
 
 
 def _failure(uri: str, error: Exception, left: list[tuple[str, str]]) -> RegistryError:

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labhelpers.core.registry_client import RegistryClient, is_not_found
 from labhelpers.registry import capabilities
@@ -43,6 +44,9 @@ from labhelpers.registry.lease import (
     tag_filter,
 )
 from labhelpers.registry.throttling import throttled
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 _log = logging.getLogger(__name__)
 
@@ -78,15 +82,15 @@ class Repair:
         return f"batch {self.batch_id}: {self.action} {listed}{note}"
 
 
-def _label(version) -> str:
+def _label(version: ModelVersion) -> str:
     return f"{version.name} version {version.version}"
 
 
-def _tags(version) -> dict:
+def _tags(version: ModelVersion) -> dict[str, str]:
     return dict(version.tags or {})
 
 
-def _members(version) -> list[str]:
+def _members(version: ModelVersion) -> list[str]:
     """The names a version says its batch has (older versions carry none)."""
     return [name for name in (_tags(version).get(BATCH_NAMES_TAG) or "").split(",") if name]
 
@@ -122,7 +126,7 @@ class _Searches:
         return self.found.get(key, self.found.get(self._plain(key)))
 
 
-def find_pending(client: RegistryClient, names) -> list[Batch]:
+def find_pending(client: RegistryClient, names: Iterable[str]) -> list[Batch]:
     """Every batch with a pending version under ``names``, with all of its versions under all its members.
 
     Two rounds of searches filtered by name (narrowed by tag where the registry allows it, see
@@ -156,7 +160,7 @@ def find_pending(client: RegistryClient, names) -> list[Batch]:
     return [batches[batch_id] for batch_id in sorted(batches)]
 
 
-def _delete_version(client: RegistryClient, version) -> None:
+def _delete_version(client: RegistryClient, version: ModelVersion) -> None:
     """Delete ``version``; one already gone (another repair or the batch's own undo was first) is no error.
 
     "Gone" is the registry's error code for no such version (``RESOURCE_DOES_NOT_EXIST``), never the words
@@ -169,7 +173,7 @@ def _delete_version(client: RegistryClient, version) -> None:
             raise
 
 
-def _end_runs(client: RegistryClient, run_ids, status: str) -> None:
+def _end_runs(client: RegistryClient, run_ids: Iterable[str], status: str) -> None:
     """Mark the batch's runs ended (runs are not registry entries: a failure here is only logged)."""
     from mlflow.exceptions import MlflowException
 
@@ -252,7 +256,9 @@ def _repair_one(client: RegistryClient, batch: Batch, *, dry_run: bool, now: flo
 clock = time.time
 
 
-def repair(client: RegistryClient, names, *, dry_run: bool = False, now: float | None = None) -> list[Repair]:
+def repair(
+    client: RegistryClient, names: Iterable[str], *, dry_run: bool = False, now: float | None = None
+) -> list[Repair]:
     """Complete or remove every batch left pending under ``names`` whose lease has run out.
 
     Args:
@@ -269,7 +275,7 @@ def repair(client: RegistryClient, names, *, dry_run: bool = False, now: float |
 
 
 def repair_registry(
-    names, *, tracking_uri: str | None = None, dry_run: bool = False, now: float | None = None
+    names: Iterable[str], *, tracking_uri: str | None = None, dry_run: bool = False, now: float | None = None
 ) -> list[Repair]:
     """:func:`repair` on the registry at ``tracking_uri`` (default ``$MLFLOW_TRACKING_URI``, else local)."""
     from mlflow import MlflowClient

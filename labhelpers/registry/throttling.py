@@ -36,7 +36,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.registry_client import RegistryClient
@@ -160,7 +160,13 @@ class Budget:
         sleep: How to wait (default :func:`sleep`); ``clock``: what to measure with (default :func:`clock`).
     """
 
-    def __init__(self, seconds: float | None = None, *, sleep=None, clock=None) -> None:
+    def __init__(
+        self,
+        seconds: float | None = None,
+        *,
+        sleep: Callable[[float], object] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.seconds = budget_seconds() if seconds is None else seconds
         self._sleep = sleep or globals()["sleep"]
         self._clock = clock or globals()["clock"]
@@ -266,7 +272,13 @@ class ThrottledClient:
         sleep: How to wait; ``clock``: what to measure with (tests pass fakes; see :class:`Budget`).
     """
 
-    def __init__(self, client: RegistryClient, budget: float | None = None, sleep=None, clock=None) -> None:
+    def __init__(
+        self,
+        client: RegistryClient,
+        budget: float | None = None,
+        sleep: Callable[[float], object] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         #: The client underneath: what :mod:`labhelpers.registry.capabilities` learns is recorded for it.
         self.wrapped = client
         self._budget, self._sleep, self._clock = budget, sleep, clock
@@ -321,4 +333,4 @@ def throttled(client: RegistryClient) -> RegistryClient:
 
     if isinstance(client, ThrottledClient) or not is_azure_uri(client.tracking_uri):
         return client
-    return cast(RegistryClient, ThrottledClient(client))
+    return ThrottledClient(client)  # a RegistryClient: its public methods are the wrapped client's

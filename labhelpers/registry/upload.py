@@ -16,6 +16,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import LEARNER_TAG
@@ -23,7 +24,7 @@ from labhelpers.core.provenance import default_owner
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.registry.backend import search_versions
 from labhelpers.registry.batch import Candidate
-from labhelpers.registry.capabilities import racing_writes
+from labhelpers.registry.capabilities import with_retry
 from labhelpers.registry.lease import (
     BATCH_NAMES_TAG,
     BATCH_STATUS_TAG,
@@ -39,6 +40,10 @@ from labhelpers.registry.lease import (
 from labhelpers.registry.run_record import DATASET, dataset_input, run_metrics, run_params
 from labhelpers.registry.throttling import ThrottledClient, create_once, new_budget
 from labhelpers.server.tracking import is_azure_uri
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
 
 FRAMEWORK = "scikit-learn"
 LIFECYCLE_TAG = "lifecycle"
@@ -122,23 +127,6 @@ def describe(candidate: Candidate) -> str:
     )
 
 
-def with_retry(call, *args, attempts: int = 3) -> bool:
-    """Call a registry write that races with concurrent writers (select-then-insert on the server).
-
-    Returns:
-        True when it succeeded; False after ``attempts`` failures (logged), for writes that are a mirror
-        of information stored elsewhere (dataset input, aliases) and must not fail a registration.
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        racing_writes(attempts)(call, *args)
-        return True
-    except MlflowException as error:  # e.g. UNIQUE constraint failed; Azure ML: endpoint not supported
-        _log.warning("%s%s failed %d times: %s", getattr(call, "__name__", call), args, attempts, error)
-        return False
-
-
 def log_files(client: RegistryClient, run_id: str, candidate: Candidate) -> None:
     """Upload the metrics JSON and the MLflow model folder, byte for byte as training wrote them.
 
@@ -185,7 +173,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run, folder: str =
     # The local server creates versions READY at once; waiting would only poll and log.
     wait = 300 if is_azure_uri(client.tracking_uri) else 0
 
-    def request():
+    def request() -> ModelVersion:
         return client.create_model_version(
             candidate.name,
             f"{run.info.artifact_uri}/{folder}",
@@ -195,7 +183,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run, folder: str =
             await_creation_for=wait,
         )
 
-    def create():  # at most once: a failed request is looked up (this run's version) before a retry
+    def create() -> ModelVersion:  # at most once: a failed request is looked up (this run's version) first
         what = f"version of {candidate.name} from run {run.info.run_id}"
         landed = lambda: _landed_version(client, candidate.name, run.info.run_id, batch.batch_id)  # noqa: E731
         return create_once(request, landed, what=what, budget=new_budget(client))
@@ -211,7 +199,7 @@ def create_version(candidate: Candidate, batch: BatchContext, run, folder: str =
     return create()
 
 
-def _landed_version(client: RegistryClient, name: str, run_id: str, batch_id: str):
+def _landed_version(client: RegistryClient, name: str, run_id: str, batch_id: str) -> ModelVersion | None:
     """The lowest version of ``name`` from ``run_id`` in this batch, or None (looked up after a failure)."""
     mine = [
         v
@@ -265,7 +253,7 @@ def drop_retried_runs(client: RegistryClient, batch: BatchContext, run_name: str
         client.delete_run(twin.info.run_id)
 
 
-def start_run(candidate: Candidate, batch: BatchContext):
+def start_run(candidate: Candidate, batch: BatchContext) -> Run:
     """Create the model's registration run (at most once: ``create_once``; twins deleted), log its data."""
     from mlflow.entities import Metric, Param
 
@@ -274,7 +262,7 @@ def start_run(candidate: Candidate, batch: BatchContext):
     tags = {"mlflow.runName": run_name, **run_tags(candidate, batch.batch_id, batch.owner)}
     failed: list[bool] = []
 
-    def landed():
+    def landed() -> Run | None:
         failed.append(True)
         runs = batch_runs(client, batch, run_name)
         return runs[0] if runs else None

@@ -21,6 +21,14 @@ import logging
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.models import MetricThreshold
 
 #: Stated tolerances of the validation gate: a regressor's recomputed held-out rmse must equal the recorded
 #: one to within the rounding of a tag (six significant digits: a relative 1e-5); KMeans may lose at most
@@ -44,7 +52,7 @@ class Check:
     baseline: dict[str, float] = field(default_factory=dict)
     evidence: list[dict] = field(default_factory=list)
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """The evidence as a frame: one row per bound, with both values, the bound and the verdict."""
         import pandas as pd
 
@@ -56,7 +64,9 @@ class Check:
 EVIDENCE_COLUMNS = ["check", "metric", "candidate", "compared with", "value", "bound", "verdict"]
 
 
-def _row(check: str, metric: str, candidate: float, against: str, value: float, bound: str, ok: bool):
+def _row(
+    check: str, metric: str, candidate: float, against: str, value: float, bound: str, ok: bool
+) -> dict[str, object]:
     return dict(
         zip(
             EVIDENCE_COLUMNS,
@@ -67,7 +77,7 @@ def _row(check: str, metric: str, candidate: float, against: str, value: float, 
 
 
 @lru_cache(maxsize=4)
-def _validation_frame(source: str | None):
+def _validation_frame(source: str | None) -> tuple[pd.DataFrame, str]:
     """Cleaned validation trips: a file/URL, or by default a generated month the models never saw."""
     from labhelpers.training.held_out import held_out_trips
     from labhelpers.training.steps import prepare_data
@@ -78,13 +88,13 @@ def _validation_frame(source: str | None):
     return held_out_trips()
 
 
-def _load(mv):
+def _load(mv: ModelVersion) -> Any:
     import mlflow.sklearn
 
     return mlflow.sklearn.load_model(f"models:/{mv.name}/{mv.version}")
 
 
-def metrics_on(mv, frame) -> dict[str, float]:
+def metrics_on(mv: ModelVersion, frame: pd.DataFrame) -> dict[str, float]:
     """Metrics of version ``mv`` on a cleaned frame, using the features recorded on the version."""
     from labhelpers.training.features import cluster_x, supervised_xy
     from labhelpers.training.train import regression_metrics
@@ -103,7 +113,7 @@ def metrics_on(mv, frame) -> dict[str, float]:
     return regression_metrics(y.to_numpy(), model.predict(X))
 
 
-def recompute_metrics(mv, validation_data=None) -> Check:
+def recompute_metrics(mv: ModelVersion, validation_data: str | Path | None = None) -> Check:
     """The validation gate: ``mv``'s file, scored on the held-out set, reproduces its recorded rmse and passes
     the floor (a fare model; a clustering keeps its silhouette).
 
@@ -174,7 +184,7 @@ def decide(thresholds: dict, metrics: dict, reference: dict | None) -> bool:
         chatty.setLevel(level)
 
 
-def mean_baseline_rmse(frame) -> float:
+def mean_baseline_rmse(frame: pd.DataFrame) -> float:
     """The rmse on ``frame`` of a model that learned nothing: it predicts the mean fare of ``frame``."""
     import numpy as np
 
@@ -184,7 +194,9 @@ def mean_baseline_rmse(frame) -> float:
     return float(np.sqrt(np.mean((fares - fares.mean()) ** 2)))
 
 
-def production_thresholds(frame, production_metrics: dict | None, clustering: bool) -> dict:
+def production_thresholds(
+    frame: pd.DataFrame, production_metrics: dict | None, clustering: bool
+) -> dict[str, MetricThreshold]:
     """The production gate as MLflow ``MetricThreshold``s: the floor, and not worse than production.
 
     ``min_relative_change=0.0`` asks for no improvement, only no regression: a candidate equal to production
@@ -203,7 +215,9 @@ def production_thresholds(frame, production_metrics: dict | None, clustering: bo
     return {"rmse": MetricThreshold(**floor, **relative)}
 
 
-def production_check(mv, validation_data=None, production=None) -> Check:
+def production_check(
+    mv: ModelVersion, validation_data: str | Path | None = None, production: ModelVersion | None = None
+) -> Check:
     """The production gate: ``mv`` on the held-out data, against the floor and against ``production``.
 
     Both versions are scored here on the same held-out trips; MLflow's ``validate_evaluation_results``
@@ -229,7 +243,16 @@ def production_check(mv, validation_data=None, production=None) -> Check:
     )
 
 
-def _production_result(metric, metrics, reference, threshold, frame, production, passed, version) -> Check:
+def _production_result(
+    metric: str,
+    metrics: dict[str, float],
+    reference: dict[str, float] | None,
+    threshold: MetricThreshold,
+    frame: pd.DataFrame,
+    production: ModelVersion | None,
+    passed: bool,
+    version: str,
+) -> Check:
     """The production gate's check: its summary sentence and evidence rows (floor, then production)."""
     value, bound = metrics[metric], threshold.threshold
     at_least = threshold.greater_is_better
@@ -246,6 +269,7 @@ def _production_result(metric, metrics, reference, threshold, frame, production,
     if reference is not None:
         than = reference[metric]
         better_or_equal = value >= than if at_least else value <= than
+        assert production is not None  # a reference comes from the production version
         against = f"production version {production.version}"
         rows.append(
             _row(

@@ -190,7 +190,8 @@ def refusal(method: str, target: str, body: bytes = b"") -> Rule | None:
 class _Handler(BaseHTTPRequestHandler):
     server: _ProxyServer
 
-    def log_message(self, *args) -> None:  # the test output stays readable; refusals are recorded instead
+    # the test output stays readable; refusals are recorded instead
+    def log_message(self, *args: object) -> None:
         return
 
     def _body(self) -> bytes:
@@ -249,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address, upstream: tuple[str, int]):
+    def __init__(self, address: tuple[str, int], upstream: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
         self.upstream = upstream
         self.refused: list[tuple[str, str, str]] = []
@@ -340,7 +341,7 @@ class AzureRulesProxy:
     def __enter__(self) -> AzureRulesProxy:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

@@ -57,7 +57,7 @@ def on_managed_identity() -> bool:
     return os.environ.get(TOKEN_CREDENTIALS_ENV, "").strip().lower() in ("prod", "managedidentitycredential")
 
 
-def make_credential(kind: str | Any = "default", *, timeout: float = DEFAULT_TIMEOUT):
+def make_credential(kind: str | Any = "default", *, timeout: float = DEFAULT_TIMEOUT) -> Any:
     """Build (never call) the credential named by ``kind``; any other object is returned as it is.
 
     Args:
@@ -103,11 +103,11 @@ class BoundedCredential:
         timeout: Seconds one token request may take.
     """
 
-    def __init__(self, inner, name: str = "default", timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, inner: Any, name: str = "default", timeout: float = DEFAULT_TIMEOUT) -> None:
         self.inner, self.name, self.timeout = inner, name, timeout
         self._failed: tuple[float, str] | None = None
 
-    def _fail(self, reason: str):
+    def _fail(self, reason: str) -> Exception:
         from azure.core.exceptions import ClientAuthenticationError
 
         self._failed = (time.monotonic(), reason)
@@ -115,7 +115,7 @@ class BoundedCredential:
             f"Could not sign in to Azure with credential {self.name!r}: {reason}. {SIGN_IN_HINT}"
         )
 
-    def _call(self, method: str, *scopes: str, **kwargs):
+    def _call(self, method: str, *scopes: str, **kwargs: Any) -> Any:
         if self._failed and time.monotonic() - self._failed[0] < FAILURE_MEMORY_SECONDS:
             raise self._fail(self._failed[1])
         box: dict[str, Any] = {}
@@ -137,11 +137,11 @@ class BoundedCredential:
         self._failed = None
         return box["value"]
 
-    def get_token(self, *scopes: str, **kwargs):
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         """A token for ``scopes``, within the deadline (azure-core's ``TokenCredential`` protocol)."""
         return self._call("get_token", *scopes, **kwargs)
 
-    def get_token_info(self, *scopes: str, **kwargs):
+    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
         """The newer azure-core protocol (``SupportsTokenInfo``), where the inner credential has it."""
         return self._call("get_token_info", *scopes, **kwargs)
 
@@ -150,7 +150,7 @@ def _in_job() -> bool:
     return all(os.environ.get(name) for name in _JOB_TOKEN_ENVS)
 
 
-def install(tracking_uri: str, credential) -> bool:
+def install(tracking_uri: str, credential: Any) -> bool:
     """Make the azureml-mlflow plugin use ``credential`` for ``tracking_uri`` (replacing any earlier one).
 
     Returns:

@@ -22,8 +22,10 @@ import json
 import re
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -42,6 +44,9 @@ from labhelpers.serving.scoring import (
     started,
     stop_started,
 )
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 SCORING_SCRIPT = DEPLOYMENT_DIR / "scoring" / "score.py"
 #: The package every process of the server names on its command line (no "mlflow" there).
@@ -80,7 +85,7 @@ class ServedAnswer(list):
         log_path: The server's log.
     """
 
-    def __init__(self, predictions, answer_id: str, model_uri: str, log_path: Path):
+    def __init__(self, predictions: Iterable[object], answer_id: str, model_uri: str, log_path: Path) -> None:
         super().__init__(predictions)
         self.answer_id, self.model_uri, self.log_path = answer_id, model_uri, Path(log_path)
 
@@ -167,7 +172,7 @@ def served_answer(response: requests.Response) -> ServedAnswer:
     )
 
 
-def _refusal(server: InferenceServer, response) -> str:
+def _refusal(server: InferenceServer, response: requests.Response) -> str:
     """The error message for a non-200 answer: the server's own reason first."""
     try:
         answer = response.json()
@@ -180,12 +185,12 @@ def _refusal(server: InferenceServer, response) -> str:
     return f"{where} (the scoring script's errors are in {server.log_path})"
 
 
-def model_folder_name(version) -> str:
+def model_folder_name(version: ModelVersion) -> str:
     """The name of the version's MLflow model folder (the last part of its source): ``model`` in this lab."""
     return PurePosixPath(urlparse(str(version.source)).path).name or "model"
 
 
-def _download(version, root: Path) -> Path:
+def _download(version: ModelVersion, root: Path) -> Path:
     """``AZUREML_MODEL_DIR`` for the version: ``root/azureml-models/NAME/N``, the model folder inside it.
 
     A managed endpoint puts a registered MLflow model's folder one level below ``AZUREML_MODEL_DIR``, under
@@ -210,7 +215,7 @@ def _healthy(url: str) -> bool:
 
 
 def serve_inference(
-    version,
+    version: ModelVersion,
     *,
     port: int | None = None,
     log_dir: str | Path | None = None,

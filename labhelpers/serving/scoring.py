@@ -21,9 +21,10 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pandas as pd
 import requests
@@ -33,12 +34,30 @@ from labhelpers.core.errors import RegistryError, ServerError
 from labhelpers.core.registry_client import RegistryClient
 from labhelpers.server.processes import SPAWNED, created_at, group_alive, terminate_group, wait_until
 
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
 LOG_TAIL_LINES = 20
 
 
 # the servers this process started, by (kind, models:/NAME/N): serving one again stops the earlier one
 class _Stoppable(Protocol):
     def stop(self) -> None: ...
+
+
+class Served(Protocol):
+    """A local server of one version (:class:`ScoringServer`, ``serving.inference.InferenceServer``)."""
+
+    @property
+    def model_uri(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def log_path(self) -> Path: ...
+    def stop(self, timeout: float = ...) -> None: ...
+
+
+Server = TypeVar("Server", bound=Served)
 
 
 _STARTED: dict[tuple[str, str], _Stoppable] = {}
@@ -60,12 +79,12 @@ def started() -> list:
     return list(_STARTED.values())
 
 
-def remember_started(server) -> None:
+def remember_started(server: Served) -> None:
     """Keep ``server`` as the one this process runs for its kind and version (``await_ready`` calls it)."""
     _STARTED[(type(server).__name__, server.model_uri)] = server
 
 
-def forget_started(server) -> None:
+def forget_started(server: Served) -> None:
     """Called by a server's ``stop()``: one stopped by hand is not stopped again by :func:`stop_started`."""
     key = (type(server).__name__, server.model_uri)
     if _STARTED.get(key) is server:
@@ -128,7 +147,7 @@ def rest_payload(frame: pd.DataFrame) -> dict:
     return {"dataframe_split": frame.to_dict(orient="split", index=False)}
 
 
-def model_uri(version) -> str:
+def model_uri(version: ModelVersion) -> str:
     """``models:/NAME/N`` for a ``ModelVersion``: always a number, never a moving label."""
     return f"models:/{version.name}/{version.version}"
 
@@ -167,7 +186,13 @@ def _answers(url: str) -> bool:
             return False
 
 
-def serve(version, *, port: int | None = None, log_dir: str | Path | None = None, timeout: float = 180.0):
+def serve(
+    version: ModelVersion,
+    *,
+    port: int | None = None,
+    log_dir: str | Path | None = None,
+    timeout: float = 180.0,
+) -> ScoringServer:
     """Start MLflow's scoring server for one registered version and wait until ``/ping`` answers.
 
     Args:
@@ -198,7 +223,9 @@ def serve(version, *, port: int | None = None, log_dir: str | Path | None = None
     return await_ready(server, process, _answers, f"The scoring server for {uri} on port {port}", timeout)
 
 
-def launch_server(command: list[str], log_path: Path, environment: dict, cwd: Path | None = None):
+def launch_server(
+    command: list[str], log_path: Path, environment: dict, cwd: Path | None = None
+) -> subprocess.Popen:
     """Start a server in its own session (``stop()`` kills its group), its output going to ``log_path``.
 
     Shared with ``serving.inference``; the process is recorded in ``server.processes.SPAWNED``.
@@ -212,7 +239,9 @@ def launch_server(command: list[str], log_path: Path, environment: dict, cwd: Pa
     return process
 
 
-def await_ready(server, process, answers, label: str, timeout: float):
+def await_ready(
+    server: Server, process: subprocess.Popen, answers: Callable[[str], bool], label: str, timeout: float
+) -> Server:
     """Return ``server`` once ``answers(server.url)``; on exit or timeout stop it, raise with its log."""
     atexit.register(server.stop)  # never leave a server behind a finished notebook
     wait_until(lambda: process.poll() is not None or answers(server.url), timeout, interval=0.5)
@@ -225,7 +254,9 @@ def await_ready(server, process, answers, label: str, timeout: float):
     raise ServerError(f"{label} {problem}. Last lines of {server.log_path}:\n{_log_tail(server.log_path)}")
 
 
-def pinned_version(name: str, deployment_dir: str | Path | None = None, client: RegistryClient | None = None):
+def pinned_version(
+    name: str, deployment_dir: str | Path | None = None, client: RegistryClient | None = None
+) -> ModelVersion:
     """The ``ModelVersion`` that the deployment configuration pins as production for ``name``.
 
     Raises:
@@ -245,7 +276,7 @@ def pinned_version(name: str, deployment_dir: str | Path | None = None, client: 
     return resolve(pins[name], client)
 
 
-def compare_with_in_process(version, frame: pd.DataFrame, served: list) -> pd.DataFrame:
+def compare_with_in_process(version: ModelVersion, frame: pd.DataFrame, served: list) -> pd.DataFrame:
     """Served predictions beside those of the same version loaded in this process (``mlflow.pyfunc``)."""
     import mlflow.pyfunc
 

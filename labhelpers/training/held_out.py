@@ -11,6 +11,7 @@ May import ``labhelpers.data`` and ``labhelpers.core``; part of ``labhelpers.tra
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import pandas as pd
 
@@ -54,7 +55,7 @@ def held_out_description() -> dict[str, object]:
     }
 
 
-def score_fare_model(model, features: list[str]) -> dict[str, float]:
+def score_fare_model(model: Any, features: list[str]) -> dict[str, float]:
     """rmse, mae and r2 of a fitted fare model on the held-out trips.
 
     Args:

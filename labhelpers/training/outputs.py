@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUPERVISED_METRICS = "supervised_metrics.json"
 UNSUPERVISED_METRICS = "unsupervised_metrics.json"
@@ -49,7 +53,7 @@ def serialization_format() -> str:
     )
 
 
-def save_model_folder(model, path: Path, example) -> None:
+def save_model_folder(model: Any, path: Path, example: pd.DataFrame) -> None:
     """Write ``model`` as an MLflow model folder at ``path`` (which must not exist yet).
 
     Args:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,8 +25,13 @@ from labhelpers.training.outputs import (
 from labhelpers.training.tracking import RUN_ID_ENV, log_step
 from labhelpers.training.train import TrainingResult, fit_regressors, train_unsupervised
 
+if TYPE_CHECKING:
+    from labhelpers.data.cleaning import CleaningReport
 
-def prepare_data(source: str | Path | None = None, *, require_coordinates: bool = False):
+
+def prepare_data(
+    source: str | Path | None = None, *, require_coordinates: bool = False
+) -> tuple[pd.DataFrame, CleaningReport, dict[str, Any]]:
     """Load and clean trips, returning the frame, its cleaning report and a description of the data.
 
     Args:

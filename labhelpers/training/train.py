@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,9 @@ import pandas as pd
 from labhelpers.core.config import RANDOM_SEED
 from labhelpers.core.errors import TrainingError
 from labhelpers.training.features import CLUSTER_FEATURES, cluster_x, supervised_xy
+
+if TYPE_CHECKING:
+    from sklearn.cluster import KMeans
 
 REGRESSORS = ("linear_regression", "ridge_regression")
 
@@ -113,7 +117,7 @@ def fit_regressors(
 KMEANS_INIT_SAMPLE = 200_000
 
 
-def _fit_kmeans(X: pd.DataFrame, n_clusters: int, seed: int):
+def _fit_kmeans(X: pd.DataFrame, n_clusters: int, seed: int) -> KMeans:
     from sklearn.cluster import KMeans
 
     init = "k-means++"

@@ -21,6 +21,7 @@ def accounts(classroom):
 
     def account(user: str) -> Account:
         credentials = load_credentials(s.root / CREDENTIALS_FILE)  # read anew: a test may add a learner
+        assert credentials is not None
         return Account(record["uri"], record["cert"], user, credentials.password(user))
 
     return account

@@ -49,7 +49,8 @@ def test_a_learner_whose_names_would_overlap_another_learners_is_refused(classro
     with pytest.raises(LabError, match="'team-bob' ends in '-bob'"):
         server.start(s, roster)
     assert (s.root / CREDENTIALS_FILE).read_text() == before  # nothing changed
-    assert "team-bob" not in load_credentials(s.root / CREDENTIALS_FILE).learners
+    credentials = load_credentials(s.root / CREDENTIALS_FILE)
+    assert credentials is not None and "team-bob" not in credentials.learners
 
 
 def test_a_learner_creates_names_of_their_own_beyond_the_course(alice, instructor):

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import pytest
+from mlflow.entities.model_registry import ModelVersion
 
 from labhelpers.core import config
 from labhelpers.core.learner import EXPERIMENT, namespace
@@ -141,7 +142,7 @@ def first_run(nbval_job, course_server, parameters):
     return seconds
 
 
-def _versions(client, names=config.MODEL_NAMES) -> dict[tuple[str, int], object]:
+def _versions(client, names=config.MODEL_NAMES) -> dict[tuple[str, int], ModelVersion]:
     return {
         (v.name, int(v.version)): v for name in names for v in client.search_model_versions(f"name='{name}'")
     }
@@ -615,6 +616,7 @@ def _solutions():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("solutions", ROOT / "solutions" / "solutions.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

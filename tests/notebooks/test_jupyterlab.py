@@ -75,6 +75,7 @@ def lab(tmp_path_factory, free_port, browser, seeded_state):
     }
     environment.pop("MLFLOW_TRACKING_URI", None)  # backend="local" must find the server by itself
     jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable))
+    assert jupyter is not None, "no jupyter beside this interpreter"
     command = [
         jupyter, "lab", str(root / "notebooks"), "--no-browser", f"--port={port}", "--ip=127.0.0.1",
         f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True",

@@ -215,6 +215,7 @@ def _options_of(script: str, monkeypatch: pytest.MonkeyPatch, added_options: lis
     """
     monkeypatch.syspath_prepend(str(ML))
     spec = importlib.util.spec_from_file_location(f"_script_{Path(script).stem}", ML / script)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 

@@ -32,6 +32,7 @@ import logging
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from azureml_inference_server_http.api.aml_response import AMLResponse
@@ -42,7 +43,7 @@ MODEL_FOLDER = "model"
 ANSWER_ID_HEADER = "x-lab-answer-id"
 EXPECTED = 'the request body must be {"input_data": {"columns": [...], "data": [[...], ...]}}'
 
-model = None  # loaded once by init(); the server calls run() for every request
+model: Any = None  # loaded once by init(); the server calls run() for every request
 
 
 class BadRequest(ValueError):

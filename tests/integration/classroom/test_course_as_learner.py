@@ -26,7 +26,12 @@ def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
     uri = as_learner(coursework)  # what the learner's export block sets; the kernels inherit it
     monkeypatch.setenv("LAB_LEARNER", coursework)
     # 04 trains its deliberately worse model on `data`: the small sample, as 01 did
-    parameters = {"backend": "env", "data": str(sample_csv), "output_dir": str(tmp_path / "outputs")}
+    outputs = tmp_path / "outputs"
+    parameters: dict[str, object] = {
+        "backend": "env",
+        "data": str(sample_csv),
+        "output_dir": str(outputs),
+    }
     shutil.copytree(
         trained_dirs[0].parent, tmp_path / "outputs" / "run-20260101-000000-000000"
     )  # 01's folder

@@ -7,6 +7,7 @@ import http.client
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 from urllib.parse import urlparse
 
 import pytest
@@ -45,7 +46,7 @@ class _Relay(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else None
 
     def _relay(self) -> None:
-        proxy: CuttingProxy = self.server.proxy
+        proxy = cast(_RelayServer, self.server).proxy
         body = self._body()
         if not proxy.admit():  # the server "died": drop the connection, answer nothing
             self.close_connection = True
@@ -71,6 +72,12 @@ class _Relay(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
 
 
+class _RelayServer(ThreadingHTTPServer):
+    """The relay's server, holding the proxy its handlers consult."""
+
+    proxy: CuttingProxy
+
+
 class CuttingProxy:
     """An HTTP proxy on 127.0.0.1 in front of one server, forwarding requests until it is told to stop.
 
@@ -81,11 +88,11 @@ class CuttingProxy:
 
     def __init__(self, upstream: str) -> None:
         parsed = urlparse(upstream)
-        self.host, self.port = parsed.hostname, parsed.port
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port
         self.limit: int | None = None
         self.count = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Relay)
+        self._server = _RelayServer(("127.0.0.1", 0), _Relay)
         self._server.daemon_threads = True
         self._server.proxy = self
         self._thread = threading.Thread(target=self._server.serve_forever, name="cutting-proxy", daemon=True)

@@ -33,7 +33,7 @@ class Counting:
     """Wraps a client and counts the calls made through it, by method name."""
 
     def __init__(self, client):
-        self.client, self.calls = client, Counter()
+        self.client, self.calls = client, Counter[str]()
 
     def __getattr__(self, name: str):
         attribute = getattr(self.client, name)

@@ -41,7 +41,7 @@ def test_promote_and_rollback_write_no_pin_unless_given_a_folder(
     trained_dirs, unique_names, tracking_uri, tmp_path
 ):
     snapshot = {p: p.read_bytes() for p in sorted(DEPLOYMENT_DIR.rglob("*")) if p.is_file()}
-    linear = collect(*trained_dirs, unique_names)[0]
+    linear = collect(trained_dirs[0], trained_dirs[1], unique_names)[0]
     client = client_for(tracking_uri)
     for _ in range(2):
         register_batch([linear], tracking_uri=tracking_uri)

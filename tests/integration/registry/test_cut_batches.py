@@ -105,7 +105,7 @@ def assert_every_batch_complete_or_gone(client, names: dict[str, str]) -> None:
 
 def cut_batch(trained_dirs, names, proxy, after: int | None, monkeypatch, **kwargs) -> str:
     """Register through ``proxy`` cut off after request ``after``; ``registered`` or ``cut``."""
-    candidates = collect(*trained_dirs, names)
+    candidates = collect(trained_dirs[0], trained_dirs[1], names)
     proxy.cut_after(after)
     with monkeypatch.context() as patch:
         patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a dead server fails each call at once
@@ -248,14 +248,17 @@ def test_a_live_batch_kept_alive_by_its_heartbeat_is_never_touched_past_its_firs
     monkeypatch.setattr(upload, "drop_retried_duplicates", held)
     with ThreadPoolExecutor(max_workers=1) as pool:
         batch = pool.submit(
-            register_batch, collect(*trained_dirs, names), tracking_uri=tracking_uri, lease_seconds=lease
+            register_batch,
+            collect(trained_dirs[0], trained_dirs[1], names),
+            tracking_uri=tracking_uri,
+            lease_seconds=lease,
         )
         try:
             assert holding.wait(120), "the batch never created all three versions"
             first = pending(client, names)
             [batch_id] = first
             first_end = max(_lease_ends(client, names))
-            seen = []
+            seen: list[float] = []
             while not seen or seen[-1] <= first_end + lease / 4:  # past the first lease, by a heartbeat
                 assert [(r.batch_id, r.action) for r in repair(client, names.values())] == [
                     (batch_id, "left alone")
@@ -298,7 +301,9 @@ def test_registry_repair_dry_run_says_what_it_would_do_and_then_completes_the_ba
     with monkeypatch.context() as patch:
         _die_after_versions(patch, names, all_three=True)
         with pytest.raises(RegistryError, match="process killed"):
-            register_batch(collect(*trained_dirs, names), tracking_uri=tracking_uri, lease_seconds=0)
+            register_batch(
+                collect(trained_dirs[0], trained_dirs[1], names), tracking_uri=tracking_uri, lease_seconds=0
+            )
     before = pending(client, names)
     [batch] = before
     options = [f"--name={names['linear']}", "--tracking-uri", tracking_uri]  # the others are followed

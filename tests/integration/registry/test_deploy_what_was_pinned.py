@@ -73,4 +73,6 @@ def test_the_printed_commands_deploy_what_alice_s_promotion_pinned(
             assert deployment.endpoint_name == "taxi-fare-alice"
             expected = f"{fare}:{version}" if path.name.startswith("production") else f"{fare}@latest"
             assert deployment.model == expected, path.name
-            assert (path.parent / deployment.code_configuration.code / "score.py").is_file()
+            code = deployment.code_configuration
+            assert code is not None and code.code is not None
+            assert (path.parent / code.code / "score.py").is_file()

@@ -61,7 +61,7 @@ def test_two_learners_promote_and_roll_back_without_touching_each_other(
     assert current_production(ben_fare, client) is None  # nothing of ben's moved
     assert {v.tags["lifecycle"] for v in client.search_model_versions(f"name='{ben_fare}'")} == {"candidate"}
     rollback(ann_fare, client=client, deployment_dir=pins)
-    assert current_production(ann_fare, client).version == "1"
+    assert getattr(current_production(ann_fare, client), "version", None) == "1"
     assert (pins / "production-models.yml").read_text().count(ann_fare) == 2  # key and azureml:NAME:1
     assert ben_fare not in (pins / "production-models.yml").read_text()
 

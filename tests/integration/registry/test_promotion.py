@@ -16,6 +16,7 @@ import pytest
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.registry.batch import collect
+from labhelpers.registry.moves import GateRefused
 from labhelpers.registry.pinning import DEPLOYMENT_DIR, DEPLOYMENT_FILE, PINS_FILE, deployed_model, read_pins
 from labhelpers.registry.promotion import current_production, history, promote, rollback
 from labhelpers.registry.register import register_batch
@@ -63,7 +64,7 @@ def deployment_dir(tmp_path, unique_names) -> Path:
 @pytest.fixture
 def linear(trained_dirs, unique_names):
     """The verified linear candidate under this test's name (register it with ``register_batch([...])``)."""
-    return collect(*trained_dirs, unique_names)[0]
+    return collect(trained_dirs[0], trained_dirs[1], unique_names)[0]
 
 
 def test_a_candidate_cannot_skip_validation(linear, tracking_uri, deployment_dir):
@@ -86,7 +87,7 @@ def test_a_candidate_cannot_skip_validation(linear, tracking_uri, deployment_dir
 def test_validation_records_the_recomputed_metrics_who_when_from_why_and_history(
     trained_dirs, unique_names, tracking_uri, deployment_dir
 ):
-    register_batch(collect(*trained_dirs, unique_names), tracking_uri=tracking_uri)
+    register_batch(collect(trained_dirs[0], trained_dirs[1], unique_names), tracking_uri=tracking_uri)
     client = client_for(tracking_uri)
 
     for key, metric in (("linear", "rmse"), ("kmeans", "silhouette")):
@@ -160,13 +161,13 @@ def test_a_worse_version_is_refused_production_until_overridden_and_rollback_res
     promote(name, 2, "validated", actor=ACTOR, client=client)
     pins_before, yml_before = pins.read_bytes(), yml.read_bytes()
 
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(GateRefused) as caught:
         promote(name, 2, "production", actor=ACTOR, client=client, deployment_dir=deployment_dir)
 
     assert f"Refused: {name} version 2 fails the production gate: rmse " in str(caught.value)
     assert "(must not be worse). Production stays at version 1" in str(caught.value)
     assert "override_reason" in str(caught.value)
-    assert current_production(name, client).version == "1"
+    assert getattr(current_production(name, client), "version", None) == "1"
     assert alias_version(client, name, "production") == "1"
     # refused: nothing says it passed any more (no @validated), and the refusal is on record
     assert client.get_model_version(name, "2").tags["lifecycle"] == "rejected"
@@ -207,7 +208,7 @@ def test_a_worse_version_is_refused_production_until_overridden_and_rollback_res
     assert (back.version, back.from_state, back.to_state) == ("1", "archived", "production")
     assert (v1.tags["lifecycle"], v2.tags["lifecycle"]) == ("production", "archived")
     assert v2.tags["lifecycle_reason"] == "rolled back: fares off by 10 dollars"
-    assert current_production(name, client).version == "1"
+    assert getattr(current_production(name, client), "version", None) == "1"
     assert alias_version(client, name, "production") == "1"
     assert read_pins(deployment_dir) == {name: f"azureml:{name}:1"}
     assert deployed_model(deployment_dir) == f"azureml:{name}:1"
@@ -240,7 +241,7 @@ def test_rollback_without_an_earlier_production_version_is_refused(linear, track
     ):
         rollback(linear.name, client=client, deployment_dir=deployment_dir)
 
-    assert current_production(linear.name, client).version == "1"
+    assert getattr(current_production(linear.name, client), "version", None) == "1"
     assert (deployment_dir / PINS_FILE).read_bytes() == pinned
 
 
@@ -294,5 +295,5 @@ def test_a_second_rollback_says_production_is_rolled_back_already_and_changes_no
     )
     assert again.why.startswith("production is already rolled back: version 1 since ")
     assert "(rollback from version 2: practice); nothing changed" in again.why
-    assert current_production(name, client).version == "1"
+    assert getattr(current_production(name, client), "version", None) == "1"
     assert [m["to"] for m in history(name, 2, client=client)] == ["validated", "production", "archived"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 
@@ -258,6 +259,7 @@ def test_the_mlmodel_has_signature_example_and_exactly_the_explicit_requirements
     local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/2", dst_path=str(tmp_path)))
     model = Model.load(str(local / "MLmodel"))
     example = model.load_input_example(str(local))
+    assert isinstance(example, pd.DataFrame)
 
     assert model.signature is not None
     assert model.signature.inputs.input_names() == list(example.columns)
@@ -414,7 +416,7 @@ def test_a_create_request_retried_after_the_server_acted_leaves_one_version(
 def three_versions(mlflow_server, trained_dirs):
     """One fresh name with versions 1..3; alias ``champion`` on 2; lifecycle production (tag only) on 1."""
     names = module_names()
-    linear = collect(*trained_dirs, names)[0]
+    linear = collect(trained_dirs[0], trained_dirs[1], names)[0]
     for _ in range(3):
         register_batch([linear], tracking_uri=mlflow_server.uri)
     client = client_for(mlflow_server.uri)

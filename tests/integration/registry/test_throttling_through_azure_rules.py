@@ -79,7 +79,7 @@ def test_a_create_whose_every_attempt_timed_out_is_looked_up_not_made_again(
     azure_rules, trained_dirs, unique_names, mlflow_server, waits
 ):
     inner, outer = waits
-    linear = collect(*trained_dirs, unique_names)[0]
+    linear = collect(trained_dirs[0], trained_dirs[1], unique_names)[0]
     _models_exist(mlflow_server.uri, [linear.name])
     before = len(azure_rules.injected)
     # MLflow's own three attempts all land and all answer 504: MLflow gives up, labhelpers looks it up
@@ -96,7 +96,7 @@ def test_429_with_retry_after_is_honoured_within_one_budget_and_nothing_lands_tw
     azure_rules, trained_dirs, unique_names, mlflow_server, waits
 ):
     inner, outer = waits
-    linear = collect(*trained_dirs, unique_names)[0]
+    linear = collect(trained_dirs[0], trained_dirs[1], unique_names)[0]
     before = len(azure_rules.injected)
     for path in (r"/runs/create$", r"/model-versions/create$"):
         azure_rules.inject(path, THROTTLE, times=4, retry_after=3)

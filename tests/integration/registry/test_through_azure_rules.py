@@ -88,7 +88,7 @@ def test_a_batch_registers_with_tags_only_learning_once_that_aliases_are_refused
 
 
 def test_references_resolve_by_tags_and_by_the_highest_number(azure_rules, trained_dirs, unique_names):
-    linear = collect(*trained_dirs, unique_names)[0]
+    linear = collect(trained_dirs[0], trained_dirs[1], unique_names)[0]
     for _ in range(3):
         register_batch([linear], tracking_uri=azure_rules.uri)
     client = _client(azure_rules.uri)
@@ -107,7 +107,7 @@ def test_references_resolve_by_tags_and_by_the_highest_number(azure_rules, train
 def test_promotion_and_rollback_move_the_lifecycle_tag_and_the_pin(
     azure_rules, trained_dirs, unique_names, tmp_path, mlflow_server
 ):
-    linear = collect(*trained_dirs, unique_names)[0]
+    linear = collect(trained_dirs[0], trained_dirs[1], unique_names)[0]
     for _ in range(2):
         register_batch([linear], tracking_uri=azure_rules.uri)
     deployment = Path(shutil.copytree(DEPLOYMENT_DIR, tmp_path / "deployment"))
@@ -152,7 +152,7 @@ def test_a_failed_batch_removes_its_versions_and_keeps_the_model_azure_cannot_de
 def test_only_a_true_twin_of_the_same_run_is_deleted(azure_rules, registered, mlflow_server):
     client, first = _client(azure_rules.uri), registered[0]
     other = client.create_run(client.get_run(first.run_id).info.experiment_id).info.run_id
-    source = client.get_model_version(first.name, first.version).source
+    source = str(client.get_model_version(first.name, first.version).source)
     client.create_model_version(first.name, source, other)  # v2: another run's version
     client.create_model_version(first.name, source, first.run_id)  # v3: a twin of v1 (same run)
     drop_retried_duplicates(client, first.name, first.run_id, kept="1")

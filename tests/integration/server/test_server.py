@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def _cli(*args: str, port: int, state: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory, free_port) -> server.ServerInfo:
+def running(tmp_path_factory: pytest.TempPathFactory, free_port) -> Iterator[server.ServerInfo]:
     """One server shared by the tests that only read from it (or write under unique names)."""
     state, port = tmp_path_factory.mktemp("state"), free_port()
     try:
@@ -102,8 +103,8 @@ def test_artifacts_logged_through_the_server_land_in_the_state_folder(
         with mlflow.start_run():
             mlflow.log_text("hello", "note.txt")
     finally:
-        mlflow.set_tracking_uri(None)
-        mlflow.set_registry_uri(None)
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None resets it (MLflow's hint omits it)
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]  # None resets it
     assert [path.read_text() for path in (running.state_dir / "artifacts").rglob("note.txt")] == ["hello"]
 
 

@@ -23,6 +23,7 @@ from labhelpers.azure.connect import AzureError, Connection
 from labhelpers.core import config
 from labhelpers.core.errors import RegistryError
 from labhelpers.server import tracking
+from tests.unit.fakes import FakeRegistry, Version
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),
@@ -423,16 +424,8 @@ def test_azureml_labels_other_than_latest_are_refused_with_the_right_form(text, 
 # --- registry helpers against an Azure-like MLflow client -------------------------------------------------
 
 
-def _version(name: str, number: int, **tags):
-    return SimpleNamespace(
-        name=name,
-        version=str(number),
-        tags=tags,
-        run_id=f"run-{number}",
-        creation_timestamp=0,
-        source="",
-        aliases=[],
-    )
+def _version(name: str, number: int, **tags: str) -> Version:
+    return FakeRegistry.version(name, number, **tags)
 
 
 AZURE_REFUSALS = {"aliases", "ordering", "model_search", "run_filters"}
@@ -601,7 +594,7 @@ def test_every_azure_option_has_help(added_options):
 def test_cli_connect_prints_the_workspace_and_fails_with_the_message(monkeypatch, capsys):
     from labhelpers.cli import main
 
-    seen = {}
+    seen: dict[str, object] = {}
 
     def fake_connect(backend, **kwargs):
         seen.update(kwargs, backend=backend)

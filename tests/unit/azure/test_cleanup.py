@@ -133,7 +133,7 @@ def test_the_plan_lists_only_the_learner_s_resources_and_changes_nothing(workspa
 
 
 def test_cleanup_deletes_the_endpoint_stops_the_instance_and_archives_every_version(workspace):
-    said = []
+    said: list[str] = []
     done = lab_cleanup.run_cleanup(workspace, lab_cleanup.plan_cleanup(workspace, "alice"), echo=said.append)
     assert said == done and len(done) == 1 + 1 + 8
     assert workspace.changes[:2] == [("delete endpoint", "taxi-fare-alice"), ("stop", "ci-alice")]

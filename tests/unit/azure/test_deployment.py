@@ -69,7 +69,7 @@ def test_every_command_names_your_endpoint_and_the_run_s_files_never_the_templat
 def test_the_default_folder_is_where_notebook_04_pins_by_default():
     from labhelpers.course.notebooks import NOTEBOOK_DIR, notebook_parameters
 
-    output_dir = notebook_parameters(NOTEBOOK_DIR / "04_pin_and_promote.ipynb")["output_dir"]
+    output_dir = str(notebook_parameters(NOTEBOOK_DIR / "04_pin_and_promote.ipynb")["output_dir"])
     assert (NOTEBOOK_DIR / output_dir / "deployment").resolve() == RUN_DEPLOYMENT_DIR
 
 

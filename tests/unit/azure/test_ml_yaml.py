@@ -246,7 +246,7 @@ def _pins(lines) -> dict[str, str]:
             continue
         [*specs] = requirement.specifier
         if len(specs) == 1 and specs[0].operator == "==":
-            found[canonicalize_name(requirement.name)] = specs[0].version
+            found[str(canonicalize_name(requirement.name))] = specs[0].version
     return found
 
 
@@ -369,7 +369,8 @@ def test_the_learner_s_instance_is_created_on_their_behalf_with_the_ids_given_on
     ]
     instance = load_compute(ML / "compute" / "learner-instance.yml", params_override=overrides)
     rest = instance._to_rest_object()  # noqa: SLF001 - the body azure-ai-ml sends; no public accessor
-    settings = rest.properties.properties.personal_compute_instance_settings
+    # the REST body's properties are a compute instance's (typed as any compute's)
+    settings = rest.properties.properties.personal_compute_instance_settings  # type: ignore[union-attr]
     assigned = settings.assigned_user
     assert (instance.name, assigned.object_id, assigned.tenant_id) == (
         "ci-alice",

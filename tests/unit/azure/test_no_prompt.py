@@ -39,7 +39,7 @@ def no_credential_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setattr(lab_azure, "EXPORTED_CHOICE", [])
     monkeypatch.chdir(tmp_path)
-    seen = {"network": [], "prompts": []}
+    seen: dict[str, list[object]] = {"network": [], "prompts": []}
 
     def refuse(target):
         seen["network"].append(target)

@@ -15,7 +15,7 @@ def _fill(registry) -> None:
 
 def test_a_dry_run_lists_and_deletes_nothing(registry):
     _fill(registry)
-    said = []
+    said: list[str] = []
     done = reset(["alice"], client=registry, dry_run=True, echo=said.append, confirm=lambda _: "yes")
     assert done is False and registry.deleted == []
     listing = "\n".join(said)
@@ -31,7 +31,7 @@ def test_without_a_yes_nothing_is_deleted(registry):
 
 def test_a_confirmed_reset_deletes_one_namespace_only(registry):
     _fill(registry)
-    said = []
+    said: list[str] = []
     assert reset(["alice"], client=registry, echo=said.append, confirm=lambda _: "yes") is True
     assert set(registry.models) == {
         "taxi-fare-linear-regression-bob", "taxi-trip-kmeans-bob", "taxi-fare-linear-regression",
@@ -44,7 +44,7 @@ def test_a_confirmed_reset_deletes_one_namespace_only(registry):
 def test_on_azure_only_versions_go_and_the_note_says_why(registry):
     registry.tracking_uri = "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s/x"
     _fill(registry)
-    said = []
+    said: list[str] = []
     assert reset(["bob"], client=registry, echo=said.append, assume_yes=True) is True
     assert registry.models["taxi-fare-linear-regression-bob"] == []  # the container stays
     assert {item[0] for item in registry.deleted} == {"version"}
@@ -56,7 +56,7 @@ def test_notebook_02s_model_and_experiment_by_hand_go_too(registry):
     for who in ("alice", "bob"):
         registry.add(f"taxi-fare-by-hand-{who}", {})
         registry.add_experiment(f"taxi-by-hand-{who}", runs=1)
-    said = []
+    said: list[str] = []
     assert reset(["alice"], client=registry, echo=said.append, assume_yes=True) is True
     assert "taxi-fare-by-hand-alice" not in registry.models and "taxi-fare-by-hand-bob" in registry.models
     by_hand = registry.experiments["taxi-by-hand-alice"].experiment_id

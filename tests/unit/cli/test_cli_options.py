@@ -23,7 +23,7 @@ def _declarations() -> dict[str, list[str]]:
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
                 for arg in node.args:
                     if isinstance(arg, ast.Constant) and str(arg.value).startswith("--"):
-                        found[arg.value].append(f"{path.name}:{node.lineno}")
+                        found[str(arg.value)].append(f"{path.name}:{node.lineno}")
     return found
 
 

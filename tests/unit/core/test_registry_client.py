@@ -1,10 +1,18 @@
-"""The MLflow client protocol: MlflowClient has every method, and the fake implements each itself."""
+"""The MLflow client protocol: MlflowClient, labhelpers' wrapper and the one fake all implement it.
+
+The assignments to ``RegistryClient`` below are what mypy checks (``make lint``): a protocol method that
+``MlflowClient`` lacks or types otherwise, or one the fake answers with another type, fails the lint.
+"""
 
 from __future__ import annotations
 
 import inspect
 
+from mlflow import MlflowClient
+
 from labhelpers.core.registry_client import RegistryClient
+from labhelpers.registry.throttling import ThrottledClient
+from tests.unit.fakes import FakeRegistry
 
 METHODS = sorted(
     name for name, member in vars(RegistryClient).items() if callable(member) and not name.startswith("_")
@@ -12,8 +20,9 @@ METHODS = sorted(
 
 
 def test_mlflow_client_offers_every_method_of_the_protocol_with_the_arguments_it_names():
-    from mlflow import MlflowClient
+    real_client: RegistryClient = MlflowClient("http://127.0.0.1:9")  # mypy: MlflowClient satisfies it
 
+    assert isinstance(real_client, RegistryClient)
     assert "search_model_versions" in METHODS and "tracking_uri" in dir(MlflowClient)
     for name in METHODS:
         real = inspect.signature(getattr(MlflowClient, name)).parameters
@@ -25,8 +34,20 @@ def test_mlflow_client_offers_every_method_of_the_protocol_with_the_arguments_it
         assert list(real)[: len(named)] == named, (name, list(real), named)
 
 
-def test_the_fake_registry_implements_every_method_itself(fake_registry):
-    client = fake_registry()
+def test_the_fake_registry_implements_every_method_itself_with_the_protocols_arguments():
+    client: RegistryClient = FakeRegistry()  # mypy: the fake satisfies it
+
     assert isinstance(client, RegistryClient)
-    inherited = [name for name in METHODS if getattr(type(client), name) is getattr(RegistryClient, name)]
-    assert inherited == []
+    for name in METHODS:
+        assert getattr(FakeRegistry, name) is not getattr(RegistryClient, name, None), name
+        faked = list(inspect.signature(getattr(FakeRegistry, name)).parameters)
+        declared = list(inspect.signature(getattr(RegistryClient, name)).parameters)
+        assert faked == declared, (name, faked, declared)
+
+
+def test_the_throttling_wrapper_is_a_registry_client_around_one():
+    wrapped: RegistryClient = ThrottledClient(
+        FakeRegistry(tracking_uri="azureml://x")
+    )  # mypy: it satisfies it
+
+    assert isinstance(wrapped, RegistryClient) and wrapped.tracking_uri == "azureml://x"

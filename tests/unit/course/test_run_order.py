@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from jupyter_client.provisioning import LocalProvisioner
 
 from labhelpers.course.run import run_course
 
@@ -92,7 +93,9 @@ def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
     log.write_text("an earlier kernel's line\n")
     kernel = AheadKernel(tmp_path, log=log, warm_imports="pass")
     try:
-        pid = kernel.manager.provisioner.pid
+        provisioner = kernel.manager.provisioner
+        assert isinstance(provisioner, LocalProvisioner)
+        pid = provisioner.pid
         for fd in (1, 2):
             assert Path(f"/proc/{pid}/fd/{fd}").resolve() == log.resolve()
     finally:

@@ -38,7 +38,7 @@ def test_run_course_gives_notebooks_04_and_05_the_runs_deployment_folder_unless_
     sources = [course.NOTEBOOK_DIR / name for name in course.NOTEBOOKS]
     given = course.with_run_deployment({"output_dir": str(tmp_path / "out")}, sources)
     assert given["deployment_dir"] == str((tmp_path / "out" / "deployment").resolve())
-    explicit = {"output_dir": str(tmp_path / "out"), "deployment_dir": "/somewhere"}
+    explicit: dict[str, object] = {"output_dir": str(tmp_path / "out"), "deployment_dir": "/somewhere"}
     assert course.with_run_deployment(explicit, sources) == explicit
     assert course.with_run_deployment({}, sources[:3]) == {}  # 01-03 pin nothing
 

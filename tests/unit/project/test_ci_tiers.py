@@ -39,7 +39,9 @@ def _bin_without_chromium(tmp_path: Path, *tools: str, **scripts: str) -> str:
     folder = tmp_path / "bin"
     folder.mkdir()
     for tool in tools:
-        (folder / tool).symlink_to(shutil.which(tool))
+        found = shutil.which(tool)
+        assert found is not None, f"{tool} is not on PATH"
+        (folder / tool).symlink_to(found)
     for name, body in scripts.items():
         (folder / name.replace("_", "-")).write_text(f"#!/bin/sh\n{body}\n")
         (folder / name.replace("_", "-")).chmod(0o755)

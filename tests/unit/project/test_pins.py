@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
@@ -42,7 +43,7 @@ def _pins(lines) -> dict[str, str]:
 
 def _environment(python: str) -> dict[str, str]:
     return {
-        **default_environment(),
+        **cast("dict[str, str]", default_environment()),
         "python_full_version": python,
         "python_version": python.rsplit(".", 1)[0],
     }

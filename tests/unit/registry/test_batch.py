@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture
 def copies(trained_dirs, tmp_path) -> tuple[Path, Path]:
     """This test's own copy of both training outputs, free to damage."""
-    return tuple(Path(shutil.copytree(folder, tmp_path / folder.name)) for folder in trained_dirs)
+    supervised, unsupervised = (
+        Path(shutil.copytree(folder, tmp_path / folder.name)) for folder in trained_dirs
+    )
+    return supervised, unsupervised
 
 
 def rewrite(folder: Path, relative: str, data: bytes) -> Path:

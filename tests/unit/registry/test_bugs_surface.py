@@ -12,11 +12,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2 as pb
 
 from labhelpers.course.exercises import record_pass
+from labhelpers.registry.capabilities import with_retry
 from labhelpers.registry.catalog import audit
 from labhelpers.registry.references import resolve
 from labhelpers.registry.register import undo
 from labhelpers.registry.repair import repair
-from labhelpers.registry.upload import drop_retried_duplicates, with_retry
+from labhelpers.registry.upload import drop_retried_duplicates
 
 BUG = AttributeError("'NoneType' object has no attribute 'version'")
 FORBIDDEN = MlflowException("Permission denied", error_code=pb.PERMISSION_DENIED)
@@ -108,9 +109,9 @@ def test_the_audit_falls_back_only_when_run_search_is_refused(fake_registry):
 
 def test_a_passed_exercise_not_recorded_is_no_failure_but_a_bug_is(fake_registry):
     client = fake_registry()
-    client.failures["get_registered_model"] = FORBIDDEN  # the fake's tag write reads the model first
+    client.failures["set_registered_model_tag"] = FORBIDDEN
     assert record_pass(client, "01") is False
 
-    client.failures["get_registered_model"] = BUG
+    client.failures["set_registered_model_tag"] = BUG
     with pytest.raises(AttributeError):
         record_pass(client, "01")

@@ -142,18 +142,21 @@ def test_a_server_error_or_a_bug_on_the_first_try_is_raised_and_teaches_nothing(
     assert capabilities.of(client).aliases is None  # asked again next time
 
 
-def _counted(*errors):
+class _Counted:
     """A write that raises ``errors`` one per call, then succeeds; ``calls`` counts the calls."""
-    pending = list(errors)
 
-    def write():
-        write.calls += 1
-        if pending:
-            raise pending.pop(0)
+    def __init__(self, *errors: Exception) -> None:
+        self.pending, self.calls = list(errors), 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.pending:
+            raise self.pending.pop(0)
         return "written"
 
-    write.calls = 0
-    return write
+
+def _counted(*errors: Exception) -> _Counted:
+    return _Counted(*errors)
 
 
 def test_a_write_that_lost_a_race_is_tried_again():

@@ -124,6 +124,6 @@ def test_undo_logs_what_it_could_not_remove_and_returns_the_versions_left(fake_r
     with caplog.at_level(logging.WARNING, logger="labhelpers.registry.register"):
         left = undo(client, created)
     assert left == [("m", "1")]
-    assert client.runs["run-1"].info.status == "FAILED"  # the run was still marked
+    assert client.runs["run-1"].status == "FAILED"  # the run was still marked
     messages = [r.getMessage() for r in caplog.records if r.name == "labhelpers.registry.register"]
     assert any("version ('m', '1') not removed" in m and "Permission denied" in m for m in messages)

@@ -5,8 +5,11 @@ passed. The models' metrics are given (``metrics_on`` is replaced); everything e
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
+from mlflow.entities.model_registry import ModelVersion
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.data.sample import write_sample
@@ -14,6 +17,7 @@ from labhelpers.registry import validation
 from labhelpers.registry.promotion import GateRefused, Move, history, promote
 from labhelpers.registry.validation import EVIDENCE_COLUMNS, mean_baseline_rmse, production_thresholds
 from labhelpers.training.steps import prepare_data
+from tests.unit.fakes import FakeRegistry
 
 NAME = "taxi-fare-linear-regression"
 
@@ -28,7 +32,7 @@ def held_out(tmp_path_factory):
 @pytest.fixture
 def scores(monkeypatch):
     """Set each version's held-out metrics: ``scores["3"] = 3.66`` (an rmse) or a callable of the frame."""
-    given: dict[str, object] = {}
+    given: dict[str, Any] = {}
 
     def metrics_on(mv, frame):
         value = given[str(mv.version)]
@@ -38,10 +42,8 @@ def scores(monkeypatch):
     return given
 
 
-def _version(number: int, **tags):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(name=NAME, version=str(number), tags=dict(tags), aliases=[])
+def _version(number: int, **tags: str) -> ModelVersion:
+    return FakeRegistry.version(NAME, number, **tags).entity()
 
 
 def test_the_floor_is_derived_from_the_held_out_data_not_written_down():
@@ -96,8 +98,8 @@ def registry(fake_registry):
     """Version 2 in production, version 3 validated and holding @validated."""
     client = fake_registry()
     client.add(NAME, {"lifecycle": "archived"}, {"lifecycle": "production"}, {"lifecycle": "validated"})
-    client.get_model_version(NAME, "2").aliases.append("production")
-    client.get_model_version(NAME, "3").aliases.append("validated")
+    client.stored(NAME, "2").aliases.append("production")
+    client.stored(NAME, "3").aliases.append("validated")
     return client
 
 

@@ -9,13 +9,7 @@ import pytest
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.registry.references import Reference, parse_reference, resolve
-
-
-class NoServer:
-    """A client whose every call fails the test: proves a reference was refused before any request."""
-
-    def __getattr__(self, name: str):
-        raise AssertionError(f"the registry was contacted ({name}) for a reference that should be refused")
+from tests.unit.fakes import FakeRegistry
 
 
 @pytest.mark.parametrize(
@@ -50,7 +44,7 @@ def test_azureml_at_number_is_refused_with_the_colon_form_suggested(label: str) 
 
 def test_azureml_at_number_is_refused_before_any_registry_request() -> None:
     with pytest.raises(RegistryError, match=r"azureml:taxi-fare:3"):
-        resolve("azureml:taxi-fare@3", client=NoServer())
+        resolve("azureml:taxi-fare@3", client=FakeRegistry(allows=()))  # any request fails the test
 
 
 def test_azureml_at_a_custom_label_suggests_latest() -> None:
@@ -92,7 +86,7 @@ def test_unknown_forms_are_refused_listing_the_accepted_ones(text: str) -> None:
 
 def test_none_is_refused_like_an_empty_reference() -> None:
     with pytest.raises(RegistryError, match="Cannot read the model reference ''"):
-        parse_reference(None)
+        parse_reference(None)  # type: ignore[arg-type]  # a notebook variable left at None
 
 
 @pytest.mark.parametrize(

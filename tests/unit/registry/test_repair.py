@@ -1,116 +1,92 @@
 """repair: which pending batches are completed, removed or left alone, and which requests that takes.
 
-A registry in memory stands in for the server. As Azure ML, it answers only what Azure ML's MLflow API
+The unit tier's registry in memory (``tests/unit/fakes.py``) stands in for the server, allowing only the
+requests repair needs: any other fails the test. As Azure ML, it answers only what Azure ML's MLflow API
 documents for versions (search filtered by ``name='X'``, tag writes, version deletes): it refuses narrowed
-searches and model deletes with an MLflow error, as the Azure-rules stand-in does, and fails the test on
-anything else, so repair is shown to learn the rules and work there too.
+searches and model deletes with an MLflow error, as the Azure-rules stand-in does, so repair is shown to learn
+the rules and work there too.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass, field
 
 import pytest
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST
 
 from labhelpers.registry.lease import DEFAULT_LEASE_SECONDS, lease_until
 from labhelpers.registry.repair import find_pending, repair
+from tests.unit.fakes import FakeRegistry, Version
 
 NOW = time.time()
 EXPIRED = lease_until(-60, NOW)
 LIVE = lease_until(300, NOW)
 
 
-@dataclass
-class Version:
-    name: str
-    version: str
-    run_id: str
-    tags: dict
-    creation_timestamp: int = field(default_factory=lambda: int((NOW - 3600) * 1000))
+#: What Azure ML's MLflow API refuses of what repair asks: version searches narrowed beyond ``name='X'`` and
+#: deleting a registered model (they are immutable there).
+AZURE_REFUSES = {"version_filters", "model_delete"}
+#: The requests repair may make; any other fails the test (aliases, other searches...: never needed).
+REPAIR_CALLS = {
+    "search_model_versions",
+    "delete_model_version",
+    "set_model_version_tag",
+    "set_terminated",
+    "get_registered_model",
+    "delete_registered_model",
+}
 
 
-class Registry:
-    """An in-memory registry that refuses every request Azure ML's MLflow API does not document."""
+def add(
+    registry: FakeRegistry,
+    name: str,
+    batch: str,
+    members: list[str],
+    status: str = "pending",
+    lease: str | None = EXPIRED,
+    run: str | None = None,
+    **tags: str,
+) -> Version:
+    """A version of ``name`` registered by ``batch`` (of ``members``) an hour ago, its run running."""
+    number = 1 + max((int(v.version) for v in registry.models.get(name, [])), default=0)
+    base = {"lab.batch_id": batch, "lab.batch_status": status, "lab.batch_names": ",".join(members)}
+    if lease is not None:
+        base["lab.batch_lease_until"] = lease
+    run_id = run or f"run-{batch}-{name}"
+    created = int((NOW - 3600) * 1000)
+    version = Version(name, str(number), run_id, {**base, **tags}, creation_timestamp=created)
+    registry.models.setdefault(name, []).append(version)
+    registry.model_tags.setdefault(name, {"lab.created_by_batch": batch})
+    if run_id not in registry.runs:
+        registry.add_run(run_id)
+    return version
 
-    def __init__(self, tracking_uri: str) -> None:
-        self.tracking_uri = tracking_uri
-        self.versions: list[Version] = []
-        self.models: dict[str, dict] = {}
-        self.runs: dict[str, str] = {}
-        self.calls: list[str] = []
 
-    def add(self, name, batch, members, status="pending", lease=EXPIRED, run=None, **tags) -> Version:
-        number = str(1 + max((int(v.version) for v in self.versions if v.name == name), default=0))
-        base = {"lab.batch_id": batch, "lab.batch_status": status, "lab.batch_names": ",".join(members)}
-        if lease is not None:
-            base["lab.batch_lease_until"] = lease
-        version = Version(name, number, run or f"run-{batch}-{name}", {**base, **tags})
-        self.versions.append(version)
-        self.models.setdefault(name, {"lab.created_by_batch": batch})
-        self.runs.setdefault(version.run_id, "RUNNING")
-        return version
-
-    def search_model_versions(self, filter_string):
-        name, *conditions = filter_string.split(" and ")
-        match = re.fullmatch(r"name='([^']+)'", name)
-        assert match, f"every version search is filtered by name, got {filter_string!r}"
-        if conditions and self.tracking_uri.startswith("azureml:"):  # documented: by name only
-            self.calls.append(f"refused {filter_string}")
-            raise MlflowException(f"unsupported filter {filter_string!r}", INVALID_PARAMETER_VALUE)
-        self.calls.append(f"search {filter_string}")
-        found = [v for v in self.versions if v.name == match[1]]
-        for condition in conditions:  # what an MLflow server narrows by: tags.KEY='V', run_id='R'
-            key, value = re.fullmatch(r"([\w.`]+)='([^']*)'", condition).groups()
-            tag = key.removeprefix("tags.").strip("`")
-            found = [v for v in found if (v.run_id if key == "run_id" else v.tags.get(tag)) == value]
-        return found
-
-    def delete_model_version(self, name, version):
-        self.calls.append(f"delete {name} {version}")
-        self.versions = [v for v in self.versions if (v.name, v.version) != (name, str(version))]
-
-    def set_model_version_tag(self, name, version, key, value):
-        self.calls.append(f"tag {name} {version} {key}={value}")
-        [found] = [v for v in self.versions if (v.name, v.version) == (name, str(version))]
-        found.tags[key] = value
-
-    def set_terminated(self, run_id, status="FINISHED"):
-        self.calls.append(f"run {run_id} {status}")
-        self.runs[run_id] = status
-
-    def get_registered_model(self, name):
-        self.calls.append(f"get model {name}")
-        return type("Model", (), {"name": name, "tags": self.models[name]})
-
-    def delete_registered_model(self, name):
-        if self.tracking_uri.startswith("azureml:"):  # registered models are immutable there
-            self.calls.append(f"refused delete model {name}")
-            raise MlflowException("deleting a registered model is not supported", INVALID_PARAMETER_VALUE)
-        self.calls.append(f"delete model {name}")
-        del self.models[name]
-
-    def __getattr__(self, name):  # aliases, other searches...: never needed
-        if name.startswith("_"):  # an attribute MlflowClient may or may not have (_registry_uri)
-            raise AttributeError(name)
-        raise AssertionError(f"repair called {name}, which it must not need")
+def finished(registry: FakeRegistry, status: str) -> set[str]:
+    return {run_id for run_id, run in registry.runs.items() if run.status == status}
 
 
 NAMES = ["a", "b", "c"]
 
 
+def in_memory(tracking_uri: str) -> FakeRegistry:
+    """The registry in memory; on an ``azureml://`` URI it refuses what Azure ML refuses."""
+    azure = tracking_uri.startswith("azureml:")
+    return FakeRegistry(
+        tracking_uri=tracking_uri, refuses=AZURE_REFUSES if azure else (), allows=REPAIR_CALLS
+    )
+
+
 @pytest.fixture(params=["http://127.0.0.1:5000", "azureml://eastus.api.azureml.ms/mlflow/v1.0/x"])
-def registry(request) -> Registry:
-    return Registry(request.param)
+def registry(request: pytest.FixtureRequest) -> FakeRegistry:
+    return in_memory(request.param)
 
 
 def test_a_batch_with_a_version_of_every_member_is_completed_and_its_runs_finished(registry):
-    done_before = registry.add("a", "old", NAMES, status="complete", lease=None)
+    done_before = add(registry, "a", "old", NAMES, status="complete", lease=None)
     for name in NAMES:
-        registry.add(name, "dead", NAMES)
+        add(registry, name, "dead", NAMES)
 
     [result] = repair(registry, ["a"], now=NOW)  # b and c are found through the batch_names tag
 
@@ -123,16 +99,14 @@ def test_a_batch_with_a_version_of_every_member_is_completed_and_its_runs_finish
         "b": "complete",
         "c": "complete",
     }
-    assert {run for run, status in registry.runs.items() if status == "FINISHED"} == {
-        f"run-dead-{n}" for n in NAMES
-    }
+    assert finished(registry, "FINISHED") == {f"run-dead-{n}" for n in NAMES}
     assert done_before.tags["lab.batch_status"] == "complete"
 
 
 def test_a_batch_missing_a_member_is_removed_and_its_runs_failed(registry):
-    registry.add("a", "live-before", NAMES, status="complete", lease=None)
+    add(registry, "a", "live-before", NAMES, status="complete", lease=None)
     for name in ("a", "b"):
-        registry.add(name, "dead", NAMES)
+        add(registry, name, "dead", NAMES)
 
     [result] = repair(registry, NAMES, now=NOW)
 
@@ -142,23 +116,23 @@ def test_a_batch_missing_a_member_is_removed_and_its_runs_failed(registry):
         "c had no version",
     )
     assert [(v.name, v.version) for v in registry.versions] == [("a", "1")]
-    assert registry.runs["run-dead-a"] == registry.runs["run-dead-b"] == "FAILED"
+    assert registry.runs["run-dead-a"].status == registry.runs["run-dead-b"].status == "FAILED"
 
 
 def test_a_model_the_dead_batch_created_is_deleted_only_where_the_registry_allows_it(registry):
-    registry.add("b", "dead", NAMES)  # b was new: the dead batch created it
+    add(registry, "b", "dead", NAMES)  # b was new: the dead batch created it
 
     repair(registry, NAMES, now=NOW)
 
     azure = registry.tracking_uri.startswith("azureml:")
     assert ("b" in registry.models) is azure  # Azure ML keeps it (empty); elsewhere it goes
-    assert ("delete model b" in registry.calls) is not azure
+    assert (("delete_registered_model", ("b",)) in registry.answered) is not azure
 
 
 def test_an_empty_model_another_batch_created_is_kept(registry):
-    registry.add("b", "first", NAMES, status="complete", lease=None)
+    add(registry, "b", "first", NAMES, status="complete", lease=None)
     registry.delete_model_version("b", "1")
-    registry.add("b", "dead", NAMES)
+    add(registry, "b", "dead", NAMES)
 
     repair(registry, ["b"], now=NOW)
 
@@ -166,17 +140,17 @@ def test_an_empty_model_another_batch_created_is_kept(registry):
 
 
 def test_a_batch_whose_lease_runs_is_left_alone_and_untouched(registry):
-    registry.add("a", "running", NAMES, lease=EXPIRED)
-    registry.add("b", "running", NAMES, lease=LIVE)  # renewed by its heartbeat: the process is alive
+    add(registry, "a", "running", NAMES, lease=EXPIRED)
+    add(registry, "b", "running", NAMES, lease=LIVE)  # renewed by its heartbeat: the process is alive
 
     [result] = repair(registry, NAMES, now=NOW)
 
     assert result.action == "left alone" and "still being registered, lease until" in result.note
-    assert [c for c in registry.calls if not c.startswith(("search", "refused"))] == []
+    assert [c for c in registry.calls if c != "search_model_versions"] == []
 
 
 def test_an_older_version_without_a_lease_counts_it_from_its_creation(registry):
-    old = registry.add("a", "old", ["a"], lease=None)
+    old = add(registry, "a", "old", ["a"], lease=None)
     half = DEFAULT_LEASE_SECONDS / 2
     old.creation_timestamp = int((NOW - half) * 1000)  # created half a lease ago: still inside it
 
@@ -186,10 +160,10 @@ def test_an_older_version_without_a_lease_counts_it_from_its_creation(registry):
 
 def test_a_dry_run_changes_nothing(registry):
     for name in ("a", "b"):
-        registry.add(name, "dead", NAMES)
-    registry.add("c", "other", NAMES)
+        add(registry, name, "dead", NAMES)
+    add(registry, "c", "other", NAMES)
     for name in ("a", "b"):
-        registry.add(name, "other", NAMES)
+        add(registry, name, "other", NAMES)
 
     results = repair(registry, ["a"], dry_run=True, now=NOW)
 
@@ -197,15 +171,15 @@ def test_a_dry_run_changes_nothing(registry):
         ("dead", "would remove"),
         ("other", "would complete"),
     ]
-    assert [c for c in registry.calls if not c.startswith(("search", "refused"))] == []
+    assert [c for c in registry.calls if c != "search_model_versions"] == []
     assert str(results[0]) == "batch dead: would remove a version 1, b version 1 (c had no version)"
 
 
 def test_completing_deletes_a_twin_only_when_it_comes_from_the_same_run(registry):
     for name in NAMES:
-        registry.add(name, "dead", NAMES)
-    registry.add("a", "dead", NAMES, run="run-dead-a")  # a retried create: same run, second version
-    registry.add("b", "dead", NAMES, run="someone-else")  # same batch tag, another run: not a twin
+        add(registry, name, "dead", NAMES)
+    add(registry, "a", "dead", NAMES, run="run-dead-a")  # a retried create: same run, second version
+    add(registry, "b", "dead", NAMES, run="someone-else")  # same batch tag, another run: not a twin
 
     [result] = repair(registry, NAMES, now=NOW)
 
@@ -215,11 +189,11 @@ def test_completing_deletes_a_twin_only_when_it_comes_from_the_same_run(registry
 
 
 def test_one_search_per_name_narrowed_by_tag_only_where_the_registry_allows_it(registry):
-    registry.add("a", "dead", NAMES)
+    add(registry, "a", "dead", NAMES)
 
     find_pending(registry, ["a", "a"])
 
-    searches = sorted(c.removeprefix("search ") for c in registry.calls if c.startswith("search"))
+    searches = sorted(str(args[0]) for method, args in registry.answered if method == "search_model_versions")
     if registry.tracking_uri.startswith("azureml:"):  # all versions of each name, filtered here
         assert searches == ["name='a'", "name='b'", "name='c'"]
     else:  # the pending versions of the name looked under, then the batch's versions of each member
@@ -234,8 +208,8 @@ def test_one_search_per_name_narrowed_by_tag_only_where_the_registry_allows_it(r
 def test_completing_keeps_the_version_its_batch_already_tagged_complete_and_deletes_its_pending_twin(
     registry,
 ):
-    twin = registry.add("a", "batch", ["a"], run="run-a")  # a retried create's first, unanswered version
-    registry.add("a", "batch", ["a"], run="run-a", status="complete")  # the one the batch was told about
+    twin = add(registry, "a", "batch", ["a"], run="run-a")  # a retried create's first, unanswered version
+    add(registry, "a", "batch", ["a"], run="run-a", status="complete")  # the one the batch was told about
 
     [result] = repair(registry, ["a"], now=NOW)
 
@@ -245,18 +219,6 @@ def test_completing_keeps_the_version_its_batch_already_tagged_complete_and_dele
         "deleted twin a version 1",
     )
     assert twin not in registry.versions
-
-
-class DeleteFails(Registry):
-    """The registry whose version deletes raise ``error`` (the version itself is left where it was)."""
-
-    def __init__(self, tracking_uri: str, error: Exception) -> None:
-        super().__init__(tracking_uri)
-        self.error = error
-
-    def delete_model_version(self, name, version):
-        self.calls.append(f"delete {name} {version}")
-        raise self.error
 
 
 @pytest.mark.parametrize(
@@ -274,9 +236,10 @@ class DeleteFails(Registry):
     ids=["resource-does-not-exist", "permission-denied-saying-not-found", "server-error-saying-not-found"],
 )
 def test_a_version_counts_as_gone_by_the_registrys_error_code_not_by_its_words(error, action):
-    registry = DeleteFails("http://127.0.0.1:5000", error)
+    registry = in_memory("http://127.0.0.1:5000")
+    registry.failures["delete_model_version"] = error  # the version itself is left where it was
     for name in ("a", "b"):
-        registry.add(name, "dead", NAMES)
+        add(registry, name, "dead", NAMES)
 
     [result] = repair(registry, NAMES, now=NOW)
 

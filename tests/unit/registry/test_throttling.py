@@ -67,7 +67,7 @@ def _failing_first(client, method: str, errors: list[BaseException]):
 
 def _throttled_with(seconds: str) -> MlflowException:
     error = MlflowException("slow down", error_code=pb.REQUEST_LIMIT_EXCEEDED)
-    error.response = SimpleNamespace(headers={"Retry-After": seconds})  # as azure-core and requests keep it
+    error.response = SimpleNamespace(headers={"Retry-After": seconds})  # type: ignore[attr-defined]  # as azure-core keeps it
     return error
 
 

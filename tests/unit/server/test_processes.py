@@ -58,6 +58,7 @@ def test_a_leader_we_spawned_is_alive_before_its_command_line_names_mlflow() -> 
         [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
+        assert leader.stdout is not None
         assert leader.stdout.readline() == "ready\n"
         created = processes.created_at(leader.pid)
         assert not processes.group_alive(leader.pid, created)  # not ours: no mlflow in its command line
@@ -73,6 +74,7 @@ def test_a_leader_we_spawned_is_alive_before_its_command_line_names_mlflow() -> 
         if leader.poll() is None:
             leader.kill()
             leader.wait(10)
+        assert leader.stdout is not None
         leader.stdout.close()
 
 
@@ -80,7 +82,9 @@ def test_a_reused_pid_is_not_taken_for_our_server_and_is_left_running(
     stand_in: subprocess.Popen, process_group
 ) -> None:
     # The record says the server started an hour before the process now holding that pid.
-    stale = processes.created_at(stand_in.pid) - 3600
+    created = processes.created_at(stand_in.pid)
+    assert created is not None
+    stale = created - 3600
 
     assert not processes.group_alive(stand_in.pid, stale)
     processes.terminate_group(stand_in.pid, 1.0, stale)  # nothing of ours left: returns at once
@@ -148,6 +152,7 @@ def test_a_process_that_ignores_sigterm_gets_sigkill() -> None:
         text=True,
         start_new_session=True,
     )
+    assert stubborn.stdout is not None
     assert stubborn.stdout.readline() == "ready\n"  # SIGTERM is ignored from here on
     processes.SPAWNED[stubborn.pid] = stubborn
     created = processes.created_at(stubborn.pid)
@@ -155,6 +160,7 @@ def test_a_process_that_ignores_sigterm_gets_sigkill() -> None:
     processes.terminate_group(stubborn.pid, 0.5, created)
 
     assert stubborn.returncode == -9
+    assert stubborn.stdout is not None
     stubborn.stdout.close()
 
 
@@ -175,7 +181,9 @@ def test_a_stale_pid_file_naming_a_reused_pid_is_dropped_and_that_process_left_a
     for ask in (lambda: local.status(port, tmp_path).running, lambda: local.stop(port, tmp_path)):
         # The pid file of a server that died long ago; its pid now belongs to another "mlflow" program.
         (tmp_path / "server.pid").write_text(f"{stand_in.pid}\n")
-        record = {"pid": stand_in.pid, "port": port, "created": processes.created_at(stand_in.pid) - 3600}
+        created = processes.created_at(stand_in.pid)
+        assert created is not None
+        record = {"pid": stand_in.pid, "port": port, "created": created - 3600}
         (tmp_path / "server.json").write_text(json.dumps(record))
 
         assert ask() is False

@@ -33,6 +33,7 @@ def _second_holder(kind: str, root) -> subprocess.Popen:
         "print('asking', flush=True)\nwith cm:\n    print('in', flush=True)\n"
     )
     second = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert second.stdout is not None
     assert second.stdout.readline() == "asking\n"  # imported and about to take the lock
     return second
 

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sys
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +29,11 @@ def score(monkeypatch):
     """ML/deployment/scoring/score.py imported as Azure's server imports it, with a model that sums rows."""
     monkeypatch.setattr(sys, "dont_write_bytecode", True)  # ML/deployment stays as committed
     spec = importlib.util.spec_from_file_location("score_under_test", SCORING_SCRIPT)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.model = SimpleNamespace(predict=lambda frame: frame.astype(float).sum(axis=1).to_numpy())
+    # what init() would load: a model that sums rows
+    module.model = SimpleNamespace(predict=lambda frame: frame.astype(float).sum(axis=1).to_numpy())  # type: ignore[attr-defined]
     return module
 
 
@@ -57,7 +60,7 @@ def test_a_request_file_round_trips_the_frame_exactly(tmp_path):
     pd.testing.assert_frame_equal(back, frame.reset_index(drop=True), check_dtype=False)
 
 
-def _answer(response) -> tuple[int, object]:
+def _answer(response) -> tuple[int, Any]:
     """The status and the decoded JSON body of what run() returned (the inference server's AMLResponse)."""
     from azureml_inference_server_http.api.aml_response import AMLResponse
 

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LinearRegression, Ridge
 
 from labhelpers.core.errors import TrainingError
 from labhelpers.training.train import regression_metrics, train_supervised, train_unsupervised
@@ -24,7 +26,8 @@ def test_supervised_fits_fares_well_and_is_seeded(clean_frame):
     assert set(first.models) == {"linear_regression", "ridge_regression"}
     assert first.metrics == again.metrics
     assert first.metrics["linear_regression"]["r2"] >= 0.9
-    assert first.models["ridge_regression"].alpha == 0.5
+    ridge = first.models["ridge_regression"]
+    assert isinstance(ridge, Ridge) and ridge.alpha == 0.5
     assert first.parameters == {"alpha": 0.5, "test_size": 0.2, "random_seed": 3}
     assert first.extra["rows_test"] == pytest.approx(0.2 * len(clean_frame), abs=1)
 
@@ -49,7 +52,8 @@ def test_supervised_refuses_too_few_rows(clean_frame):
 def test_unsupervised_metrics_and_silhouette_sample(clean_frame):
     result = train_unsupervised(clean_frame, n_clusters=5, seed=1, silhouette_sample=1000)
     metrics = result.metrics["kmeans"]
-    assert metrics["n_clusters"] == 5 and result.models["kmeans"].n_clusters == 5
+    kmeans = result.models["kmeans"]
+    assert metrics["n_clusters"] == 5 and isinstance(kmeans, KMeans) and kmeans.n_clusters == 5
     assert metrics["sample_size_used"] == 1000
     assert -1 <= metrics["silhouette"] <= 1 and metrics["inertia"] > 0
     assert (
@@ -71,8 +75,10 @@ def test_large_data_kmeans_starts_from_a_sample(clean_frame, monkeypatch):
     plain = train_unsupervised(clean_frame, n_clusters=6, seed=2, silhouette_sample=500)
     monkeypatch.setattr(train, "KMEANS_INIT_SAMPLE", 1000)
     sampled = train_unsupervised(clean_frame, n_clusters=6, seed=2, silhouette_sample=500)
-    assert isinstance(plain.models["kmeans"].init, str)
-    assert sampled.models["kmeans"].init.shape == (6, 4)  # centres from the sample, refined on all rows
+    plain_kmeans, sampled_kmeans = plain.models["kmeans"], sampled.models["kmeans"]
+    assert isinstance(plain_kmeans, KMeans) and isinstance(sampled_kmeans, KMeans)
+    assert isinstance(plain_kmeans.init, str)
+    assert sampled_kmeans.init.shape == (6, 4)  # centres from the sample, refined on all rows
     # k-means finds local optima: a different start may land elsewhere, but not far off on this data
     assert sampled.metrics["kmeans"]["inertia"] <= plain.metrics["kmeans"]["inertia"] * 1.25
 
@@ -82,4 +88,5 @@ def test_fit_regressors_split_is_seeded_and_sized(clean_frame):
     other = train_supervised(clean_frame, test_size=0.25, seed=10)
     assert first.extra["rows_test"] == round(len(clean_frame) * 0.25)
     assert first.metrics != other.metrics
-    assert first.models["linear_regression"].copy_X is True
+    linear = first.models["linear_regression"]
+    assert isinstance(linear, LinearRegression) and linear.copy_X is True
