@@ -9,8 +9,15 @@ is still missing, never the answer. Every answer is checked against what the lea
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
 
 #: Exercise 01-1: the Ridge regularisation and the feature set asked for.
 ALPHA_ASKED = 10.0
@@ -30,7 +37,7 @@ CENT = 0.01
 _RMSE_CLOSE = 1e-6  # relative: a logged metric against the same metric recomputed
 
 
-def _runs(client: RegistryClient) -> dict:
+def _runs(client: RegistryClient) -> dict[str, Run]:
     """The finished runs of the learner's experiment, by id (empty when the experiment does not exist)."""
     experiment = client.get_experiment_by_name(namespace().experiment)
     if experiment is None:
@@ -48,7 +55,7 @@ def _of_type(runs: dict, model_type: str) -> dict[str, float]:
     }
 
 
-def _run_id(answer) -> str:
+def _run_id(answer: Any) -> str:
     """A run id from an id, a ``Run``, or a row/frame of ``mlflow.search_runs``."""
     value = getattr(answer, "run_id", answer)
     info = getattr(answer, "info", None)
@@ -59,7 +66,7 @@ def _run_id(answer) -> str:
     return str(value).strip()
 
 
-def _load_run_model(run_id: str):
+def _load_run_model(run_id: str) -> Any:
     """The scikit-learn model of run ``run_id`` (``runs:/<id>/model``), or None when it has none."""
     import mlflow.sklearn
     from mlflow.exceptions import MlflowException
@@ -70,7 +77,7 @@ def _load_run_model(run_id: str):
         return None
 
 
-def check_01_1(answer, client) -> tuple[bool, str]:
+def check_01_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """A finished run of the experiment: Ridge, alpha = ALPHA_ASKED, all features, held-out metrics, model."""
     from labhelpers.training.held_out import score_fare_model
     from labhelpers.training.sweep import FEATURE_SETS
@@ -113,7 +120,7 @@ def check_01_1(answer, client) -> tuple[bool, str]:
     return True, f"Ridge alpha {ALPHA_ASKED:g} on all features: rmse {measured:.4f} on the held-out trips."
 
 
-def _best_of(client, model_type: str, answer, task: str) -> tuple[bool, str]:
+def _best_of(client: RegistryClient, model_type: str, answer: Any, task: str) -> tuple[bool, str]:
     """Whether ``answer`` is the run with the lowest rmse among the runs of ``model_type``."""
     runs = _runs(client)
     rmse = _of_type(runs, model_type)
@@ -138,7 +145,7 @@ def _best_of(client, model_type: str, answer, task: str) -> tuple[bool, str]:
     return True, f"the {model_type} run with the lowest held-out rmse, {rmse[given]:.4f} dollars."
 
 
-def check_01_2(answer, client) -> tuple[bool, str]:
+def check_01_2(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The id of the Ridge run with the lowest held-out rmse in the learner's experiment."""
     return _best_of(
         client,
@@ -149,11 +156,11 @@ def check_01_2(answer, client) -> tuple[bool, str]:
     )
 
 
-def _versions(client, name: str) -> list:
+def _versions(client: RegistryClient, name: str) -> list[ModelVersion]:
     return sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
 
 
-def check_02_1(answer, client) -> tuple[bool, str]:
+def check_02_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The Ridge model's newest version was registered from the best Ridge run, with the course's tags."""
     ridge = namespace().models["ridge"]
     versions = _versions(client, ridge)
@@ -177,21 +184,21 @@ def check_02_1(answer, client) -> tuple[bool, str]:
     return True, f"{ridge} version {newest.version} is the best Ridge run, rmse {rmse[newest.run_id]:.4f}."
 
 
-def _by_hand_fare_version(client, runs: dict):
+def _by_hand_fare_version(client: RegistryClient, runs: dict) -> ModelVersion | None:
     """The fare model's newest version registered from one of notebook 01's LinearRegression runs."""
     sweep_runs = _of_type(runs, "LinearRegression")
     mine = [v for v in _versions(client, namespace().models["linear"]) if v.run_id in sweep_runs]
     return mine[-1] if mine else None
 
 
-def check_02_2(answer, client) -> tuple[bool, str]:
+def check_02_2(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The version registered from the best LinearRegression run has a description giving its rmse."""
     runs = _runs(client)
     target = _by_hand_fare_version(client, runs)
     fare = namespace().models["linear"]
     if target is None:
         return False, f"no version of {fare} comes from a sweep run yet: run notebook 02's section 3 first."
-    rmse = runs[target.run_id].data.metrics["rmse"]
+    rmse = runs[target.run_id or ""].data.metrics["rmse"]
     text = target.description or ""
     if not text.strip():
         described = [v.version for v in _versions(client, fare) if (v.description or "").strip()]
@@ -205,7 +212,7 @@ def check_02_2(answer, client) -> tuple[bool, str]:
     return True, f"{fare} version {target.version} says where it comes from and its rmse, {rmse:.2f}."
 
 
-def fare_trips():
+def fare_trips() -> pd.DataFrame:
     """Exercise 03-1's trips: one row per trip (named by what it is), every fare feature as a float column."""
     import pandas as pd
 
@@ -222,7 +229,7 @@ def fare_trips():
     return pd.DataFrame.from_dict(rows, orient="index")[list(DEFAULT_SUPERVISED_FEATURES)]
 
 
-def _numbers(answer, count: int) -> list[float] | None:
+def _numbers(answer: Any, count: int) -> list[float] | None:
     if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__len__") or len(answer) != count:
         return None
     try:
@@ -231,13 +238,13 @@ def _numbers(answer, count: int) -> list[float] | None:
         return None
 
 
-def _predict(name: str, version: str, trips) -> list[float]:
+def _predict(name: str, version: str, trips: pd.DataFrame) -> list[float]:
     import mlflow.pyfunc
 
     return [float(f) for f in mlflow.pyfunc.load_model(f"models:/{name}/{version}").predict(trips)]
 
 
-def check_03_1(answer, client) -> tuple[bool, str]:
+def check_03_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The fares version 1 of the fare model predicts for :func:`fare_trips`, in order, to the cent."""
     fare, trips = namespace().models["linear"], fare_trips()
     if answer is None:
@@ -270,7 +277,7 @@ def check_03_1(answer, client) -> tuple[bool, str]:
     )
 
 
-def check_03_2(answer, client) -> tuple[bool, str]:
+def check_03_2(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The Ridge's held-out rmse logged by the training run of the Ridge model's version 1."""
     ridge = namespace().models["ridge"]
     versions = {v.version: v for v in _versions(client, ridge)}
@@ -285,7 +292,7 @@ def check_03_2(answer, client) -> tuple[bool, str]:
         given = float(answer)
     except (TypeError, ValueError):
         return False, f"`ridge_rmse` should be a number; got {answer!r}."
-    metrics = client.get_run(versions["1"].run_id).data.metrics
+    metrics = client.get_run(versions["1"].run_id or "").data.metrics
     wanted = metrics.get("ridge_regression_rmse", metrics.get("rmse"))
     if wanted is not None and abs(given - wanted) <= 1e-9 * wanted:
         return True, f"the training run of {ridge} version 1 logged rmse {wanted:.4f} for the Ridge."

@@ -194,7 +194,7 @@ GATE_CASES = (
 )
 
 
-def check_04_3(answer, client) -> tuple[bool, str]:
+def check_04_3(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The team's stricter production gate, ``{"rmse": MetricThreshold(...)}``: the floor, 1 % better."""
     from mlflow.models import MetricThreshold
 
@@ -219,7 +219,7 @@ def check_04_3(answer, client) -> tuple[bool, str]:
     return True, f"your gate decides all {len(GATE_CASES)} cases as the team's rule says."
 
 
-def check_05_2(answer, client) -> tuple[bool, str]:
+def check_05_2(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """A ``models:/`` URI that loads the version in production, and its fares for the request's trips."""
     import mlflow.pyfunc
 

@@ -9,14 +9,20 @@ from.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from labhelpers.core.errors import RegistryError
 from labhelpers.core.learner import namespace
 
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
+    from labhelpers.core.registry_client import RegistryClient
+
 _COPY_SOURCE = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 
 
-def _production(client, name: str):
+def _production(client: RegistryClient, name: str) -> ModelVersion:
     """The version of ``name`` whose ``lifecycle`` tag is ``production``.
 
     Raises:
@@ -35,7 +41,7 @@ def _input_names(name: str, version: str) -> list[str]:
     return signature.inputs.input_names() if signature is not None else []
 
 
-def check_06_1(answer, client) -> tuple[bool, str]:
+def check_06_1(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The input column names of the production version's signature (any order, each once)."""
     linear = namespace().models["linear"]
     production = _production(client, linear)
@@ -67,7 +73,7 @@ def check_06_1(answer, client) -> tuple[bool, str]:
     return False, f"{len(set(expected) - set(given))} of the signature's inputs are missing from `required`."
 
 
-def check_06_2(answer, client) -> tuple[bool, str]:
+def check_06_2(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """The shared production model's own description names the newest copy's source model and version."""
     from mlflow.exceptions import MlflowException
 
@@ -80,7 +86,7 @@ def check_06_2(answer, client) -> tuple[bool, str]:
     newest = max(
         (v for v in copies if _COPY_SOURCE.match(v.source or "")), key=lambda v: int(v.version), default=None
     )
-    found = _COPY_SOURCE.match(newest.source) if newest is not None else None
+    found = _COPY_SOURCE.match(newest.source or "") if newest is not None else None
     if found is None:
         return False, f"{shared} holds no copy of a version: run section 4 of notebook 06 (the copy) first."
     text = (model.description or "").strip()
@@ -99,7 +105,7 @@ def check_06_2(answer, client) -> tuple[bool, str]:
     return True, f"{shared} says where its newest copy came from."
 
 
-def check_06_3(answer, client) -> tuple[bool, str]:
+def check_06_3(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     """A copy of the production version into the shared model, made by the learner, then deleted."""
     from mlflow.exceptions import MlflowException
 

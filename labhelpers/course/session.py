@@ -98,7 +98,7 @@ def ready_for(
             )
 
 
-def _production_exists(linear: str, client=None) -> None:
+def _production_exists(linear: str, client: RegistryClient | None = None) -> None:
     """Notebook 06's need: a version of the fare model whose ``lifecycle`` tag is ``production``."""
     from labhelpers.registry.throttling import registry_client
 

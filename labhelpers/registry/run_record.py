@@ -9,8 +9,12 @@ pandas or the data.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from labhelpers.registry.batch import Candidate
+
+if TYPE_CHECKING:
+    from mlflow.entities import DatasetInput
 
 #: The dataset's name as the registration run records it (also the version tag ``dataset``).
 DATASET = "nyc-taxi"
@@ -34,7 +38,7 @@ def run_params(candidate: Candidate) -> dict[str, str]:
     return params
 
 
-def dataset_input(candidate: Candidate):
+def dataset_input(candidate: Candidate) -> DatasetInput:
     """The training data as an MLflow dataset input: its source, digest, columns and size.
 
     Built from the metrics JSON and the model's signature, as ``mlflow.data.from_pandas`` would describe it,

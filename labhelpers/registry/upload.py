@@ -161,7 +161,9 @@ def ensure_registered_model(client: RegistryClient, name: str, batch_id: str) ->
         return False
 
 
-def create_version(candidate: Candidate, batch: BatchContext, run, folder: str = "model"):
+def create_version(
+    candidate: Candidate, batch: BatchContext, run: Run, folder: str = "model"
+) -> ModelVersion:
     """Create the version from the run's model ``folder``; the registered model first if there is none.
 
     The version is asked for first: the model is there in every batch but a name's first, so that costs no
@@ -292,7 +294,7 @@ def start_run(candidate: Candidate, batch: BatchContext) -> Run:
     return run
 
 
-def training_run(candidate: Candidate, batch: BatchContext):
+def training_run(candidate: Candidate, batch: BatchContext) -> Run:
     """The run that trained ``candidate``: it holds the model folder under the model's key.
 
     Raises:

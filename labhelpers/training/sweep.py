@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -41,7 +42,7 @@ FEATURE_SETS: dict[str, list[str]] = {
 ALPHAS = (100.0, 10_000.0)
 
 
-def fare_model(model_type: str, alpha: float | None = None):
+def fare_model(model_type: str, alpha: float | None = None) -> Any:
     """An unfitted ``LinearRegression`` or ``Ridge(alpha=...)``."""
     from sklearn.linear_model import LinearRegression, Ridge
 

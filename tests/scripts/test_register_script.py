@@ -198,9 +198,11 @@ def test_tracked_training_then_registration_links_every_version_to_its_training_
     for key, name in unique_names.items():
         [version] = client.search_model_versions(f"name='{name}'")
         assert version.run_id == trained[key] and recorded[f"training_run.{name}"] == trained[key]
-        assert version.source.endswith(f"/{folders_of[key]}")
+        assert version.source and version.source.endswith(f"/{folders_of[key]}")
+        assert version.run_id is not None
         run = client.get_run(version.run_id)
-        assert run.info.experiment_id == client.get_experiment_by_name(experiment).experiment_id
+        found = client.get_experiment_by_name(experiment)
+        assert found is not None and run.info.experiment_id == found.experiment_id
         assert run.info.status == "FINISHED"
         files = {f.path for f in client.list_artifacts(run.info.run_id, folders_of[key])}
         assert f"{folders_of[key]}/MLmodel" in files

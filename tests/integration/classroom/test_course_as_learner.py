@@ -51,7 +51,9 @@ def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
         assert len(client.search_model_versions(f"name='{name}'")) == newest, name
     by_hand = client.search_model_versions(f"name='{space.by_hand}'")
     assert sorted(v.version for v in by_hand) == ["1", "2"]  # 02 by hand; 03 from the best run
-    assert read_pins(Path(parameters["output_dir"]) / "deployment") == {linear: f"azureml:{linear}:{best}"}
+    assert read_pins(Path(str(parameters["output_dir"])) / "deployment") == {
+        linear: f"azureml:{linear}:{best}"
+    }
     _notebook_06_is_refused_another_learner_s_production(client, tmp_path, coursework)
 
 

@@ -55,7 +55,9 @@ def test_two_batches_from_the_same_training_runs_keep_both_versions(tracked, tra
         found = sorted(client.search_model_versions(f"name='{names[key]}'"), key=lambda v: int(v.version))
         assert [(v.version, v.run_id) for v in found] == [("1", runs[key]), ("2", runs[key])]
         assert found[0].tags["lab.batch_id"] != found[1].tags["lab.batch_id"]
-    experiment = client.get_experiment_by_name(tracked[2]).experiment_id
+    tracking = client.get_experiment_by_name(tracked[2])
+    assert tracking is not None
+    experiment = tracking.experiment_id
     assert {r.info.run_name for r in client.search_runs([experiment])} == {
         "train-supervised",
         "train-unsupervised",

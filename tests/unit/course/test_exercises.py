@@ -14,6 +14,7 @@ from labhelpers.core.errors import LabError
 from labhelpers.core.learner import namespace
 from labhelpers.course.exercises import check
 from labhelpers.serving.inference import ServedAnswer
+from tests.unit.fakes import FakeRegistry
 
 FARE_MODEL = namespace().models["linear"]
 
@@ -198,32 +199,21 @@ def test_an_unknown_exercise_says_which_exist():
         check("09-9")
 
 
-def _run(run_id, experiment_id="7", model_type="Ridge", rmse=3.5, status="FINISHED"):
-
+def _run(run_id: str, model_type: str = "Ridge", rmse: float | None = 3.5, status: str = "FINISHED") -> dict:
     metrics = {} if rmse is None else {"rmse": rmse}
-    return SimpleNamespace(
-        info=SimpleNamespace(run_id=run_id, experiment_id=experiment_id, status=status),
-        data=SimpleNamespace(metrics=metrics, params={"model_type": model_type}),
-    )
+    return dict(run_id=run_id, params={"model_type": model_type}, metrics=metrics, status=status)
 
 
-class RunsClient:
-    """Stands in for MlflowClient: the course's experiment (id 7) with notebook 01's runs."""
-
-    def __init__(self, *runs):
-
-        self.runs = list(runs)
-        self.experiment = SimpleNamespace(experiment_id="7", name="taxi-model-registry")
-
-    def get_experiment_by_name(self, name):
-        return self.experiment if name == "taxi-model-registry" else None
-
-    def search_runs(self, experiment_ids, filter_string="", max_results=1000):
-        assert experiment_ids == ["7"]
-        return self.runs
-
-    def set_registered_model_tag(self, *args):
-        pass
+def RunsClient(*runs: dict) -> FakeRegistry:  # noqa: N802 (reads as the client it builds)
+    """The one fake with the course's experiment holding notebook 01's runs."""
+    registry = FakeRegistry()
+    registry.add_experiment(namespace().experiment, runs=0)
+    experiment_id = registry.experiments[namespace().experiment].experiment_id
+    for run in runs:
+        registry.add_run(
+            run["run_id"], run["params"], experiment_id, status=run["status"], metrics=run["metrics"]
+        )
+    return registry
 
 
 COURSE_RUNS = (
@@ -330,6 +320,7 @@ def test_04_3_takes_the_reference_gate(empty_registry):
 
     path = Path(__file__).parents[3] / "solutions" / "solutions.py"
     spec = importlib.util.spec_from_file_location("solutions", path)
+    assert spec is not None and spec.loader is not None
     solutions = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(solutions)
     assert check("04-3", solutions.solve_04_3(held_out_trips()[0]), client=empty_registry)
