@@ -1,23 +1,23 @@
 """The course as a learner runs it on the classroom server: the export block's variables, backend = "env".
 
-Notebooks 02-04 run with papermill as the roster account ``coursework``: every name comes from that learner's
-namespace, every write passes MLflow's basic-auth over TLS, and the course ends as it does on the local
-server. 01 trains offline and 05 serves models locally: tests/notebooks runs both; here the session's
-training outputs stand in for 01's run folder. Then notebook 06 runs as the same learner: the classroom
-refuses its attempt to move another learner's ``@production`` (HTTP 403), and nothing of theirs changes.
+Notebooks 01-04 run with papermill as the roster account ``coursework``: every name comes from that learner's
+namespace, every write (01's tracked training runs included) passes MLflow's basic-auth over TLS, and the
+course ends as it does on the local server. 05 serves models locally: tests/notebooks runs it. Then notebook
+06 runs as the same learner: the classroom refuses its attempt to move another learner's ``@production``
+(HTTP 403), and nothing of theirs changes.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from labhelpers.core.learner import namespace
 from labhelpers.registry.pinning import read_pins
+from labhelpers.training.sweep import FEATURE_SETS
 
 
-def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
-    classroom, as_learner, coursework, trained_dirs, sample_csv, tmp_path, monkeypatch
+def test_notebooks_01_to_04_run_as_a_learner_on_the_classroom_server(
+    classroom, as_learner, coursework, sample_csv, tmp_path, monkeypatch
 ):
     from mlflow import MlflowClient
 
@@ -32,28 +32,29 @@ def test_notebooks_02_to_04_run_as_a_learner_on_the_classroom_server(
         "data": str(sample_csv),
         "output_dir": str(outputs),
     }
-    shutil.copytree(
-        trained_dirs[0].parent, tmp_path / "outputs" / "run-20260101-000000-000000"
-    )  # 01's folder
-    run_course(tmp_path / "executed", parameters, notebooks=NOTEBOOKS[1:4], echo=None, learner=coursework)
+    run_course(tmp_path / "executed", parameters, notebooks=NOTEBOOKS[:4], echo=None, learner=coursework)
 
     space = namespace(coursework)
     client = MlflowClient(uri, uri)  # signed in as the learner
     linear = space.models["linear"]
     versions = {int(v.version): v for v in client.search_model_versions(f"name='{linear}'")}
-    newest = max(versions)  # 04 registers three batches after 02-03's pick: shipped, June, worse
-    best, shipped, june, worse = newest - 3, newest - 2, newest - 1, newest
+    # 02: the pipeline's batch, then the best run by hand; 04: the June batch and the worse batch
+    newest = max(versions)
+    meter = ",".join(FEATURE_SETS["meter"])
+    shipped = min(n for n, v in versions.items() if v.tags["features"] == meter)
+    best, june, worse = newest - 2, newest - 1, newest
     assert {n: versions[n].tags["lifecycle"] for n in (best, shipped, june, worse)} == {
         best: "production", shipped: "archived", june: "archived", worse: "candidate",
     }  # fmt: skip
     assert {v.tags["learner"] for v in versions.values()} == {coursework}
-    for name in space.model_names:
-        assert len(client.search_model_versions(f"name='{name}'")) == newest, name
-    by_hand = client.search_model_versions(f"name='{space.by_hand}'")
-    assert sorted(v.version for v in by_hand) == ["1", "2"]  # 02 by hand; 03 from the best run
-    assert read_pins(Path(str(parameters["output_dir"])) / "deployment") == {
-        linear: f"azureml:{linear}:{best}"
-    }
+    for name in space.model_names:  # the fare model's best run was registered alone
+        assert len(client.search_model_versions(f"name='{name}'")) == newest - (name != linear), name
+    experiment, run_id = client.get_experiment_by_name(space.experiment), versions[best].run_id
+    assert experiment is not None and run_id is not None
+    # the version links to the learner's own training run
+    assert client.get_run(run_id).info.experiment_id == experiment.experiment_id
+    pins = read_pins(Path(str(parameters["output_dir"])) / "deployment")
+    assert pins == {linear: f"azureml:{linear}:{best}"}
     _notebook_06_is_refused_another_learner_s_production(client, tmp_path, coursework)
 
 
