@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 
 #: The course's milestones, in order, as table columns.
 STEPS = ("registered", "second_version", "validated", "in_production", "pinned", "rolled_back")
-#: Exercises passed: ``check()`` tags the learner's fare model ``exercise.NN-N = passed`` (01-1, checked on
-#: training files before anything is registered, is not recorded).
+#: Exercises passed: ``check()`` tags the learner's fare model ``lab.exercise.NN-N = passed`` (a registry
+#: written before the bookkeeping tags moved under ``lab.`` holds ``exercise.NN-N``: both are counted).
 EXERCISES = "exercises_passed"
-_PASSED = re.compile(r"exercise\.\d\d-\d+$")
+_PASSED = re.compile(r"(?:lab\.)?exercise\.\d\d-\d+$")
 
 
 def _moves(version: ModelVersion) -> list[dict]:

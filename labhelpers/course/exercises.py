@@ -94,8 +94,8 @@ def check(exercise: str, answer: Any = None, *, client: RegistryClient | None = 
     return Verdict(exercise, passed, message)
 
 
-#: The tag on the learner's fare model that says an exercise was passed: ``exercise.02-1 = passed``.
-PASSED_TAG = "exercise.{}"
+#: The tag on the learner's fare model that says an exercise was passed: ``lab.exercise.02-1 = passed``.
+PASSED_TAG = "lab.exercise.{}"
 
 
 def record_pass(client: RegistryClient, exercise: str) -> bool:

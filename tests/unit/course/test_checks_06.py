@@ -25,9 +25,7 @@ def registry(fake_registry, monkeypatch):
 def _copy(fake, source: str):
     from labhelpers.core.learner import namespace
 
-    copy = fake.create_model_version(namespace().shared_production, source)
-    copy.source = source  # the fake keeps no source; a real copy's is models:/NAME/N
-    return copy
+    return fake.create_model_version(namespace().shared_production, source)  # a copy's source: models:/NAME/N
 
 
 def test_06_3_refuses_until_the_learner_s_own_copy_of_production_is_deleted(registry):
