@@ -22,6 +22,7 @@ an execution count, so the copies nbval runs get a count on every cell that has 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -71,6 +72,18 @@ def _roles_of_04(versions, name: str) -> tuple[int, int, int, int]:
         if model == name and versions[(model, n)].tags["features"] == SHIPPED_FEATURES
     )
     return newest - 2, shipped, newest - 1, newest
+
+
+def _assert_every_version_links_to_its_training_run(client, versions) -> None:
+    """Each version's run is the run that trained it (01's steps and sweep, 04's retrains): it logged the
+    parameters and the held-out metrics the version records, never a run made at registration."""
+    for (name, number), version in versions.items():
+        run = client.get_run(version.run_id)
+        assert not run.info.run_name.startswith("register-"), (name, number, run.info.run_name)
+        assert run.data.params.get("features"), (name, number)
+        if "rmse" in version.tags:  # a fare model: the run measured the rmse the version records
+            logged = {value for key, value in run.data.metrics.items() if key.endswith("rmse")}
+            assert any(math.isclose(value, float(version.tags["rmse"]), rel_tol=1e-5) for value in logged)
 
 
 def _batch(versions, member) -> dict:
@@ -254,6 +267,7 @@ def test_first_run_registers_promotes_and_pins(first_run, client, parameters):
     assert {name for name, _ in versions} == set(config.MODEL_NAMES)
     best, shipped, june, worse = _roles_of_04(versions, LINEAR)
     _assert_each_batch_has_all_three(versions, list(config.MODEL_NAMES), LINEAR, worse)
+    _assert_every_version_links_to_its_training_run(client, versions)
     for (name, number), version in versions.items():
         if "lab.batch_id" in version.tags:  # 02's version 2 of the fare model was registered by hand
             assert version.tags["lab.batch_status"] == "complete", (name, number)
