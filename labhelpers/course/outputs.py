@@ -122,6 +122,10 @@ def _clean_outputs(outputs: list, rules: list[tuple[re.Pattern, str]]) -> list:
             if output.get("name") == "stderr":
                 continue
             output["text"] = sanitize(output["text"], rules)
+            previous = kept[-1] if kept else {}
+            if previous.get("output_type") == "stream" and previous.get("name") == output.get("name"):
+                previous["text"] += output["text"]  # one print flushed in two parts is stored as one
+                continue
         for mime in _MIME_TEXT:
             if mime in output.get("data", {}):
                 data = output["data"][mime]
