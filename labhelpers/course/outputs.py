@@ -116,7 +116,7 @@ def sanitize(text: str, rules: list[tuple[re.Pattern, str]] | None = None, *, ht
 
 def _clean_outputs(outputs: list, rules: list[tuple[re.Pattern, str]]) -> list:
     """Outputs without stderr and execution counts, their text sanitized (images kept as they are)."""
-    kept = []
+    kept: list = []
     for output in outputs:
         if output.get("output_type") == "stream":
             if output.get("name") == "stderr":
