@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from labhelpers.core.learner import namespace
 from labhelpers.core.registry_client import RegistryClient
+from labhelpers.registry.lease import BATCH_STATUS_TAG, BATCH_TAG
 
 _ENV_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
@@ -205,10 +206,10 @@ def check_batches(client: RegistryClient, outcomes: list[Outcome]) -> list[str]:
             for name, number in batch["versions"].items():
                 found = [v for v in client.search_model_versions(f"name='{name}'") if v.version == number]
                 tags = found[0].tags if found else {}
-                if tags.get("batch_id") != batch["batch_id"] or tags.get("batch_status") != "complete":
+                if tags.get(BATCH_TAG) != batch["batch_id"] or tags.get(BATCH_STATUS_TAG) != "complete":
                     problems.append(f"{name} v{number} of batch {batch['batch_id']}: {tags or 'missing'}")
         for name in namespace(outcome.learner).model_names:
-            ids = [v.tags.get("batch_id") for v in client.search_model_versions(f"name='{name}'")]
+            ids = [v.tags.get(BATCH_TAG) for v in client.search_model_versions(f"name='{name}'")]
             if len(ids) != len(set(ids)):
                 problems.append(f"{name}: two versions of one batch {ids}")
     return problems

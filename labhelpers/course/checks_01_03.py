@@ -202,7 +202,8 @@ def check_02_2(answer: Any, client: RegistryClient) -> tuple[bool, str]:
     text = target.description or ""
     if not text.strip():
         described = [v.version for v in _versions(client, fare) if (v.description or "").strip()]
-        elsewhere = f" (version {', '.join(described)} has one: not the one asked for)" if described else ""
+        plural = "s" if len(described) > 1 else ""
+        elsewhere = f" (version{plural} {', '.join(described)}: not the one asked for)" if described else ""
         return False, f"{fare} version {target.version} has no description yet{elsewhere}."
     if f"{rmse:.2f}" not in text:
         return False, (

@@ -41,7 +41,7 @@ def waits(azure_rules, monkeypatch):
 def _runs(server: MlflowClient, item) -> list:
     """Every run (active or deleted) of this batch registering ``item.name``."""
     experiment = server.get_run(item.run_id).info.experiment_id
-    query = f"tags.batch_id = '{item.batch_id}' and tags.`mlflow.runName` = 'register-{item.name}'"
+    query = f"tags.`lab.batch_id` = '{item.batch_id}' and tags.`mlflow.runName` = 'register-{item.name}'"
     return server.search_runs([experiment], query, run_view_type=ViewType.ALL)
 
 

@@ -115,7 +115,7 @@ def test_run_search_forwards_what_azure_ml_supports(body):
 @pytest.mark.parametrize(
     "text",
     [
-        "name='taxi-fare-linear-regression' and tags.batch_status='pending'",
+        "name='taxi-fare-linear-regression' and tags.`lab.batch_status`='pending'",
         "name='taxi-fare-linear-regression' and run_id='0123abcd'",
         "name=\"m\" and run_id=\"r\"",
         "name='a' or name='b'",
@@ -181,7 +181,7 @@ def test_the_filters_registration_repair_and_the_catalog_send_meet_azure_rules_a
     # the narrowed searches the code sends are refused, exactly as sent...
     assert _refused_filters(proxy) == [
         (rules.VERSION_FILTER.name, "name='m' and run_id='r1'"),
-        (rules.VERSION_FILTER.name, "name='m' and tags.batch_status='pending'"),
+        (rules.VERSION_FILTER.name, "name='m' and tags.`lab.batch_status`='pending'"),
     ]
     # ...and each client learned it once and asked by name only instead; the catalog's forms all pass
     assert capabilities.of(registration).version_filters is False
