@@ -210,6 +210,37 @@ def postmaster_pid(c: Cluster) -> int | None:
     return pid
 
 
+def _orphans(c: Cluster) -> list[int]:
+    """Live processes still working in the cluster's folder: the backends of a postmaster that was killed."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name"]):
+        with contextlib.suppress(psutil.Error):
+            working = process.info["name"] == "postgres" and process.status() != psutil.STATUS_ZOMBIE
+            if working and Path(process.cwd()).resolve() == c.data.resolve():
+                found.append(process.pid)
+    return found
+
+
+def _clear_after_a_kill(c: Cluster, timeout: float) -> None:
+    """Make a cluster whose postmaster was killed (SIGKILL, a crash) startable again.
+
+    Its backends notice the death within moments and exit; until then they hold the shared memory and a new
+    postmaster refuses to start ("pre-existing shared memory block is still in use"), so wait for them. The
+    dead postmaster's pid file stays behind, and where nothing reaps the dead process (a container whose first
+    process reaps no zombies) its pid still answers: the new postmaster would take the file for a running
+    server's. ``postmaster_pid`` already found it gone, so the file is stale: remove it.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _orphans(c) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with contextlib.suppress(FileNotFoundError):
+        (c.data / "postmaster.pid").unlink()
+
+
 def start(c: Cluster, timeout: float = 60) -> int:
     """Start the cluster (no-op when it runs) and return the postmaster's pid.
 
@@ -219,6 +250,7 @@ def start(c: Cluster, timeout: float = 60) -> int:
     running = postmaster_pid(c)
     if running:
         return running
+    _clear_after_a_kill(c, timeout)
     _hand_over(c, c.root)
     options = (
         f"-c listen_addresses=127.0.0.1 -p {c.port} -c unix_socket_directories='' -c max_connections=200"
