@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jupyter_client.provisioning import LocalProvisioner
 
 from labhelpers.course.run import run_course
 
@@ -93,6 +92,8 @@ def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
     log.write_text("an earlier kernel's line\n")
     kernel = AheadKernel(tmp_path, log=log, warm_imports="pass")
     try:
+        from jupyter_client.provisioning import LocalProvisioner  # not in the MLflow 2 environment
+
         provisioner = kernel.manager.provisioner
         assert isinstance(provisioner, LocalProvisioner)
         pid = provisioner.pid
