@@ -68,6 +68,18 @@ def _notebook(path, outputs_of_code):
     return path
 
 
+def _stored(tmp_path, ran):
+    """Store the outputs ``ran`` of a one-cell notebook's run; return the committed code cell."""
+    import nbformat
+
+    source_dir, executed_dir = tmp_path / "src", tmp_path / "ran"
+    source_dir.mkdir(), executed_dir.mkdir()
+    _notebook(source_dir / "n.ipynb", [])
+    _notebook(executed_dir / "n.ipynb", ran)
+    assert outputs.store_outputs(executed_dir, source_dir, names=["n.ipynb"]) == 1
+    return nbformat.read(source_dir / "n.ipynb", as_version=4).cells[1]
+
+
 def test_store_outputs_copies_sanitized_outputs_without_stderr_or_counts(tmp_path):
     import nbformat
 
@@ -92,20 +104,16 @@ def test_store_outputs_copies_sanitized_outputs_without_stderr_or_counts(tmp_pat
 def test_one_print_flushed_in_parts_is_stored_as_one_output(tmp_path):
     import nbformat
 
-    source_dir, executed_dir = tmp_path / "src", tmp_path / "ran"
-    source_dir.mkdir(), executed_dir.mkdir()
-    _notebook(source_dir / "n.ipynb", [])
-    ran = [
-        nbformat.v4.new_output("stream", name="stdout", text="same fares:"),
-        nbformat.v4.new_output("stream", name="stderr", text="INFO noise\n"),
-        nbformat.v4.new_output("stream", name="stdout", text=" True\n"),
-        nbformat.v4.new_output("execute_result", {"text/plain": "3"}, execution_count=7),
-        nbformat.v4.new_output("stream", name="stdout", text="after\n"),
-    ]
-    _notebook(executed_dir / "n.ipynb", ran)
-
-    assert outputs.store_outputs(executed_dir, source_dir, names=["n.ipynb"]) == 1
-    cell = nbformat.read(source_dir / "n.ipynb", as_version=4).cells[1]
+    cell = _stored(
+        tmp_path,
+        [
+            nbformat.v4.new_output("stream", name="stdout", text="same fares:"),
+            nbformat.v4.new_output("stream", name="stderr", text="INFO noise\n"),
+            nbformat.v4.new_output("stream", name="stdout", text=" True\n"),
+            nbformat.v4.new_output("execute_result", {"text/plain": "3"}, execution_count=7),
+            nbformat.v4.new_output("stream", name="stdout", text="after\n"),
+        ],
+    )
     assert [o.get("text") for o in cell.outputs] == ["same fares: True\n", None, "after\n"]
 
 
