@@ -23,6 +23,13 @@ export PYTHONDONTWRITEBYTECODE :=
 # set in seconds where pip takes minutes. It reads PyPI, not pip's configuration: for another index, set
 # UV_DEFAULT_INDEX (or UV_INDEX) as uv documents.
 UV_VERSION := 0.13.9
+# uv into the venv $(2), made --without-pip (ensurepip costs ~5 s): the base interpreter $(1)'s pip installs it
+# there (`pip --python`, pip 22.3+); a base Python whose pip cannot (or that has none) seeds the venv's own pip
+# first. uv then installs pip itself with the pinned set, so the venv has its pip as any venv does.
+define install_uv
+	@$(1) -m pip --python $(2)/bin/python install --quiet uv==$(UV_VERSION) 2>/dev/null || \
+	  { $(2)/bin/python -m ensurepip >/dev/null && $(2)/bin/python -m pip install --quiet uv==$(UV_VERSION); }
+endef
 
 .PHONY: help venv run pipeline server stop status lab test lint bench sample clean reset-registry
 .PHONY: classroom classroom-stop classroom-status classroom-progress classroom-reset notebooks-outputs screenshots
@@ -37,9 +44,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@# Pins changed since the last build: start from an empty venv, so no package of the old set stays behind.
 	@if ls $(VENV)/.pins-* >/dev/null 2>&1; then echo "pins changed: rebuilding $(VENV)"; rm -rf $(VENV); fi
 	@# A venv cut short (no pyvenv.cfg) would install into the base interpreter: make it anew.
-	@test -f $(VENV)/pyvenv.cfg || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install --quiet uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e '.[lab,dev]'
+	@test -f $(VENV)/pyvenv.cfg || { rm -rf $(VENV); $(PYTHON) -m venv --without-pip $(VENV); }
+	$(call install_uv,$(PYTHON),$(VENV))
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e '.[lab,dev]' pip
 	$(VENV)/bin/uv pip check --quiet --python $(PY)
 	$(PY) -m ipykernel install --sys-prefix --name taxi-registry-lab --display-name "Python (taxi registry lab)" >/dev/null
 	@rm -f $(VENV)/.pins-*
@@ -154,8 +161,8 @@ MLFLOW2_STAMP := $(MLFLOW2_VENV)/.pins-$(shell cat $(MLFLOW2_PINS) 2>/dev/null |
 $(MLFLOW2_STAMP): $(MLFLOW2_PINS)
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
 	  { echo "error: Python 3.10-3.12 needed, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }
-	@test -f $(MLFLOW2_VENV)/pyvenv.cfg || { rm -rf $(MLFLOW2_VENV); $(PYTHON) -m venv $(MLFLOW2_VENV); }
-	$(MLFLOW2_PY) -m pip install --quiet uv==$(UV_VERSION)
+	@test -f $(MLFLOW2_VENV)/pyvenv.cfg || { rm -rf $(MLFLOW2_VENV); $(PYTHON) -m venv --without-pip $(MLFLOW2_VENV); }
+	$(call install_uv,$(PYTHON),$(MLFLOW2_VENV))
 	$(MLFLOW2_VENV)/bin/uv pip install --quiet --python $(MLFLOW2_PY) -r $(MLFLOW2_PINS)
 	$(MLFLOW2_VENV)/bin/uv pip install --quiet --python $(MLFLOW2_PY) --no-deps -e .
 	@rm -f $(MLFLOW2_VENV)/.pins-*
@@ -180,9 +187,9 @@ $(PY_STAMP): pyproject.toml constraints.txt
 	@test -n "$(PY_VERSION)" || { echo "usage: make test-python PY_VERSION=3.10.13 [PY_PYTHON=/path/to/python]"; exit 2; }
 	@$(PY_PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
 	  { echo "error: Python 3.10-3.12 needed, $(PY_PYTHON) is $$($(PY_PYTHON) --version 2>&1)"; exit 1; }
-	@test -f $(PY_VENV)/pyvenv.cfg || { rm -rf $(PY_VENV); $(PY_PYTHON) -m venv $(PY_VENV); }
-	$(PY_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
-	$(PY_VENV)/bin/uv pip install --quiet --python $(PY_VENV)/bin/python -c constraints.txt -e '.[lab,dev]'
+	@test -f $(PY_VENV)/pyvenv.cfg || { rm -rf $(PY_VENV); $(PY_PYTHON) -m venv --without-pip $(PY_VENV); }
+	$(call install_uv,$(PY_PYTHON),$(PY_VENV))
+	$(PY_VENV)/bin/uv pip install --quiet --python $(PY_VENV)/bin/python -c constraints.txt -e '.[lab,dev]' pip
 	$(PY_VENV)/bin/uv pip check --quiet --python $(PY_VENV)/bin/python
 	@rm -f $(PY_VENV)/.pins-*
 	@touch $@
