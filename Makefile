@@ -48,6 +48,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(call install_uv,$(PYTHON),$(VENV))
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e '.[lab,dev]' pip
 	$(VENV)/bin/uv pip check --quiet --python $(PY)
+	@# The bytecode of what the course imports, on both cores now rather than by each first process on one
+	$(PY) tools/warm_bytecode.py
 	$(PY) -m ipykernel install --sys-prefix --name taxi-registry-lab --display-name "Python (taxi registry lab)" >/dev/null
 	@rm -f $(VENV)/.pins-*
 	@touch $@
