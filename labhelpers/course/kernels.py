@@ -49,21 +49,20 @@ def kernel_name() -> str:
 
 
 class AheadKernel:
-    """A kernel started before its notebook's turn, already importing what every notebook imports first.
+    """A kernel started before its notebook's turn, importing what every notebook imports first as it starts.
 
     Each notebook still runs in a fresh kernel of its own and executes every one of its cells; the kernel
-    only spends the seconds of ``import mlflow`` while the notebook before is running, on the other core.
+    only spends the seconds of ``import mlflow`` while the notebook before is running, on the other core. The
+    imports are the kernel's own start-up lines (IPython's ``exec_lines``): nothing talks to the kernel until
+    :meth:`settle`, so starting one costs the notebook before it no more than spawning a process.
 
     Args:
         cwd: The kernel's working folder (the notebook's own).
         log: File that the kernel process's own output is appended to (its log, a traceback printed while
             it is stopped); default: this process's terminal. Cell output goes to the notebook either way.
-        startup_timeout: Seconds the kernel may take to answer its first request.
-        warm_imports: The code run ahead.
+        warm_imports: The code run ahead (its errors go to ``log``: the notebook's cells import the same
+            modules and report them).
         name: The notebook it is for, as messages name it.
-
-    Raises:
-        CourseError: The kernel did not answer within ``startup_timeout`` (it is stopped).
     """
 
     def __init__(
@@ -71,7 +70,6 @@ class AheadKernel:
         cwd: Path,
         *,
         log: Path | None = None,
-        startup_timeout: float = 60,
         warm_imports: str = WARM_IMPORTS,
         name: str = "a notebook",
     ) -> None:
@@ -81,34 +79,21 @@ class AheadKernel:
         self.log, self.name, self._warm = log, name, warm_imports
         self._where = f" (its own messages: {log})" if log else ""
         self.manager = AsyncKernelManager(kernel_name=kernel_name())
+        arguments = [*KERNEL_ARGUMENTS, f"--IPKernelApp.exec_lines={warm_imports}"]  # one line, run whole
         # The kernel process keeps its own copy of the file; a restart would need it open again (the course
         # never restarts a kernel: each notebook gets a fresh one).
         with open(log, "ab") if log else contextlib.nullcontext() as output:
             streams = {"stdout": output, "stderr": output} if output else {}
-            run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=KERNEL_ARGUMENTS, **streams)
-        self._client = self.manager.client()
-        self._client.start_channels()
-        try:
-            run_sync(self._client.wait_for_ready)(timeout=startup_timeout)
-            self._warm_id = self._client.execute(warm_imports, silent=True, store_history=False)
-        except (RuntimeError, TimeoutError) as error:  # jupyter_client: no answer in time, or the kernel died
-            self.shutdown()
-            raise CourseError(
-                f"The Jupyter kernel for {name} did not start: {error}{self._where}. Check that this venv's "
-                "python starts (`make venv` rebuilds it)."
-            ) from None
-        except BaseException:  # a bug (or Ctrl-C) is raised as it is, with no kernel left behind
-            self.shutdown()
-            raise
+            run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=arguments, **streams)
 
     def settle(self, timeout: float) -> None:
-        """Wait until the kernel has answered its warm imports, then let go of it (before papermill connects).
+        """Wait until the kernel has run its warm imports and answered one request, then let go of it.
 
-        ipykernel 7.3 can leave a request unread when it arrives while the kernel is sending another
-        client's reply (ipython/ipykernel#1554; 7.4 fixes it, but needs Python 3.11): papermill's first
-        cell would then wait until its timeout. Once this client has its answer, papermill's client is the
-        only one talking to the kernel. Whether the imports succeeded does not matter here: the notebook's
-        own cells import the same modules and report any error themselves.
+        A kernel answers only once its start-up lines have run. One ``kernel_info`` request, not
+        ``wait_for_ready``'s one per second: ipykernel 7.3 can leave a request unread when it arrives while
+        the kernel is sending another client's reply (ipython/ipykernel#1554; 7.4 fixes it, but needs Python
+        3.11), so papermill's first cell would wait until its timeout behind our queued requests. Once this
+        client has its only answer, papermill's client is the only one talking to the kernel.
 
         Raises:
             CourseError: No answer within ``timeout`` seconds, or the kernel died first.
@@ -117,11 +102,14 @@ class AheadKernel:
 
         from jupyter_core.utils import run_sync
 
+        client = self.manager.client()
+        client.start_channels()
         deadline = time.monotonic() + timeout
         try:
+            request = client.kernel_info()
             while True:
                 try:
-                    reply = run_sync(self._client.get_shell_msg)(timeout=1.0)
+                    reply = run_sync(client.get_shell_msg)(timeout=min(1.0, max(timeout, 0.01)))
                 except queue.Empty:
                     alive = run_sync(self.manager.is_alive)()
                     if alive and time.monotonic() < deadline:
@@ -135,20 +123,14 @@ class AheadKernel:
                         f"The kernel for {self.name} {problem}{self._where}; try the import in a terminal "
                         "with this venv's python."
                     ) from None
-                if reply.get("parent_header", {}).get("msg_id") == self._warm_id:
+                if reply.get("parent_header", {}).get("msg_id") == request:
                     break
         finally:
-            self._client.stop_channels()
-
-    @property
-    def connected(self) -> bool:
-        """Whether this object's own client still talks to the kernel (False once :meth:`settle` let go)."""
-        return bool(self._client.channels_running)
+            client.stop_channels()
 
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync
 
-        self._client.stop_channels()
         with contextlib.suppress(Exception):  # already gone: nothing left to stop
             run_sync(self.manager.shutdown_kernel)(now=True)
 

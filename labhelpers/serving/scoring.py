@@ -116,12 +116,26 @@ class ScoringServer:
     log_path: Path
     created: float | None = None
 
+    def wait(self, timeout: float = 180.0) -> ScoringServer:
+        """Return this server once ``/ping`` answers (at once if it does already): ``serve(wait=False)``.
+
+        Raises:
+            ServerError: It exited, was stopped, or did not answer in time; the message holds the log's end.
+        """
+        if _answers(self.url):
+            return self
+        process = SPAWNED.get(self.pid)
+        if process is None:  # stopped, or started by another Python
+            raise ServerError(f"The scoring server for {self.model_uri} at {self.url} is not running.")
+        return await_ready(self, process, _answers, f"The scoring server for {self.model_uri}", timeout)
+
     def invoke(self, frame: pd.DataFrame, timeout: float = 30.0) -> list:
-        """Send ``frame`` to ``POST /invocations`` and return the predictions.
+        """Send ``frame`` to ``POST /invocations`` and return the predictions (once the server is up).
 
         Raises:
             ServerError: No answer, or an error status (MLflow's message is included).
         """
+        self.wait()
         try:
             with local_session() as session:
                 response = session.post(f"{self.url}/invocations", json=rest_payload(frame), timeout=timeout)
@@ -192,6 +206,7 @@ def serve(
     port: int | None = None,
     log_dir: str | Path | None = None,
     timeout: float = 180.0,
+    wait: bool = True,
 ) -> ScoringServer:
     """Start MLflow's scoring server for one registered version and wait until ``/ping`` answers.
 
@@ -200,6 +215,8 @@ def serve(
         port: Port on 127.0.0.1 (default: a free one).
         log_dir: Folder for the server's log (default: a new temporary folder).
         timeout: Seconds to wait for the model to load and the server to answer.
+        wait: False: return as soon as the server is launched, while it loads the model (other work can go on
+            meanwhile); its first ``invoke`` (or ``wait()``) waits for it.
 
     Returns:
         The running server; call its ``stop()`` when done (it is also stopped when Python exits). A server
@@ -220,6 +237,10 @@ def serve(
     server = ScoringServer(
         uri, process.pid, f"http://{config.HOST}:{port}", log_path, created_at(process.pid)
     )
+    if not wait:
+        atexit.register(server.stop)  # never leave a server behind a finished notebook
+        remember_started(server)
+        return server
     return await_ready(server, process, _answers, f"The scoring server for {uri} on port {port}", timeout)
 
 

@@ -83,16 +83,23 @@ def test_serving_a_version_twice_leaves_one_server(pinned, tmp_path, process_gro
 def test_serving_a_version_twice_with_mlflows_scoring_server_leaves_one_server(
     pinned, tmp_path, process_group
 ):
+    import requests
+
     from labhelpers.serving.scoring import serve
 
-    first = serve(pinned, log_dir=tmp_path / "scoring")
+    first = serve(pinned, log_dir=tmp_path / "scoring", wait=False)  # notebook 05 launches it early
     second = None
     try:
-        second = serve(pinned, log_dir=tmp_path / "scoring")  # notebook 05's comparison cell run again
+        with pytest.raises(requests.ConnectionError):  # returned at once: the model is still loading
+            requests.get(f"{first.url}/ping", timeout=5)
+        assert first.wait() is first and requests.get(f"{first.url}/ping", timeout=5).status_code == 200
+        second = serve(pinned, log_dir=tmp_path / "scoring", wait=False)  # notebook 05's cell run again
         assert process_group(first.pid) == []
-        assert len(second.invoke(read_sample_request().head(2))) == 2
+        assert len(second.invoke(read_sample_request().head(2))) == 2  # the first call waits for it
     finally:
         first.stop()
         if second is not None:
             second.stop()
     assert process_group(second.pid) == []
+    with pytest.raises(ServerError, match="is not running"):
+        second.wait()

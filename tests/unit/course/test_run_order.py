@@ -51,21 +51,34 @@ def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tm
     assert len(pids) == 3  # every notebook ran in a fresh kernel of its own
 
 
-def test_a_kernel_started_ahead_is_handed_over_only_after_it_answered_its_warm_imports(tmp_path):
-    # ipykernel 7.3 can strand a request that arrives while it answers another client (ipykernel#1554):
-    # papermill must not connect while the warm imports' answer is still to come.
+def test_a_kernel_started_ahead_is_handed_over_only_after_it_ran_its_warm_imports(tmp_path):
+    # ipykernel 7.3 can strand a request arriving while it answers another client (ipython/ipykernel#1554):
+    # papermill must not connect before the kernel has answered, nor while an answer to us is still to come.
+    from labhelpers.core.errors import CourseError
     from labhelpers.course.kernels import AheadKernel
 
     go, mark = tmp_path / "go", tmp_path / "warm-done"
-    # the warm imports finish only once the test says so: settle must wait for their answer, however slow
+    # the warm imports finish only once the test says so: settle must wait for them, however slow
     warm = f"import time, pathlib\nwhile not pathlib.Path({str(go)!r}).exists(): time.sleep(0.05)\n"
     kernel = AheadKernel(tmp_path, warm_imports=warm + f"pathlib.Path({str(mark)!r}).touch()")
     try:
-        assert not mark.exists() and kernel.connected
+        with pytest.raises(CourseError, match="did not finish running"):
+            kernel.settle(timeout=2)  # the kernel is up by now, still in its start-up lines
+        assert not mark.exists()
         go.touch()
         kernel.settle(timeout=60)
         assert mark.exists()
-        assert not kernel.connected  # papermill's client is the only one left
+        # the kernel runs the notebook's first request at once: nothing of ours is left in its way
+        from jupyter_core.utils import run_sync
+
+        client = kernel.manager.client()
+        client.start_channels()
+        try:
+            run = run_sync(client.execute_interactive)
+            reply = run("x = 1", timeout=10, output_hook=lambda message: None)
+            assert reply["content"]["status"] == "ok" and reply["content"]["execution_count"] == 1
+        finally:
+            client.stop_channels()
     finally:
         kernel.shutdown()
 
@@ -119,23 +132,26 @@ def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path
         kernel.shutdown()
 
 
-def test_a_bug_while_a_kernel_starts_is_raised_as_itself_and_leaves_no_kernel(tmp_path, monkeypatch):
+def test_a_bug_while_a_kernel_settles_is_raised_as_itself_and_leaves_no_kernel(tmp_path, monkeypatch):
     import psutil
     from jupyter_client.asynchronous import AsyncKernelClient
 
     from labhelpers.course.kernels import AheadKernel
 
-    started: list = []
     # children this process had already (another test's browser or server, in the same xdist worker)
     before = {child.pid for child in psutil.Process().children()}
 
-    async def wait_for_ready(self, timeout=None):
-        started.extend(c for c in psutil.Process().children() if c.pid not in before)  # the kernel, by now
+    def kernel_info(self):
         raise AttributeError("'NoneType' object has no attribute 'session'")
 
-    monkeypatch.setattr(AsyncKernelClient, "wait_for_ready", wait_for_ready)
-    with pytest.raises(AttributeError, match="no attribute 'session'"):  # not "the kernel did not start"
-        AheadKernel(tmp_path, warm_imports="pass")
+    monkeypatch.setattr(AsyncKernelClient, "kernel_info", kernel_info)
+    kernel = AheadKernel(tmp_path, warm_imports="pass")
+    started = [child for child in psutil.Process().children() if child.pid not in before]  # the kernel
+    try:
+        with pytest.raises(AttributeError, match="no attribute 'session'"):  # not "the kernel died"
+            kernel.settle(timeout=60)
+    finally:
+        kernel.shutdown()  # what the course runner does with every kernel, whatever happened
     assert started and not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
