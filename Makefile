@@ -48,8 +48,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(call install_uv,$(PYTHON),$(VENV))
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e '.[lab,dev]' pip
 	$(VENV)/bin/uv pip check --quiet --python $(PY)
-	@# The bytecode of what the course imports, on both cores now rather than by each first process on one
-	$(PY) tools/warm_bytecode.py
+	@# The bytecode of what the course imports, compiled in the background at the lowest priority: it takes
+	@# only the CPU that starting the server and the first kernels leave idle, and whatever it compiled first
+	@# no process compiles again (see tools/warm_bytecode.py).
+	nice -n 19 $(PY) tools/warm_bytecode.py >/dev/null 2>&1 &
 	$(PY) -m ipykernel install --sys-prefix --name taxi-registry-lab --display-name "Python (taxi registry lab)" >/dev/null
 	@rm -f $(VENV)/.pins-*
 	@touch $@
