@@ -157,13 +157,19 @@ def port_free():
 
 
 def _process_group(pgid: int) -> list:
-    """Every live (not zombie) process in group ``pgid``, whatever its command line."""
+    """Every live process in group ``pgid``, whatever its command line.
+
+    Not live: a zombie, nor a process in its last moment of exit, whose memory (so its command line) is
+    already gone while its state still reads "running" (seen on a busy machine right after a stop).
+    """
     import psutil
 
     found = []
     for process in psutil.process_iter():
         try:
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+            if os.getpgid(process.pid) != pgid or process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if process.cmdline():  # empty: exiting
                 found.append(process)
         except (OSError, psutil.Error):
             continue  # ended while we looked
