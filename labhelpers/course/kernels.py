@@ -103,7 +103,8 @@ class AheadKernel:
         from jupyter_core.utils import run_sync
 
         client = self.manager.client()
-        client.start_channels()
+        # the shell channel alone: a heartbeat thread starting while settle already lets go would race it
+        client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         deadline = time.monotonic() + timeout
         try:
             request = client.kernel_info()
