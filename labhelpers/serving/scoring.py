@@ -135,10 +135,14 @@ class ScoringServer:
         Raises:
             ServerError: No answer, or an error status (MLflow's message is included).
         """
-        self.wait()
+        url, body = f"{self.url}/invocations", rest_payload(frame)
         try:
             with local_session() as session:
-                response = session.post(f"{self.url}/invocations", json=rest_payload(frame), timeout=timeout)
+                try:
+                    response = session.post(url, json=body, timeout=timeout)
+                except requests.ConnectionError:  # launched with serve(wait=False) and still loading?
+                    self.wait()
+                    response = session.post(url, json=body, timeout=timeout)
         except requests.RequestException as error:
             raise ServerError(f"The scoring server at {self.url} did not answer ({error}).") from None
         if response.status_code != 200:
