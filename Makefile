@@ -103,11 +103,11 @@ test: lint
 
 ## Run notebooks 01-06 on a throwaway server and store their sanitized outputs in the committed notebooks
 notebooks-outputs: $(STAMP)
-	$(PY) -m labhelpers course store-outputs --into build/course-outputs
+	$(PY) -m tools.store_outputs --into build/course-outputs
 
 ## Run notebooks 01-03 on a throwaway server and photograph its MLflow UI (the state 03 shows) into notebooks/images/
 screenshots: $(STAMP)
-	$(PY) -m labhelpers course screenshots --into build/course-screenshots --images notebooks/images
+	$(PY) -m tools.screenshots --into build/course-screenshots --images notebooks/images
 
 ## Benchmarks: training at 10M rows, registration speed, a 30-learner classroom (not part of make test)
 bench: $(STAMP)

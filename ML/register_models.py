@@ -21,8 +21,8 @@ import sys
 
 import labhelpers_path  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.core.entry import run_main
-from labhelpers.core.learner import LEARNER_ENV
+from labhelpers.cli.entry import run_main
+from labhelpers.foundation.learner import LEARNER_ENV
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -81,7 +81,7 @@ def _record_in_job_run(done) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from labhelpers.core.learner import namespace
+    from labhelpers.foundation.learner import namespace
     from labhelpers.registry.register import register_models
 
     args = parse_args(argv)

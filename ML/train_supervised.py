@@ -15,8 +15,9 @@ import sys
 
 import labhelpers_path  # noqa: F401  (puts labhelpers on the path)
 
-from labhelpers.core.entry import run_main, training_parser, use_tracking_uri
+from labhelpers.cli.entry import run_main
 from labhelpers.training.features import DEFAULT_SUPERVISED_FEATURES
+from labhelpers.training.script_options import training_parser, use_tracking_uri
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -160,10 +160,10 @@ def main() -> int:
     from mlflow import MlflowClient
 
     from bench.rehearsal import RequestCounter, Script, learner_uri, process_tree_cpu, rehearse
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
     from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
-    from labhelpers.core.config import free_port
-    from labhelpers.server.tracking import configure_client_timeouts
+    from labhelpers.foundation.config import free_port
+    from labhelpers.tracking.connection import configure_client_timeouts
 
     work = Path(tempfile.mkdtemp(prefix="bench-classroom-"))
     work.chmod(0o755)  # PostgreSQL's own account must reach its folder when we are root
@@ -174,11 +174,11 @@ def main() -> int:
         "LAB_LEARNER",
     ):
         os.environ.pop(name, None)
-    s = server.settings(work / "classroom", "127.0.0.1", free_port(), free_port(), args.workers)
+    s = stack.settings(work / "classroom", "127.0.0.1", free_port(), free_port(), args.workers)
     try:
         dirs, validation, roster = _prepare(work, args.learners)
         started = time.monotonic()
-        record = server.start(s, roster, timeout=300)
+        record = stack.start(s, roster, timeout=300)
         print(f"classroom server up in {time.monotonic() - started:.1f} s at {record['uri']}")
         configure_client_timeouts()
         os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"] = record["cert"]
@@ -210,7 +210,7 @@ def main() -> int:
                 f"--state-dir {s.root}`"
             )
         else:
-            server.stop(s.root)
+            stack.stop(s.root)
             shutil.rmtree(work, ignore_errors=True)
 
 

@@ -85,7 +85,7 @@ def bench_registration(work: Path, uri: str, repeats: int) -> None:
 def bench_catalog(versions: int) -> None:
     from mlflow import MlflowClient
 
-    from labhelpers.core.config import MODEL_NAMES
+    from labhelpers.foundation.config import MODEL_NAMES
     from labhelpers.registry.catalog import comparison_table
     from labhelpers.registry.references import resolve
 
@@ -132,20 +132,20 @@ def main() -> int:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each, after a warm-up")
     args = parser.parse_args()
-    from labhelpers.core.config import free_port
-    from labhelpers.server import local as server
-    from labhelpers.server.tracking import use_tracking
+    from labhelpers.foundation.config import free_port
+    from labhelpers.local_server import control as local_server
+    from labhelpers.tracking.connection import use_tracking
 
     work = Path(tempfile.mkdtemp(prefix="bench-registry-"))
     port = free_port()
-    info = server.start(port, work / "state")
+    info = local_server.start(port, work / "state")
     try:
         use_tracking(info.uri)
         bench_registration(work, info.uri, args.repeats)
         if args.versions:
             bench_catalog(args.versions)
     finally:
-        server.stop(port, work / "state")
+        local_server.stop(port, work / "state")
     return 0
 
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from labhelpers.core.learner import namespace
-from labhelpers.core.registry_client import RegistryClient
-from labhelpers.registry.lease import BATCH_STATUS_TAG, BATCH_TAG
+from labhelpers.foundation.learner import namespace
+from labhelpers.registry.all_or_nothing.lease import BATCH_STATUS_TAG, BATCH_TAG
+from labhelpers.registry.client import RegistryClient
 
 _ENV_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 

@@ -27,10 +27,10 @@ _EXPORTS = {
     "train_unsupervised": "labhelpers.training.train",
     "SUPERVISED_FEATURES": "labhelpers.training.features",
     # learner namespaces (a cohort sharing one registry)
-    "namespace": "labhelpers.core.learner",
+    "namespace": "labhelpers.foundation.learner",
     # tracking server
-    "use_tracking": "labhelpers.server.tracking",
-    "resolve_tracking_uri": "labhelpers.server.tracking",
+    "use_tracking": "labhelpers.tracking.connection",
+    "resolve_tracking_uri": "labhelpers.tracking.connection",
     # registry
     "register_models": "labhelpers.registry.register",
     "resolve": "labhelpers.registry.references",
@@ -44,15 +44,15 @@ _EXPORTS = {
     "lineage": "labhelpers.registry.catalog",
     "audit": "labhelpers.registry.catalog",
     # Azure ML
-    "connect": "labhelpers.azure.connect",
-    "submit_pipeline": "labhelpers.azure.pipeline",
-    "AzureError": "labhelpers.azure.workspace",
+    "connect": "labhelpers.azure.ml.connect",
+    "submit_pipeline": "labhelpers.azure.ml.pipeline",
+    "AzureError": "labhelpers.azure.ml.workspace",
     # errors
-    "LabError": "labhelpers.core.errors",
-    "DataError": "labhelpers.core.errors",
-    "RegistryError": "labhelpers.core.errors",
-    "ServerError": "labhelpers.core.errors",
-    "TrainingError": "labhelpers.core.errors",
+    "LabError": "labhelpers.foundation.errors",
+    "DataError": "labhelpers.foundation.errors",
+    "RegistryError": "labhelpers.foundation.errors",
+    "ServerError": "labhelpers.foundation.errors",
+    "TrainingError": "labhelpers.foundation.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -11,7 +11,7 @@ import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
 
-from labhelpers.core.learner import namespace
+from labhelpers.foundation.learner import namespace
 
 
 def solve_01_1(frame: pd.DataFrame) -> str:

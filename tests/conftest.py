@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers.core.config import free_port as _free_port
+from labhelpers.foundation.config import free_port as _free_port
 
 # The lab never sends usage telemetry (no network but the package registries), in tests either.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -23,7 +23,7 @@ from labhelpers.data.sample import write_sample
 TIERS = {
     "adversarial": "adversarial",
     "unit": "unit",
-    "integration/server": "server",
+    "integration/local_server": "server",
     "integration/registry": "registry",
     "integration/classroom": "classroom",
     "scripts": "scripts",
@@ -52,7 +52,7 @@ GROUPS = {
     # one classroom server (PostgreSQL + MLflow) for the classroom tier and the adversarial tier
     "integration/classroom/": "classroom",
     "adversarial/": "classroom",
-    "integration/server/test_server.py": "server-module",  # its module server
+    "integration/local_server/test_local_server.py": "server-module",  # its module server
     "notebooks/test_course.py": "course",  # the course's and nbval's servers, the first course run
     # ... but not the tests that need none of the module's fixtures: each is a unit of its own (None)
     "notebooks/test_course.py::test_notebooks_are_clean": None,
@@ -125,7 +125,7 @@ def tier_unavailable():
 @pytest.fixture(scope="session")
 def browser():
     """Debian's chromium under Playwright, one for the whole session (each test opens its own context)."""
-    from labhelpers.course.screenshots import chromium_path, open_browser
+    from tools.screenshots import chromium_path, open_browser
 
     if chromium_path() is None:
         _tier_unavailable("no chromium on PATH: install Debian's (apt-get install chromium)")
@@ -227,7 +227,7 @@ def seeded_state(tmp_path_factory):
 
     A fresh SQLite database costs every new server MLflow's whole migration chain (seconds); the template is
     migrated once per run (shared by the xdist workers) and copied. The local server's own first start on an
-    empty folder is tested in tests/integration/server.
+    empty folder is tested in tests/integration/local_server.
     """
     base = tmp_path_factory.getbasetemp()
     # Under xdist each worker's temporary folder lies in the run's own one: the workers share the template.
@@ -249,24 +249,24 @@ def mlflow_server(tmp_path_factory, seeded_state):
 
     Tests that write to it use their own model names (see ``unique_names``), so they never collide.
     """
-    from labhelpers.server import local as server
-    from labhelpers.server.tracking import configure_client_timeouts
+    from labhelpers.local_server import control as local_server
+    from labhelpers.tracking.connection import configure_client_timeouts
 
     port = _free_port()
     state = seeded_state(tmp_path_factory.mktemp("mlflow-state"))
-    info = server.start(port, state, timeout=180)  # generous: CI machines can be loaded
+    info = local_server.start(port, state, timeout=180)  # generous: CI machines can be loaded
     configure_client_timeouts()
     yield info
-    server.stop(port, state)
+    local_server.stop(port, state)
 
 
 @pytest.fixture(scope="session")
 def azure_rules(mlflow_server):
-    """The Azure-rules stand-in (labhelpers.server.azure_rules) in front of the session server.
+    """The Azure-rules stand-in (labhelpers.azure.mlflow_api.rules) in front of the session server.
 
     Its ``uri`` is a registry that refuses what Azure ML refuses; ``refused`` lists every refusal so far.
     """
-    from labhelpers.server.azure_rules import AzureRulesProxy
+    from labhelpers.azure.mlflow_api.rules import AzureRulesProxy
 
     with AzureRulesProxy(mlflow_server.uri) as proxy:
         yield proxy
@@ -330,7 +330,7 @@ ATTACKER, VICTIM = "alice", "bob"  # the adversarial tier's two learners (tests/
 
 def _needs_postgres(tier_unavailable):
     from labhelpers.classroom import postgres
-    from labhelpers.core.errors import ServerError
+    from labhelpers.foundation.errors import ServerError
 
     try:
         postgres.find_binaries()
@@ -352,22 +352,22 @@ def classroom_root():
 def classroom(classroom_root, free_port, tier_unavailable):
     """The started classroom: ``(settings, record, credentials)``; stopped at the end of the session."""
     _needs_postgres(tier_unavailable)
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
     from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
 
     roster = classroom_root / "roster-input.txt"
     accounts = [*LEARNERS, *SPARE, COURSEWORK, ATTACKER, VICTIM]
     roster.write_text("# the test cohort\n" + "\n".join(accounts) + "\n")
-    s = server.settings(classroom_root / "state", "127.0.0.1", free_port(), free_port())
-    record = server.start(s, roster, timeout=240)
+    s = stack.settings(classroom_root / "state", "127.0.0.1", free_port(), free_port())
+    record = stack.start(s, roster, timeout=240)
     yield s, record, load_credentials(s.root / CREDENTIALS_FILE)
-    server.stop(s.root)
+    stack.stop(s.root)
 
 
 @pytest.fixture
 def as_learner(classroom, monkeypatch):
     """``as_learner(name)`` exports that account's credentials and certificate for this test."""
-    from labhelpers.server.tracking import configure_client_timeouts
+    from labhelpers.tracking.connection import configure_client_timeouts
 
     s, record, credentials = classroom
     configure_client_timeouts()

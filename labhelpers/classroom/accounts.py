@@ -20,8 +20,8 @@ from typing import Any
 import requests
 
 from labhelpers.classroom.roster import INSTRUCTOR, Credentials
-from labhelpers.core.errors import ServerError
-from labhelpers.core.learner import LEARNER_TAG, namespace
+from labhelpers.foundation.errors import ServerError
+from labhelpers.foundation.learner import LEARNER_TAG, namespace
 
 MANAGE = "MANAGE"
 _EXISTS = "RESOURCE_ALREADY_EXISTS"

@@ -1,7 +1,7 @@
 """The classroom server's auth app: MLflow's basic-auth app plus the classroom's learner policy.
 
 Registered as the ``mlflow.app`` entry point ``lab-classroom`` (``pyproject.toml``) and started by
-:mod:`labhelpers.classroom.server` with ``mlflow server --app-name lab-classroom``. :func:`create_app` builds
+:mod:`labhelpers.classroom.stack` with ``mlflow server --app-name lab-classroom``. :func:`create_app` builds
 MLflow's own basic-auth app (accounts, its validators, its grants) and adds one before-request hook that runs
 after MLflow's has signed the caller in and checked its grants, and applies :mod:`labhelpers.classroom.policy`
 to every account but the instructor (MLflow's admin):
@@ -22,7 +22,7 @@ from typing import Any
 
 from labhelpers.classroom import policy
 from labhelpers.classroom.roster import INSTRUCTOR
-from labhelpers.core.artifacts import write_text_atomically
+from labhelpers.files.artifacts import write_text_atomically
 
 #: The entry point's name: ``mlflow server --app-name lab-classroom``.
 APP_NAME = "lab-classroom"

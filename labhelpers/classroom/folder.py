@@ -1,6 +1,6 @@
 """The classroom folder: where it is, what the last start recorded, its secrets, and who signs in.
 
-Kept apart from :mod:`labhelpers.classroom.server` (which starts and stops processes) so that progress and
+Kept apart from :mod:`labhelpers.classroom.stack` (which starts and stops processes) so that progress and
 reset can find the classroom and sign in as the instructor without touching any process.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, read_roster
-from labhelpers.core import config
-from labhelpers.core.artifacts import write_text_atomically
-from labhelpers.core.errors import ServerError
+from labhelpers.files.artifacts import write_text_atomically
+from labhelpers.foundation import config
+from labhelpers.foundation.errors import ServerError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -181,7 +181,7 @@ def instructor_client(
     from mlflow import MlflowClient
 
     from labhelpers.classroom.roster import load_credentials
-    from labhelpers.server.tracking import SERVER_CERT_ENV, configure_client_timeouts
+    from labhelpers.tracking.connection import SERVER_CERT_ENV, configure_client_timeouts
 
     configure_client_timeouts()
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")

@@ -15,7 +15,7 @@ and it lets any account create any name (then grants it MANAGE). That is not a s
   values is refused: MLflow authorizes one and writes the other (:func:`run_ids_named`).
 
 The instructor (MLflow's admin) is not bound by the tables. Pure functions on plain values: the Flask side is
-:mod:`labhelpers.classroom.auth_app`. May import ``labhelpers.core``.
+:mod:`labhelpers.classroom.auth_app`. May import ``labhelpers.foundation``.
 """
 
 from __future__ import annotations

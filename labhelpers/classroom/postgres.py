@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from labhelpers.core.errors import ServerError
+from labhelpers.foundation.errors import ServerError
 
 PG_USER_ENV = "LAB_PG_USER"
 PG_BIN_ENV = "LAB_PG_BIN"

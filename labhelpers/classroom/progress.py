@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from labhelpers.core.learner import namespace
-from labhelpers.core.registry_client import RegistryClient, is_not_found
+from labhelpers.foundation.learner import namespace
+from labhelpers.registry.client import RegistryClient, is_not_found
 from labhelpers.registry.promotion import recorded_moves
 
 if TYPE_CHECKING:

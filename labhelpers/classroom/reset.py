@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from labhelpers.core.learner import namespace
-from labhelpers.core.registry_client import RegistryClient
-from labhelpers.server.tracking import is_azure_uri
+from labhelpers.foundation.learner import namespace
+from labhelpers.registry.client import RegistryClient
+from labhelpers.tracking.connection import is_azure_uri
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -105,7 +105,7 @@ def _collect_garbage(
 ) -> str:
     """Remove deleted runs and their artifacts for good on a server of this machine; says what it did."""
     from labhelpers.classroom import folder
-    from labhelpers.core import config
+    from labhelpers.foundation import config
 
     root = folder.home(state_dir)
     record = folder.read_record(root)

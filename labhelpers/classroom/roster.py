@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labhelpers.classroom.policy import suffix_clashes
-from labhelpers.core.artifacts import write_text_atomically
-from labhelpers.core.learner import LearnerError, check_learner
+from labhelpers.files.artifacts import write_text_atomically
+from labhelpers.foundation.learner import LearnerError, check_learner
 
 #: The instructor's account: MLflow's basic-auth admin (may read and change everything).
 INSTRUCTOR = "instructor"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from labhelpers.core.artifacts import write_text_atomically
-from labhelpers.core.errors import ServerError
+from labhelpers.files.artifacts import write_text_atomically
+from labhelpers.foundation.errors import ServerError
 
 CERT_FILE = "tls-cert.pem"
 HOST_FILE = "tls-host.txt"  # the address a generated certificate was made for

@@ -6,6 +6,12 @@ parser(s), and sets ``handler`` (a function of the parsed arguments returning th
 folder and list it in :data:`COMMAND_BUILDERS`. An option several commands share (``--tracking-uri``,
 ``--learner``, ``--timeout``...) is declared once, in :mod:`labhelpers.cli.options`: add it with its
 ``add_*`` function. Import heavy modules (mlflow, pandas) inside handlers, so ``--help`` stays fast.
+
+``local_server`` holds the ``server`` commands (the local MLflow server; the command keeps the word learners
+type, ``make server``); ``entry`` is how every command line ends, the ``ML/`` scripts' included: a
+:class:`~labhelpers.foundation.errors.LabError` as one message and an exit status, not a traceback.
+
+The top room: may import every other room.
 """
 
 from __future__ import annotations
@@ -16,17 +22,17 @@ from collections.abc import Callable, Sequence
 from labhelpers.cli.azure import add_azure_commands
 from labhelpers.cli.classroom import add_classroom_commands
 from labhelpers.cli.course import add_course_commands
+from labhelpers.cli.entry import run_main
+from labhelpers.cli.local_server import add_local_server_commands
 from labhelpers.cli.options import Subcommands
 from labhelpers.cli.registry import add_registry_commands
-from labhelpers.cli.server import add_server_commands
-from labhelpers.core.entry import run_main
 
 CommandBuilder = Callable[[Subcommands], None]
 
 
 #: Builders of the top-level commands, in the order ``--help`` lists them.
 COMMAND_BUILDERS: list[CommandBuilder] = [
-    add_server_commands,
+    add_local_server_commands,
     add_registry_commands,
     add_azure_commands,
     add_course_commands,
@@ -56,8 +62,8 @@ def build_parser(builders: Sequence[CommandBuilder] | None = None) -> argparse.A
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status.
 
-    A :class:`~labhelpers.core.errors.LabError` is printed to stderr without a traceback and turns into its
-    ``exit_code``.
+    A :class:`~labhelpers.foundation.errors.LabError` is printed to stderr without a traceback and turns into
+    its ``exit_code``.
 
     Args:
         argv: Arguments without the program name; default ``sys.argv[1:]``.

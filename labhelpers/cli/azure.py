@@ -8,7 +8,7 @@ from labhelpers.cli import options
 
 
 def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
-    from labhelpers.azure.connect import CREDENTIALS
+    from labhelpers.azure.ml.connect import CREDENTIALS
 
     parser.add_argument(
         "--credential",
@@ -31,7 +31,7 @@ def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _azure_connect(args: argparse.Namespace) -> int:
-    from labhelpers.azure.connect import connect
+    from labhelpers.azure.ml.connect import connect
 
     found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)
     print(f"Azure ML workspace: {found.workspace}")
@@ -40,9 +40,9 @@ def _azure_connect(args: argparse.Namespace) -> int:
 
 
 def _azure_submit(args: argparse.Namespace) -> int:
-    from labhelpers.azure.connect import connect
-    from labhelpers.azure.pipeline import submit_pipeline
-    from labhelpers.core.learner import current_learner
+    from labhelpers.azure.ml.connect import connect
+    from labhelpers.azure.ml.pipeline import submit_pipeline
+    from labhelpers.foundation.learner import current_learner
 
     current_learner(args.learner)  # an invalid learner name fails before signing in
     found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)
@@ -61,8 +61,8 @@ def _azure_submit(args: argparse.Namespace) -> int:
 
 
 def _azure_endpoint(args: argparse.Namespace) -> int:
-    from labhelpers.azure.deployment import RUN_DEPLOYMENT_DIR, check_deployment_dir, deployment_steps
-    from labhelpers.core.learner import namespace
+    from labhelpers.azure.ml.deployment import RUN_DEPLOYMENT_DIR, check_deployment_dir, deployment_steps
+    from labhelpers.foundation.learner import namespace
 
     names = namespace(args.learner)
     folder = args.deployment_dir or RUN_DEPLOYMENT_DIR
@@ -76,9 +76,9 @@ def _azure_endpoint(args: argparse.Namespace) -> int:
 
 
 def _azure_cleanup(args: argparse.Namespace) -> int:
-    from labhelpers.azure.cleanup import plan_cleanup, run_cleanup
-    from labhelpers.azure.connect import connect
-    from labhelpers.core.learner import check_learner
+    from labhelpers.azure.ml.cleanup import plan_cleanup, run_cleanup
+    from labhelpers.azure.ml.connect import connect
+    from labhelpers.foundation.learner import check_learner
 
     learner = check_learner(args.learner)  # before signing in
     found = connect("azure", credential=args.credential, config_path=args.config, timeout=args.timeout)

@@ -14,18 +14,18 @@ def _add_place(parser: argparse.ArgumentParser) -> None:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
     from labhelpers.classroom.accounts import export_block
     from labhelpers.classroom.roster import CREDENTIALS_FILE, INSTRUCTOR, load_credentials
 
-    s = server.settings(args.state_dir, args.host, args.port, args.pg_port, args.workers)
-    record = server.start(s, args.roster, tls_cert=args.tls_cert, tls_key=args.tls_key, timeout=args.timeout)
+    s = stack.settings(args.state_dir, args.host, args.port, args.pg_port, args.workers)
+    record = stack.start(s, args.roster, tls_cert=args.tls_cert, tls_key=args.tls_key, timeout=args.timeout)
     state = "already running" if record["already_running"] else "started"
     pids = f"MLflow pid {record['mlflow_pid']}, PostgreSQL pid {record['postgres_pid']}"
     print(f"Classroom server {state}: {record['uri']} ({pids}, database on 127.0.0.1:{record['pg_port']})")
     print(f"State in {s.root}")
     credentials = load_credentials(s.root / CREDENTIALS_FILE)
-    assert credentials is not None, "server.start writes the credentials file"
+    assert credentials is not None, "stack.start writes the credentials file"
     print(f"Passwords: {s.root / CREDENTIALS_FILE} (readable by you only).")
     print(f"Hand each learner a copy of {record['cert']} and their block:")
     users = [INSTRUCTOR, *credentials.learners] if args.print_exports else [INSTRUCTOR]
@@ -38,18 +38,18 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
 
-    mlflow_stopped, pg_stopped = server.stop(server.home(args.state_dir))
+    mlflow_stopped, pg_stopped = stack.stop(stack.home(args.state_dir))
     said = {True: "stopped", False: "was not running"}
     print(f"MLflow: {said[mlflow_stopped]}; PostgreSQL: {said[pg_stopped]}. State kept for the next start.")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
 
-    found = server.status(server.settings(args.state_dir))
+    found = stack.status(stack.settings(args.state_dir))
     health = "answering" if found.answering else "NOT answering (see mlflow.log)"
     mlflow = f"running (pid {found.mlflow_pid}), {health}" if found.mlflow_pid else "not running"
     pg = f"running (pid {found.postgres_pid})" if found.postgres_pid else "not running"
@@ -59,13 +59,13 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
     from labhelpers.classroom.accounts import export_block
     from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
-    from labhelpers.core.errors import ServerError
+    from labhelpers.foundation.errors import ServerError
 
-    root = server.home(args.state_dir)
-    record, credentials = server.read_record(root), load_credentials(root / CREDENTIALS_FILE)
+    root = stack.home(args.state_dir)
+    record, credentials = stack.read_record(root), load_credentials(root / CREDENTIALS_FILE)
     if not record or credentials is None:
         raise ServerError(
             f"No classroom in {root}: run `python -m labhelpers classroom start --roster FILE`."

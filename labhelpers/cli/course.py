@@ -1,4 +1,9 @@
-"""``python -m labhelpers course``: run the notebooks, summarise the registry, store outputs, screenshots."""
+"""``python -m labhelpers course``: run the notebooks, summarise the registry.
+
+The maintainer's commands that store the notebooks' outputs and take screenshots are tools outside the
+package: ``python -m tools.store_outputs`` and ``python -m tools.screenshots`` (``make notebooks-outputs``,
+``make screenshots``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import os
 from collections.abc import Callable
 
 from labhelpers.cli import options
-from labhelpers.core.learner import LEARNER_ENV
+from labhelpers.foundation.learner import LEARNER_ENV
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -30,8 +35,8 @@ def _server_beside_training() -> Callable[[], None]:
     """
     import threading
 
-    from labhelpers.cli.server import started_lines
-    from labhelpers.server import local
+    from labhelpers.cli.local_server import started_lines
+    from labhelpers.local_server import control as local
 
     local.check_start()  # a port held by something else stops the run now, not after notebook 01
     outcome: dict = {}
@@ -74,9 +79,9 @@ def _then_import_summary(ready: Callable[[], None] | None) -> Callable[[], None]
 def _course_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from labhelpers.core.learner import current_learner
     from labhelpers.course import run as course
     from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS, load_parameters, with_run_deployment
+    from labhelpers.foundation.learner import current_learner
 
     parameters = load_parameters(args.parameters, dict(args.set))
     if args.deployment_dir:
@@ -105,30 +110,9 @@ def _print_summary(learner: str | None, tracking_uri: str | None, deployment_dir
 
 
 def _course_summary(args: argparse.Namespace) -> int:
-    from labhelpers.core.learner import current_learner
+    from labhelpers.foundation.learner import current_learner
 
     _print_summary(current_learner(args.learner), args.tracking_uri, args.deployment_dir)
-    return 0
-
-
-def _course_store_outputs(args: argparse.Namespace) -> int:
-    from labhelpers.course import outputs
-    from labhelpers.course.notebooks import NOTEBOOKS
-
-    names = [name for name in NOTEBOOKS if name[:2] in args.notebooks]
-    if args.executed_dir:
-        stored = outputs.store_outputs(args.executed_dir, names=names)
-    else:
-        stored = outputs.refresh_outputs(args.into, names=names)
-    print(f"stored the outputs of {stored} cells in {', '.join(names)}")
-    return 0
-
-
-def _course_screenshots(args: argparse.Namespace) -> int:
-    from labhelpers.course.screenshots import take_screenshots
-
-    for path in take_screenshots(args.into, args.images):
-        print(f"saved {path}")
     return 0
 
 
@@ -172,38 +156,8 @@ def _add_run(actions: options.Subcommands, timeout: int) -> None:
     run.set_defaults(handler=_course_run)
 
 
-def _add_outputs(actions: options.Subcommands) -> None:
-    store = actions.add_parser(
-        "store-outputs",
-        help="Run the course on a fresh server and store its sanitized outputs in notebooks 01-06.",
-        description="Run the course against a throwaway local server, then write every cell's outputs into "
-        "the committed notebooks: no run ids, timestamps, commits, paths, stderr or execution counts.",
-    )
-    options.add_into(store, "build/course-outputs")
-    store.add_argument(
-        "--executed-dir",
-        help="Store from this finished course run instead (it must come from a fresh server).",
-    )
-    store.add_argument(
-        "--notebooks",
-        nargs="+",
-        default=["01", "02", "03", "04", "05", "06"],
-        help="Notebook numbers (%(default)s).",
-    )
-    store.set_defaults(handler=_course_store_outputs)
-    shots = actions.add_parser(
-        "screenshots",
-        help="Run notebooks 01-03 on a fresh server and photograph its MLflow UI in chromium (Playwright).",
-        description="Take the screenshots notebook 03's walk-through embeds: the model list, a version page "
-        "and a run page, as the pinned MLflow's UI shows them.",
-    )
-    options.add_into(shots, "build/course-screenshots")
-    shots.add_argument("--images", default="notebooks/images", help="PNG files go here (%(default)s).")
-    shots.set_defaults(handler=_course_screenshots)
-
-
 def add_course_commands(subparsers: options.Subcommands) -> None:
-    """Add ``course run|summary|store-outputs|screenshots``.
+    """Add ``course run|summary``.
 
     Args:
         subparsers: The top-level parser's subparsers object.
@@ -226,4 +180,3 @@ def add_course_commands(subparsers: options.Subcommands) -> None:
     options.add_deployment_dir(summary, "Deployment configuration folder (default: ML/deployment).")
     options.add_learner(summary)
     summary.set_defaults(handler=_course_summary)
-    _add_outputs(actions)

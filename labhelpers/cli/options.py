@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol
 
-from labhelpers.core.learner import LEARNER_ENV
+from labhelpers.foundation.learner import LEARNER_ENV
 
 #: ``--tracking-uri`` help for commands that fall back to the local MLflow server.
 LOCAL_TRACKING_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local server)."
@@ -144,13 +144,3 @@ def add_deployment_dir(parser: argparse.ArgumentParser, help: str, metavar: str 
         metavar: How ``--help`` names the value (default: ``DEPLOYMENT_DIR``).
     """
     parser.add_argument("--deployment-dir", default=None, metavar=metavar, help=help)
-
-
-def add_into(parser: argparse.ArgumentParser, default: str) -> None:
-    """Add ``--into DIR``: where a fresh course run leaves its executed notebooks.
-
-    Args:
-        parser: The command's parser.
-        default: The folder when the option is not given.
-    """
-    parser.add_argument("--into", default=default, help="Executed notebooks (%(default)s).")

@@ -7,11 +7,11 @@ import contextlib
 import io
 
 from labhelpers.cli import options
-from labhelpers.core import config
+from labhelpers.foundation import config
 
 
 def _repair(args: argparse.Namespace) -> int:
-    from labhelpers.registry.repair import repair_registry
+    from labhelpers.registry.all_or_nothing.repair import repair_registry
 
     names = args.name or list(config.MODEL_NAMES)
     # MLflow 2 prints "View run ... at" links whenever a run ends; this command's output is its report.

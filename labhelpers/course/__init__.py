@@ -5,7 +5,8 @@
 - ``kernels``: this venv's Jupyter kernel, started ahead of its notebook (``AheadKernel``);
 - ``session``: what the notebooks call between lessons (one-line errors, run folders, the retraining month);
 - ``exercises``: the "Your turn" tasks' checks, ``check("02-1")``;
-- ``outputs``: the sanitized outputs stored in the committed notebooks, from a run on a throwaway server;
-- ``screenshots``: Debian's chromium under Playwright, notebook 03's click path and pictures;
 - ``summary`` and ``plots``: the registry after the course, and the charts the notebooks show.
+
+The maintainer's tools that store the notebooks' outputs and take the MLflow UI screenshots live outside the
+package, in ``tools/`` (``tools/store_outputs.py``, ``tools/screenshots.py``).
 """

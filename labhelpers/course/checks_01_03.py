@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from labhelpers.core.learner import namespace
-from labhelpers.core.registry_client import RegistryClient
+from labhelpers.foundation.learner import namespace
+from labhelpers.registry.client import RegistryClient
 
 if TYPE_CHECKING:
     import pandas as pd

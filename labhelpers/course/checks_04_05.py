@@ -12,14 +12,14 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from labhelpers.core.config import SAMPLE_REQUEST
-from labhelpers.core.errors import RegistryError
-from labhelpers.core.learner import namespace
+from labhelpers.foundation.config import SAMPLE_REQUEST
+from labhelpers.foundation.errors import RegistryError
+from labhelpers.foundation.learner import namespace
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from labhelpers.core.registry_client import RegistryClient
+    from labhelpers.registry.client import RegistryClient
     from labhelpers.serving.inference import ServedAnswer
 
 
@@ -122,7 +122,7 @@ def _served(fare: Any) -> tuple[ServedAnswer | None, str]:
     """
     import requests
 
-    from labhelpers.core.errors import ServerError
+    from labhelpers.foundation.errors import ServerError
     from labhelpers.serving.inference import ServedAnswer, served_answer
 
     if isinstance(fare, requests.Response):

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from labhelpers.core.errors import RegistryError
-from labhelpers.core.learner import namespace
+from labhelpers.foundation.errors import RegistryError
+from labhelpers.foundation.learner import namespace
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
-    from labhelpers.core.registry_client import RegistryClient
+    from labhelpers.registry.client import RegistryClient
 
 _COPY_SOURCE = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 

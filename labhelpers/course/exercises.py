@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from labhelpers.core.errors import LabError
-from labhelpers.core.learner import namespace
-from labhelpers.core.registry_client import RegistryClient
 from labhelpers.course import checks_01_03 as early
 from labhelpers.course import checks_04_05 as late
 from labhelpers.course import checks_06 as governance
+from labhelpers.foundation.errors import LabError
+from labhelpers.foundation.learner import namespace
+from labhelpers.registry.client import RegistryClient
 
 _log = logging.getLogger(__name__)
 

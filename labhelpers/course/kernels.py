@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from labhelpers.core.errors import CourseError
+from labhelpers.foundation.errors import CourseError
 
 #: The kernel every notebook runs in: this venv's, installed by `make venv`.
 KERNEL = "python3"

@@ -1,7 +1,7 @@
 """The course's notebooks as files: which ones, in what order, and the parameters each declares.
 
-Public to ``course.run``, ``course.outputs``, ``course.screenshots``, the command line and the tests:
-:data:`NOTEBOOK_DIR`, :data:`NOTEBOOKS`, :data:`PRESETS`, and the functions that read and hand out
+Public to ``course.run``, ``tools/store_outputs.py``, ``tools/screenshots.py``, the command line and the
+tests: :data:`NOTEBOOK_DIR`, :data:`NOTEBOOKS`, :data:`PRESETS`, and the functions that read and hand out
 parameters by name (papermill overrides by name and only warns on a misspelt one; these refuse it).
 """
 
@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from labhelpers.core import config
-from labhelpers.core.errors import CourseError
-from labhelpers.core.learner import LEARNER_ENV
+from labhelpers.foundation import config
+from labhelpers.foundation.errors import CourseError
+from labhelpers.foundation.learner import LEARNER_ENV
 
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
 NOTEBOOKS = (

@@ -14,8 +14,8 @@ from itertools import cycle
 import pandas as pd
 from matplotlib.figure import Figure
 
-from labhelpers.core.errors import LabError
 from labhelpers.data.cleaning import NYC_LATITUDE, NYC_LONGITUDE
+from labhelpers.foundation.errors import LabError
 
 #: At most this many trips are drawn: a scatter of a whole month is a black square and takes minutes.
 MAX_POINTS = 5_000

@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from labhelpers.core.errors import CourseError
-from labhelpers.core.learner import current_learner
 from labhelpers.course.kernels import KERNEL_ARGUMENTS, AheadKernel, kernel_name, start_ahead
 from labhelpers.course.notebooks import (
     NOTEBOOK_DIR,
@@ -24,6 +22,8 @@ from labhelpers.course.notebooks import (
     split_parameters,
     with_run_deployment,
 )
+from labhelpers.foundation.errors import CourseError
+from labhelpers.foundation.learner import current_learner
 
 __all__ = ["CELL_TIMEOUT", "KERNEL_LOG", "CourseError", "run_course", "run_notebook"]
 

@@ -13,11 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labhelpers.core.config import LINEAR_MODEL_NAME
-from labhelpers.core.errors import LabError, RegistryError, TrainingError
-from labhelpers.core.learner import LEARNER_ENV, Namespace, namespace
-from labhelpers.core.provenance import default_owner  # noqa: F401 (the notebooks' `owner` default)
-from labhelpers.core.registry_client import RegistryClient
+from labhelpers.foundation.config import LINEAR_MODEL_NAME
+from labhelpers.foundation.errors import LabError, RegistryError, TrainingError
+from labhelpers.foundation.learner import LEARNER_ENV, Namespace, namespace
+from labhelpers.foundation.provenance import default_owner  # noqa: F401 (the notebooks' `owner` default)
+from labhelpers.registry.client import RegistryClient
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -161,7 +161,7 @@ def latest_run_dir(root: str | Path) -> Path:
     Raises:
         TrainingError: No such folder (notebook 01 has not run, or wrote elsewhere).
     """
-    from labhelpers.core.artifacts import MANIFEST
+    from labhelpers.files.artifacts import MANIFEST
 
     root = Path(root).resolve()
     complete = [

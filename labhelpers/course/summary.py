@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labhelpers.core.learner import namespace
+from labhelpers.foundation.learner import namespace
 
 
 def summary(tracking_uri: str | None = None, deployment_dir: str | Path | None = None) -> str:
@@ -19,7 +19,7 @@ def summary(tracking_uri: str | None = None, deployment_dir: str | Path | None =
     """
     from labhelpers.registry.catalog import comparison_table
     from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, read_pins
-    from labhelpers.server.tracking import use_tracking
+    from labhelpers.tracking.connection import use_tracking
 
     names = namespace().model_names  # the learner's ($LAB_LEARNER), else the seed's
     uri = use_tracking(tracking_uri)

@@ -1,4 +1,4 @@
 """Data: NYC taxi schemas, downloads, loading into one canonical frame, cleaning and the generated sample.
 
-May import ``labhelpers.core`` only.
+May import ``labhelpers.files`` and ``labhelpers.foundation``.
 """

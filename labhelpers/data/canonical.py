@@ -1,7 +1,7 @@
 """Convert a frame in any known source schema to the canonical columns and dtypes (:func:`to_canonical`).
 
 Text is parsed once per distinct value, and every column is checked: a value that is not a number or a date
-raises :class:`~labhelpers.core.errors.DataError` naming the column, the count and the first bad value.
+raises :class:`~labhelpers.foundation.errors.DataError` naming the column, the count and the first bad value.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from labhelpers.core.errors import DataError
 from labhelpers.data.schemas import CANONICAL_DTYPES, detect_schema
+from labhelpers.foundation.errors import DataError
 
 # Older files spell codes as text (Azure yellow 2009-14: "CMT", "CSH", "Credit"); matched on the first two
 # letters, unknown text becomes NA.

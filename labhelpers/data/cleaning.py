@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from labhelpers.core.errors import DataError
 from labhelpers.data.load import CANONICAL_COLUMNS
+from labhelpers.foundation.errors import DataError
 
 MAX_DURATION = pd.Timedelta(hours=3)
 MAX_DISTANCE_MILES = 100.0

@@ -20,8 +20,8 @@ from urllib.parse import urlparse
 import requests
 from tqdm import tqdm
 
-from labhelpers.core import config
-from labhelpers.core.errors import DataError
+from labhelpers.foundation import config
+from labhelpers.foundation.errors import DataError
 
 SUFFIXES = (".csv.gz", ".csv", ".parquet")
 #: Further attempts after a transient failure (connection refused or reset, a transfer cut short, HTTP 5xx);
@@ -164,7 +164,7 @@ def download(
 
     Args:
         url: An ``https://`` or ``http://`` URL ending in .csv, .csv.gz or .parquet.
-        cache_dir: Cache folder (default :func:`labhelpers.core.config.cache_dir`, ``$LAB_DATA_CACHE``).
+        cache_dir: Cache folder (default :func:`labhelpers.foundation.config.cache_dir`, ``$LAB_DATA_CACHE``).
         timeout: Seconds to wait for the connection and for each read.
         progress: Show a progress bar.
         sha256: The file's known SHA-256 (hex, optionally ``sha256:``-prefixed). The download is refused

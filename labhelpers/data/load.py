@@ -22,9 +22,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from labhelpers.core import config
-from labhelpers.core.artifacts import sha256_file
-from labhelpers.core.errors import DataError
 from labhelpers.data.canonical import build_canonical
 from labhelpers.data.canonical import to_canonical as to_canonical
 from labhelpers.data.download import SUFFIXES as SUFFIXES
@@ -33,6 +30,9 @@ from labhelpers.data.schemas import CANONICAL_COLUMNS, detect_schema
 from labhelpers.data.schemas import CANONICAL_DTYPES as CANONICAL_DTYPES
 from labhelpers.data.schemas import REQUIRED_COLUMNS as REQUIRED_COLUMNS
 from labhelpers.data.schemas import SCHEMAS as SCHEMAS
+from labhelpers.files.artifacts import sha256_file
+from labhelpers.foundation import config
+from labhelpers.foundation.errors import DataError
 
 #: CSVs are parsed this many rows at a time, to bound the memory their text takes.
 CSV_CHUNK_ROWS = 1_000_000
@@ -158,7 +158,7 @@ def load_trips(
 
     Args:
         source: A local .csv, .csv.gz or .parquet file, or an ``https://`` / ``http://`` URL of one.
-        cache_dir: Where URLs are cached (default :func:`labhelpers.core.config.cache_dir`).
+        cache_dir: Where URLs are cached (default :func:`labhelpers.foundation.config.cache_dir`).
         timeout: Seconds to wait for a URL's server (default ``$LAB_DOWNLOAD_TIMEOUT`` or 30).
         progress: Show a download progress bar.
         sha256: The file's known SHA-256 (hex); a URL whose download differs is refused (see

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from labhelpers.core.errors import SchemaError
+from labhelpers.foundation.errors import SchemaError
 
 # One row per canonical column, in canonical order: name, dtype, then the column's name in each source schema.
 _COLUMN_TABLE = """

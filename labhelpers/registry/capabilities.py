@@ -2,7 +2,7 @@
 
 MLflow servers differ: a local server has aliases, sorts versions and deletes whole models; Azure ML's MLflow
 API has no aliases, documents version search by name only and keeps registered models forever
-(``labhelpers.server.azure_rules`` lists the sources). Choosing the behaviour from the URI's scheme breaks
+(``labhelpers.azure.mlflow_api.rules`` lists the sources). Choosing the behaviour from the URI's scheme breaks
 on any other registry without aliases and on a workspace reached through another URI, so labhelpers asks
 instead: the first call that needs a feature tries it, and the answer decides for that client from then on.
 
@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from labhelpers.core.registry_client import RegistryClient, VersionWriter
+from labhelpers.registry.client import RegistryClient, VersionWriter
 from labhelpers.registry.throttling import ThrottledClient
 
 if TYPE_CHECKING:

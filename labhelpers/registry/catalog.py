@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from labhelpers.core.errors import RegistryError
-from labhelpers.core.learner import namespace
-from labhelpers.core.registry_client import RegistryClient, is_not_found
+from labhelpers.foundation.errors import RegistryError
+from labhelpers.foundation.learner import namespace
+from labhelpers.registry.all_or_nothing.lease import BATCH_STATUS_TAG, OLD_NAMES, PENDING, batch_of
 from labhelpers.registry.capabilities import is_refusal
-from labhelpers.registry.lease import BATCH_STATUS_TAG, OLD_NAMES, PENDING, batch_of
+from labhelpers.registry.client import RegistryClient, is_not_found
 from labhelpers.registry.throttling import registry_client
 
 if TYPE_CHECKING:

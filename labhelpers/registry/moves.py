@@ -1,7 +1,7 @@
 """A lifecycle move as promotion records it and a notebook shows it: :class:`Move`, and :class:`GateRefused`.
 
-May import ``labhelpers.core`` and :mod:`labhelpers.registry.validation` (the evidence's columns); pandas only
-when a move is shown.
+May import ``labhelpers.foundation`` and :mod:`labhelpers.registry.validation` (the evidence's columns);
+pandas only when a move is shown.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from labhelpers.core.errors import RegistryError
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry.validation import EVIDENCE_COLUMNS
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from labhelpers.core.artifacts import write_text_atomically
-from labhelpers.core.config import DEPLOYMENT_DIR
-from labhelpers.core.errors import RegistryError
+from labhelpers.files.artifacts import write_text_atomically
+from labhelpers.foundation.config import DEPLOYMENT_DIR
+from labhelpers.foundation.errors import RegistryError
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML

@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labhelpers.core.config import login_name
-from labhelpers.core.errors import RegistryError
-from labhelpers.core.registry_client import RegistryClient, is_not_found
+from labhelpers.foundation.config import login_name
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
+from labhelpers.registry.client import RegistryClient, is_not_found
 from labhelpers.registry.moves import GateRefused, Move
 from labhelpers.registry.throttling import registry_client
 from labhelpers.registry.validation import Check, production_check, recompute_metrics

@@ -23,9 +23,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labhelpers.core.errors import RegistryError
-from labhelpers.core.registry_client import RegistryClient, is_not_found
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry import capabilities
+from labhelpers.registry.client import RegistryClient, is_not_found
 from labhelpers.registry.throttling import registry_client
 
 if TYPE_CHECKING:

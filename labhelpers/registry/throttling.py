@@ -3,7 +3,7 @@ never land twice.
 
 MLflow's client already retries 408, 429, 500, 502, 503 and 504 answers (``mlflow.utils.rest_utils``
 through urllib3's ``Retry``), waiting the server's ``Retry-After`` between its attempts on 429 and 503
-(``MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER``, on by default). :mod:`labhelpers.server.tracking` keeps
+(``MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER``, on by default). :mod:`labhelpers.tracking.connection` keeps
 MLflow's own retries at 2, so a dead server fails in seconds; once they are spent MLflow raises a plain
 ``MlflowException`` ("too many 429 error responses"), and a workspace that throttles a classroom's burst of
 registrations would fail them.
@@ -24,7 +24,7 @@ too). :class:`ThrottledClient` passes creates through unretried; callers make th
 which, after any failure that is not a definite refusal, first looks up (by the batch's tag and the run or
 version it names) whether the create landed, and only then, within the same budget, tries again. What
 MLflow's re-sent POSTs left behind is removed by the caller's twin checks
-(``drop_retried_duplicates`` and ``drop_retried_runs`` in :mod:`labhelpers.registry.upload`).
+(``drop_retried_duplicates`` and ``drop_retried_runs`` in :mod:`labhelpers.registry.all_or_nothing.upload`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from labhelpers.core.errors import RegistryError
-from labhelpers.core.registry_client import RegistryClient
+from labhelpers.foundation.errors import RegistryError
+from labhelpers.registry.client import RegistryClient
 
 #: MLflow's error codes for HTTP 429 and 503 (when the answer carries one).
 THROTTLED_CODES = {"REQUEST_LIMIT_EXCEEDED", "TEMPORARILY_UNAVAILABLE"}
@@ -329,7 +329,7 @@ def throttled(client: RegistryClient) -> RegistryClient:
 
     What :mod:`labhelpers.registry.capabilities` learns through any wrapper is kept for the client underneath.
     """
-    from labhelpers.server.tracking import is_azure_uri
+    from labhelpers.tracking.connection import is_azure_uri
 
     if isinstance(client, ThrottledClient) or not is_azure_uri(client.tracking_uri):
         return client

@@ -31,10 +31,10 @@ from urllib.parse import urlparse
 import pandas as pd
 import requests
 
-from labhelpers.core import config
-from labhelpers.core.config import DEPLOYMENT_DIR, SAMPLE_REQUEST
-from labhelpers.core.errors import ServerError
-from labhelpers.server.processes import SPAWNED, group_alive, terminate_group
+from labhelpers.foundation import config
+from labhelpers.foundation.config import DEPLOYMENT_DIR, SAMPLE_REQUEST
+from labhelpers.foundation.errors import ServerError
+from labhelpers.processes.groups import SPAWNED, group_alive, terminate_group
 from labhelpers.serving.scoring import (
     await_ready,
     forget_started,

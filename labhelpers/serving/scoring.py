@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import pandas as pd
 import requests
 
-from labhelpers.core import config
-from labhelpers.core.errors import RegistryError, ServerError
-from labhelpers.core.registry_client import RegistryClient
-from labhelpers.server.processes import SPAWNED, created_at, group_alive, terminate_group, wait_until
+from labhelpers.foundation import config
+from labhelpers.foundation.errors import RegistryError, ServerError
+from labhelpers.processes.groups import SPAWNED, created_at, group_alive, terminate_group, wait_until
+from labhelpers.registry.client import RegistryClient
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -253,7 +253,7 @@ def launch_server(
 ) -> subprocess.Popen:
     """Start a server in its own session (``stop()`` kills its group), its output going to ``log_path``.
 
-    Shared with ``serving.inference``; the process is recorded in ``server.processes.SPAWNED``.
+    Shared with ``serving.inference``; the process is recorded in ``processes.groups.SPAWNED``.
     """
     with open(log_path, "w") as log:
         process = subprocess.Popen(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from labhelpers.core.errors import TrainingError
+from labhelpers.foundation.errors import TrainingError
 
 #: Every supervised feature this module can build, with what it means to a rider.
 SUPERVISED_FEATURES = {

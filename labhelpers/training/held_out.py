@@ -5,7 +5,7 @@ the retraining months cover January to June 2016, so no model of the course was 
 these rows, and every rmse the course shows (tracked runs, registered versions, the promotion gates) is
 measured on the same 5,000 generated trips: any two numbers can be compared.
 
-May import ``labhelpers.data`` and ``labhelpers.core``; part of ``labhelpers.training``.
+May import ``labhelpers.data`` and ``labhelpers.foundation``; part of ``labhelpers.training``.
 """
 
 from __future__ import annotations

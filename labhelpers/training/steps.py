@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from labhelpers.core.artifacts import atomic_output_dir, write_json, write_manifest
-from labhelpers.core.config import RANDOM_SEED, SAMPLE_DATA
-from labhelpers.core.provenance import git_info
+from labhelpers.files.artifacts import atomic_output_dir, write_json, write_manifest
+from labhelpers.foundation.config import RANDOM_SEED, SAMPLE_DATA
+from labhelpers.foundation.provenance import git_info
 from labhelpers.training.features import supervised_xy
 from labhelpers.training.held_out import held_out_description, score_fare_model
 from labhelpers.training.outputs import (

@@ -8,7 +8,7 @@ The model is saved as an MLflow model folder and uploaded as the run's files und
 works on every registry: MLflow 3's ``log_model`` first calls the logged-models endpoint, which Azure ML
 answered with 404), so ``runs:/<run_id>/model`` registers it.
 
-May import ``labhelpers.data`` and ``labhelpers.core``; part of ``labhelpers.training``.
+May import ``labhelpers.data`` and ``labhelpers.foundation``; part of ``labhelpers.training``.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def run_name(model_type: str, feature_set: str, alpha: float | None = None) -> s
 
 def lineage_tags(frame: pd.DataFrame) -> dict[str, str]:
     """The data version of ``frame`` and the code commit: what a version registered from the run records."""
-    from labhelpers.core.provenance import git_info
     from labhelpers.data.cleaning import data_version
+    from labhelpers.foundation.provenance import git_info
 
     return {"data_version": data_version(frame), **git_info()}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labhelpers.core.provenance import git_info
+from labhelpers.foundation.provenance import git_info
 
 #: Set inside an Azure ML job (and by ``mlflow run``): the run a step must log into.
 RUN_ID_ENV = "MLFLOW_RUN_ID"

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from labhelpers.core.config import RANDOM_SEED
-from labhelpers.core.errors import TrainingError
+from labhelpers.foundation.config import RANDOM_SEED
+from labhelpers.foundation.errors import TrainingError
 from labhelpers.training.features import CLUSTER_FEATURES, cluster_x, supervised_xy
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from labhelpers.classroom import server
+from labhelpers.classroom import stack
 from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
-from labhelpers.core.errors import LabError
+from labhelpers.foundation.errors import LabError
 from tests.adversarial.support import API, refused
 
 
@@ -23,7 +23,7 @@ def test_a_learner_added_later_finds_every_course_name_of_theirs_free(classroom,
     )
     roster = tmp_path / "roster.txt"
     roster.write_text((s.root / "roster.txt").read_text() + "carol\n")
-    server.start(s, roster)
+    stack.start(s, roster)
     carol = accounts("carol")
     names = (
         "taxi-fare-linear-regression-carol",
@@ -47,7 +47,7 @@ def test_a_learner_whose_names_would_overlap_another_learners_is_refused(classro
     roster = tmp_path / "roster.txt"
     roster.write_text((s.root / "roster.txt").read_text() + "team-bob\n")  # its names end in '-bob' too
     with pytest.raises(LabError, match="'team-bob' ends in '-bob'"):
-        server.start(s, roster)
+        stack.start(s, roster)
     assert (s.root / CREDENTIALS_FILE).read_text() == before  # nothing changed
     credentials = load_credentials(s.root / CREDENTIALS_FILE)
     assert credentials is not None and "team-bob" not in credentials.learners
@@ -88,7 +88,7 @@ def test_mlflow_encrypts_stored_secrets_with_the_classrooms_own_passphrase(class
 
     kek = json.loads((s.root / "secrets.json").read_text())["kek"]
     assert len(kek) >= 32
-    environment = (f"/proc/{server.mlflow_pid(s.root)}/environ", "rb")  # the server now running
+    environment = (f"/proc/{stack.mlflow_pid(s.root)}/environ", "rb")  # the server now running
     with open(*environment) as handle:
         variables = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
     assert variables[b"MLFLOW_CRYPTO_KEK_PASSPHRASE"].decode() == kek

@@ -5,7 +5,7 @@ chromium, driven by Playwright (the session's ``browser`` fixture), waits for th
 server gets what notebooks 01 and 02 leave: notebook 01's sweep of tracked runs, the training steps as runs,
 the three models registered from them with ``register_models``, and the sweep's best LinearRegression run
 registered by hand as version 2 of the fare model. Notebook 03's walk-through is then followed click by
-click (``labhelpers.course.screenshots.CLICK_PATH``): every element the text tells the learner to click must
+click (``tools.screenshots.CLICK_PATH``): every element the text tells the learner to click must
 exist.
 """
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import pytest
 
-from labhelpers.core import config
 from labhelpers.course.notebooks import NOTEBOOK_DIR
-from labhelpers.course.screenshots import CLICK_PATH, EXPERIMENT, HEIGHT, WIDTH, BrowserError, walk
+from labhelpers.foundation import config
+from labhelpers.local_server import control as local_server
 from labhelpers.registry.register import register_models
-from labhelpers.server import local as server
+from tools.screenshots import CLICK_PATH, EXPERIMENT, HEIGHT, WIDTH, BrowserError, walk
 
 pytestmark = pytest.mark.browser
 KEPT = config.PROJECT_ROOT / "build" / "test-notebooks"
@@ -51,12 +51,12 @@ def _as_notebooks_01_02_leave(uri: str, data, folder) -> None:
 def registered_server(tmp_path_factory, sample_csv, free_port, seeded_state):
     """One server for the module's tests, which only read it (the browser's own state is per test)."""
     port, state = free_port(), seeded_state(tmp_path_factory.mktemp("browser-mlflow"))
-    info = server.start(port, state, timeout=180)  # as the session server: CI can be loaded
+    info = local_server.start(port, state, timeout=180)  # as the session server: CI can be loaded
     try:
         _as_notebooks_01_02_leave(info.uri, sample_csv, tmp_path_factory.mktemp("browser-trained"))
         yield info
     finally:
-        server.stop(port, state)
+        local_server.stop(port, state)
 
 
 def test_mlflow_ui_lists_the_three_registered_models(browser, registered_server):

@@ -35,16 +35,16 @@ from pathlib import Path
 import pytest
 from mlflow.entities.model_registry import ModelVersion
 
-from labhelpers.core import config
-from labhelpers.core.learner import EXPERIMENT, namespace
-from labhelpers.core.provenance import default_owner
+from labhelpers.azure.mlflow_api import rules as azure_rules
 from labhelpers.course import kernels
 from labhelpers.course import run as course
 from labhelpers.course.exercises import check
 from labhelpers.course.summary import summary
+from labhelpers.foundation import config
+from labhelpers.foundation.learner import EXPERIMENT, namespace
+from labhelpers.foundation.provenance import default_owner
+from labhelpers.local_server import control as local_server
 from labhelpers.registry.pinning import deployed_model, read_pins
-from labhelpers.server import azure_rules
-from labhelpers.server import local as server
 
 ROOT = config.PROJECT_ROOT
 KEPT = ROOT / "build" / "test-notebooks"
@@ -105,11 +105,13 @@ NBVAL_OPTIONS += ["--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout"
 
 @contextlib.contextmanager
 def _fresh_server(state: Path, port: int):
-    info = server.start(port, state, timeout=180)  # generous, like the session server: machines can be loaded
+    info = local_server.start(
+        port, state, timeout=180
+    )  # generous, like the session server: machines can be loaded
     try:
         yield info
     finally:
-        server.stop(info.port, state)
+        local_server.stop(info.port, state)
 
 
 def _parameters(root: Path, data: Path | None) -> dict:

@@ -25,8 +25,8 @@ import uuid
 
 import pytest
 
-from labhelpers.core import config
 from labhelpers.course.notebooks import NOTEBOOK_DIR, NOTEBOOKS
+from labhelpers.foundation import config
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +55,7 @@ def _wait_for_lab(url: str, process: subprocess.Popen, log, timeout: float = 180
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, free_port, browser, seeded_state):
     """JupyterLab on a copy of notebooks/, a throwaway MLflow server, and one chromium page of it."""
-    from labhelpers.server import local
+    from labhelpers.local_server import control as local
 
     root = tmp_path_factory.mktemp("jupyterlab")
     tracked = {path.name: path.read_bytes() for path in NOTEBOOK_DIR.glob("*.ipynb")}

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from werkzeug import Response
 
-from labhelpers.core.artifacts import sha256_file
-from labhelpers.core.config import PROJECT_ROOT
 from labhelpers.data.sample import generate_trips
+from labhelpers.files.artifacts import sha256_file
+from labhelpers.foundation.config import PROJECT_ROOT
 
 ML = PROJECT_ROOT / "ML"
 TRACKING = ("--experiment", "--tracking-uri")

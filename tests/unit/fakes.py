@@ -1,9 +1,9 @@
 """The unit tier's one fake MLflow client: a registry in memory implementing ``RegistryClient``.
 
-:class:`FakeRegistry` implements :class:`labhelpers.core.registry_client.RegistryClient` method by method and
+:class:`FakeRegistry` implements :class:`labhelpers.registry.client.RegistryClient` method by method and
 answers with MLflow's own entities (``ModelVersion``, ``RegisteredModel``, ``Run``, ``Experiment``,
 ``PagedList``), so what labhelpers reads from it is what it reads from ``MlflowClient``; mypy checks that it
-implements the protocol (``tests/unit/core/test_registry_client.py``). Every unit test that needs a client
+implements the protocol (``tests/unit/registry/test_client.py``). Every unit test that needs a client
 uses it; a test shapes it through its documented seams (content, refusals, failures, hooks, allowed methods)
 rather than subclassing it.
 """
@@ -87,7 +87,7 @@ class RunRecord:
 
 
 class FakeRegistry:
-    """An MLflow registry in memory, implementing :class:`labhelpers.core.registry_client.RegistryClient`.
+    """An MLflow registry in memory, implementing :class:`labhelpers.registry.client.RegistryClient`.
 
     Answers as MLflow's client does: a missing run, model, version or alias is an ``MlflowException`` with
     ``RESOURCE_DOES_NOT_EXIST``; a refused request is one with a refusal code (see ``refuses``).

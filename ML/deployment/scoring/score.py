@@ -7,8 +7,8 @@ notebook 05 checks on 127.0.0.1 is what the endpoint runs.
 
 The model: a managed endpoint puts a registered MLflow model's folder one level below
 ``AZUREML_MODEL_DIR``, under the folder's own name; this lab registers the folder ``model``
-(``labhelpers.registry.upload``), so ``init()`` loads ``$AZUREML_MODEL_DIR/model`` and nothing else (as
-Azure/azureml-examples' MLflow scoring scripts join ``AZUREML_MODEL_DIR`` with ``"model"``:
+(``labhelpers.registry.all_or_nothing.upload``), so ``init()`` loads ``$AZUREML_MODEL_DIR/model`` and nothing
+else (as Azure/azureml-examples' MLflow scoring scripts join ``AZUREML_MODEL_DIR`` with ``"model"``:
 ``cli/endpoints/online/mlflow/mlflow-score/score.py`` at commit 2267b124 and
 ``cli/endpoints/online/mlflow/sklearn-diabetes/src/score.py`` at commit 48865143; the paths may have moved
 since).

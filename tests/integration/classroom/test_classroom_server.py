@@ -29,11 +29,11 @@ def test_the_server_answers_over_tls_to_signed_in_users_only(classroom):
 
 
 def test_status_reports_both_servers(classroom):
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
     from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
 
     s, record, credentials = classroom
-    found = server.status(server.settings(s.root))
+    found = stack.status(stack.settings(s.root))
     assert found.answering and found.mlflow_pid == record["mlflow_pid"] and found.postgres_pid
     # read anew: another test of the session may have added a learner since the server started
     assert (
@@ -63,13 +63,13 @@ def test_learners_read_every_model_and_change_only_their_own(classroom):
 
 
 def test_a_second_start_resumes_and_adds_new_learners_with_their_own_password(classroom, tmp_path):
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
     from labhelpers.classroom.roster import CREDENTIALS_FILE, load_credentials
 
     s, record, credentials = classroom
     roster = tmp_path / "roster.txt"
     roster.write_text((s.root / "roster.txt").read_text() + "late-joiner\n")
-    again = server.start(s, roster)
+    again = stack.start(s, roster)
     assert again["already_running"] and again["mlflow_pid"] == record["mlflow_pid"]
     now = load_credentials(s.root / CREDENTIALS_FILE)
     assert now is not None
@@ -81,14 +81,14 @@ def test_a_second_start_resumes_and_adds_new_learners_with_their_own_password(cl
 
 
 def _refused_start(folder, free_port, roster_text, port=None):
-    from labhelpers.classroom import server
-    from labhelpers.core.errors import LabError
+    from labhelpers.classroom import stack
+    from labhelpers.foundation.errors import LabError
 
     roster = folder.parent / f"{folder.name}-roster.txt"
     roster.write_text(roster_text)
-    s = server.settings(folder, "127.0.0.1", port or free_port(), free_port())
+    s = stack.settings(folder, "127.0.0.1", port or free_port(), free_port())
     with pytest.raises(LabError) as refused:
-        server.start(s, roster, timeout=30)
+        stack.start(s, roster, timeout=30)
     assert not folder.exists()  # nothing was written
     return str(refused.value)
 
@@ -119,7 +119,7 @@ def test_the_export_block_is_all_a_learner_needs(classroom, tmp_path):
         clean[name] = value
     script = (
         "from labhelpers import use_tracking, comparison_table\n"
-        "from labhelpers.azure.connect import connect\n"
+        "from labhelpers.azure.ml.connect import connect\n"
         "print(use_tracking())\n"
         "print(connect('env').tracking_uri)\n"  # the notebooks' backend = "env"
         "print(sorted(comparison_table()['name'].unique()) if len(comparison_table()) else 'no versions')\n"

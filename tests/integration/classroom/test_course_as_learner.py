@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labhelpers.core.learner import namespace
+from labhelpers.foundation.learner import namespace
 from labhelpers.registry.pinning import read_pins
 from labhelpers.training.sweep import FEATURE_SETS
 
@@ -67,8 +67,8 @@ def _notebook_06_is_refused_another_learner_s_production(client, tmp_path, cours
     """
     import nbformat
 
-    from labhelpers.core.config import LINEAR_MODEL_NAME
     from labhelpers.course.run import NOTEBOOKS, run_course
+    from labhelpers.foundation.config import LINEAR_MODEL_NAME
 
     space = namespace(coursework)
 

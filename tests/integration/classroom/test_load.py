@@ -97,9 +97,9 @@ def test_reset_of_one_learner_empties_that_namespace_only(loaded, classroom, coh
 
 
 def _kill_everything(s) -> None:
-    from labhelpers.classroom import postgres, server
+    from labhelpers.classroom import postgres, stack
 
-    mlflow_pid = server.mlflow_pid(s.root)
+    mlflow_pid = stack.mlflow_pid(s.root)
     assert mlflow_pid is not None
     os.killpg(mlflow_pid, signal.SIGKILL)
     cluster = postgres.Cluster(s.root / "postgres", s.pg_port, postgres.find_binaries(), None)
@@ -111,7 +111,7 @@ def _kill_everything(s) -> None:
 def test_sigkill_mid_load_loses_no_batch_that_reported_success(
     loaded, classroom, cohort, trained_dirs, validation_csv, no_signed_in_user
 ):
-    from labhelpers.classroom import server
+    from labhelpers.classroom import stack
 
     s, record, credentials = classroom
     script = Script(record["uri"], trained_dirs, validation_csv, batches=4, promote=False)
@@ -131,7 +131,7 @@ def test_sigkill_mid_load_loses_no_batch_that_reported_success(
         load.join(timeout=900)
     assert not load.is_alive()
     assert any(o.failures for o in outcomes)  # the kill did land mid-load
-    again = server.start(s, timeout=240)
+    again = stack.start(s, timeout=240)
     assert not again["already_running"]
     admin = _admin(classroom)
     assert check_batches(admin, outcomes) == []  # every batch that reported success is there, complete

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from labhelpers.core.errors import RegistryError
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry.catalog import audit, comparison_table, lineage
 from labhelpers.registry.register import register_models
 from labhelpers.training.steps import SUPERVISED_METRICS, UNSUPERVISED_METRICS

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from labhelpers.core.provenance import default_owner
-from labhelpers.registry.batch import collect
+from labhelpers.foundation.provenance import default_owner
+from labhelpers.registry.all_or_nothing.candidates import collect
 from labhelpers.registry.catalog import audit
 from labhelpers.registry.pinning import DEPLOYMENT_DIR
 from labhelpers.registry.promotion import promote, rollback

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers.core.errors import RegistryError, ServerError
-from labhelpers.registry import repair as repair_module
-from labhelpers.registry.batch import collect
-from labhelpers.registry.lease import DEFAULT_LEASE_SECONDS
+from labhelpers.foundation.errors import RegistryError, ServerError
+from labhelpers.registry.all_or_nothing import repair as repair_module
+from labhelpers.registry.all_or_nothing.candidates import collect
+from labhelpers.registry.all_or_nothing.lease import DEFAULT_LEASE_SECONDS
+from labhelpers.registry.all_or_nothing.repair import repair
 from labhelpers.registry.references import resolve
 from labhelpers.registry.register import register_batch, register_models
-from labhelpers.registry.repair import repair
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = ("linear", "ridge", "kmeans")
@@ -171,8 +171,8 @@ def _die_after_versions(monkeypatch, names: dict[str, str], all_three: bool) -> 
     ``all_three``: the kmeans step fails after its version was created (so every member exists), else
     before its upload (so kmeans has no version).
     """
+    import labhelpers.registry.all_or_nothing.upload as upload
     import labhelpers.registry.register as register
-    import labhelpers.registry.upload as upload
 
     target = "drop_retried_duplicates" if all_three else "log_files"
     original = getattr(upload, target)
@@ -228,7 +228,7 @@ def test_a_live_batch_kept_alive_by_its_heartbeat_is_never_touched_past_its_firs
 ):
     """Real time: a batch held up once all three versions exist outlives its first lease by renewing it,
     and every repair meanwhile leaves it alone (a repair that took it for dead would complete it)."""
-    import labhelpers.registry.upload as upload
+    import labhelpers.registry.all_or_nothing.upload as upload
 
     client = client_for(tracking_uri)
     names = fresh_names()
@@ -275,7 +275,7 @@ def test_a_live_batch_kept_alive_by_its_heartbeat_is_never_touched_past_its_firs
 
 
 def _lease_ends(client, names: dict[str, str]) -> list[float]:
-    from labhelpers.registry.lease import lease_end
+    from labhelpers.registry.all_or_nothing.lease import lease_end
 
     return [
         lease_end(v.tags, v.creation_timestamp) for found in by_batch(client, names).values() for v in found

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers.azure.deployment import check_deployment_dir, deployment_commands
-from labhelpers.core import config
-from labhelpers.core.learner import LEARNER_ENV, namespace
+from labhelpers.azure.ml.deployment import check_deployment_dir, deployment_commands
 from labhelpers.course.session import run_deployment_dir
+from labhelpers.foundation import config
+from labhelpers.foundation.learner import LEARNER_ENV, namespace
 from labhelpers.registry.promotion import current_production, promote
 from labhelpers.registry.register import register_models
 

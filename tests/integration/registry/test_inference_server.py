@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers.core.errors import ServerError
+from labhelpers.foundation.errors import ServerError
 from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, pin_production
 from labhelpers.registry.register import register_models
 from labhelpers.serving.inference import SAMPLE_REQUEST, read_sample_request, serve_inference

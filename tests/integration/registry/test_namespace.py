@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from labhelpers.core.learner import LEARNER_ENV, namespace
+from labhelpers.foundation.learner import LEARNER_ENV, namespace
 from labhelpers.registry.catalog import comparison_table
 from labhelpers.registry.promotion import current_production, promote, rollback
 from labhelpers.registry.references import resolve
@@ -74,7 +74,7 @@ def test_without_a_learner_the_seed_names_are_used(tracking_uri, monkeypatch):
         "taxi-trip-kmeans",
     )
     monkeypatch.setenv(LEARNER_ENV, "Not Valid")
-    from labhelpers.core.learner import LearnerError
+    from labhelpers.foundation.learner import LearnerError
 
     with pytest.raises(LearnerError):
         register_models("unused", "unused")

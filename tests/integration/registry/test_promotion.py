@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers.core.errors import RegistryError
-from labhelpers.registry.batch import collect
+from labhelpers.foundation.errors import RegistryError
+from labhelpers.registry.all_or_nothing.candidates import collect
 from labhelpers.registry.moves import GateRefused
 from labhelpers.registry.pinning import DEPLOYMENT_DIR, DEPLOYMENT_FILE, PINS_FILE, deployed_model, read_pins
 from labhelpers.registry.promotion import current_production, history, promote, rollback

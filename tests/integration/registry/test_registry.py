@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import requests
 
-from labhelpers.core.artifacts import sha256_file
-from labhelpers.core.errors import RegistryError, ServerError
-from labhelpers.registry.batch import collect
+from labhelpers.files.artifacts import sha256_file
+from labhelpers.foundation.errors import RegistryError, ServerError
+from labhelpers.registry.all_or_nothing.candidates import collect
 from labhelpers.registry.references import resolve
 from labhelpers.registry.register import EXPERIMENT, pip_requirements, register_batch, register_models
 from labhelpers.training.outputs import INPUT_EXAMPLE, SUPERVISED_METRICS, UNSUPERVISED_METRICS
@@ -279,7 +279,7 @@ def test_a_failure_halfway_removes_every_version_of_the_batch(
     created = []
     others_done = threading.Event()
     create = MlflowClient.create_model_version
-    log_files = sys.modules["labhelpers.registry.upload"].log_files
+    log_files = sys.modules["labhelpers.registry.all_or_nothing.upload"].log_files
 
     def create_version(self, name, *args, **kwargs):
         if where == "create_model_version" and name == unique_names[failing]:
@@ -297,7 +297,7 @@ def test_a_failure_halfway_removes_every_version_of_the_batch(
         return log_files(client, run_id, candidate)
 
     monkeypatch.setattr(MlflowClient, "create_model_version", create_version)
-    monkeypatch.setattr("labhelpers.registry.upload.log_files", failing_log_files)
+    monkeypatch.setattr("labhelpers.registry.all_or_nothing.upload.log_files", failing_log_files)
 
     with pytest.raises(RegistryError, match="simulated .* failure.*Nothing from this batch remains"):
         register_models(*trained_dirs, names=unique_names, tracking_uri=tracking_uri)
@@ -334,7 +334,7 @@ def test_a_dead_server_fails_fast_saying_how_to_start_one(
 CONCURRENT = r"""
 import json, os, sys
 import mlflow
-from labhelpers.registry.batch import collect
+from labhelpers.registry.all_or_nothing.candidates import collect
 from labhelpers.registry.register import register_batch
 
 sup, uns, names, uri, count, out = sys.argv[1:7]

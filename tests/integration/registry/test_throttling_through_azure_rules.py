@@ -14,11 +14,11 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
+from labhelpers.azure.mlflow_api.rules import THROTTLE, TIMED_OUT_AFTER_COMMIT
 from labhelpers.registry import register
-from labhelpers.registry.batch import collect
+from labhelpers.registry.all_or_nothing.candidates import collect
 from labhelpers.registry.register import register_batch, register_models
 from labhelpers.registry.throttling import ThrottledClient
-from labhelpers.server.azure_rules import THROTTLE, TIMED_OUT_AFTER_COMMIT
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from labhelpers.core.errors import RegistryError
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry import capabilities
-from labhelpers.registry.batch import collect
+from labhelpers.registry.all_or_nothing.candidates import collect
+from labhelpers.registry.all_or_nothing.upload import drop_retried_duplicates
 from labhelpers.registry.pinning import DEPLOYMENT_DIR, PINS_FILE, read_pins
 from labhelpers.registry.promotion import promote, rollback
 from labhelpers.registry.references import resolve
 from labhelpers.registry.register import register_batch, register_models
-from labhelpers.registry.upload import drop_retried_duplicates
 
 
 def _client(uri: str) -> MlflowClient:
@@ -173,8 +173,8 @@ def _refused_filters(proxy, since: int) -> list[str]:
 def test_the_narrowed_searches_registration_and_repair_send_are_refused_and_fall_back(
     azure_rules, trained_dirs, unique_names, mlflow_server
 ):
+    from labhelpers.registry.all_or_nothing.repair import repair
     from labhelpers.registry.catalog import audit
-    from labhelpers.registry.repair import repair
 
     before = len(azure_rules.refused)
     done = register_models(*trained_dirs, names=unique_names, tracking_uri=azure_rules.uri)

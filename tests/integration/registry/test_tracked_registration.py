@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from labhelpers.core.errors import RegistryError
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry.register import register_models, tags_from_run
 from labhelpers.training.held_out import score_fare_model
 from labhelpers.training.outputs import SUPERVISED_METRICS, UNSUPERVISED_METRICS
@@ -89,7 +89,7 @@ def test_a_failed_batch_from_training_runs_removes_its_versions_and_leaves_the_r
 def test_a_training_run_on_another_server_is_refused_naming_the_metrics_file(tracked, tracking_uri, tmp_path):
     import shutil
 
-    from labhelpers.core.artifacts import write_manifest
+    from labhelpers.files.artifacts import write_manifest
 
     copy = tmp_path / "sup"
     shutil.copytree(tracked[0], copy)

@@ -1,4 +1,4 @@
-"""labhelpers.azure.connect and the Azure side of the registry helpers, offline.
+"""labhelpers.azure.ml.connect and the Azure side of the registry helpers, offline.
 
 Nothing here reaches Azure or any network: the ``offline`` fixture refuses (and records) every connection
 and name lookup, credentials are built but never asked for a token, and the happy paths run against fake
@@ -17,12 +17,12 @@ import pytest
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.protos import databricks_pb2 as pb
 
-from labhelpers.azure import connect as lab_azure
-from labhelpers.azure import pipeline as azure_pipeline
-from labhelpers.azure.connect import AzureError, Connection
-from labhelpers.core import config
-from labhelpers.core.errors import RegistryError
-from labhelpers.server import tracking
+from labhelpers.azure.ml import connect as lab_azure
+from labhelpers.azure.ml import pipeline as azure_pipeline
+from labhelpers.azure.ml.connect import AzureError, Connection
+from labhelpers.foundation import config
+from labhelpers.foundation.errors import RegistryError
+from labhelpers.tracking import connection as tracking
 from tests.unit.fakes import FakeRegistry, Version
 
 pytestmark = [
@@ -140,7 +140,7 @@ def fake_azure(monkeypatch):
     monkeypatch.setattr(
         lab_azure, "check_mlflow_answers", lambda uri, *args, **kwargs: used.append(f"check {uri}")
     )
-    monkeypatch.setattr(lab_azure.azureml_auth, "install", lambda uri, credential: True)
+    monkeypatch.setattr(lab_azure.signin, "install", lambda uri, credential: True)
     return used
 
 
@@ -316,7 +316,9 @@ def test_connect_takes_the_tracking_uri_from_the_workspace(bare_machine, fake_az
     assert found.backend == "azure" and found.workspace == "ws-happy"
     assert found.tracking_uri == AZURE_URI.format(name="ws-happy")
     assert found.ml_client.workspaces.asked == ["ws-happy"]
-    assert found.ml_client.credential.inner is mine  # wrapped in a deadline (labhelpers.server.azureml_auth)
+    assert (
+        found.ml_client.credential.inner is mine
+    )  # wrapped in a deadline (labhelpers.azure.mlflow_api.signin)
     assert fake_azure == [found.tracking_uri, f"check {found.tracking_uri}"]
     assert os.environ[tracking.TRACKING_URI_ENV] == found.tracking_uri
     assert "00000000" not in found.describe() and "ws-happy" in found.describe()
@@ -521,10 +523,10 @@ def _workspace_connection(jobs=None):
 
 
 def test_submit_pipeline_sends_the_loaded_pipeline_and_prints_its_studio_url(monkeypatch, capsys, offline):
-    import labhelpers.core.provenance
+    import labhelpers.foundation.provenance
 
     monkeypatch.setattr(
-        labhelpers.core.provenance, "git_info", lambda: {"git_commit": "abc123", "git_dirty": "false"}
+        labhelpers.foundation.provenance, "git_info", lambda: {"git_commit": "abc123", "git_dirty": "false"}
     )
     monkeypatch.setenv("LAB_OWNER", "ada")
     connection = _workspace_connection()

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from labhelpers.azure import cleanup as lab_cleanup
-from labhelpers.azure import connect as lab_azure
-from labhelpers.azure.connect import Connection
-from labhelpers.core.learner import LearnerError
+from labhelpers.azure.ml import cleanup as lab_cleanup
+from labhelpers.azure.ml import connect as lab_azure
+from labhelpers.azure.ml.connect import Connection
+from labhelpers.foundation.learner import LearnerError
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from labhelpers.azure import connect as lab_azure
-from labhelpers.azure import pipeline as azure_pipeline
-from labhelpers.azure.connect import Connection
-from labhelpers.core.learner import LEARNER_ENV, LearnerError
+from labhelpers.azure.ml import connect as lab_azure
+from labhelpers.azure.ml import pipeline as azure_pipeline
+from labhelpers.azure.ml.connect import Connection
+from labhelpers.foundation.learner import LEARNER_ENV, LearnerError
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from labhelpers.azure.connect import connect
-from labhelpers.core.errors import ServerError
-from labhelpers.server import tracking
+from labhelpers.azure.ml.connect import connect
+from labhelpers.foundation.errors import ServerError
+from labhelpers.tracking import connection as tracking
 
 
 def test_env_without_the_variable_says_what_to_paste(monkeypatch):

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labhelpers.azure.deployment import (
+from labhelpers.azure.ml.deployment import (
     DEPLOYMENT_DIR,
     RUN_DEPLOYMENT_DIR,
     check_deployment_dir,
     deployment_commands,
 )
-from labhelpers.azure.workspace import AzureError
-from labhelpers.core import config
-from labhelpers.core.errors import LabError
-from labhelpers.core.learner import namespace
+from labhelpers.azure.ml.workspace import AzureError
+from labhelpers.foundation import config
+from labhelpers.foundation.errors import LabError
+from labhelpers.foundation.learner import namespace
 
 
 def test_the_suffix_comes_from_the_variable_else_differs_per_user_and_machine(monkeypatch):

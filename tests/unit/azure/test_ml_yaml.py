@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labhelpers.azure.images import (
+from labhelpers.azure.ml.images import (
     DEPLOYMENT_IMAGE,
     DEPLOYMENT_PYTHON,
     is_pinned,
@@ -199,7 +199,7 @@ def test_amlignore_keeps_local_state_out_of_the_snapshot():
         "ML/register_models.py",
         "ML/labhelpers_path.py",
         "labhelpers/registry/register.py",
-        "labhelpers/azure/pipeline.py",
+        "labhelpers/azure/ml/pipeline.py",
     ):
         assert not ignore.is_file_excluded((ROOT / needed).as_posix()), needed
 
@@ -306,7 +306,7 @@ def test_staging_follows_latest_on_the_same_endpoint():
 def test_every_pipeline_submission_reruns_its_steps(tmp_path):
     # Inline steps are deterministic anonymous components: unforced, an unchanged register_models step is
     # reused and registers nothing (docs/azure.md, section 7).
-    from labhelpers.azure.pipeline import load_pipeline
+    from labhelpers.azure.ml.pipeline import load_pipeline
 
     job = load_pipeline()
     assert job.settings.force_rerun is True
@@ -322,8 +322,8 @@ def test_the_deployments_run_our_scoring_script_in_the_pinned_serving_environmen
     ).resolve() == ML / "deployment" / "scoring" / "score.py"
     conda = yaml.safe_load((ML / "deployment" / "environment" / "conda.yaml").read_text())
     assert deployment.environment.conda_file == conda
-    # a base image Azure ML supports (its list lives in labhelpers.azure.images), pinned by digest, with its
-    # Python (3.12) pinned in the conda file built on top of it
+    # a base image Azure ML supports (its list lives in labhelpers.azure.ml.images), pinned by digest, with
+    # its Python (3.12) pinned in the conda file built on top of it
     assert is_supported_inference_image(deployment.environment.image), unsupported_image_message(
         deployment.environment.image, name
     )

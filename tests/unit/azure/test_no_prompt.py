@@ -15,9 +15,10 @@ import uuid
 
 import pytest
 
-from labhelpers.azure import connect as lab_azure
-from labhelpers.azure.workspace import AzureError
-from labhelpers.server import azureml_auth, tracking
+from labhelpers.azure.ml import connect as lab_azure
+from labhelpers.azure.ml.workspace import AzureError
+from labhelpers.azure.mlflow_api import signin
+from labhelpers.tracking import connection as tracking
 
 LIMIT = 15.0  # seconds: the bound for "fails, saying what to run"
 URI = (
@@ -136,7 +137,7 @@ def test_a_credential_that_hangs_is_abandoned_and_the_failure_remembered():
             Hanging.calls += 1
             release.wait(60)
 
-    bounded = azureml_auth.BoundedCredential(Hanging(), "cli", timeout=0.5)
+    bounded = signin.BoundedCredential(Hanging(), "cli", timeout=0.5)
     try:
         first = _finishes(lambda: bounded.get_token("scope"))
         second = _finishes(lambda: bounded.get_token("scope"))
@@ -149,4 +150,4 @@ def test_a_credential_that_hangs_is_abandoned_and_the_failure_remembered():
 def test_inside_an_azure_ml_job_the_plugin_keeps_the_jobs_token(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "job-token")
     monkeypatch.setenv("MLFLOW_RUN_ID", "run-1")
-    assert azureml_auth.guard(URI.format(name=_fresh_name())) is False
+    assert signin.guard(URI.format(name=_fresh_name())) is False

@@ -8,7 +8,7 @@ import pytest
 import trustme
 
 from labhelpers.classroom import tls
-from labhelpers.core.errors import ServerError
+from labhelpers.foundation.errors import ServerError
 
 
 def _instructors_pair(folder, *names: str, key_type=trustme.KeyType.ECDSA):

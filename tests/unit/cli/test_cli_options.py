@@ -93,8 +93,6 @@ def test_every_command_group_is_shaped_by_the_options_module(added_options):
         (["classroom", "start", "--port", "5223"], {"port": 5223, "timeout": 180.0}),
         (["azure", "connect"], {"timeout": 10.0, "credential": "default", "config": None}),
         (["azure", "endpoint", "--deployment-dir", "d"], {"deployment_dir": "d"}),
-        (["course", "screenshots"], {"into": "build/course-screenshots", "images": "notebooks/images"}),
-        (["course", "store-outputs"], {"into": "build/course-outputs", "executed_dir": None}),
     ],
 )
 def test_shared_options_parse_as_each_command_documents(argv, expected):

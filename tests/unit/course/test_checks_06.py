@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture
 def registry(fake_registry, monkeypatch):
     """The fare model with version 2 in production and the shared model holding its copy (version 1)."""
-    from labhelpers.core.learner import namespace
+    from labhelpers.foundation.learner import namespace
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
     names = namespace()
@@ -23,14 +23,14 @@ def registry(fake_registry, monkeypatch):
 
 
 def _copy(fake, source: str):
-    from labhelpers.core.learner import namespace
+    from labhelpers.foundation.learner import namespace
 
     return fake.create_model_version(namespace().shared_production, source)  # a copy's source: models:/NAME/N
 
 
 def test_06_3_refuses_until_the_learner_s_own_copy_of_production_is_deleted(registry):
-    from labhelpers.core.learner import namespace
     from labhelpers.course.exercises import PASSED_TAG, check
+    from labhelpers.foundation.learner import namespace
 
     names = namespace()
     linear, shared = names.models["linear"], names.shared_production

@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from labhelpers.cli import main
-from labhelpers.core import config
 from labhelpers.course import run as course
+from labhelpers.foundation import config
 
 
 def test_a_port_held_by_something_else_stops_the_run_before_any_notebook(tmp_path, monkeypatch, capsys):

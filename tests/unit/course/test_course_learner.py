@@ -8,8 +8,6 @@ import re
 
 import pytest
 
-from labhelpers.core.config import LINEAR_MODEL_NAME
-from labhelpers.core.learner import LEARNER_ENV, LearnerError
 from labhelpers.course.notebooks import (
     NOTEBOOK_DIR,
     NOTEBOOKS,
@@ -19,6 +17,8 @@ from labhelpers.course.notebooks import (
 )
 from labhelpers.course.run import run_course
 from labhelpers.course.session import use_learner
+from labhelpers.foundation.config import LINEAR_MODEL_NAME
+from labhelpers.foundation.learner import LEARNER_ENV, LearnerError
 
 
 def test_without_a_learner_the_notebooks_keep_their_own_defaults():

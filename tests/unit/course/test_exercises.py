@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from labhelpers.core.errors import LabError
-from labhelpers.core.learner import namespace
 from labhelpers.course.exercises import check
+from labhelpers.foundation.errors import LabError
+from labhelpers.foundation.learner import namespace
 from labhelpers.serving.inference import ServedAnswer
 from tests.unit.fakes import FakeRegistry
 

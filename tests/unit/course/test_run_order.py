@@ -54,8 +54,8 @@ def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tm
 def test_a_kernel_started_ahead_is_handed_over_only_after_it_ran_its_warm_imports(tmp_path):
     # ipykernel 7.3 can strand a request arriving while it answers another client (ipython/ipykernel#1554):
     # papermill must not connect before the kernel has answered, nor while an answer to us is still to come.
-    from labhelpers.core.errors import CourseError
     from labhelpers.course.kernels import AheadKernel
+    from labhelpers.foundation.errors import CourseError
 
     go, mark = tmp_path / "go", tmp_path / "warm-done"
     # the warm imports finish only once the test says so: settle must wait for them, however slow
@@ -84,8 +84,8 @@ def test_a_kernel_started_ahead_is_handed_over_only_after_it_ran_its_warm_import
 
 
 def test_a_kernel_that_never_answers_its_warm_imports_is_a_course_error(tmp_path):
-    from labhelpers.core.errors import CourseError
     from labhelpers.course.kernels import AheadKernel
+    from labhelpers.foundation.errors import CourseError
 
     kernel = AheadKernel(tmp_path, warm_imports="import time\ntime.sleep(60)")
     try:
@@ -118,8 +118,8 @@ def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
 
 
 def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path):
-    from labhelpers.core.errors import CourseError
     from labhelpers.course.kernels import AheadKernel
+    from labhelpers.foundation.errors import CourseError
 
     kernel = AheadKernel(tmp_path, log=tmp_path / "kernels.log", warm_imports="import os\nos._exit(3)")
     try:

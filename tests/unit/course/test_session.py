@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from labhelpers.core.learner import namespace
 from labhelpers.course import run as course
 from labhelpers.course.session import retraining_month, run_deployment_dir
+from labhelpers.foundation.learner import namespace
 from labhelpers.registry.pinning import DEPLOYMENT_DIR, DEPLOYMENT_FILE, PINS_FILE
 
 
@@ -23,7 +23,7 @@ def test_the_course_pins_into_a_copy_of_the_deployment_configuration_without_the
 
 
 def test_a_learners_copy_deploys_the_learners_fare_model(tmp_path):
-    from labhelpers.core.config import LINEAR_MODEL_NAME
+    from labhelpers.foundation.config import LINEAR_MODEL_NAME
     from labhelpers.registry.pinning import deployed_model, pin_production, read_pins
 
     folder = run_deployment_dir(tmp_path / "outputs", learner="ada")
@@ -55,7 +55,7 @@ def test_the_retraining_month_is_june_with_its_own_data_version(tmp_path):
 
 
 def _trained(root):
-    from labhelpers.core.artifacts import MANIFEST
+    from labhelpers.files.artifacts import MANIFEST
 
     for step in ("supervised", "unsupervised"):
         (root / "run-20261205-031500-000000" / step).mkdir(parents=True)
@@ -73,9 +73,9 @@ def _registered(fake_registry, *names):
 
 def test_each_notebook_run_too_early_says_which_notebook_to_do_first(tmp_path, monkeypatch, fake_registry):
 
-    from labhelpers.core.errors import RegistryError, TrainingError
-    from labhelpers.core.learner import namespace
     from labhelpers.course.session import ready_for
+    from labhelpers.foundation.errors import RegistryError, TrainingError
+    from labhelpers.foundation.learner import namespace
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
     names, nothing = namespace(), _registered(fake_registry)
@@ -95,8 +95,8 @@ def test_each_notebook_run_too_early_says_which_notebook_to_do_first(tmp_path, m
 
 
 def test_notebooks_whose_earlier_notebooks_ran_pass_the_check(tmp_path, monkeypatch, fake_registry):
-    from labhelpers.core.learner import namespace
     from labhelpers.course.session import ready_for
+    from labhelpers.foundation.learner import namespace
     from labhelpers.registry.pinning import pin_production
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
@@ -135,7 +135,7 @@ def test_brief_errors_show_a_lab_error_as_one_line_and_any_other_with_its_traceb
         brief_errors()
         capsys.readouterr()
         failed = shell.run_cell(
-            "from labhelpers.core.errors import DataError\nraise DataError('trips.csv: no such file')"
+            "from labhelpers.foundation.errors import DataError\nraise DataError('trips.csv: no such file')"
         )
         shown = capsys.readouterr().out
         assert type(failed.error_in_exec).__name__ == "DataError"
@@ -147,9 +147,9 @@ def test_brief_errors_show_a_lab_error_as_one_line_and_any_other_with_its_traceb
 
 
 def test_06_needs_a_production_version_of_the_fare_model(monkeypatch, fake_registry):
-    from labhelpers.core.errors import RegistryError
-    from labhelpers.core.learner import namespace
     from labhelpers.course.session import ready_for
+    from labhelpers.foundation.errors import RegistryError
+    from labhelpers.foundation.learner import namespace
 
     monkeypatch.delenv("LAB_LEARNER", raising=False)
     names = namespace()

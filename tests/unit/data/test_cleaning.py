@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labhelpers.core.errors import DataError
 from labhelpers.data.cleaning import COORDINATE_RULES, RULES, CleaningReport, clean_trips, data_version
 from labhelpers.data.load import CANONICAL_COLUMNS, CANONICAL_DTYPES
+from labhelpers.foundation.errors import DataError
 
 GOOD = {
     "vendor_id": 1,

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from werkzeug import Response
 
-from labhelpers.core.errors import DataError, SchemaError
 from labhelpers.data import download
 from labhelpers.data import load as data_module
 from labhelpers.data.load import CANONICAL_COLUMNS, CANONICAL_DTYPES, TripData, load_trips, to_canonical
-from labhelpers.server.processes import wait_until
+from labhelpers.foundation.errors import DataError, SchemaError
+from labhelpers.processes.groups import wait_until
 
 PICKUPS = ["2015-01-15 19:05:39", "2015-01-10 20:33:38", "2015-01-10 20:33:39"]
 DROPOFFS = ["2015-01-15 19:23:42", "2015-01-10 20:53:28", "2015-01-10 20:43:41"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from labhelpers.core.artifacts import sha256_file
-from labhelpers.core.config import DATA_DIR, SAMPLE_DATA
 from labhelpers.data.sample import write_sample
+from labhelpers.files.artifacts import sha256_file
+from labhelpers.foundation.config import DATA_DIR, SAMPLE_DATA
 
 
 def test_generator_reproduces_the_shipped_sample_byte_for_byte(tmp_path):

@@ -5,7 +5,7 @@ Every fenced shell block is parsed as a shell would split it. Each ``az ml`` com
 document); each file it reads (``--file``, ``--request-file``, ``--path``) must exist, and a ``--file`` must
 load with the azure-ai-ml loader for its command group, the loader ``az ml`` itself uses. Every
 ``from labhelpers... import ...`` of a fenced python block must import. Every inference image named must be
-on Azure ML's supported list (``labhelpers.azure.images``). The ``az ml`` commands labhelpers prints
+on Azure ML's supported list (``labhelpers.azure.ml.images``). The ``az ml`` commands labhelpers prints
 (``python -m labhelpers azure endpoint``) meet the same rules; files under ``outputs/`` are the ones the
 course writes (notebook 04's deployment folder), made here by the same labhelpers call.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labhelpers.azure.images import is_supported_inference_image, unsupported_image_message
+from labhelpers.azure.ml.images import is_supported_inference_image, unsupported_image_message
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),
@@ -325,8 +325,8 @@ def image_problems(document: str) -> list[str]:
 @pytest.fixture(scope="module")
 def course_outputs(tmp_path_factory):
     """A folder holding what the course writes under outputs/: notebook 04's deployment folder, pinned."""
-    from labhelpers.core.config import LINEAR_MODEL_NAME
     from labhelpers.course.session import run_deployment_dir
+    from labhelpers.foundation.config import LINEAR_MODEL_NAME
     from labhelpers.registry.pinning import pin_production
 
     root = tmp_path_factory.mktemp("clone")
@@ -346,7 +346,7 @@ def test_every_az_ml_command_is_the_ml_extension_s_with_flags_it_accepts(documen
 
 
 def test_the_az_ml_commands_in_the_yaml_comments_and_the_printed_ones_use_accepted_flags(tmp_path):
-    from labhelpers.azure.deployment import deployment_commands
+    from labhelpers.azure.ml.deployment import deployment_commands
 
     in_yaml = yaml_comment_commands()
     assert len(in_yaml) >= 4  # pipeline.yaml, endpoint.yml, both compute instances
@@ -387,7 +387,7 @@ def test_the_azure_page_signs_in_and_sets_the_workspace_before_its_first_az_ml_c
 
 
 def test_the_commands_labhelpers_prints_name_their_workspace_and_load(monkeypatch, tmp_path, course_outputs):
-    from labhelpers.azure.deployment import WORKSPACE_PLACEHOLDERS, deployment_commands
+    from labhelpers.azure.ml.deployment import WORKSPACE_PLACEHOLDERS, deployment_commands
 
     monkeypatch.chdir(tmp_path)  # no config.json here or above
     for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
@@ -449,7 +449,7 @@ def test_the_checker_finds_what_it_is_for():
 
 
 def test_the_page_shows_exactly_the_commands_labhelpers_prints():
-    from labhelpers.azure.deployment import WORKSPACE_PLACEHOLDERS, deployment_commands
+    from labhelpers.azure.ml.deployment import WORKSPACE_PLACEHOLDERS, deployment_commands
 
     page = (ROOT / "docs/azure.md").read_text()
     printed = deployment_commands(name="taxi-fare-<suffix>", workspace=WORKSPACE_PLACEHOLDERS)

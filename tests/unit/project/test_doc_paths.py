@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 TOP = "labhelpers|ML|notebooks|tests|docs|data|bench|tools|\\.ci"
-# `ML/deployment/score.py`, `labhelpers/core/config.py`; not a URL's path, not a fragment of a longer path
+# `ML/deployment/score.py`, `labhelpers/foundation/config.py`; not a URL's path, not a fragment of a longer
+# path
 PATH = re.compile(rf"(?<![\w./:-])((?:{TOP})/[\w./*-]*[\w*])")
 NAME = re.compile(r"\blabhelpers(?:\.\w+)+")
 
@@ -66,5 +67,6 @@ def test_the_checks_find_a_stale_path_and_a_stale_name():
         "ML/train_*.py",
     ]
     assert not any(ROOT.glob("labhelpers/gone/away.py")) and any(ROOT.glob("ML/train_*.py"))
-    assert not _exists("labhelpers.server.no_such_module") and not _exists("labhelpers.promote.no_attribute")
-    assert _exists("labhelpers.promote") and _exists("labhelpers.core.config.endpoint_name")
+    assert not _exists("labhelpers.local_server.no_such_module")
+    assert not _exists("labhelpers.promote.no_attribute")
+    assert _exists("labhelpers.promote") and _exists("labhelpers.foundation.config.endpoint_name")

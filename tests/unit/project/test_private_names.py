@@ -72,7 +72,7 @@ def test_the_check_sees_absolute_and_relative_imports_and_leaves_the_rest_to_ruf
     sample = tmp_path / "labhelpers" / "serving" / "inference.py"
     sample.parent.mkdir(parents=True)
     sample.write_text(
-        "from labhelpers.server.processes import _terminate_group, group_alive\n"
+        "from labhelpers.processes.groups import _terminate_group, group_alive\n"
         "from .scoring import _launch\n"
         "from . import _ready\n"
         "from ._internal import helper\n"  # a private module's public name: PLC2701's and SLF001's to judge
@@ -81,7 +81,7 @@ def test_the_check_sees_absolute_and_relative_imports_and_leaves_the_rest_to_ruf
     )
     hits = imports_of_privates(sample, root=tmp_path)
     assert [hit.split(": ", 1)[1] for hit in hits] == [
-        "from labhelpers.server.processes import _terminate_group",
+        "from labhelpers.processes.groups import _terminate_group",
         "from labhelpers.serving.scoring import _launch",
         "from labhelpers.serving import _ready",
     ]

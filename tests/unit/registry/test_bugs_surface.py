@@ -12,12 +12,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2 as pb
 
 from labhelpers.course.exercises import record_pass
+from labhelpers.registry.all_or_nothing.repair import repair
+from labhelpers.registry.all_or_nothing.undo import undo
+from labhelpers.registry.all_or_nothing.upload import drop_retried_duplicates
 from labhelpers.registry.capabilities import with_retry
 from labhelpers.registry.catalog import audit
 from labhelpers.registry.references import resolve
-from labhelpers.registry.register import undo
-from labhelpers.registry.repair import repair
-from labhelpers.registry.upload import drop_retried_duplicates
 
 BUG = AttributeError("'NoneType' object has no attribute 'version'")
 FORBIDDEN = MlflowException("Permission denied", error_code=pb.PERMISSION_DENIED)

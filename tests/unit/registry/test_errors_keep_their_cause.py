@@ -9,12 +9,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2 as pb
 
 from labhelpers.classroom.progress import progress
-from labhelpers.core.errors import RegistryError
-from labhelpers.core.registry_client import is_not_found
+from labhelpers.foundation.errors import RegistryError
+from labhelpers.registry.all_or_nothing.undo import undo
 from labhelpers.registry.catalog import audit
+from labhelpers.registry.client import is_not_found
 from labhelpers.registry.promotion import promote
 from labhelpers.registry.references import resolve
-from labhelpers.registry.register import undo
 
 FORBIDDEN = MlflowException("Permission denied for run", error_code=pb.PERMISSION_DENIED)
 TIMEOUT = TimeoutError("read timed out after 120 s")
@@ -121,9 +121,9 @@ def test_undo_logs_what_it_could_not_remove_and_returns_the_versions_left(fake_r
     client.add_run("run-1")
     client.failures["delete_model_version"] = FORBIDDEN
     created = [("run", "run-1"), ("version", ("m", "1"))]
-    with caplog.at_level(logging.WARNING, logger="labhelpers.registry.register"):
+    with caplog.at_level(logging.WARNING, logger="labhelpers.registry.all_or_nothing.undo"):
         left = undo(client, created)
     assert left == [("m", "1")]
     assert client.runs["run-1"].status == "FAILED"  # the run was still marked
-    messages = [r.getMessage() for r in caplog.records if r.name == "labhelpers.registry.register"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "labhelpers.registry.all_or_nothing.undo"]
     assert any("version ('m', '1') not removed" in m and "Permission denied" in m for m in messages)

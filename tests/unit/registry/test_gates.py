@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from mlflow.entities.model_registry import ModelVersion
 
-from labhelpers.core.errors import RegistryError
 from labhelpers.data.sample import write_sample
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry import validation
 from labhelpers.registry.promotion import GateRefused, Move, history, promote
 from labhelpers.registry.validation import EVIDENCE_COLUMNS, mean_baseline_rmse, production_thresholds

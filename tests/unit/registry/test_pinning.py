@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers.core.errors import RegistryError
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry.pinning import (
     DEPLOYMENT_FILE,
     PINS_FILE,

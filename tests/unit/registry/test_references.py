@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from labhelpers.core.errors import RegistryError
+from labhelpers.foundation.errors import RegistryError
 from labhelpers.registry.references import Reference, parse_reference, resolve
 from tests.unit.fakes import FakeRegistry
 

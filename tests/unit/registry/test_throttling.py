@@ -213,7 +213,7 @@ def test_mlflow_s_own_attempts_honour_retry_after_and_the_budget_outlasts_them(m
     from mlflow import MlflowClient
     from urllib3.util.retry import Retry
 
-    from labhelpers.server.tracking import CLIENT_DEFAULTS
+    from labhelpers.tracking.connection import CLIENT_DEFAULTS
 
     for name, value in CLIENT_DEFAULTS.items():
         monkeypatch.setenv(name, value)  # MLflow's own budget: 2 retries for every cause

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labhelpers.core.config import SAMPLE_DATA
+from labhelpers.foundation.config import SAMPLE_DATA
 from labhelpers.serving.inference import (
     SAMPLE_REQUEST,
     SCORING_SCRIPT,

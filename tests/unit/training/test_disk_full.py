@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers.core.errors import TrainingError
+from labhelpers.foundation.errors import TrainingError
 from labhelpers.training.steps import run_supervised
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from labhelpers.core.errors import TrainingError
+from labhelpers.foundation.errors import TrainingError
 from labhelpers.training.features import (
     CLUSTER_FEATURES,
     DEFAULT_SUPERVISED_FEATURES,

@@ -9,7 +9,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LinearRegression, Ridge
 
-from labhelpers.core.errors import TrainingError
+from labhelpers.foundation.errors import TrainingError
 from labhelpers.training.train import regression_metrics, train_supervised, train_unsupervised
 
 
