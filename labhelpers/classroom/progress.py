@@ -17,7 +17,7 @@ import pandas as pd
 
 from labhelpers.foundation.learner import namespace
 from labhelpers.registry.client import RegistryClient, is_not_found
-from labhelpers.registry.promotion import recorded_moves
+from labhelpers.registry.moves import recorded_moves
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion

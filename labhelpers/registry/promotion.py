@@ -1,10 +1,12 @@
 """The promotion path: candidate -> validated -> production, with gates, an audit trail and rollback.
 
-The ``lifecycle`` version tag carries the state on every backend (Azure ML documents no aliases and Studio
-shows tags); where the registry has aliases (it says so in its answers, see
-:mod:`labhelpers.registry.capabilities`) aliases of the same names mirror it. Each move is recorded on the
-version itself: who, when, from, to and why, plus a JSON history of all its moves; the evidence of the gate
-that decided it rides on the returned :class:`Move`, shown as a table in a notebook.
+The lesson's steps, top-down in :func:`promote`: find the version; refuse a step out of order; at
+``validated``, check that its run can be reproduced and recompute its metrics on the held-out set (the
+validation gate); at ``production``, compare it with the version in production (the production gate), record
+the move, archive the version it replaces and pin it in the deployment folder. Each move is recorded on the
+version itself (:func:`~labhelpers.registry.moves.record_move`: the ``lifecycle`` tag, who, when, why, a JSON
+history, an alias mirroring it where the registry has aliases); the evidence of the gate that decided it rides
+on the returned :class:`Move`, shown as a table in a notebook.
 
 A version the production gate refuses is recorded as ``rejected``: it loses ``@validated`` (no alias says it
 passed) and reaches production only by an override, whose reason is recorded.
@@ -12,213 +14,52 @@ passed) and reaches production only by an override, whose reason is recorded.
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labhelpers.foundation.config import login_name
 from labhelpers.foundation.errors import RegistryError
-from labhelpers.registry import capabilities
 from labhelpers.registry.catalog import reproducibility_problems
 from labhelpers.registry.client import RegistryClient, is_not_found
-from labhelpers.registry.moves import GateRefused, Move
+from labhelpers.registry.moves import (
+    ARCHIVED,
+    CANDIDATE,
+    HISTORY_TAG,
+    OLD_HISTORY_TAG,
+    PRODUCTION,
+    REJECTED,
+    VALIDATED,
+    GateRefused,
+    Move,
+    actor_name,
+    record_move,
+    recorded_moves,
+)
 from labhelpers.registry.throttling import registry_client
 from labhelpers.registry.validation import Check, production_check, recompute_metrics
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
-CANDIDATE, VALIDATED, PRODUCTION, ARCHIVED = "candidate", "validated", "production", "archived"
-REJECTED = "rejected"  # refused at the production gate: no alias; production only by an override
 NEXT = {CANDIDATE: VALIDATED, VALIDATED: PRODUCTION}
-#: The JSON list of a version's moves: lab bookkeeping, under the ``lab.`` prefix of internal tags.
-HISTORY_TAG = "lab.lifecycle_history"
-#: Where registries written before the ``lab.`` prefix keep it; read, never written.
-OLD_HISTORY_TAG = "lifecycle_history"
-
-
-def recorded_moves(tags: dict | None) -> list[dict]:
-    """The moves recorded in a version's tags, oldest first (also under the tag's name before ``lab.``).
-
-    A history that is not valid JSON reads as none: it is bookkeeping, and the ``lifecycle`` tag still says
-    where the version stands.
-    """
-    tags = tags or {}
-    try:
-        return list(json.loads(tags.get(HISTORY_TAG) or tags.get(OLD_HISTORY_TAG) or "[]"))
-    except ValueError:
-        return []
-
-
-def _actor(actor: str | None) -> str:
-    return actor or os.environ.get("LAB_ACTOR") or login_name()
-
-
-def _record(
-    client: RegistryClient,
-    mv: ModelVersion,
-    to_state: str,
-    why: str,
-    actor: str | None,
-    extra: dict | None = None,
-    evidence: list | None = None,
-) -> Move:
-    """Write the move on the version (tags), mirror it as an alias where possible, and return it."""
-    tags = mv.tags or {}
-    move = Move(
-        mv.name,
-        str(mv.version),
-        tags.get("lifecycle", CANDIDATE),
-        to_state,
-        _actor(actor),
-        datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        why,
-        tuple(evidence or ()),
-    )
-    history = recorded_moves(tags) + [move.as_dict()]
-    updates = {
-        "lifecycle": to_state,
-        "lifecycle_from": move.from_state,
-        "lifecycle_by": move.by,
-        "lifecycle_at": move.at,
-        "lifecycle_reason": why,
-        HISTORY_TAG: json.dumps(history),
-    }
-    tagger = capabilities.writes(client)
-    for key, value in {**updates, **(extra or {})}.items():
-        tagger.set_model_version_tag(mv.name, str(mv.version), key, str(value))
-    # aliases mirror the tag where the registry has them; it answers whether it does (capabilities)
-    if move.from_state in (getattr(mv, "aliases", None) or []):
-        capabilities.delete_alias(client, mv.name, move.from_state)
-    if to_state not in (ARCHIVED, REJECTED):  # no alias says an archived or refused version is current
-        capabilities.set_alias(client, mv.name, to_state, mv.version)
-    return move
-
-
-def _run_params(client: RegistryClient, mv: ModelVersion) -> dict | None:
-    """The parameters of the version's training run; None when it has none or the registry has no such run.
-
-    Any other failure (no permission, a timeout) is raised as it is: it says nothing about the run.
-    """
-    if not mv.run_id:
-        return None
-    try:
-        return dict(client.get_run(mv.run_id).data.params)
-    except Exception as error:
-        if is_not_found(error):
-            return None
-        raise
-
-
-def current_production(name: str, client: RegistryClient | None = None) -> ModelVersion | None:
-    """The version of ``name`` whose lifecycle is production, or None."""
-    client = registry_client(client)
-    holding = [
-        v for v in client.search_model_versions(f"name='{name}'") if v.tags.get("lifecycle") == PRODUCTION
-    ]
-    return max(holding, key=lambda v: int(v.version)) if holding else None
-
-
-def _validate(
-    client: RegistryClient,
-    mv: ModelVersion,
-    validation_data: str | Path | None,
-    reason: str,
-    actor: str | None,
-) -> Move:
-    problems = reproducibility_problems(mv, _run_params(client, mv))
-    if problems:
-        raise RegistryError(f"{mv.name} version {mv.version} cannot be validated: {'; '.join(problems)}.")
-    check = recompute_metrics(mv, validation_data)
-    if not check.passed:
-        state = (mv.tags or {}).get("lifecycle", CANDIDATE)
-        why = f"refused at the validation gate: {check.summary}"
-        unmoved = Move(mv.name, str(mv.version), state, state, _actor(actor), "", why, tuple(check.evidence))
-        raise GateRefused(
-            f"{mv.name} version {mv.version} failed validation: {check.summary} It stays {state!r} "
-            "(no @validated); nothing changed.",
-            unmoved,
-        )
-    extra = {f"validation_{k}": f"{v:.6g}" for k, v in check.metrics.items()}
-    extra["validation_data_version"] = check.data_version
-    return _record(
-        client, mv, VALIDATED, reason or f"validated: {check.summary}", actor, extra, check.evidence
-    )
-
-
-def _to_production(
-    client: RegistryClient,
-    mv: ModelVersion,
-    validation_data: str | Path | None,
-    reason: str,
-    actor: str | None,
-    override_reason: str | None,
-) -> Move:
-    previous = current_production(mv.name, client)
-    if previous is not None and previous.version == mv.version:
-        raise RegistryError(f"{mv.name} version {mv.version} is already in production.")
-    check = production_check(mv, validation_data, previous)
-    extra: dict[str, str | None] = {"production_gate": check.summary}
-    if previous is not None:
-        extra["compared_with_production"] = f"{previous.version}: {check.summary}"
-    if not check.passed and not override_reason:
-        _refuse(client, mv, previous, check, actor, extra)
-    if not check.passed:
-        extra["override_reason"] = override_reason
-    extra["production_since"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    why = reason or override_reason or "promoted"
-    move = _record(client, mv, PRODUCTION, why, actor, extra, check.evidence)
-    if previous is not None:
-        ended = {"production_until": move.at}
-        _record(client, previous, ARCHIVED, f"replaced by version {mv.version}", actor, ended)
-    return move
-
-
-def _refuse(
-    client: RegistryClient,
-    mv: ModelVersion,
-    previous: ModelVersion | None,
-    check: Check,
-    actor: str | None,
-    extra: dict,
-) -> None:
-    """Record the production gate's refusal (``rejected``, no ``@validated``) and raise it, evidence included.
-
-    A version refused before is not recorded again: its tags and history already say so.
-    """
-    why = f"refused at the production gate: {check.summary}"
-    if (mv.tags or {}).get("lifecycle") != REJECTED:
-        refused = _record(client, mv, REJECTED, why, actor, extra, check.evidence)
-    else:
-        refused = Move(
-            mv.name, str(mv.version), REJECTED, REJECTED, _actor(actor), "", why, tuple(check.evidence)
-        )
-    stays = f"Production stays at version {previous.version}" if previous else "Nothing is in production"
-    raise GateRefused(
-        f"Refused: {mv.name} version {mv.version} fails the production gate: {check.summary} {stays}; "
-        f"version {mv.version} is now {REJECTED!r} (no @validated). "
-        "To promote anyway, pass override_reason='...' (it is recorded).",
-        refused,
-    )
-
-
-def _check_step(mv: ModelVersion, to: str, override_reason: str | None) -> None:
-    """Refuse a step out of order, and a rejected version to production without an override."""
-    state = (mv.tags or {}).get("lifecycle", CANDIDATE)
-    if state == REJECTED and to == PRODUCTION and not override_reason:
-        raise RegistryError(
-            f"{mv.name} version {mv.version} is {REJECTED!r}: the production gate refused it "
-            f"({(mv.tags or {}).get('production_gate', 'see its lifecycle_reason tag')}) Register a better "
-            "version, or pass override_reason='...' to promote it anyway (it is recorded)."
-        )
-    if NEXT.get(state) != to and not (state == REJECTED and to == PRODUCTION):
-        allowed = NEXT.get(state)
-        hint = (
-            f"its next step is {allowed!r}" if allowed else "it cannot move further; promote a newer version"
-        )
-        raise RegistryError(f"{mv.name} version {mv.version} is {state!r}: cannot go to {to!r}; {hint}.")
+#: Re-exported: the names callers used when the states and the recording lived in this module.
+__all__ = [
+    "ARCHIVED",
+    "CANDIDATE",
+    "HISTORY_TAG",
+    "NEXT",
+    "OLD_HISTORY_TAG",
+    "PRODUCTION",
+    "REJECTED",
+    "VALIDATED",
+    "GateRefused",
+    "Move",
+    "current_production",
+    "history",
+    "promote",
+    "recorded_moves",
+    "rollback",
+]
 
 
 def promote(
@@ -274,15 +115,130 @@ def promote(
     return move
 
 
-def _already_rolled_back(name: str, now: ModelVersion) -> Move:
-    """The move a second rollback reports, unrecorded: production stays where the first one put it."""
-    why = (
-        f"production is already rolled back: version {now.version} since "
-        f"{now.tags.get('production_since', '?')} ({now.tags.get('lifecycle_reason', 'rollback')}); "
-        "nothing changed. To replace it, promote a version through the gates."
+def _check_step(mv: ModelVersion, to: str, override_reason: str | None) -> None:
+    """Refuse a step out of order, and a rejected version to production without an override."""
+    state = (mv.tags or {}).get("lifecycle", CANDIDATE)
+    if state == REJECTED and to == PRODUCTION and not override_reason:
+        raise RegistryError(
+            f"{mv.name} version {mv.version} is {REJECTED!r}: the production gate refused it "
+            f"({(mv.tags or {}).get('production_gate', 'see its lifecycle_reason tag')}) Register a better "
+            "version, or pass override_reason='...' to promote it anyway (it is recorded)."
+        )
+    if NEXT.get(state) != to and not (state == REJECTED and to == PRODUCTION):
+        allowed = NEXT.get(state)
+        hint = (
+            f"its next step is {allowed!r}" if allowed else "it cannot move further; promote a newer version"
+        )
+        raise RegistryError(f"{mv.name} version {mv.version} is {state!r}: cannot go to {to!r}; {hint}.")
+
+
+def _validate(
+    client: RegistryClient,
+    mv: ModelVersion,
+    validation_data: str | Path | None,
+    reason: str,
+    actor: str | None,
+) -> Move:
+    problems = reproducibility_problems(mv, _run_params(client, mv))
+    if problems:
+        raise RegistryError(f"{mv.name} version {mv.version} cannot be validated: {'; '.join(problems)}.")
+    check = recompute_metrics(mv, validation_data)
+    if not check.passed:
+        state = (mv.tags or {}).get("lifecycle", CANDIDATE)
+        why = f"refused at the validation gate: {check.summary}"
+        unmoved = Move(
+            mv.name, str(mv.version), state, state, actor_name(actor), "", why, tuple(check.evidence)
+        )
+        raise GateRefused(
+            f"{mv.name} version {mv.version} failed validation: {check.summary} It stays {state!r} "
+            "(no @validated); nothing changed.",
+            unmoved,
+        )
+    extra = {f"validation_{k}": f"{v:.6g}" for k, v in check.metrics.items()}
+    extra["validation_data_version"] = check.data_version
+    return record_move(
+        client, mv, VALIDATED, reason or f"validated: {check.summary}", actor, extra, check.evidence
     )
-    by, at = now.tags.get("lifecycle_by", ""), now.tags.get("lifecycle_at", "")
-    return Move(name, str(now.version), PRODUCTION, PRODUCTION, by, at, why)
+
+
+def _run_params(client: RegistryClient, mv: ModelVersion) -> dict | None:
+    """The parameters of the version's training run; None when it has none or the registry has no such run.
+
+    Any other failure (no permission, a timeout) is raised as it is: it says nothing about the run.
+    """
+    if not mv.run_id:
+        return None
+    try:
+        return dict(client.get_run(mv.run_id).data.params)
+    except Exception as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
+def _to_production(
+    client: RegistryClient,
+    mv: ModelVersion,
+    validation_data: str | Path | None,
+    reason: str,
+    actor: str | None,
+    override_reason: str | None,
+) -> Move:
+    previous = current_production(mv.name, client)
+    if previous is not None and previous.version == mv.version:
+        raise RegistryError(f"{mv.name} version {mv.version} is already in production.")
+    check = production_check(mv, validation_data, previous)
+    extra: dict[str, str | None] = {"production_gate": check.summary}
+    if previous is not None:
+        extra["compared_with_production"] = f"{previous.version}: {check.summary}"
+    if not check.passed and not override_reason:
+        _refuse(client, mv, previous, check, actor, extra)
+    if not check.passed:
+        extra["override_reason"] = override_reason
+    extra["production_since"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    why = reason or override_reason or "promoted"
+    move = record_move(client, mv, PRODUCTION, why, actor, extra, check.evidence)
+    if previous is not None:
+        ended = {"production_until": move.at}
+        record_move(client, previous, ARCHIVED, f"replaced by version {mv.version}", actor, ended)
+    return move
+
+
+def _refuse(
+    client: RegistryClient,
+    mv: ModelVersion,
+    previous: ModelVersion | None,
+    check: Check,
+    actor: str | None,
+    extra: dict,
+) -> None:
+    """Record the production gate's refusal (``rejected``, no ``@validated``) and raise it, evidence included.
+
+    A version refused before is not recorded again: its tags and history already say so.
+    """
+    why = f"refused at the production gate: {check.summary}"
+    if (mv.tags or {}).get("lifecycle") != REJECTED:
+        refused = record_move(client, mv, REJECTED, why, actor, extra, check.evidence)
+    else:
+        refused = Move(
+            mv.name, str(mv.version), REJECTED, REJECTED, actor_name(actor), "", why, tuple(check.evidence)
+        )
+    stays = f"Production stays at version {previous.version}" if previous else "Nothing is in production"
+    raise GateRefused(
+        f"Refused: {mv.name} version {mv.version} fails the production gate: {check.summary} {stays}; "
+        f"version {mv.version} is now {REJECTED!r} (no @validated). "
+        "To promote anyway, pass override_reason='...' (it is recorded).",
+        refused,
+    )
+
+
+def current_production(name: str, client: RegistryClient | None = None) -> ModelVersion | None:
+    """The version of ``name`` whose lifecycle is production, or None."""
+    client = registry_client(client)
+    holding = [
+        v for v in client.search_model_versions(f"name='{name}'") if v.tags.get("lifecycle") == PRODUCTION
+    ]
+    return max(holding, key=lambda v: int(v.version)) if holding else None
 
 
 def rollback(
@@ -321,7 +277,7 @@ def rollback(
 
     if deployment_dir is not None:
         check_pinnable(name, deployment_dir)
-    _record(
+    record_move(
         client,
         now,
         ARCHIVED,
@@ -329,7 +285,7 @@ def rollback(
         actor,
         {"production_until": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
-    move = _record(
+    move = record_move(
         client,
         previous,
         PRODUCTION,
@@ -340,6 +296,17 @@ def rollback(
     if deployment_dir is not None:  # as in promote: no file unless a folder is given
         pin_production(name, previous.version, deployment_dir)
     return move
+
+
+def _already_rolled_back(name: str, now: ModelVersion) -> Move:
+    """The move a second rollback reports, unrecorded: production stays where the first one put it."""
+    why = (
+        f"production is already rolled back: version {now.version} since "
+        f"{now.tags.get('production_since', '?')} ({now.tags.get('lifecycle_reason', 'rollback')}); "
+        "nothing changed. To replace it, promote a version through the gates."
+    )
+    by, at = now.tags.get("lifecycle_by", ""), now.tags.get("lifecycle_at", "")
+    return Move(name, str(now.version), PRODUCTION, PRODUCTION, by, at, why)
 
 
 def history(name: str, version: str | int, client: RegistryClient | None = None) -> list[dict]:
