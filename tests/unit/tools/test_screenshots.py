@@ -84,3 +84,10 @@ def test_what_the_text_beside_each_screenshot_claims_is_what_notebooks_01_and_02
     assert f"({len(FEATURE_SETS['all'])} inputs: all the features)" in text
     assert f"**Version {screenshots.VERSION}**" in text
     assert f"`{screenshots.RUN_FILTER}`" in text
+
+
+def test_the_command_photographs_into_notebooks_images_by_default(monkeypatch, capsys):
+    taken = []
+    monkeypatch.setattr(screenshots, "take_screenshots", lambda *args: taken.append(args) or [])
+    assert screenshots.main([]) == 0
+    assert taken == [("build/course-screenshots", "notebooks/images")]

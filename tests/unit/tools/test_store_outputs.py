@@ -209,3 +209,18 @@ def test_a_served_models_folder_and_log_show_no_port():
         "model_dir=PosixPath('outputs/course/serving/model-<port>/azureml-models/m/2'), "
         "log_path=PosixPath('outputs/course/serving/inference-taxi-fare-linear-regression-2-<port>.log')"
     )
+
+
+def test_the_command_stores_an_executed_run_of_the_chosen_notebooks(monkeypatch, tmp_path, capsys):
+    stored = []
+    monkeypatch.setattr(outputs, "store_outputs", lambda *args, names: stored.append((*args, names)) or 7)
+    assert outputs.main(["--executed-dir", str(tmp_path), "--notebooks", "02", "04"]) == 0
+    assert stored == [(str(tmp_path), [name for name in NOTEBOOKS if name[:2] in ("02", "04")])]
+    assert "stored the outputs of 7 cells" in capsys.readouterr().out
+
+
+def test_the_command_runs_the_whole_course_into_build_by_default(monkeypatch):
+    ran = []
+    monkeypatch.setattr(outputs, "refresh_outputs", lambda *args, names: ran.append((*args, names)) or 0)
+    assert outputs.main([]) == 0
+    assert ran == [("build/course-outputs", list(NOTEBOOKS))]
