@@ -6,10 +6,10 @@ The lesson's steps, top-down in :func:`register_models` and :func:`register_batc
 2. point MLflow at the checked server, with Azure ML's throttling retried on its own budget;
 3. finish or remove what earlier batches of these names left pending (``all_or_nothing.repair``);
 4. register each model side by side under one batch id (``all_or_nothing.upload``): its versions are tagged
-``lab.batch_status=pending`` until all of them exist, then ``complete``, under a
-   lease the process keeps fresh while it works (``all_or_nothing.lease``);
-5. if any step fails, delete what the batch created (``all_or_nothing.undo``); if the
-   registry is gone and the deletes cannot reach it either, the next registration of these names (or
+   ``lab.batch_status=pending`` until all of them exist, then ``complete``, under a lease the process keeps
+   fresh while it works (``all_or_nothing.lease``);
+5. if any step fails, delete what the batch created (``all_or_nothing.undo``); if the registry is gone and
+   the deletes cannot reach it either, the next registration of these names (or
    ``python -m labhelpers registry repair``) finishes or removes the batch once its lease has run out;
 6. mirror the ``candidate`` lifecycle as an alias where the registry has aliases.
 
