@@ -25,7 +25,17 @@ def _notebook(path, parameters: str, name: str):
     nbformat.write(notebook, path)
 
 
-def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tmp_path):
+def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tmp_path, monkeypatch):
+    from labhelpers.course import run as course
+    from labhelpers.course.kernels import AheadKernel
+
+    # Real kernels, started ahead as the course starts them, without the course's warm imports (MLflow,
+    # pandas, scikit-learn: seconds of CPU in each of the three, and nothing these notebooks use).
+    monkeypatch.setattr(
+        course,
+        "start_ahead",
+        lambda notebook, log: AheadKernel(notebook.parent, log=log, name=notebook.name, warm_imports="pass"),
+    )
     marks = tmp_path / "marks"
     marks.mkdir()
     _notebook(tmp_path / "a.ipynb", 'out = ""', "a")  # trains: needs no registry
