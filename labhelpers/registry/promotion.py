@@ -24,8 +24,6 @@ from labhelpers.registry.client import RegistryClient, is_not_found
 from labhelpers.registry.moves import (
     ARCHIVED,
     CANDIDATE,
-    HISTORY_TAG,
-    OLD_HISTORY_TAG,
     PRODUCTION,
     REJECTED,
     VALIDATED,
@@ -42,24 +40,6 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 NEXT = {CANDIDATE: VALIDATED, VALIDATED: PRODUCTION}
-#: Re-exported: the names callers used when the states and the recording lived in this module.
-__all__ = [
-    "ARCHIVED",
-    "CANDIDATE",
-    "HISTORY_TAG",
-    "NEXT",
-    "OLD_HISTORY_TAG",
-    "PRODUCTION",
-    "REJECTED",
-    "VALIDATED",
-    "GateRefused",
-    "Move",
-    "current_production",
-    "history",
-    "promote",
-    "recorded_moves",
-    "rollback",
-]
 
 
 def promote(

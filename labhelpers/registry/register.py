@@ -29,8 +29,6 @@ from labhelpers.foundation.provenance import default_owner
 from labhelpers.registry import capabilities
 from labhelpers.registry.all_or_nothing.candidates import Candidate, collect
 from labhelpers.registry.all_or_nothing.lease import (
-    BATCH_STATUS_TAG,
-    BATCH_TAG,
     DEFAULT_LEASE_SECONDS,
     Heartbeat,
     mark_complete,
@@ -48,24 +46,8 @@ from labhelpers.registry.all_or_nothing.upload import (
 from labhelpers.registry.client import RegistryClient
 from labhelpers.registry.throttling import throttled
 from labhelpers.tracking.connection import use_tracking
-from labhelpers.training.outputs import pip_requirements
 
 EXPERIMENT = "taxi-model-registry"
-#: Re-exported: the names callers used when everything lived in this module.
-__all__ = [
-    "BATCH_STATUS_TAG",
-    "BATCH_TAG",
-    "DATASET",
-    "EXPERIMENT",
-    "FRAMEWORK",
-    "LIFECYCLE_TAG",
-    "Registered",
-    "pip_requirements",
-    "register_batch",
-    "register_models",
-    "tags_from_run",
-    "undo",
-]
 
 
 def register_models(

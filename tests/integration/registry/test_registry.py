@@ -20,8 +20,13 @@ from labhelpers.files.artifacts import sha256_file
 from labhelpers.foundation.errors import RegistryError, ServerError
 from labhelpers.registry.all_or_nothing.candidates import collect
 from labhelpers.registry.references import resolve
-from labhelpers.registry.register import EXPERIMENT, pip_requirements, register_batch, register_models
-from labhelpers.training.outputs import INPUT_EXAMPLE, SUPERVISED_METRICS, UNSUPERVISED_METRICS
+from labhelpers.registry.register import EXPERIMENT, register_batch, register_models
+from labhelpers.training.outputs import (
+    INPUT_EXAMPLE,
+    SUPERVISED_METRICS,
+    UNSUPERVISED_METRICS,
+    pip_requirements,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = ("linear", "ridge", "kmeans")

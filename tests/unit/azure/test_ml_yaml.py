@@ -395,7 +395,7 @@ def test_the_supported_inference_images_are_azure_ml_s_list_with_any_tag(image, 
 
 
 def test_the_serving_environment_pins_what_a_served_model_needs_as_constraints_do():
-    from labhelpers.registry.register import pip_requirements
+    from labhelpers.training.outputs import pip_requirements
 
     conda = yaml.safe_load((ML / "deployment" / "environment" / "conda.yaml").read_text())
     [pip] = [entry["pip"] for entry in conda["dependencies"] if isinstance(entry, dict) and "pip" in entry]

@@ -187,7 +187,7 @@ def test_the_validated_gate_refuses_a_model_that_learned_nothing_even_when_its_r
 
 
 def test_the_lifecycle_history_is_lab_bookkeeping_and_old_registries_still_read(scores, held_out, registry):
-    from labhelpers.registry.promotion import HISTORY_TAG, recorded_moves
+    from labhelpers.registry.moves import HISTORY_TAG, recorded_moves
 
     scores.update({"3": 3.5, "2": 3.6201})
     promote(NAME, 3, "production", validation_data=held_out, client=registry, actor="tester")
