@@ -5,7 +5,7 @@ state folder (``$LAB_MLFLOW_HOME``, default ``<project>/.mlflow``) holds everyth
 
     mlflow.db     the SQLite backend and registry store
     artifacts/    logged artifacts, served through the server (``mlflow-artifacts:/``)
-    server.pid    the pid of the process group leader (``python -m mlflow server``)
+    server.pid    the pid of the process group leader (``python -m labhelpers.local_server.serve``)
     server.json   pid, its creation time, port, uri, started_at and the store locations
     server.log    the server's stdout and stderr since it was last started (server.log.1: the run before)
 
@@ -16,6 +16,7 @@ POSIX only (Linux, macOS, WSL): it relies on sessions and process groups. The pr
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import socket
@@ -41,7 +42,7 @@ from labhelpers.local_server.state import (
 )
 from labhelpers.processes.groups import SPAWNED, created_at, group_alive, terminate_group, wait_until
 
-#: Worker processes, deliberately one. ``mlflow server --workers`` (default 4) sets uvicorn's process count.
+#: Worker processes, deliberately one (``mlflow server --workers`` defaults to 4 uvicorn processes).
 #: Every worker opens its own connections to the one SQLite file, and SQLite lets one writer in at a time:
 #: concurrent registrations from several processes then queue on the file lock and fail with "database is
 #: locked" once MLflow's 20 s busy timeout runs out. A single uvicorn process still serves requests
@@ -136,15 +137,22 @@ def _info(record: dict, paths: Paths, already_running: bool) -> ServerInfo:
 
 
 def _command(port: int, paths: Paths) -> list[str]:
-    return [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{paths.db.as_posix()}",  # absolute: sqlite:////abs/mlflow.db
-        "--artifacts-destination", str(paths.artifacts),
-        "--serve-artifacts",
-        "--host", config.HOST,
-        "--port", str(port),
-        "--workers", str(WORKERS),
-    ]  # fmt: skip
+    """The server's command: MLflow's app under uvicorn in one process (:mod:`.serve`), or ``mlflow server``
+    for an MLflow without the FastAPI app (MLflow 2)."""
+    stores = ["--backend-store-uri", f"sqlite:///{paths.db.as_posix()}",  # absolute: sqlite:////abs/mlflow.db
+              "--artifacts-destination", str(paths.artifacts)]  # fmt: skip
+    address = ["--host", config.HOST, "--port", str(port), "--workers", str(WORKERS)]
+    if fastapi_app_installed():
+        return [sys.executable, "-m", "labhelpers.local_server.serve", *stores, *address]
+    return [sys.executable, "-m", "mlflow", "server", *stores, "--serve-artifacts", *address]
+
+
+def fastapi_app_installed() -> bool:
+    """Whether this Python's MLflow serves its tracking server as a FastAPI app (MLflow 3), found without
+    importing MLflow."""
+    spec = importlib.util.find_spec("mlflow")
+    origin = spec.origin if spec else None
+    return origin is not None and (Path(origin).parent / "server" / "fastapi_app.py").is_file()
 
 
 def _spawn(port: int, paths: Paths) -> dict:

@@ -26,6 +26,7 @@ import requests
 from labhelpers.foundation import config
 from labhelpers.foundation.errors import ServerError
 from labhelpers.local_server import control as local_server
+from labhelpers.processes.groups import wait_until
 from labhelpers.tracking import connection as tracking
 
 API_PROBE = "/api/2.0/mlflow/registered-models/search?max_results=1"
@@ -252,7 +253,7 @@ def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path, free_port, port
         assert f"MLflow UI: http://127.0.0.1:{port}" in started.stdout
         assert _cli("status", port=port, state=state).returncode == 0
         pgid = int((state / "server.pid").read_text())
-        assert len(_live_group_members(pgid)) >= 2  # `mlflow server` and its uvicorn process
+        assert _live_group_members(pgid) == [pgid]  # one process: MLflow's app under uvicorn (serve.py)
         assert local_server.stop(port, state) is True  # stopped from another process than the starter
         assert port_free(port) and _live_group_members(pgid) == []
         stopped = _cli("status", port=port, state=state)
@@ -262,11 +263,13 @@ def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path, free_port, port
 
         assert _cli("start", port=port, state=state).returncode == 0  # a restart, on the existing database
         pgid = int((state / "server.pid").read_text())
-        os.kill(pgid, signal.SIGKILL)  # the leader dies hard; its uvicorn child keeps serving
-        assert local_server.status(port, state).running
+        os.kill(pgid, signal.SIGKILL)  # the server dies hard: nothing removes its pid file
+        assert wait_until(lambda: not _live_group_members(pgid), 20)
+        assert not local_server.status(port, state).running  # the stale pid file is found out...
+        assert not (state / "server.pid").exists()  # ...and removed
         stopped = _cli("stop", port=port, state=state)
-        assert stopped.returncode == 0 and "Stopped" in stopped.stdout
-        assert port_free(port) and _live_group_members(pgid) == []
+        assert stopped.returncode == 0 and "No local MLflow server was running" in stopped.stdout
+        assert port_free(port)
     finally:
         local_server.stop(port, state)
 
