@@ -175,7 +175,7 @@ $(MLFLOW2_STAMP): $(MLFLOW2_PINS)
 ## Run the registry tests under MLflow 2 (client and server) in .venv-mlflow2
 # Its environment has no lab extra: the inference server's test is deselected here, never skipped.
 test-mlflow2: $(MLFLOW2_STAMP)
-	$(MLFLOW2_PY) -m pytest -m "registry and not inference_server and not azure_sdk" $(PYTEST_ARGS)
+	$(MLFLOW2_PY) -m pytest $(PARALLEL) -m "registry and not inference_server and not azure_sdk" $(PYTEST_ARGS)
 
 # Another supported Python: its own venv .venv-VERSION from the same pins and constraints, rebuilt when they
 # change. The interpreter is pyenv's (PYENV_VERSION=3.10.13 python3.10) unless PY_PYTHON names another.
