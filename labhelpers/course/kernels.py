@@ -1,8 +1,8 @@
 """The Jupyter kernels the course runs in: this venv's ``python3``, started ahead of their notebook.
 
 Public to ``course.run`` (which hands each kernel to papermill) and to the tests: :data:`KERNEL`,
-:data:`KERNEL_ARGUMENTS`, :data:`WARM_IMPORTS`, :func:`kernel_name`, :class:`AheadKernel` and
-:func:`start_ahead`.
+:data:`KERNEL_ARGUMENTS`, :data:`WARM_IMPORTS`, :func:`kernel_name`, :class:`AheadKernel`,
+:func:`kernel_forks` and :func:`start_ahead`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,14 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labhelpers.foundation.errors import CourseError
+
+if TYPE_CHECKING:
+    from labhelpers.course.forks import KernelForks
 
 #: The kernel every notebook runs in: this venv's, installed by `make venv`.
 KERNEL = "python3"
@@ -63,6 +68,8 @@ class AheadKernel:
         warm_imports: The code run ahead (its errors go to ``log``: the notebook's cells import the same
             modules and report them).
         name: The notebook it is for, as messages name it.
+        forks: The course run's kernel template: the kernel is a fork of it (:mod:`labhelpers.course.forks`);
+            default: a process of its own.
     """
 
     def __init__(
@@ -72,6 +79,7 @@ class AheadKernel:
         log: Path | None = None,
         warm_imports: str = WARM_IMPORTS,
         name: str = "a notebook",
+        forks: KernelForks | None = None,
     ) -> None:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
@@ -79,6 +87,9 @@ class AheadKernel:
         self.log, self.name, self._warm = log, name, warm_imports
         self._where = f" (its own messages: {log})" if log else ""
         self.manager = AsyncKernelManager(kernel_name=kernel_name())
+        if forks is not None:  # a fork of the run's template, which has imported what the notebooks import
+            self.manager.kernel_id = str(uuid.uuid4())
+            self.manager.provisioner = forks.provisioner(self.manager)
         arguments = [*KERNEL_ARGUMENTS, f"--IPKernelApp.exec_lines={warm_imports}"]  # one line, run whole
         # The kernel process keeps its own copy of the file; a restart would need it open again (the course
         # never restarts a kernel: each notebook gets a fresh one).
@@ -136,6 +147,13 @@ class AheadKernel:
             run_sync(self.manager.shutdown_kernel)(now=True)
 
 
-def start_ahead(notebook: Path, log: Path) -> AheadKernel:
-    """A kernel for ``notebook``, started in its folder, its own messages appended to ``log``."""
-    return AheadKernel(notebook.parent, log=log, name=notebook.name)
+def kernel_forks(log: Path) -> KernelForks:
+    """A course run's kernel template, importing :data:`WARM_IMPORTS` once for all its kernels."""
+    from labhelpers.course.forks import KernelForks
+
+    return KernelForks(WARM_IMPORTS, log)
+
+
+def start_ahead(notebook: Path, log: Path, forks: KernelForks | None = None) -> AheadKernel:
+    """A kernel for ``notebook`` in its folder (a fork of ``forks``), its own messages appended to ``log``."""
+    return AheadKernel(notebook.parent, log=log, name=notebook.name, forks=forks)

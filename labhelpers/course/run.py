@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from labhelpers.course.kernels import KERNEL_ARGUMENTS, AheadKernel, kernel_name, start_ahead
+from labhelpers.course.kernels import KERNEL_ARGUMENTS, AheadKernel, kernel_forks, kernel_name, start_ahead
 from labhelpers.course.notebooks import (
     NOTEBOOK_DIR,
     NOTEBOOKS,
@@ -144,29 +144,34 @@ def _run_in_order(
     echo: Callable[[str], object] | None,
     registry_ready: Callable[[], object] | None,
 ) -> list[Path]:
-    """Run each notebook in a kernel started while the one before ran; stop at the first failure."""
+    """Run each notebook in a kernel started while the one before ran; stop at the first failure.
+
+    The kernels are forks of one template process of the run (:func:`kernel_forks`), which imports what every
+    notebook imports first once, not once per kernel; it stops after the last kernel.
+    """
     done: list[Path] = []
-    ahead = start_ahead(sources[0], log) if sources else None
-    try:
-        for index, source in enumerate(sources):
-            started = time.monotonic()
-            if registry_ready and "backend" in notebook_parameters(source):
-                registry_ready()
-                registry_ready = None  # once
-            kernel, ahead = ahead, None
-            assert kernel is not None  # started for this notebook during the one before
-            try:
-                if index + 1 < len(sources):  # the next notebook's kernel imports while this one runs
-                    ahead = start_ahead(sources[index + 1], log)
-                kernel.settle(timeout)
-                target = output_dir / source.name
-                values = per_notebook[source]
-                done.append(run_notebook(source, target, values, timeout=timeout, kernel=kernel))
-            finally:
-                kernel.shutdown()
-            if echo:
-                echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
-    finally:
-        if ahead is not None:
-            ahead.shutdown()
+    with kernel_forks(log) as forks:
+        ahead = start_ahead(sources[0], log, forks) if sources else None
+        try:
+            for index, source in enumerate(sources):
+                started = time.monotonic()
+                if registry_ready and "backend" in notebook_parameters(source):
+                    registry_ready()
+                    registry_ready = None  # once
+                kernel, ahead = ahead, None
+                assert kernel is not None  # started for this notebook during the one before
+                try:
+                    if index + 1 < len(sources):  # the next notebook's kernel starts while this one runs
+                        ahead = start_ahead(sources[index + 1], log, forks)
+                    kernel.settle(timeout)
+                    target = output_dir / source.name
+                    values = per_notebook[source]
+                    done.append(run_notebook(source, target, values, timeout=timeout, kernel=kernel))
+                finally:
+                    kernel.shutdown()
+                if echo:
+                    echo(f"{source.name}: done in {time.monotonic() - started:.1f} s")
+        finally:
+            if ahead is not None:
+                ahead.shutdown()
     return done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -27,14 +28,18 @@ def _notebook(path, parameters: str, name: str):
 
 def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tmp_path, monkeypatch):
     from labhelpers.course import run as course
+    from labhelpers.course.forks import KernelForks
     from labhelpers.course.kernels import AheadKernel
 
-    # Real kernels, started ahead as the course starts them, without the course's warm imports (MLflow,
-    # pandas, scikit-learn: seconds of CPU in each of the three, and nothing these notebooks use).
+    # Real kernels, forked from the run's template and started ahead as the course starts them, without the
+    # course's warm imports (MLflow, pandas, scikit-learn: seconds of CPU, and nothing these notebooks use).
+    monkeypatch.setattr(course, "kernel_forks", lambda log: KernelForks("pass", log))
     monkeypatch.setattr(
         course,
         "start_ahead",
-        lambda notebook, log: AheadKernel(notebook.parent, log=log, name=notebook.name, warm_imports="pass"),
+        lambda notebook, log, forks: AheadKernel(
+            notebook.parent, log=log, name=notebook.name, warm_imports="pass", forks=forks
+        ),
     )
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -61,7 +66,19 @@ def test_the_registry_is_awaited_once_before_the_first_notebook_that_connects(tm
     assert len(pids) == 3  # every notebook ran in a fresh kernel of its own
 
 
-def test_a_kernel_started_ahead_is_handed_over_only_after_it_ran_its_warm_imports(tmp_path):
+@pytest.fixture(params=["spawned", "forked"])
+def forks(request, tmp_path):
+    """No template (each kernel a process of its own), or a course run's template to fork kernels from."""
+    if request.param == "spawned":
+        yield None
+        return
+    from labhelpers.course.forks import KernelForks
+
+    with KernelForks("pass", tmp_path / "template.log") as template:
+        yield template
+
+
+def test_a_kernel_started_ahead_is_handed_over_only_after_it_ran_its_warm_imports(tmp_path, forks):
     # ipykernel 7.3 can strand a request arriving while it answers another client (ipython/ipykernel#1554):
     # papermill must not connect before the kernel has answered, nor while an answer to us is still to come.
     from labhelpers.course.kernels import AheadKernel
@@ -70,7 +87,7 @@ def test_a_kernel_started_ahead_is_handed_over_only_after_it_ran_its_warm_import
     go, mark = tmp_path / "go", tmp_path / "warm-done"
     # the warm imports finish only once the test says so: settle must wait for them, however slow
     warm = f"import time, pathlib\nwhile not pathlib.Path({str(go)!r}).exists(): time.sleep(0.05)\n"
-    kernel = AheadKernel(tmp_path, warm_imports=warm + f"pathlib.Path({str(mark)!r}).touch()")
+    kernel = AheadKernel(tmp_path, warm_imports=warm + f"pathlib.Path({str(mark)!r}).touch()", forks=forks)
     try:
         with pytest.raises(CourseError, match="did not finish running"):
             kernel.settle(timeout=2)  # the kernel is up by now, still in its start-up lines
@@ -106,14 +123,14 @@ def test_a_kernel_that_never_answers_its_warm_imports_is_a_course_error(tmp_path
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the kernel's file descriptors in /proc")
-def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
+def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path, forks):
     # ipykernel prints a tornado traceback when it is interrupted on its way out: a learner's terminal and
     # `course run`'s one-line errors must not carry it.
     from labhelpers.course.kernels import AheadKernel
 
     log = tmp_path / "kernels.log"
     log.write_text("an earlier kernel's line\n")
-    kernel = AheadKernel(tmp_path, log=log, warm_imports="pass")
+    kernel = AheadKernel(tmp_path, log=log, warm_imports="pass", forks=forks)
     try:
         from jupyter_client.provisioning import LocalProvisioner  # not in the MLflow 2 environment
 
@@ -127,11 +144,13 @@ def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path):
     assert log.read_text().startswith("an earlier kernel's line\n")  # appended to, never truncated
 
 
-def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path):
+def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path, forks):
     from labhelpers.course.kernels import AheadKernel
     from labhelpers.foundation.errors import CourseError
 
-    kernel = AheadKernel(tmp_path, log=tmp_path / "kernels.log", warm_imports="import os\nos._exit(3)")
+    kernel = AheadKernel(
+        tmp_path, log=tmp_path / "kernels.log", warm_imports="import os\nos._exit(3)", forks=forks
+    )
     try:
         # at once: reported as a death, not as warm imports unanswered once the timeout ran out
         with pytest.raises(
@@ -191,8 +210,11 @@ def recorded(tmp_path, monkeypatch):
     for name in "abc":
         _notebook(tmp_path / f"{name}.ipynb", 'out = ""', name)
     _Recorded.events, _Recorded.fail_for = [], None
+    monkeypatch.setattr(course, "kernel_forks", lambda log: contextlib.nullcontext())
     monkeypatch.setattr(
-        course, "start_ahead", lambda notebook, log: _Recorded(notebook.parent, log=log, name=notebook.name)
+        course,
+        "start_ahead",
+        lambda notebook, log, forks: _Recorded(notebook.parent, log=log, name=notebook.name),
     )
     monkeypatch.setattr(
         course,
