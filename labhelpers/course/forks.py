@@ -85,10 +85,13 @@ class KernelForks:
                 )
             time.sleep(0.05)
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        connection.connect(str(self.socket_path))
         request = {"command": command, "env": env, "cwd": cwd or os.getcwd()}
-        socket.send_fds(connection, [json.dumps(request).encode()], streams)
-        reply = json.loads(connection.recv(REQUEST_BYTES) or b"{}")
+        try:
+            connection.connect(str(self.socket_path))
+            socket.send_fds(connection, [json.dumps(request).encode()], streams)
+            reply = json.loads(connection.recv(REQUEST_BYTES) or b"{}")
+        except OSError as error:  # the template died after it got ready
+            reply = {"error": f"{error} (its messages: {self.log})" if self.log else str(error)}
         if "pid" not in reply:
             connection.close()
             raise CourseError(f"The kernels' template process could not fork a kernel: {reply.get('error')}")
@@ -196,8 +199,18 @@ def _fd(stream: Any, mode: int) -> int:
 
 
 def serve(socket_path: str, warm_imports: str) -> None:
-    """Import ``warm_imports``, then fork a kernel for each request on ``socket_path`` until told to stop."""
-    exec(warm_imports, {})  # noqa: S102 - the course's own import line, as the kernels' exec_lines ran it
+    """Import ``warm_imports``, then fork a kernel for each request on ``socket_path`` until told to stop.
+
+    An import that fails is printed (to the run's kernel log) and the template serves all the same: each
+    kernel runs the same lines again, and the notebook's own import cell reports the error, as it would in a
+    kernel of its own.
+    """
+    try:
+        exec(warm_imports, {})  # noqa: S102 - the course's own import line, as the kernels' exec_lines ran it
+    except Exception:  # a broken install: reported again by the notebook that imports it
+        import traceback
+
+        traceback.print_exc()
     from ipykernel import kernelapp  # noqa: F401 - the kernel itself, imported once here
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

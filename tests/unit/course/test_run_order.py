@@ -144,6 +144,35 @@ def test_a_kernels_own_output_goes_to_the_log_file_not_the_terminal(tmp_path, fo
     assert log.read_text().startswith("an earlier kernel's line\n")  # appended to, never truncated
 
 
+def test_a_template_whose_imports_fail_still_forks_kernels_that_report_it_themselves(tmp_path):
+    from labhelpers.course.forks import KernelForks
+    from labhelpers.course.kernels import AheadKernel
+
+    log = tmp_path / "kernels.log"
+    broken = "import no_such_module_in_this_venv"
+    with KernelForks(broken, log) as template:
+        kernel = AheadKernel(tmp_path, log=log, warm_imports=broken, forks=template)
+        try:
+            kernel.settle(timeout=60)  # answers: a failing start-up line is the notebook's to report
+        finally:
+            kernel.shutdown()
+    assert log.read_text().count("No module named 'no_such_module_in_this_venv'") >= 1
+
+
+def test_a_dead_template_is_a_course_error_naming_its_log(tmp_path):
+    from labhelpers.course.forks import KernelForks
+    from labhelpers.course.kernels import AheadKernel
+    from labhelpers.foundation.errors import CourseError
+
+    log = tmp_path / "kernels.log"
+    with KernelForks("pass", log) as template:
+        AheadKernel(tmp_path, log=log, warm_imports="pass", forks=template).shutdown()  # it was ready
+        template.process.kill()
+        template.process.wait()
+        with pytest.raises(CourseError, match=r"template process could not fork a kernel: .*kernels\.log"):
+            AheadKernel(tmp_path, log=log, warm_imports="pass", forks=template)
+
+
 def test_a_kernel_that_dies_during_its_warm_imports_is_reported_at_once(tmp_path, forks):
     from labhelpers.course.kernels import AheadKernel
     from labhelpers.foundation.errors import CourseError
