@@ -18,8 +18,8 @@ A fork ends with ``os._exit``: the course runner stops each kernel with SIGKILL
 run the template's.
 
 The template runs with the course runner's environment (its ``LAB_*`` and ``MLFLOW_*`` variables included) and
-stops when the run ends or its parent dies. ``python -m labhelpers.course.forks SOCKET`` is the template's
-entry point. POSIX only, as the local server is.
+stops when the run ends or its parent dies. ``python -m labhelpers.course.forks SOCKET WARM_IMPORTS`` is the
+template's entry point. POSIX only, as the local server is.
 
 May import: the standard library, jupyter_client and ipykernel, and (in the template) what the notebooks
 import first.
@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,9 +113,7 @@ class KernelForks:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        with contextlib.suppress(OSError):
-            self.socket_path.unlink()
-            self.folder.rmdir()
+        shutil.rmtree(self.folder, ignore_errors=True)  # the socket, if the template got that far
 
     def __enter__(self) -> KernelForks:
         return self
@@ -280,8 +279,9 @@ def _become_kernel(request: dict, fds: list[int], close: list[int]) -> None:
     code = 1
     try:
         signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the template's handlers, back to Python's defaults
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)

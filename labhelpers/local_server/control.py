@@ -16,7 +16,6 @@ POSIX only (Linux, macOS, WSL): it relies on sessions and process groups. The pr
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import socket
@@ -30,6 +29,7 @@ import requests
 
 from labhelpers.foundation import config
 from labhelpers.foundation.errors import ServerError
+from labhelpers.local_server.serve import mlflow_server_folder
 from labhelpers.local_server.state import LOG_TAIL_LINES as LOG_TAIL_LINES
 from labhelpers.local_server.state import (
     Paths,
@@ -150,9 +150,8 @@ def _command(port: int, paths: Paths) -> list[str]:
 def fastapi_app_installed() -> bool:
     """Whether this Python's MLflow serves its tracking server as a FastAPI app (MLflow 3), found without
     importing MLflow."""
-    spec = importlib.util.find_spec("mlflow")
-    origin = spec.origin if spec else None
-    return origin is not None and (Path(origin).parent / "server" / "fastapi_app.py").is_file()
+    folder = mlflow_server_folder()
+    return folder is not None and (folder / "fastapi_app.py").is_file()
 
 
 def _spawn(port: int, paths: Paths) -> dict:

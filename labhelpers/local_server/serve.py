@@ -55,14 +55,20 @@ def server_environment(backend_store_uri: str, artifacts_destination: str) -> di
     }
 
 
-def log_config() -> Path:
-    """MLflow's uvicorn log configuration, as ``mlflow server`` passes it (found without importing MLflow)."""
+def mlflow_server_folder() -> Path | None:
+    """The installed MLflow's ``mlflow/server`` folder, found without importing MLflow (None: no MLflow)."""
     import importlib.util
 
     spec = importlib.util.find_spec("mlflow")
-    if spec is None or spec.origin is None:
+    return Path(spec.origin).parent / "server" if spec is not None and spec.origin is not None else None
+
+
+def log_config() -> Path:
+    """MLflow's uvicorn log configuration, as ``mlflow server`` passes it."""
+    folder = mlflow_server_folder()
+    if folder is None:
         raise SystemExit("MLflow is not installed in this Python: run `make venv`.")
-    return Path(spec.origin).parent / "server" / "uvicorn_log_config.yaml"
+    return folder / "uvicorn_log_config.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
