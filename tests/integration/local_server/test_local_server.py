@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 
@@ -30,18 +29,6 @@ from labhelpers.processes.groups import wait_until
 from labhelpers.tracking import connection as tracking
 
 API_PROBE = "/api/2.0/mlflow/registered-models/search?max_results=1"
-
-
-def _live_group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes in a process group, whatever their command line."""
-    members = []
-    for process in psutil.process_iter():
-        try:
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
-                members.append(process.pid)
-        except (OSError, psutil.Error):
-            continue  # ended while we looked
-    return members
 
 
 def _dump(db: Path) -> list[str]:
@@ -243,7 +230,7 @@ def test_cli_names_a_damaged_database_and_the_way_out_in_one_message(tmp_path: P
     assert not (tmp_path / "server.pid").exists()
 
 
-def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path, free_port, port_free) -> None:
+def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path, free_port, port_free, process_group) -> None:
     port, state = free_port(), tmp_path / "state"
     state.mkdir()
     (state / "server.pid").write_text(f"{_dead_pid()}\n")
@@ -253,9 +240,9 @@ def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path, free_port, port
         assert f"MLflow UI: http://127.0.0.1:{port}" in started.stdout
         assert _cli("status", port=port, state=state).returncode == 0
         pgid = int((state / "server.pid").read_text())
-        assert _live_group_members(pgid) == [pgid]  # one process: MLflow's app under uvicorn (serve.py)
+        assert [p.pid for p in process_group(pgid)] == [pgid]  # one process: serve.py
         assert local_server.stop(port, state) is True  # stopped from another process than the starter
-        assert port_free(port) and _live_group_members(pgid) == []
+        assert port_free(port) and process_group(pgid) == []  # gone, not still exiting
         stopped = _cli("status", port=port, state=state)
         assert stopped.returncode == 1 and "not running" in stopped.stdout
         again = _cli("stop", port=port, state=state)
@@ -264,7 +251,7 @@ def test_cli_lifecycle_from_stale_pid_to_stopped(tmp_path: Path, free_port, port
         assert _cli("start", port=port, state=state).returncode == 0  # a restart, on the existing database
         pgid = int((state / "server.pid").read_text())
         os.kill(pgid, signal.SIGKILL)  # the server dies hard: nothing removes its pid file
-        assert wait_until(lambda: not _live_group_members(pgid), 20)
+        assert wait_until(lambda: not process_group(pgid), 20)
         assert not local_server.status(port, state).running  # the stale pid file is found out...
         assert not (state / "server.pid").exists()  # ...and removed
         stopped = _cli("stop", port=port, state=state)

@@ -223,3 +223,29 @@ def test_the_wait_still_times_out_when_the_condition_never_holds(monkeypatch) ->
     assert not processes.wait_until(lambda: False, timeout=90, interval=1.0)
     # 90 s of waiting: 89 plain rounds of 1 s and the paused round counted as at most MAX_ROUND_SECONDS
     assert 90 - processes.MAX_ROUND_SECONDS <= clock.sleeps <= 90
+
+
+def test_a_stop_waits_until_a_large_process_has_finished_exiting(process_group) -> None:
+    # Exiting, a process first frees its memory (0.2 s or more for 2 GB), showing no command line while its
+    # state still reads "running"; only then it turns zombie. A stop that returned in that window left the
+    # server's port and memory held (seen in CI right after `labhelpers server stop`).
+    code = "import time; block = b'x' * (2 << 30); print('ready', flush=True); time.sleep(120)"
+    large = subprocess.Popen(
+        [sys.executable, "-c", code, "mlflow-stand-in"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert large.stdout is not None
+        assert large.stdout.readline() == "ready\n"
+        created = processes.created_at(large.pid)  # not in SPAWNED: stopped like another process's server
+
+        processes.terminate_group(large.pid, 10.0, created)
+
+        assert process_group(large.pid) == []  # a zombie at most, waiting for us to reap it
+    finally:
+        large.kill()
+        large.wait(10)
+        assert large.stdout is not None
+        large.stdout.close()
