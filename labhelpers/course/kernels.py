@@ -24,8 +24,10 @@ KERNEL = "python3"
 #: The kernel's own log (plain-TCP notice, shutdown interrupts) is noise to a learner; cell errors still
 #: arrive through the notebook.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
-#: What every notebook imports first: a kernel started ahead imports it while the notebook before runs.
-WARM_IMPORTS = "import mlflow, pandas, sklearn.linear_model, labhelpers"
+#: What every notebook imports first: a kernel started ahead imports it while the notebook before runs. With
+#: it skops.io, which the first model a notebook saves or loads imports (the course's models are in MLflow's
+#: skops format): about 2.4 s, most of it skops listing scikit-learn's public types.
+WARM_IMPORTS = "import mlflow, pandas, sklearn.linear_model, labhelpers, skops.io"
 
 
 def kernel_name() -> str:
