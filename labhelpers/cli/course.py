@@ -70,7 +70,8 @@ def _then_import_summary(ready: Callable[[], None] | None) -> Callable[[], None]
     def ready_then_import() -> None:
         if ready:
             ready()
-        modules = ("labhelpers.registry.catalog", "labhelpers.registry.pinning")  # what summary() imports
+        # what summary() imports: its modules, and MLflow, which they import only when called
+        modules = ("labhelpers.registry.catalog", "labhelpers.registry.pinning", "mlflow")
         threading.Thread(target=lambda: [importlib.import_module(m) for m in modules], daemon=True).start()
 
     return ready_then_import
