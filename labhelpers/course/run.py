@@ -53,6 +53,8 @@ def run_notebook(
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from labhelpers.course.engine import ENGINE  # papermill's engine, writing the notebook once
+
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
@@ -63,6 +65,7 @@ def run_notebook(
             cwd=str(source.parent),
             execution_timeout=timeout,
             progress_bar=False,
+            engine_name=ENGINE,
             extra_arguments=KERNEL_ARGUMENTS,
             **({"km": kernel.manager} if kernel else {}),
         )
