@@ -89,9 +89,22 @@ def _validation_frame(source: str | None) -> tuple[pd.DataFrame, str]:
 
 
 def _load(mv: ModelVersion) -> Any:
+    """The version's model, downloaded once per process: the gates of one promotion score the same versions.
+
+    A registered version's files never change; the key also holds its creation time and source, so a version
+    number deleted and made again (or another registry) is downloaded anew.
+    """
+    import mlflow
+
+    created, source = getattr(mv, "creation_timestamp", None), getattr(mv, "source", None)
+    return _load_once(mlflow.get_registry_uri(), mv.name, str(mv.version), created, source)
+
+
+@lru_cache(maxsize=8)
+def _load_once(registry: str, name: str, version: str, created: object, source: object) -> Any:
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(f"models:/{mv.name}/{mv.version}")
+    return mlflow.sklearn.load_model(f"models:/{name}/{version}")
 
 
 def metrics_on(mv: ModelVersion, frame: pd.DataFrame) -> dict[str, float]:

@@ -297,3 +297,35 @@ def test_a_second_rollback_says_production_is_rolled_back_already_and_changes_no
     assert "(rollback from version 2: practice); nothing changed" in again.why
     assert getattr(current_production(name, client), "version", None) == "1"
     assert [m["to"] for m in history(name, 2, client=client)] == ["validated", "production", "archived"]
+
+
+def test_the_gates_download_a_version_once_and_a_version_made_again_anew(
+    linear, tracking_uri, monkeypatch, sample_csv
+):
+    import mlflow.sklearn
+    from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
+
+    from labhelpers.registry import validation
+    from labhelpers.training.steps import prepare_data
+
+    register_batch([linear], tracking_uri=tracking_uri)
+    version = client_for(tracking_uri).get_model_version(linear.name, "1")
+    frame = prepare_data(sample_csv, require_coordinates=True)[0]
+    loads = []
+    load_model = mlflow.sklearn.load_model
+    monkeypatch.setattr(mlflow.sklearn, "load_model", lambda uri: loads.append(uri) or load_model(uri))
+
+    first = validation.metrics_on(version, frame)
+    assert validation.metrics_on(version, frame) == first  # the gates of one promotion score it again
+    assert loads == [f"models:/{linear.name}/1"]
+
+    # the same name and number made again (deleted, registered anew) is another version: downloaded anew
+    remade = ModelVersion(
+        linear.name,
+        "1",
+        version.creation_timestamp + 1,
+        source=version.source,
+        tags=[ModelVersionTag(*tag) for tag in version.tags.items()],
+    )
+    assert validation.metrics_on(remade, frame) == first
+    assert loads == [f"models:/{linear.name}/1"] * 2
