@@ -204,6 +204,10 @@ def serve(socket_path: str, warm_imports: str) -> None:
     kernel runs the same lines again, and the notebook's own import cell reports the error, as it would in a
     kernel of its own.
     """
+    # ipykernel sets this default before a kernel runs any code (IPKernelApp.init_gui_pylab), and matplotlib
+    # reads it once, on import: set here, a matplotlib the template imports has a kernel's inline backend
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
         exec(warm_imports, {})  # noqa: S102 - the course's own import line, as the kernels' exec_lines ran it
     except Exception:  # a broken install: reported again by the notebook that imports it

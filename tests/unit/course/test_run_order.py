@@ -270,3 +270,39 @@ def test_a_kernel_that_cannot_start_for_the_next_notebook_leaves_no_kernel_runni
         recorded()
     assert ("shutdown", "a.ipynb") in _Recorded.events
     assert ("run", "a.ipynb") not in _Recorded.events  # it failed before a's turn began
+
+
+def test_a_matplotlib_imported_ahead_has_the_inline_backend_of_a_kernel(tmp_path, monkeypatch):
+    # The template imports the course's charts (matplotlib) before any kernel exists; matplotlib chooses its
+    # backend on import, so the template must give it the default ipykernel gives a kernel's, or a learner's
+    # pyplot in a forked kernel would draw nothing in the notebook.
+    from jupyter_core.utils import run_sync
+
+    from labhelpers.course.forks import KernelForks
+    from labhelpers.course.kernels import AheadKernel
+
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    code = "import matplotlib\nprint(matplotlib.get_backend())"
+    backends = {}
+    with KernelForks("import matplotlib", tmp_path / "template.log") as template:
+        for how, forks in (("spawned", None), ("forked", template)):
+            kernel = AheadKernel(tmp_path, warm_imports="import matplotlib", forks=forks)
+            try:
+                kernel.settle(timeout=60)
+                client = kernel.manager.client()
+                client.start_channels()
+                printed: list[str] = []
+
+                def output(message, printed=printed):
+                    if message["msg_type"] == "stream":
+                        printed.append(message["content"]["text"])
+
+                try:
+                    run_sync(client.execute_interactive)(code, timeout=30, output_hook=output)
+                finally:
+                    client.stop_channels()
+                backends[how] = "".join(printed).strip()
+            finally:
+                kernel.shutdown()
+    inline = "module://matplotlib_inline.backend_inline"
+    assert backends == {"spawned": inline, "forked": inline}
