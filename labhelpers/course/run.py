@@ -156,6 +156,9 @@ def _run_in_order(
     with kernel_forks(log) as forks:
         ahead = start_ahead(sources[0], log, forks) if sources else None
         try:
+            # papermill (about 1 s), imported while the first kernel and the registry start, not after them
+            from labhelpers.course import engine  # noqa: F401
+
             for index, source in enumerate(sources):
                 started = time.monotonic()
                 if registry_ready and "backend" in notebook_parameters(source):
