@@ -282,7 +282,6 @@ def test_a_matplotlib_imported_ahead_has_the_inline_backend_of_a_kernel(tmp_path
     from labhelpers.course.kernels import AheadKernel
 
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    code = "import matplotlib\nprint(matplotlib.get_backend())"
     backends = {}
     with KernelForks("import matplotlib", tmp_path / "template.log") as template:
         for how, forks in (("spawned", None), ("forked", template)):
@@ -291,18 +290,17 @@ def test_a_matplotlib_imported_ahead_has_the_inline_backend_of_a_kernel(tmp_path
                 kernel.settle(timeout=60)
                 client = kernel.manager.client()
                 client.start_channels()
-                printed: list[str] = []
-
-                def output(message, printed=printed):
-                    if message["msg_type"] == "stream":
-                        printed.append(message["content"]["text"])
-
-                try:
-                    run_sync(client.execute_interactive)(code, timeout=30, output_hook=output)
+                try:  # read from the reply (shell channel): printed output may be published before we listen
+                    reply = run_sync(client.execute_interactive)(
+                        "import matplotlib",
+                        user_expressions={"backend": "matplotlib.get_backend()"},
+                        timeout=30,
+                        output_hook=lambda message: None,
+                    )
                 finally:
                     client.stop_channels()
-                backends[how] = "".join(printed).strip()
+                backends[how] = reply["content"]["user_expressions"]["backend"]["data"]["text/plain"]
             finally:
                 kernel.shutdown()
-    inline = "module://matplotlib_inline.backend_inline"
+    inline = "'module://matplotlib_inline.backend_inline'"  # the expression's repr
     assert backends == {"spawned": inline, "forked": inline}
